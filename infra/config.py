@@ -1,0 +1,296 @@
+"""The one config model: what each stack accepts, validated before anything is declared.
+
+Every key lives in the `shipways:` namespace of a stack file (`stacks/Pulumi.<stack>.yaml`).
+The same model serves `pulumi up` (values from the Pulumi runtime), the offline harness and
+the local sandboxes (values read straight from the stack file), so a typo or an unsafe value
+is caught the same way everywhere, naming the key and what to do about it.
+
+Secrets (`databaseUrl`, registry passwords) are not fields here: a validated model is plain
+data that may be printed, while secrets must stay Pulumi secrets from config to resource. They
+are read with `secret()` in `infra.stack`, which also refuses a secret stored in plain text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "shipways"
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+
+
+class TargetName(StrEnum):
+    VPS = "vps"
+    PAAS = "paas"
+    K8S = "k8s"
+    SERVERLESS = "serverless"
+
+
+class ConfigError(ValueError):
+    """A stack's configuration is wrong; the message names the key and the fix."""
+
+
+TagKey = Annotated[str, Field(min_length=1, max_length=128)]
+Tags = dict[TagKey, Annotated[str, Field(max_length=256)]]
+AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+
+
+class StackConfig(BaseModel):
+    """Keys every stack shares."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+    required_tags: ClassVar[tuple[str, ...]] = ("project", "environment")
+
+    target: TargetName | None = None
+    app_name: AppName = "shipways"
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")] = "demo"
+    tags: Tags = Field(default_factory=dict)
+    web_concurrency: Annotated[int, Field(ge=1, le=32)] = 2
+
+    def resource_tags(self) -> dict[str, str]:
+        """Tags stamped on every taggable resource, so cost and ownership are traceable."""
+        return {"project": self.app_name, "environment": self.environment, **self.tags}
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR block like 203.0.113.7/32 ({exc})") from exc
+
+
+class VpsConfig(StackConfig):
+    """A Debian 12 server configured over SSH: created on EC2, or an existing `host`."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+
+    host: str | None = None
+    ssh_user: str = "admin"
+    ssh_public_key: str | None = None
+    ssh_private_key_path: str = "~/.ssh/id_ed25519"
+    ssh_allowed_cidr: str | None = None
+    allow_ssh_from_anywhere: bool = False
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.small"
+    root_volume_gb: Annotated[int, Field(ge=8, le=512)] = 20
+    domain: str | None = None
+    letsencrypt_email: str | None = None
+    releases_to_keep: Annotated[int, Field(ge=2, le=50)] = 5
+
+    @field_validator("ssh_allowed_cidr")
+    @classmethod
+    def _check_cidr(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
+
+    @model_validator(mode="after")
+    def _check_server(self) -> VpsConfig:
+        if self.host is None and not self.ssh_public_key:
+            raise ValueError(
+                "sshPublicKey: required to create a server (or set `host` to use an existing one)"
+            )
+        if self.host is None and self.ssh_allowed_cidr is None:
+            raise ValueError(
+                "sshAllowedCidr: required to create a server; use your own address, "
+                "e.g. `pulumi config set sshAllowedCidr 203.0.113.7/32`"
+            )
+        world = self.ssh_allowed_cidr is not None and self.ssh_allowed_cidr.endswith("/0")
+        if world and not self.allow_ssh_from_anywhere:
+            raise ValueError(
+                f"sshAllowedCidr: {self.ssh_allowed_cidr} opens SSH to the whole internet; "
+                "use your own /32, or set allowSshFromAnywhere: true if you really mean it"
+            )
+        if self.domain and not self.letsencrypt_email:
+            raise ValueError("letsencryptEmail: required when `domain` is set (certbot needs it)")
+        return self
+
+
+class PaasConfig(StackConfig):
+    """AWS Elastic Beanstalk running the source bundle."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+
+    environment_type: Literal["SingleInstance", "LoadBalanced"] = "SingleInstance"
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.small"
+    min_instances: Annotated[int, Field(ge=1, le=20)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=20)] = 2
+    platform_pattern: str = r"^64bit Amazon Linux 2023 (.*) running Python 3\.12$"
+    health_check_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/readyz"
+    env: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], str] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("platform_pattern")
+    @classmethod
+    def _check_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_scaling(self) -> PaasConfig:
+        if self.max_instances < self.min_instances:
+            raise ValueError(
+                f"maxInstances: {self.max_instances} is below minInstances {self.min_instances}"
+            )
+        return self
+
+
+class K8sConfig(StackConfig):
+    """A Deployment on any conformant cluster, image from a registry or loaded locally."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword")
+
+    cluster_mode: Literal["registry", "kind", "k3d", "minikube"] = "registry"
+    registry: str | None = None
+    registry_username: str | None = None
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] = "shipways"
+    replicas: Annotated[int, Field(ge=1, le=50)] = 2
+    cpu_request: str = "100m"
+    cpu_limit: str = "500m"
+    memory_request: str = "128Mi"
+    memory_limit: str = "256Mi"
+    hpa_max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
+    hpa_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    ingress_host: str | None = None
+    ingress_tls_secret: str | None = None
+    ingress_class: str = "nginx"
+
+    @model_validator(mode="after")
+    def _check_cluster(self) -> K8sConfig:
+        if self.cluster_mode == "registry" and not self.registry:
+            raise ValueError(
+                "registry: required when clusterMode is 'registry' (e.g. ghcr.io/you); "
+                "for a local kind/k3d/minikube cluster set clusterMode instead"
+            )
+        if self.hpa_max_replicas < self.replicas:
+            raise ValueError(
+                f"hpaMaxReplicas: {self.hpa_max_replicas} is below replicas {self.replicas}"
+            )
+        if self.ingress_tls_secret and not self.ingress_host:
+            raise ValueError("ingressHost: required when ingressTlsSecret is set")
+        return self
+
+
+class ServerlessConfig(StackConfig):
+    """A Lambda function behind an API Gateway HTTP API."""
+
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+
+    runtime: Literal["python3.12", "python3.11"] = "python3.12"
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    timeout_s: Annotated[int, Field(ge=1, le=29)] = 10
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] = 14
+    throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
+    throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
+
+
+MODELS: dict[TargetName, type[StackConfig]] = {
+    TargetName.VPS: VpsConfig,
+    TargetName.PAAS: PaasConfig,
+    TargetName.K8S: K8sConfig,
+    TargetName.SERVERLESS: ServerlessConfig,
+}
+
+
+def select_target(stack: str, target_key: str | None) -> TargetName:
+    """The stack name picks the target (`vps`, `paas-prod` -> paas) unless `target` is set."""
+    wanted = target_key or stack.split("-")[0]
+    try:
+        return TargetName(wanted)
+    except ValueError:
+        names = ", ".join(t.value for t in TargetName)
+        where = "shipways:target" if target_key else f"stack name {stack!r}"
+        raise ConfigError(
+            f"{where}: unknown target {wanted!r}; name the stack after one of {names} "
+            "(optionally with a suffix, e.g. vps-prod) or set `shipways:target`"
+        ) from None
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured values over as JSON text; plain strings stay strings."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def validate(target: TargetName, raw: dict[str, Any]) -> StackConfig:
+    """Validate `shipways:*` values (keys without the namespace) for one target."""
+    model = MODELS[target]
+    plain = {k: _decode(v) for k, v in raw.items() if k not in model.secret_keys}
+    try:
+        config = model.model_validate(plain)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, model)) from None
+    missing_tags = [t for t in model.required_tags if t not in config.resource_tags()]
+    if missing_tags:
+        raise ConfigError(f"tags: missing required tag(s) {', '.join(missing_tags)}")
+    return config
+
+
+def _explain(exc: ValidationError, model: type[StackConfig]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(stack)"
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
+            lines.append(f"{NAMESPACE}:{key}: unknown key; known keys are {known}")
+        elif err["type"] == "value_error" and not err["loc"]:
+            lines.append(f"{NAMESPACE}:{str(err['msg']).removeprefix('Value error, ')}")
+        else:
+            lines.append(f"{NAMESPACE}:{key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid stack configuration:\n  " + "\n  ".join(lines)
+
+
+def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]:
+    """All `config:` values of `stacks/Pulumi.<stack>.yaml`, keys as Pulumi spells them."""
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = sorted(p.name.split(".")[1] for p in stacks_dir.glob("Pulumi.*.yaml"))
+        raise ConfigError(f"no stack file {path}; known stacks: {', '.join(known)}")
+    data = yaml.safe_load(path.read_text()) or {}
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: `config:` must be a mapping")
+    return config
+
+
+def namespaced(config: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Split a Pulumi config bag into our keys (namespace stripped) and which of them are secret.
+
+    In a stack file a secret is `{secure: ...}` ciphertext; the local tools can't decrypt it
+    and don't need to, so it only counts as "set, secret".
+    """
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret.add(key)
+        values[key] = value
+    return values, secret
+
+
+def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
+    """The validated config of a stack file, as the local tools see it."""
+    values, _ = namespaced(read_stack_file(stack, stacks_dir))
+    target = select_target(stack, values.get("target"))
+    return validate(target, values)

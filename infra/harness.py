@@ -1,0 +1,176 @@
+"""Run a stack's Pulumi program offline and see what it would declare.
+
+No Pulumi CLI, no engine, no credentials: the program runs under `pulumi.runtime.set_mocks`,
+and every resource it registers is recorded with its inputs. Tests assert on that graph,
+`shipways plan` prints it and prices it, and the policy pack checks it.
+
+Mock outputs echo the inputs plus a fake id and ARN. A target whose program needs a provider
+lookup (an AMI, a platform name) or an output the cloud computes (an endpoint URL) supplies
+them in `infra/targets/<target>/mocks.py` as `CALLS` and `OUTPUTS` (type token -> function).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, settings, stack
+
+from infra.config import (
+    NAMESPACE,
+    STACKS_DIR,
+    StackConfig,
+    TargetName,
+    namespaced,
+    read_stack_file,
+    select_target,
+    validate,
+)
+
+MockFn = Callable[[dict[str, Any]], dict[str, Any]]
+PLACEHOLDER_SECRET = "offline-placeholder-secret"  # noqa: S105 - stands in for ciphertext
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One resource the program declared: what `pulumi up` would create."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    provider: str | None = None
+
+    @property
+    def short_type(self) -> str:
+        """`aws:ec2/instance:Instance` -> `aws:ec2:Instance`, for people."""
+        package, _, rest = self.type.partition(":")
+        module, _, kind = rest.rpartition(":")
+        return f"{package}:{module.split('/')[0]}:{kind}"
+
+
+@dataclass
+class OfflinePlan:
+    stack: str
+    target: TargetName
+    config: StackConfig
+    resources: list[Declared] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> Declared:
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_token}, found {len(found)}")
+        return found[0]
+
+
+class _Recorder(mocks.Mocks):
+    def __init__(self, outputs: Mapping[str, MockFn], calls: Mapping[str, MockFn]) -> None:
+        self.declared: list[Declared] = []
+        self._outputs = outputs
+        self._calls = calls
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        fake_id = f"{args.name}-id"
+        state = {"arn": f"arn:aws:mock:us-east-1:123456789012:{args.name}", **args.inputs}
+        extra = self._outputs.get(args.typ)
+        if extra is not None:
+            state.update(extra(dict(args.inputs)))
+        if not args.typ.startswith("pulumi:providers:"):
+            self.declared.append(
+                Declared(args.typ, args.name, dict(args.inputs), state, args.provider)
+            )
+        return fake_id, state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        fn = self._calls.get(args.token)
+        if fn is None:
+            raise NotImplementedError(
+                f"offline harness: no mock for provider call {args.token}; "
+                "add it to the target's mocks.py CALLS"
+            )
+        return fn(dict(args.args)), []
+
+
+def _target_mocks(target: TargetName) -> tuple[dict[str, MockFn], dict[str, MockFn]]:
+    try:
+        module = importlib.import_module(f"infra.targets.{target.value}.mocks")
+    except ModuleNotFoundError:
+        return {}, {}
+    return dict(getattr(module, "OUTPUTS", {})), dict(getattr(module, "CALLS", {}))
+
+
+async def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return await _resolve(await value.future())
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _resolve(v) for v in value]
+    return value
+
+
+def plan_stack(
+    stack_name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    stacks_dir: Path = STACKS_DIR,
+    use_stack_file: bool = True,
+) -> OfflinePlan:
+    """Run `stack_name`'s program under mocks and return what it declared.
+
+    Values come from `stacks/Pulumi.<stack>.yaml` (unless `use_stack_file` is false), then
+    `overrides` (our keys, no namespace). Encrypted values in the file, which only the
+    Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones.
+    """
+    from infra import stack as entry
+
+    bag: dict[str, Any] = read_stack_file(stack_name, stacks_dir) if use_stack_file else {}
+    values, secret_keys = namespaced(bag)
+    values = {k: (PLACEHOLDER_SECRET if k in secret_keys else v) for k, v in values.items()}
+    values.update(overrides or {})
+    for key, value in (secrets or {}).items():
+        values[key] = value
+        secret_keys.add(key)
+    target = select_target(stack_name, values.get("target"))
+    outputs, calls = _target_mocks(target)
+
+    recorder = _Recorder(outputs, calls)
+    full = {f"{NAMESPACE}:{k}": _as_config_text(v) for k, v in values.items()}
+    full.update({k: _as_config_text(v) for k, v in bag.items() if not k.startswith(NAMESPACE)})
+    holder: dict[str, Any] = {}
+
+    async def run() -> None:
+        exports = entry.program()
+        holder["exports"] = await _resolve(exports)
+
+    # The runtime binds its futures to the current loop, so the loop must exist before the
+    # mocks create the root stack resource; a fresh root per run keeps runs independent.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        settings.ROOT.set(None)
+        runtime_config.set_all_config(full, [f"{NAMESPACE}:{k}" for k in secret_keys])
+        mocks.set_mocks(recorder, project="shipways", stack=stack_name, preview=False)
+        loop.run_until_complete(stack.run_pulumi_func(run))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    config = validate(target, values)
+    return OfflinePlan(stack_name, target, config, recorder.declared, holder.get("exports", {}))
+
+
+def _as_config_text(value: Any) -> str:
+    """Pulumi config values are strings; structured ones travel as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
