@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# shipways bootstrap: installs what the project needs (idempotently), then runs one job.
+#
+#   ./dev.sh demo    the main job: deploy the sample app to every local target, verify, compare
+#   ./dev.sh test    the whole test suite (unit, stack, e2e)
+#   ./dev.sh setup   only install/start prerequisites
+#   ./dev.sh -- ARGS run `shipways ARGS` inside the project's environment
+#
+# On Debian/Ubuntu as root it installs missing system packages itself (Docker engine,
+# PostgreSQL server, debootstrap, Chromium); elsewhere it says what to install and stops.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+# System packages: command or file that proves presence -> Debian package.
+ensure_system_packages() {
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v git >/dev/null 2>&1 || missing+=(git)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if can_apt; then
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    die "missing: ${missing[*]}. Install them (e.g. Docker Desktop for the engine), then re-run."
+  fi
+}
+
+ensure_uv() {
+  if command -v uv >/dev/null 2>&1; then return 0; fi
+  if [ -x "$HOME/.local/bin/uv" ]; then export PATH="$HOME/.local/bin:$PATH"; return 0; fi
+  command -v python3 >/dev/null 2>&1 || die "python3 (3.11+) is needed"
+  say "installing uv (from PyPI)"
+  python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv
+  export PATH="$HOME/.local/bin:$PATH"
+  command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
+}
+
+ensure_venv() {
+  say "syncing the locked environment (.venv)"
+  uv sync --frozen --quiet
+}
+
+setup() {
+  ensure_system_packages
+  ensure_uv
+  ensure_venv
+  say "starting the Docker engine if needed"
+  uv run --frozen shipways engine
+}
+
+job="${1:-}"
+case "$job" in
+  demo)  shift; setup; exec uv run --frozen shipways demo "$@" ;;
+  test)  shift; setup; exec uv run --frozen pytest "$@" ;;
+  setup) setup ;;
+  --)    shift; ensure_uv; ensure_venv; exec uv run --frozen shipways "$@" ;;
+  *)     sed -n '2,12p' "$0"; exit 2 ;;
+esac

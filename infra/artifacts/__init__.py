@@ -1,0 +1,1 @@
+"""Deploy artifacts built on the control machine: the wheelhouse every target ships from."""

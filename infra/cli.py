@@ -1,0 +1,299 @@
+"""`shipways`: every command does one operational thing and says what it did.
+
+Commands are thin: they parse options, call the library (`infra.*`), and print for a person
+(rich) or, with `--json`, for a machine. What a target does lives in its slice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from infra import results
+from infra.config import ConfigError, TargetName
+from infra.targets import Endpoint, NotSupported, available, sandbox
+
+app = typer.Typer(
+    help="One Python web app shipped four ways: deploy locally, verify, plan and compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+TargetArg = Annotated[TargetName, typer.Argument(help="vps, paas, k8s or serverless.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _emit(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    database: Annotated[
+        Path | None, typer.Option(help="SQLite file (default: .shipways/serve.db).")
+    ] = None,
+) -> None:
+    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded)."""
+    from infra import local_app
+
+    local_app.serve(port=port, database=database, console=console)
+
+
+@app.command()
+def engine(
+    images: Annotated[bool, typer.Option(help="Also build the local base images.")] = False,
+) -> None:
+    """Make sure a Docker engine answers (on Debian as root: install and start it)."""
+    from infra.sandbox.engine import ensure_engine
+    from infra.sandbox.errors import SandboxError
+    from infra.sandbox.images import ensure_base_image, ensure_systemd_image
+
+    try:
+        client = ensure_engine(progress=console.print)
+        version = client.version().get("Version", "?")
+        console.print(f"Docker engine {version} is answering")
+        if images:
+            console.print(f"base image: {ensure_base_image(client, progress=console.print)}")
+            console.print(f"systemd image: {ensure_systemd_image(client, progress=console.print)}")
+    except SandboxError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def verify(
+    target: Annotated[
+        TargetName | None, typer.Argument(help="A running local target to verify.")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Verify any base URL instead.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
+    from infra.verify import render, run_checks
+
+    if (target is None) == (url is None):
+        raise _fail("give a TARGET or --url URL (one of them)", 2)
+    if target is not None:
+        try:
+            endpoint, checks = _checks_for(target)
+        except NotSupported as exc:
+            raise _fail(str(exc)) from None
+        report = run_checks(
+            endpoint.url,
+            expect_target=target.value,
+            extra_modules=checks.modules,
+            extra_args=checks.pytest_args,
+            env=checks.env,
+        )
+        reports = [report] + [
+            run_checks(extra, expect_target=target.value, env=checks.env) for extra in checks.urls
+        ]
+    else:
+        assert url is not None
+        reports = [run_checks(url)]
+    if as_json:
+        _emit([json.loads(r.to_json()) for r in reports])
+    else:
+        for report in reports:
+            render(report, out)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+def _checks_for(target: TargetName) -> tuple[Endpoint, Any]:
+    box = sandbox(target)
+    endpoint = box.endpoint()
+    if endpoint is None:
+        raise NotSupported(f"{target.value} is not running; start it with `shipways up {target}`")
+    return endpoint, box.checks(endpoint)
+
+
+@app.command()
+def up(
+    target: TargetArg, stack: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
+    """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
+    endpoint = _up(target, stack or target.value)
+    if as_json:
+        _emit(endpoint.as_json())
+    else:
+        out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
+
+
+def _up(target: TargetName, stack: str) -> Endpoint:
+    try:
+        box = sandbox(target)
+        started = time.perf_counter()
+        endpoint = box.up(console, stack=stack)
+    except (NotSupported, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    results.record(target.value, "up_seconds", time.perf_counter() - started, "s", "shipways up")
+    return endpoint
+
+
+@app.command()
+def down(target: TargetArg) -> None:
+    """Remove TARGET's local stand-in and everything it created."""
+    try:
+        removed = sandbox(target).down(console)
+    except NotSupported as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
+
+
+@app.command()
+def status(target: TargetArg, as_json: JsonOpt = False) -> None:
+    """Show TARGET's current release, releases kept and service state."""
+    try:
+        state = sandbox(target).status(console)
+    except NotSupported as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _emit(state)
+        return
+    table = Table(title=f"{target.value} status", show_header=False)
+    for key, value in state.items():
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+    out.print(table)
+
+
+@app.command()
+def logs(
+    target: TargetArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+) -> None:
+    """Print the app's logs on TARGET."""
+    try:
+        sandbox(target).logs(console, follow=follow, lines=lines)
+    except NotSupported as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def rollback(
+    target: TargetArg,
+    release: Annotated[str | None, typer.Argument(help="Release id (default: previous).")] = None,
+) -> None:
+    """Switch TARGET back to an earlier release."""
+    try:
+        now = sandbox(target).rollback(console, release=release)
+    except NotSupported as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"{target.value}: now serving release {now}")
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name: vps, paas, k8s, serverless[-suffix].")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI)."""
+    from infra.harness import plan_stack
+
+    try:
+        result = plan_stack(stack)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _emit(
+            {
+                "stack": stack,
+                "target": result.target.value,
+                "resources": [
+                    {"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources
+                ],
+                "exports": result.exports,
+            }
+        )
+        return
+    tree = Tree(f"[bold]{stack}[/] ({len(result.resources)} resources)")
+    for resource in result.resources:
+        tree.add(f"{resource.short_type} [cyan]{resource.name}[/]")
+    out.print(tree)
+
+
+@app.command()
+def demo(
+    only: Annotated[
+        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: deploy the sample app to every local target, verify each, compare them."""
+    from infra import local_app
+    from infra.verify import render, run_checks
+
+    boxes = [b for b in available() if not only or b.name in only]
+    summary: list[dict[str, Any]] = []
+    console.rule("[bold]local baseline (uvicorn direct)")
+    with local_app.running() as url:
+        report = run_checks(url, expect_target="local")
+    render(report, out)
+    summary.append(
+        {
+            "target": "local",
+            "url": url,
+            "up_seconds": None,
+            "checks_passed": report.passed,
+            "checks_failed": report.failed,
+            "proves": "the app and the contract agree, with no platform in between",
+        }
+    )
+    for box in boxes:
+        console.rule(f"[bold]{box.name.value}")
+        started = time.perf_counter()
+        endpoint = _up(box.name, box.name.value)
+        up_seconds = time.perf_counter() - started
+        checks = box.checks(endpoint)
+        report = run_checks(
+            endpoint.url,
+            expect_target=box.name.value,
+            extra_modules=checks.modules,
+            extra_args=checks.pytest_args,
+            env=checks.env,
+        )
+        render(report, out)
+        summary.append(
+            {
+                **endpoint.as_json(),
+                "up_seconds": round(up_seconds, 1),
+                "checks_passed": report.passed,
+                "checks_failed": report.failed,
+                "proves": box.proves,
+            }
+        )
+    if as_json:
+        _emit(summary)
+    else:
+        _print_summary(summary)
+    if any(s["checks_failed"] for s in summary):
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: list[dict[str, Any]]) -> None:
+    table = Table(title="shipways: one app, four ways (local stand-ins)")
+    for column in ("target", "url", "up (s)", "checks", "what this run proves"):
+        table.add_column(column)
+    for row in summary:
+        checks = f"{row['checks_passed']} passed, {row['checks_failed']} failed"
+        seconds = "-" if row["up_seconds"] is None else str(row["up_seconds"])
+        table.add_row(row["target"], row["url"], seconds, checks, row["proves"])
+    out.print(table)
