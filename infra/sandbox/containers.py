@@ -1,0 +1,323 @@
+"""Create, reuse and probe the sandbox containers that stand in for cloud machines.
+
+Containers are "pets" across runs: a demo's VPS-in-a-box must survive a CLI restart, and CI
+starts right after a session with the session's containers still stored but stopped. So
+`ensure_container` is idempotent by name: it reuses a container whose recorded spec hash
+matches what the caller asks for (starting it if stopped) and replaces it otherwise.
+
+Network rule of the project: nothing listens beyond loopback. Every published port must be
+bound to 127.0.0.1; anything else is rejected before Docker sees it, as are host networking
+and "publish all ports" (both would expose services on every interface).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import docker
+import httpx
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from infra.sandbox.errors import Progress, SandboxError, report
+from infra.sandbox.images import MANAGED_LABEL, recipe_hash
+
+LOOPBACK = "127.0.0.1"
+SPEC_LABEL = "shipways.spec"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_LOCAL_HOSTS = {LOOPBACK, "localhost"}
+
+
+def cgroup_version(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """2 on a unified (cgroup v2) host, else 1. Hybrid hosts count as v1."""
+    return 2 if (cgroup_root / "cgroup.controllers").exists() else 1
+
+
+def systemd_run_kwargs(cgroup_root: Path = CGROUP_ROOT) -> dict[str, Any]:
+    """`containers.run` kwargs that let systemd run as PID 1 without `--privileged`.
+
+    systemd needs a writable cgroup tree and tmpfs on /run and /run/lock. Docker mounts a
+    private cgroup namespace read-only for unprivileged containers (on v1 and v2 alike), so
+    both versions share the host namespace and bind the host tree read-write; systemd
+    then manages only the container's own sub-tree. On v1, systemd additionally needs the
+    host's `name=systemd` hierarchy. `--privileged` is not used: it fails on the project's
+    machines (no CAP_SYS_RESOURCE) and grants far more than systemd needs.
+    """
+    version = cgroup_version(cgroup_root)
+    if version == 1 and not (cgroup_root / "systemd").is_dir():
+        raise SandboxError(
+            f"cgroup v1 host without {cgroup_root}/systemd: systemd cannot run in a container "
+            "here. Mount it (`mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o "
+            "none,name=systemd cgroup /sys/fs/cgroup/systemd`) or boot with cgroup v2."
+        )
+    return {
+        "cgroupns": "host",
+        "volumes": {str(cgroup_root): {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+        "tmpfs": {"/run": "rw,nosuid,nodev,mode=755", "/run/lock": "rw,nosuid,nodev,noexec"},
+        "environment": {"container": "docker"},
+        "stop_signal": "SIGRTMIN+3",
+    }
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it; a race is possible)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def validate_ports(ports: Mapping[Any, Any] | None) -> None:
+    """Reject any port publication that is not bound to 127.0.0.1.
+
+    Accepted binding forms (Docker SDK `ports=`): ("127.0.0.1", host_port),
+    ("127.0.0.1",) for a random loopback port, or a list of those. A bare port number,
+    None, or another address would listen on every interface.
+    """
+    for container_port, binding in (ports or {}).items():
+        bindings = binding if isinstance(binding, list) else [binding]
+        for item in bindings:
+            if not (isinstance(item, tuple) and len(item) in (1, 2) and item[0] == LOOPBACK):
+                raise SandboxError(
+                    f"port {container_port!r} is published as {item!r}, which would listen "
+                    f"beyond loopback. Publish it as ('{LOOPBACK}', HOST_PORT), e.g. "
+                    f"ports={{'{container_port}': ('{LOOPBACK}', free_port())}}."
+                )
+
+
+def _validate_network(run_kwargs: Mapping[str, Any]) -> None:
+    if run_kwargs.get("network_mode") == "host":
+        raise SandboxError(
+            "network_mode='host' would expose every container service on the host's "
+            "interfaces; publish the needed ports on 127.0.0.1 instead."
+        )
+    if run_kwargs.get("publish_all_ports"):
+        raise SandboxError(
+            "publish_all_ports=True publishes on 0.0.0.0; list the ports explicitly, "
+            f"bound to {LOOPBACK}."
+        )
+
+
+def spec_hash(image_id: str, labels: Mapping[str, str], run_kwargs: Mapping[str, Any]) -> str:
+    """Hash of everything that defines a container; a different hash means recreate."""
+    return recipe_hash(
+        {
+            "image": image_id,
+            "labels": dict(labels),
+            "run": {k: _jsonable(v) for k, v in run_kwargs.items()},
+        }
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def ensure_container(
+    client: docker.DockerClient,
+    name: str,
+    *,
+    image: str,
+    labels: Mapping[str, str],
+    recreate: bool = False,
+    progress: Progress | None = None,
+    **run_kwargs: Any,
+) -> Container:
+    """Return a running container `name` built from `image` with exactly this spec.
+
+    Reuses (and starts, if stopped) an existing container whose spec hash matches; removes
+    and recreates it when the image, labels or run kwargs changed, or when `recreate`.
+    `run_kwargs` go to `client.containers.run` (detached); ports must be loopback-bound.
+    """
+    validate_ports(run_kwargs.get("ports"))
+    _validate_network(run_kwargs)
+    try:
+        image_id = client.images.get(image).id
+    except ImageNotFound as exc:
+        raise SandboxError(
+            f"image {image} for container {name} does not exist locally (no registry to pull "
+            "from); build it first, e.g. with infra.sandbox.images.ensure_systemd_image."
+        ) from exc
+    spec = spec_hash(image_id, labels, run_kwargs)
+    all_labels = {**labels, MANAGED_LABEL: "true", SPEC_LABEL: spec}
+
+    existing = _get(client, name)
+    if existing is not None:
+        if not recreate and existing.labels.get(SPEC_LABEL) == spec:
+            if existing.status != "running":
+                report(progress, f"starting existing container {name}")
+                _start(existing)
+            return existing
+        report(progress, f"replacing container {name} (spec changed or recreate requested)")
+        existing.remove(force=True, v=True)
+
+    report(progress, f"creating container {name} from {image}")
+    try:
+        container = client.containers.run(
+            image, name=name, detach=True, labels=all_labels, **run_kwargs
+        )
+    except APIError as exc:
+        if exc.status_code == 409:  # a concurrent caller created it first
+            raced = _get(client, name)
+            if raced is not None and raced.labels.get(SPEC_LABEL) == spec:
+                return raced
+        raise SandboxError(f"creating container {name} failed: {exc.explanation or exc}") from exc
+    container.reload()
+    return container
+
+
+def _get(client: docker.DockerClient, name: str) -> Container | None:
+    try:
+        return client.containers.get(name)
+    except NotFound:
+        return None
+
+
+def _start(container: Container) -> None:
+    try:
+        container.start()
+    except APIError as exc:
+        raise SandboxError(
+            f"starting existing container {container.name} failed: {exc.explanation or exc}. "
+            "If a published port is taken now, recreate it (recreate=True) or remove it "
+            f"(`docker rm -f {container.name}`)."
+        ) from exc
+    container.reload()
+
+
+def remove_container(client: docker.DockerClient, name: str) -> bool:
+    """Force-remove container `name` and its anonymous volumes; False if it did not exist."""
+    container = _get(client, name)
+    if container is None:
+        return False
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        return False
+    return True
+
+
+def exec_checked(
+    container: Container,
+    cmd: str | Sequence[str],
+    user: str | None = None,
+    *,
+    environment: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+) -> str:
+    """Run `cmd` in `container` and return its combined output; raise on a non-zero exit."""
+    result = container.exec_run(
+        cmd if isinstance(cmd, str) else list(cmd),
+        user=user or "",
+        environment=dict(environment or {}),
+        workdir=workdir,
+    )
+    output = (result.output or b"").decode(errors="replace")
+    if result.exit_code != 0:
+        shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        raise SandboxError(
+            f"`{shown}` in container {container.name} exited with {result.exit_code}:\n{tail}"
+        )
+    return output
+
+
+def wait_for_systemd(
+    container: Container,
+    timeout: float = 90.0,
+    *,
+    allow_degraded: bool = False,
+    progress: Progress | None = None,
+) -> str:
+    """Poll until systemd in `container` reports `running` (or `degraded`); return the state.
+
+    A degraded system raises, listing the failed units, unless `allow_degraded`. A container
+    that exits, or a boot that does not finish in `timeout` seconds, raises with its logs.
+    """
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "running":
+            raise SandboxError(
+                f"container {container.name} stopped while booting (status "
+                f"{container.status}). Its log:\n{_logs_tail(container)}"
+            )
+        result = container.exec_run(["systemctl", "is-system-running"])
+        state = (result.output or b"").decode(errors="replace").strip() or "unknown"
+        if state == "running":
+            return state
+        if state == "degraded":
+            failed = exec_checked(container, ["systemctl", "--failed", "--no-legend", "--plain"])
+            if not allow_degraded:
+                raise SandboxError(
+                    f"systemd in {container.name} is degraded; failed units:\n{failed.strip()}\n"
+                    f"Inspect with `docker exec {container.name} journalctl -u UNIT`."
+                )
+            report(progress, f"{container.name} degraded; failed units: {failed.strip()}")
+            return state
+        time.sleep(0.5)
+    raise SandboxError(
+        f"systemd in {container.name} did not finish booting within {timeout:.0f}s "
+        f"(last state: {state}). Container log:\n{_logs_tail(container)}"
+    )
+
+
+def _logs_tail(container: Container, lines: int = 30) -> str:
+    try:
+        return bytes(container.logs(tail=lines)).decode(errors="replace")
+    except APIError:
+        return "(logs unavailable)"
+
+
+def wait_for_http(
+    url: str, timeout: float = 30.0, expect_status: int = 200, *, interval: float = 0.5
+) -> httpx.Response:
+    """Poll a loopback URL until it answers `expect_status`; bounded in time and attempts.
+
+    Only 127.0.0.1/localhost URLs are accepted: the sandbox never sends traffic elsewhere.
+    """
+    host = urlsplit(url).hostname
+    if host not in _LOCAL_HOSTS:
+        raise SandboxError(f"wait_for_http only polls {LOOPBACK}; got {url!r}")
+    attempts = max(1, int(timeout / interval) + 1)
+    deadline = time.monotonic() + timeout
+    last = "no attempt made"
+    with httpx.Client(timeout=min(5.0, timeout), trust_env=False) as http:
+        for _ in range(attempts):
+            try:
+                response = http.get(url)
+                if response.status_code == expect_status:
+                    return response
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+    raise SandboxError(f"{url} did not answer {expect_status} within {timeout:.0f}s (last: {last})")
+
+
+def published_port(container: Container, container_port: int | str) -> int:
+    """Host port (on 127.0.0.1) that `container_port` ("80" or "80/tcp") is published on."""
+    key = str(container_port) if "/" in str(container_port) else f"{container_port}/tcp"
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(key) or []
+    for binding in bindings:
+        if binding.get("HostIp") == LOOPBACK:
+            return int(binding["HostPort"])
+    raise SandboxError(
+        f"container {container.name} does not publish {key} on {LOOPBACK} "
+        f"(bindings: {bindings or 'none'}); is it running with ports={{'{key}': "
+        f"('{LOOPBACK}', PORT)}}?"
+    )
