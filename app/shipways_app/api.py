@@ -1,0 +1,160 @@
+"""The HTTP endpoints of the shipways contract.
+
+DB-backed endpoints are plain `def`: FastAPI runs them in its threadpool, which suits the
+synchronous SQLAlchemy session. /healthz and /hello are `async def` and never touch the
+database, so they stay cheap under load and during a database outage.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shipways_app import APP_NAME, __version__
+from shipways_app.db import Database, StorageInfo
+from shipways_app.models import Product
+from shipways_app.schemas import (
+    Detail,
+    Message,
+    ProductIn,
+    ProductOut,
+    ProductPage,
+    Readiness,
+    Status,
+    Storage,
+    VersionInfo,
+)
+from shipways_app.settings import Settings
+
+MAX_DB_INT = 2**31 - 1  # PostgreSQL `integer`: larger ids/offsets would be a 500, not a 422
+
+router = APIRouter()
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.session() as session:
+        yield session
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (FastAPI alone would try to parse anything)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail="Unsupported content type: send the body as application/json",
+        )
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@router.get("/healthz", response_model=Status, tags=["probes"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests. Deliberately ignores the database."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Database unreachable or not migrated"}},
+    tags=["probes"],
+)
+def readyz(db: Annotated[Database, Depends(get_db)]) -> JSONResponse:
+    """Readiness: the database answers and its schema is at the migrations' head."""
+    problem = db.check()
+    if problem is None:
+        return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+    return JSONResponse(
+        {"status": "unavailable", "checks": {"database": problem}},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
+@router.get("/hello", response_model=Message)
+async def hello() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@router.get("/products", tags=["products"])
+def list_products(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+) -> ProductPage:
+    rows = session.scalars(select(Product).order_by(Product.id).limit(limit).offset(offset))
+    total = session.scalar(select(func.count()).select_from(Product)) or 0
+    return ProductPage(products=[ProductOut.model_validate(p) for p in rows], total=total)
+
+
+@router.get(
+    "/products/{product_id}",
+    responses={404: {"model": Detail, "description": "No product with this id"}},
+    tags=["products"],
+)
+def get_product(
+    session: SessionDep, product_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+) -> ProductOut:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Product {product_id} not found")
+    return ProductOut.model_validate(product)
+
+
+@router.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_json)],
+    responses={
+        409: {"model": Detail, "description": "A product with this name exists"},
+        413: {"model": Detail, "description": "Body larger than 64 KiB"},
+        415: {"model": Detail, "description": "Body is not application/json"},
+    },
+    tags=["products"],
+)
+def create_product(
+    body: ProductIn, session: SessionDep, request: Request, response: Response
+) -> ProductOut:
+    product = Product(name=body.name, price=body.price)
+    session.add(product)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # The unique constraint, not a prior SELECT, decides: no race between two creators.
+        if session.scalar(select(Product.id).where(Product.name == body.name)) is None:
+            raise
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"A product named {body.name!r} already exists"
+        ) from None
+    response.headers["Location"] = request.url_for("get_product", product_id=product.id).path
+    return ProductOut.model_validate(product)
+
+
+@router.get("/version", response_model=VersionInfo)
+async def version(request: Request) -> dict[str, object]:
+    settings: Settings = request.app.state.settings
+    storage: StorageInfo = request.app.state.storage
+    return {
+        "app": APP_NAME,
+        "version": __version__,
+        "git_sha": settings.git_sha,
+        "target": settings.target.value,
+        "python": platform.python_version(),
+        "storage": Storage(
+            engine=storage.engine, persistent=storage.persistent, note=storage.note
+        ),
+    }

@@ -1,0 +1,105 @@
+"""Application factory: wires settings, database, routes, middleware and error handlers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from shipways_app import APP_NAME, __version__
+from shipways_app.api import router
+from shipways_app.db import Database, create_db_engine, describe_storage, summarise_db_error
+from shipways_app.logs import configure_logging
+from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from shipways_app.migrate import head_revision
+from shipways_app.settings import Settings, load_settings
+
+log = logging.getLogger("shipways_app")
+
+DOCS_URL = "/docs"
+OPENAPI_URL = "/openapi.json"
+_SWAGGER_CDN = "https://cdn.jsdelivr.net"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Raises settings.ConfigError when the environment is invalid."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level.number)
+    engine = engine if engine is not None else create_db_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title=APP_NAME,
+        version=__version__,
+        description="The sample API that shipways deploys to a VPS, a PaaS, Kubernetes and Lambda.",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,  # served below with its own, narrower CSP
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(engine, head_revision())
+    app.state.storage = describe_storage(engine, settings.target)
+    app.include_router(router)
+    _add_docs(app)
+    _add_db_error_handler(app)
+    # Added last = outermost: the request context also wraps the 413s of the body limit.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    page = get_swagger_ui_html(openapi_url=OPENAPI_URL, title=f"{APP_NAME} - docs")
+    html = bytes(page.body).decode()
+    # Allow exactly the page's own inline bootstrap script (by hash) and the Swagger UI assets.
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in _INLINE_SCRIPT.findall(html)
+    )
+    csp = (
+        f"default-src 'none'; script-src {_SWAGGER_CDN} {hashes}; "
+        f"style-src {_SWAGGER_CDN} 'unsafe-inline'; "
+        f"img-src 'self' data: {_SWAGGER_CDN} https://fastapi.tiangolo.com; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+
+def _add_db_error_handler(app: FastAPI) -> None:
+    db: Database = app.state.db
+
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A missing table and a dead server both land here; the readiness check tells which.
+        log.warning(
+            "database error",
+            extra={
+                "fields": {
+                    "request_id": getattr(request.state, "request_id", None),
+                    "error": summarise_db_error(exc, db.engine),
+                }
+            },
+        )
+        problem = db.check() or "database error"
+        return JSONResponse({"detail": f"Database unavailable: {problem}"}, status_code=503)
+
+    for exc_type in (OperationalError, ProgrammingError, PoolTimeoutError):
+        app.add_exception_handler(exc_type, database_unavailable)

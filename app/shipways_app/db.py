@@ -1,0 +1,140 @@
+"""Engine construction and the database checks behind /readyz.
+
+One engine per process (per gunicorn worker, per Lambda container). Timeouts are short on
+purpose: a probe or a request should fail fast with 503 rather than hang on a dead database.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shipways_app.settings import MIGRATE_HINT, Settings, Target
+
+CONNECT_TIMEOUT_S = 3
+POOL_TIMEOUT_S = 5
+READY_STATEMENT_TIMEOUT_MS = 2000
+VERSION_TABLE = "alembic_version"  # Alembic's default bookkeeping table
+
+# SQLite has no decimal type, so SQLAlchemy warns that Numeric goes through float. Prices are
+# bounded to 1,000,000.00 (9 significant digits, far inside a double's 15) and SQLAlchemy
+# rounds results back to the column's scale of 2, so the round trip is exact.
+warnings.filterwarnings(
+    "ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal", category=SAWarning
+)
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url()
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": POOL_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=POOL_TIMEOUT_S,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed while a gunicorn worker writes; busy_timeout waits for locks.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={POOL_TIMEOUT_S * 1000}")
+    cursor.close()
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return Path(engine.url.database)
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    engine: str
+    persistent: bool
+    note: str
+
+
+def describe_storage(engine: Engine, target: Target) -> StorageInfo:
+    """What /version says about where data lives: the trade-off each target makes."""
+    if engine.dialect.name == "postgresql":
+        return StorageInfo(
+            "postgresql", True, "PostgreSQL: shared by every instance, survives restarts."
+        )
+    if target is Target.SERVERLESS:
+        return StorageInfo(
+            "sqlite",
+            False,
+            "SQLite in the function's /tmp: data is per-instance and lost when the instance "
+            "is recycled. Set DATABASE_URL to a PostgreSQL database for durable, shared data.",
+        )
+    return StorageInfo(
+        "sqlite",
+        True,
+        "SQLite file on this instance's disk: survives restarts but is not shared between "
+        "instances. Set DATABASE_URL to a PostgreSQL database to scale out.",
+    )
+
+
+class Database:
+    """The engine plus what the app needs to know about its schema."""
+
+    def __init__(self, engine: Engine, head_revision: str) -> None:
+        self.engine = engine
+        self.head_revision = head_revision
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def check(self) -> str | None:
+        """Connect, SELECT 1, compare the schema with the migrations: None when all is well,
+        else a one-line reason fit for a probe response (never containing credentials)."""
+        try:
+            with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}"))
+                conn.execute(text("SELECT 1"))
+                current = schema_revision(conn)
+        except SQLAlchemyError as exc:
+            return summarise_db_error(exc, self.engine)
+        if current is None:
+            return f"schema not migrated: {MIGRATE_HINT}"
+        if current != self.head_revision:
+            return (
+                f"schema at revision {current}, app expects {self.head_revision}: {MIGRATE_HINT}"
+            )
+        return None
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The revision recorded by Alembic, or None when the database was never migrated."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+
+
+def summarise_db_error(exc: BaseException, engine: Engine) -> str:
+    """First line of the driver's message, with the password scrubbed just in case."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines() or [""]
+    message = f"{type(cause).__name__}: {lines[0]}"[:300]
+    password = engine.url.password
+    if password:
+        message = message.replace(str(password), "***")
+    return message

@@ -1,0 +1,76 @@
+"""AWS Lambda entry point (`shipways_app.lambda_handler.handler`) behind API Gateway.
+
+Everything expensive happens once per container, at import (Lambda's init phase): settings,
+engine, app. Warm invocations reuse them. Two kinds of events arrive:
+
+- API Gateway (HTTP API v2 / REST / ALB) events, handled by Mangum like any ASGI request;
+- a direct invocation `{"shipways": "migrate"}`: the release step that migrates the
+  PostgreSQL database before traffic moves to a new version. It returns a result dict and
+  raises (a Lambda "function error") when the migration fails.
+
+SHIPWAYS_MIGRATE_ON_INIT=true migrates at init: only meant for SQLite in /tmp, where each
+container has its own throwaway database that must be created before the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from mangum import Mangum
+from sqlalchemy import Engine
+
+from shipways_app.app import create_app
+from shipways_app.db import create_db_engine
+from shipways_app.migrate import upgrade
+from shipways_app.settings import Settings, load_settings
+
+log = logging.getLogger("shipways_app.lambda")
+
+COMMANDS = ("migrate",)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    app: FastAPI
+    asgi: Mangum
+
+
+init_count = 0  # how many times this container initialised: 1, whatever the invocation count
+
+
+def _init() -> Runtime:
+    global init_count
+    settings = load_settings()  # a ConfigError here fails the init with its message
+    # The Lambda runtime pre-installs a plain-text root handler; ours writes the JSON lines,
+    # so keeping both would log every record twice. Mangum's own request line duplicates ours.
+    logging.getLogger().handlers.clear()
+    logging.getLogger("mangum.http").setLevel(logging.WARNING)
+    engine = create_db_engine(settings)
+    app = create_app(settings, engine=engine)
+    if settings.migrate_on_init:
+        log.info("migrating at init", extra={"fields": upgrade(engine).as_dict()})
+    init_count += 1
+    return Runtime(settings, engine, app, Mangum(app, lifespan="off"))
+
+
+runtime = _init()
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    if "shipways" in event:
+        return run_command(event["shipways"])
+    return runtime.asgi(dict(event), context)
+
+
+def run_command(command: object) -> dict[str, Any]:
+    if command != "migrate":
+        raise ValueError(f"unknown shipways command {command!r}: use one of {', '.join(COMMANDS)}")
+    result = upgrade(runtime.engine)
+    log.info("migrate command", extra={"fields": result.as_dict()})
+    return {"ok": True, "command": "migrate", **result.as_dict()}

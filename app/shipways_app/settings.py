@@ -1,0 +1,187 @@
+"""Runtime configuration, read once from the environment.
+
+Every deploy target configures the app the same way (environment variables), so a typo
+must stop start-up with a message that names the variable and the allowed values instead
+of surfacing later as a confusing runtime error. `load_settings` turns pydantic's
+validation errors into one `ConfigError` with exactly those messages.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class Target(enum.StrEnum):
+    """Where the app runs; reported by /version and used to explain storage trade-offs."""
+
+    VPS = "vps"
+    PAAS = "paas"
+    K8S = "k8s"
+    SERVERLESS = "serverless"
+    LOCAL = "local"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+    @property
+    def number(self) -> int:
+        return logging.getLevelNamesMapping()[self.value]
+
+
+class ConfigError(ValueError):
+    """The environment holds a value the app cannot run with; the message says how to fix it."""
+
+
+TRUST_ANY_PROXY = "*"
+MIGRATE_HINT = "run `python -m shipways_app migrate`"
+
+_HINTS: dict[str, str] = {
+    "DATABASE_URL": (
+        "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (postgres:// is accepted too) "
+        "or sqlite:///PATH, or leave it unset to use SQLite at SHIPWAYS_SQLITE_PATH"
+    ),
+    "SHIPWAYS_SQLITE_PATH": "use a file path such as ./shipways.db or /tmp/shipways.db",
+    "SHIPWAYS_TARGET": "use one of " + ", ".join(t.value for t in Target),
+    "SHIPWAYS_GIT_SHA": "use the commit id (1-64 characters from A-Z a-z 0-9 . _ -)",
+    "SHIPWAYS_TRUSTED_PROXIES": (
+        "use a comma-separated list of IP addresses or CIDR networks "
+        "(e.g. 127.0.0.1,10.0.0.0/8), or * to trust every peer"
+    ),
+    "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
+    "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
+}
+# Values of these variables are never echoed back: they may carry credentials.
+_SECRET_VARS = frozenset({"DATABASE_URL"})
+
+
+class Settings(BaseSettings):
+    """The app's environment variables (see each field's alias)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    sqlite_path: Path = Field(default=Path("shipways.db"), alias="SHIPWAYS_SQLITE_PATH")
+    target: Target = Field(default=Target.LOCAL, alias="SHIPWAYS_TARGET")
+    git_sha: str = Field(
+        default="unknown", alias="SHIPWAYS_GIT_SHA", pattern=r"^[A-Za-z0-9._-]{1,64}$"
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("127.0.0.1",), alias="SHIPWAYS_TRUSTED_PROXIES"
+    )
+    log_level: LogLevel = Field(default=LogLevel.INFO, alias="SHIPWAYS_LOG_LEVEL")
+    migrate_on_init: bool = Field(default=False, alias="SHIPWAYS_MIGRATE_ON_INIT")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _normalise_database_url(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None  # platforms sometimes export an empty DATABASE_URL: treat as unset
+        if not isinstance(raw, str):
+            raise ValueError("not a string")
+        return SecretStr(normalise_database_url(raw.strip()).render_as_string(hide_password=False))
+
+    @field_validator("sqlite_path", mode="before")
+    @classmethod
+    def _non_empty_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty path")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _lower_target(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        proxies = tuple(item.strip() for item in items if item.strip())
+        for item in proxies:
+            if item != TRUST_ANY_PROXY:
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return proxies
+
+    def sqlalchemy_url(self) -> URL:
+        """The database to use: DATABASE_URL, else the SQLite file at SHIPWAYS_SQLITE_PATH."""
+        if self.database_url is not None:
+            return make_url(self.database_url.get_secret_value())
+        return URL.create("sqlite+pysqlite", database=str(self.sqlite_path))
+
+
+def normalise_database_url(raw: str) -> URL:
+    """Accept the URL spellings platforms hand out and pin the driver this app ships (psycopg 3).
+
+    Heroku-style `postgres://` and plain `postgresql://` would otherwise make SQLAlchemy look
+    for psycopg2, which is not installed.
+    """
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("not a database URL") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in {"postgres", "postgresql"}:
+        if driver not in {"", "psycopg"}:
+            raise ValueError(f"driver '{driver}' is not installed: use postgresql:// (psycopg 3)")
+        return url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in {"", "pysqlite"}:
+        return url.set(drivername="sqlite+pysqlite")
+    raise ValueError(f"unsupported database '{url.drivername}'")
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, or raise ConfigError naming every bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def load_settings_or_exit() -> Settings:
+    """For process entry points: print the ConfigError without a traceback and exit 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        exit_with_config_error(exc)
+
+
+def exit_with_config_error(exc: ConfigError) -> NoReturn:
+    print(f"shipways-app: configuration error: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def _describe(exc: ValidationError) -> str:
+    by_field = {name: field.alias or name for name, field in Settings.model_fields.items()}
+    problems: list[str] = []
+    for error in exc.errors():
+        var = str(error["loc"][0]) if error["loc"] else "environment"
+        var = by_field.get(var, var).upper()
+        if var in _SECRET_VARS:
+            shown = f"{var} (value hidden)"
+        else:
+            shown = f"{var}={error.get('input')!r}"
+        # Our own validators explain *what* is wrong; for the rest the hint says it all.
+        reason = f" ({error['msg'].removeprefix('Value error, ')})" if error["type"] == "value_error" else ""
+        hint = _HINTS.get(var, "check the value")
+        problems.append(f"{shown} is not valid{reason}: {hint}")
+    return "; ".join(problems)
