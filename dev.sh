@@ -25,6 +25,7 @@ ensure_system_packages() {
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
   command -v git >/dev/null 2>&1 || missing+=(git)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   [ ${#missing[@]} -eq 0 ] && return 0
   if can_apt; then
     say "installing system packages: ${missing[*]}"

@@ -1,0 +1,95 @@
+"""The config model: every stack file validates, and mistakes name the key and the fix."""
+
+import pytest
+
+from infra.config import (
+    ConfigError,
+    TargetName,
+    load_stack,
+    namespaced,
+    select_target,
+    validate,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("stack", ["vps", "paas", "k8s", "serverless"])
+def test_every_committed_stack_file_validates(stack: str) -> None:
+    config = load_stack(stack)
+    assert config.resource_tags()["project"] == "shipways"
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "expected"),
+    [
+        ("vps", None, TargetName.VPS),
+        ("vps-prod", None, TargetName.VPS),
+        ("serverless-eu", None, TargetName.SERVERLESS),
+        ("anything", "k8s", TargetName.K8S),
+    ],
+)
+def test_target_comes_from_stack_name_or_key(stack: str, key: str | None, expected: TargetName):
+    assert select_target(stack, key) == expected
+
+
+def test_unknown_stack_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"stack name 'heroku'.*vps, paas, k8s, serverless"):
+        select_target("heroku", None)
+    with pytest.raises(ConfigError, match=r"shipways:target: unknown target 'lambda'"):
+        select_target("x", "lambda")
+
+
+def test_missing_stack_file_lists_known_stacks() -> None:
+    with pytest.raises(ConfigError, match="known stacks: k8s, paas, serverless, vps"):
+        load_stack("nope")
+
+
+@pytest.mark.parametrize(
+    ("target", "values", "message"),
+    [
+        (TargetName.SERVERLESS, {"memoryMb": "64"}, "shipways:memoryMb: Input should be greater"),
+        (TargetName.SERVERLESS, {"timeoutS": 30}, "shipways:timeoutS"),
+        (TargetName.SERVERLESS, {"architecture": "mips"}, "shipways:architecture"),
+        (TargetName.SERVERLESS, {"memroyMb": 512}, "shipways:memroyMb: unknown key"),
+        (TargetName.VPS, {"sshAllowedCidr": "1.2.3.4/32"}, "shipways:sshPublicKey: required"),
+        (TargetName.VPS, {"sshPublicKey": "k"}, "shipways:sshAllowedCidr: required"),
+        (
+            TargetName.VPS,
+            {"sshPublicKey": "k", "sshAllowedCidr": "0.0.0.0/0"},
+            "opens SSH to the whole internet",
+        ),
+        (TargetName.VPS, {"host": "h", "sshAllowedCidr": "10.0.0.1/8"}, "not a CIDR block"),
+        (TargetName.VPS, {"host": "h", "domain": "a.example"}, "letsencryptEmail: required"),
+        (TargetName.K8S, {}, "shipways:registry: required when clusterMode is 'registry'"),
+        (TargetName.K8S, {"clusterMode": "kind", "replicas": 9}, "hpaMaxReplicas: 6 is below"),
+        (TargetName.PAAS, {"minInstances": 3, "maxInstances": 2}, "maxInstances: 2 is below"),
+        (TargetName.PAAS, {"platformPattern": "(["}, "not a regular expression"),
+        (TargetName.PAAS, {"appName": "Bad_Name"}, "shipways:appName"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(target, values, message) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate(target, values)
+    assert message in str(caught.value)
+
+
+def test_world_ssh_needs_an_explicit_opt_in() -> None:
+    config = validate(
+        TargetName.VPS,
+        {"sshPublicKey": "k", "sshAllowedCidr": "0.0.0.0/0", "allowSshFromAnywhere": True},
+    )
+    assert config.ssh_allowed_cidr == "0.0.0.0/0"
+
+
+def test_structured_values_arrive_as_json_text() -> None:
+    config = validate(TargetName.SERVERLESS, {"tags": '{"team": "api"}'})
+    assert config.resource_tags() == {"project": "shipways", "environment": "demo", "team": "api"}
+
+
+def test_secure_values_count_as_secret_and_other_namespaces_are_ignored() -> None:
+    values, secret = namespaced(
+        {"aws:region": "eu-west-1", "shipways:databaseUrl": {"secure": "v1:abc"}, "shipways:x": 1}
+    )
+    assert values == {"databaseUrl": {"secure": "v1:abc"}, "x": 1}
+    assert secret == {"databaseUrl"}
