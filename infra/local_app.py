@@ -26,9 +26,21 @@ def app_env(database: Path) -> dict[str, str]:
     return env
 
 
+class MigrationFailed(RuntimeError):
+    """`python -m shipways_app migrate` failed; the message carries its output."""
+
+
 def migrate(env: dict[str, str]) -> None:
     """The explicit release step: apply migrations (and the seed) before serving."""
-    subprocess.run([sys.executable, "-m", "shipways_app", "migrate"], env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "shipways_app", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise MigrationFailed(f"migration failed:\n{done.stderr or done.stdout}")
 
 
 def uvicorn_command(port: int, workers: int = 1) -> list[str]:

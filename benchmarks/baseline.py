@@ -1,0 +1,57 @@
+"""Baseline: the app on uvicorn direct, no proxy, no platform. Prints JSON.
+
+Every target's benchmark measures this again in its own run and reports ratios against it,
+because absolute numbers on a shared 2-core machine mean little; ratios measured side by side do.
+
+    uv run python benchmarks/baseline.py [--workers 1] [--seconds 5] [--max-requests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from infra import results
+from infra.local_app import running
+from infra.loadgen import measure
+
+PATHS = ("/hello", "/products")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    args = parser.parse_args()
+
+    figures = {}
+    with running(workers=args.workers) as url:
+        for path in PATHS:
+            result = measure(
+                url + path,
+                connections=args.connections,
+                duration_s=args.seconds,
+                max_requests=args.max_requests,
+            )
+            figures[path] = result.model_dump(exclude={"url"})
+            name = path.strip("/")
+            results.record("local", f"{name}_rps", result.rps, "req/s", "benchmark:baseline")
+            results.record("local", f"{name}_p50_ms", result.p50_ms, "ms", "benchmark:baseline")
+            results.record("local", f"{name}_p99_ms", result.p99_ms, "ms", "benchmark:baseline")
+    print(
+        json.dumps(
+            {
+                "benchmark": "baseline",
+                "server": "uvicorn",
+                "workers": args.workers,
+                "paths": figures,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
