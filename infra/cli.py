@@ -34,7 +34,7 @@ TargetArg = Annotated[TargetName, typer.Argument(help="vps, paas, k8s or serverl
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
