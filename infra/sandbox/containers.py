@@ -25,9 +25,10 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from infra.sandbox.errors import Progress, SandboxError, report
-from infra.sandbox.images import MANAGED_LABEL, recipe_hash
+from infra.sandbox.images import recipe_hash
 
 LOOPBACK = "127.0.0.1"
+MANAGED_LABEL = "shipways.managed"
 SPEC_LABEL = "shipways.spec"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _LOCAL_HOSTS = {LOOPBACK, "localhost"}
@@ -153,10 +154,14 @@ def ensure_container(
 
     existing = _get(client, name)
     if existing is not None:
+        _require_managed(existing)
         if not recreate and existing.labels.get(SPEC_LABEL) == spec:
-            if existing.status != "running":
+            if existing.status == "paused":
+                existing.unpause()
+            elif existing.status != "running":
                 report(progress, f"starting existing container {name}")
                 _start(existing)
+            existing.reload()
             return existing
         report(progress, f"replacing container {name} (spec changed or recreate requested)")
         existing.remove(force=True, v=True)
@@ -183,6 +188,16 @@ def _get(client: docker.DockerClient, name: str) -> Container | None:
         return None
 
 
+def _require_managed(container: Container) -> None:
+    """Refuse to touch a same-named container that shipways did not create."""
+    if container.labels.get(MANAGED_LABEL) != "true":
+        raise SandboxError(
+            f"container {container.name} exists but was not created by shipways (no "
+            f"{MANAGED_LABEL}=true label); rename or remove it yourself "
+            f"(`docker rm -f {container.name}`), or choose another sandbox name."
+        )
+
+
 def _start(container: Container) -> None:
     try:
         container.start()
@@ -196,10 +211,14 @@ def _start(container: Container) -> None:
 
 
 def remove_container(client: docker.DockerClient, name: str) -> bool:
-    """Force-remove container `name` and its anonymous volumes; False if it did not exist."""
+    """Force-remove container `name` and its anonymous volumes; False if it did not exist.
+
+    Only containers shipways created (labelled) are removed; others raise `SandboxError`.
+    """
     container = _get(client, name)
     if container is None:
         return False
+    _require_managed(container)
     try:
         container.remove(force=True, v=True)
     except NotFound:

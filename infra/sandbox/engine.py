@@ -25,6 +25,8 @@ from infra.sandbox.host import apt_install, can_self_install, file_lock
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 DOCKERD_LOG = Path("/var/log/shipways-dockerd.log")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+# dockerd's own containerd; its pid file also survives a machine that lost its processes.
+CONTAINERD_PIDFILE = Path("/var/run/docker/containerd/containerd.pid")
 START_TIMEOUT_S = 60.0
 CLIENT_TIMEOUT_S = 300
 
@@ -56,7 +58,8 @@ def ensure_engine(
             report(progress, "dockerd not found; installing docker.io")
             apt_install(["docker.io"], progress)
         launched = None
-        if _running_dockerd_pid() is None:
+        if _live_pid(DOCKERD_PIDFILE, "dockerd") is None:
+            _remove_stale_pidfiles(progress)
             launched = _launch_dockerd(progress)
         else:
             report(progress, "dockerd is running but not answering yet; waiting")
@@ -76,14 +79,27 @@ def _connect() -> docker.DockerClient | None:
         return None
 
 
-def _running_dockerd_pid() -> int | None:
-    """PID of a live dockerd named in its pid file, or None (missing or stale pid file)."""
+def _live_pid(pidfile: Path, command: str) -> int | None:
+    """PID in `pidfile` if that process is alive and is `command`, else None."""
     try:
-        pid = int(DOCKERD_PIDFILE.read_text().strip())
+        pid = int(pidfile.read_text().strip())
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except (OSError, ValueError):
         return None
-    return pid if comm == "dockerd" else None
+    return pid if comm == command else None
+
+
+def _remove_stale_pidfiles(progress: Progress | None) -> None:
+    """Delete pid files whose process is gone (or whose pid now belongs to another program).
+
+    /var/run is not a tmpfs on the project's machines, so after the processes vanished
+    (CI starts on the same disk) the files remain; dockerd refuses to start when its pid
+    file names any live process, and would wait for a "running" containerd that is not.
+    """
+    for pidfile, command in ((DOCKERD_PIDFILE, "dockerd"), (CONTAINERD_PIDFILE, "containerd")):
+        if pidfile.exists() and _live_pid(pidfile, command) is None:
+            report(progress, f"removing stale {pidfile}")
+            pidfile.unlink(missing_ok=True)
 
 
 def _launch_dockerd(progress: Progress | None) -> subprocess.Popen[bytes]:

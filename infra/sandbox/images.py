@@ -32,7 +32,9 @@ from infra.sandbox.host import apt_install, can_self_install, file_lock, run_log
 
 REPOSITORY = "shipways/debian12"
 DOCKERFILES = Path(__file__).parent / "dockerfiles"
-MANAGED_LABEL = "shipways.managed"
+# Image labels. Deliberately not `shipways.managed`: image labels are inherited by every
+# container run from the image, and that label marks containers shipways itself manages.
+IMAGE_LABEL = "shipways.image"
 RECIPE_LABEL = "shipways.recipe"
 _HASH_LEN = 12
 
@@ -54,6 +56,7 @@ class BaseRecipe:
         "ENV LANG=C.UTF-8",
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         'CMD ["python3"]',
+        f"LABEL {IMAGE_LABEL}=base",
     )
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -115,7 +118,8 @@ def ensure_base_image(
         if _exists(client, tag):  # built by a concurrent caller while we waited
             return tag
         _build_base(client, recipe, tag, progress)
-    report(progress, f"built {tag} ({image_size_mb(client, tag):.0f} MB)")
+        report(progress, f"built {tag} ({image_size_mb(client, tag):.0f} MB)")
+        prune_superseded(client, tag, progress)
     return tag
 
 
@@ -155,7 +159,27 @@ def ensure_context_image(
         if not _exists(client, tag):
             build_image(client, context, tag, args, progress)
             report(progress, f"built {tag} ({image_size_mb(client, tag):.0f} MB)")
+            prune_superseded(client, tag, progress)
     return tag
+
+
+def prune_superseded(client: docker.DockerClient, tag: str, progress: Progress | None) -> None:
+    """Untag older builds of the same flavor (`repo:flavor-<oldhash>`) after a rebuild.
+
+    Every recipe edit would otherwise leave another ~200 MB image behind. Images still used
+    by a container are kept (Docker refuses, we skip); unreferenced layers are freed.
+    """
+    repository, _, version = tag.rpartition(":")
+    flavor = version.rsplit("-", 1)[0]
+    for image in client.images.list(name=repository):
+        for old in image.tags:
+            old_version = old.rpartition(":")[2]
+            if old != tag and old_version.rsplit("-", 1)[0] == flavor:
+                try:
+                    client.images.remove(old)
+                    report(progress, f"removed superseded image {old}")
+                except APIError:
+                    report(progress, f"kept superseded image {old} (still in use)")
 
 
 def build_image(
@@ -185,7 +209,7 @@ def build_image(
             tag=tag,
             buildargs=dict(buildargs or {}),
             dockerfile=dockerfile,
-            labels={MANAGED_LABEL: "true", **(labels or {})},
+            labels={IMAGE_LABEL: tag, **(labels or {})},
             rm=True,
             forcerm=True,
             pull=False,
@@ -258,10 +282,7 @@ def _build_base(
             src=str(tarball),
             repository=repository,
             tag=version,
-            changes=[
-                *recipe.changes,
-                f"LABEL {MANAGED_LABEL}=true {RECIPE_LABEL}={recipe.digest()}",
-            ],
+            changes=[*recipe.changes, f"LABEL {RECIPE_LABEL}={recipe.digest()}"],
         )
     finally:
         _remove_tree(workdir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import socket
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,8 @@ def test_base_image_runs_python_and_is_reused(client: docker.DockerClient, base_
     ).decode()
     assert out.startswith("(3, 11) OpenSSL 3")
     image = client.images.get(base_image)
-    assert image.labels["shipways.managed"] == "true"
+    assert image.labels["shipways.image"] == "base"
+    assert "shipways.managed" not in image.labels  # would mark every container as ours
     assert "LANG=C.UTF-8" in image.attrs["Config"]["Env"]
 
 
@@ -162,6 +164,35 @@ def test_ssh_accepts_keys_and_refuses_passwords(vps: Container) -> None:
             )
 
 
+def test_exec_checked_runs_as_user_and_reports_failures(vps: Container) -> None:
+    assert exec_checked(vps, ["id", "-un"], user="nobody").strip() == "nobody"
+    with pytest.raises(SandboxError, match=r"exited with 3:\n.*boom"):
+        exec_checked(vps, ["sh", "-c", "echo boom; exit 3"])
+
+
+def test_stopped_vps_boots_again_when_reused(vps: Container, client: docker.DockerClient) -> None:
+    """The CI case: the engine restarted and left the box stopped; `ensure` brings it back."""
+    keys_before = exec_checked(vps, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+    vps.stop(timeout=20)
+    again = ensure_container(
+        client,
+        VPS_NAME,
+        image=vps.image.tags[0],
+        labels=LABELS,
+        ports={"22/tcp": ("127.0.0.1", published_port_from_config(vps))},
+        **systemd_run_kwargs(),
+    )
+    assert again.id == vps.id
+    assert wait_for_systemd(again, timeout=90) == "running"
+    assert exec_checked(again, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]) == keys_before
+
+
+def published_port_from_config(container: Container) -> int:
+    """Host port requested at creation (readable while the container is stopped)."""
+    container.reload()
+    return int(container.attrs["HostConfig"]["PortBindings"]["22/tcp"][0]["HostPort"])
+
+
 def _fresh_ed25519_private_key(vps: Container) -> str:
     """Generate a key pair inside the box and authorise it for root; return the private key."""
     exec_checked(
@@ -232,3 +263,36 @@ def test_wait_for_systemd_explains_a_container_that_exits(
             wait_for_systemd(container, timeout=5)
     finally:
         remove_container(client, name)
+
+
+def test_build_image_from_a_tar_stream(client: docker.DockerClient, base_image: str) -> None:
+    dockerfile = f"FROM {base_image}\nLABEL shipways.test=tar-context\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    buf.seek(0)
+    lines: list[str] = []
+    image = build_image(client, buf, "shipways/test-sandbox:tar", progress=lines.append)
+    try:
+        assert image.labels["shipways.test"] == "tar-context"
+        assert image.labels["shipways.image"] == "shipways/test-sandbox:tar"
+        assert any("Successfully built" in line for line in lines)
+    finally:
+        client.images.remove("shipways/test-sandbox:tar")
+
+
+def test_foreign_container_with_the_same_name_is_never_touched(
+    client: docker.DockerClient, base_image: str
+) -> None:
+    name = "shipways-test-sandbox-foreign"
+    foreign = client.containers.create(base_image, ["true"], name=name)
+    try:
+        with pytest.raises(SandboxError, match="not created by shipways"):
+            ensure_container(client, name, image=base_image, labels=LABELS, command=["true"])
+        with pytest.raises(SandboxError, match="not created by shipways"):
+            remove_container(client, name)
+        foreign.reload()  # still there
+    finally:
+        foreign.remove(force=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.sandbox import engine
 from infra.sandbox.containers import free_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
@@ -53,3 +54,18 @@ def test_file_lock_excludes_other_holders() -> None:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with path.open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again after the block
+
+
+def test_no_self_start_without_root_on_debian(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A laptop user (not root, or not Debian) gets instructions, never an apt-get/sudo."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "_connect", lambda: None)
+    monkeypatch.setattr(engine, "can_self_install", lambda: False)
+    monkeypatch.setattr(engine, "apt_install", _forbidden)
+    monkeypatch.setattr(engine, "_launch_dockerd", _forbidden)
+    with pytest.raises(SandboxError, match=r"unix:///var/run/docker\.sock; start Docker Desktop"):
+        engine.ensure_engine()
+
+
+def _forbidden(*_: object) -> None:
+    raise AssertionError("must not install or launch anything")

@@ -6,9 +6,16 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from docker.errors import APIError
 
 from infra.sandbox.errors import SandboxError
-from infra.sandbox.images import DOCKERFILES, BaseRecipe, context_hash, recipe_hash
+from infra.sandbox.images import (
+    DOCKERFILES,
+    BaseRecipe,
+    context_hash,
+    prune_superseded,
+    recipe_hash,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +77,46 @@ def test_systemd_context_ships_no_host_keys_or_passwords() -> None:
     sshd = (context / "sshd-hardening.conf").read_text()
     assert "PasswordAuthentication no" in sshd
     assert "PermitRootLogin prohibit-password" in sshd
+
+
+class _FakeImage:
+    def __init__(self, *tags: str) -> None:
+        self.tags = list(tags)
+
+
+class _FakeImages:
+    """Just enough of `client.images` to observe which tags get pruned."""
+
+    def __init__(self, *images: _FakeImage, in_use: str = "") -> None:
+        self.images = list(images)
+        self.in_use = in_use
+        self.removed: list[str] = []
+
+    def list(self, name: str) -> list[_FakeImage]:
+        return [i for i in self.images if any(t.startswith(f"{name}:") for t in i.tags)]
+
+    def remove(self, tag: str) -> None:
+        if tag == self.in_use:
+            raise APIError("conflict: image is being used by a container")
+        self.removed.append(tag)
+
+
+def test_prune_removes_only_older_builds_of_the_same_flavor() -> None:
+    repo = "shipways/debian12"
+    images = _FakeImages(
+        _FakeImage(f"{repo}:base-old1"),
+        _FakeImage(f"{repo}:base-new"),
+        _FakeImage(f"{repo}:systemd-old"),
+        _FakeImage(f"{repo}:lambda-harness-old", f"{repo}:lambda-old"),
+        _FakeImage(f"{repo}:base-busy"),
+        in_use=f"{repo}:base-busy",
+    )
+    client = type("Client", (), {"images": images})()
+    notes: list[str] = []
+    prune_superseded(client, f"{repo}:base-new", notes.append)
+    assert images.removed == [f"{repo}:base-old1"]
+    assert f"kept superseded image {repo}:base-busy (still in use)" in notes
+
+    images.removed.clear()
+    prune_superseded(client, f"{repo}:lambda-harness-new", None)
+    assert images.removed == [f"{repo}:lambda-harness-old"]
