@@ -80,9 +80,18 @@ def _pip(args: list[str], progress: Progress | None) -> None:
         raise WheelhouseError(f"pip {args[0]} failed:\n{tail}")
 
 
-def dependency_wheels(platform: Platform, progress: Progress | None = None) -> Path:
-    """Binary wheels of the locked requirements for `platform`, cached by their inputs."""
-    digest = hashlib.sha256(APP_REQUIREMENTS.read_bytes() + platform.key.encode()).hexdigest()
+def dependency_wheels(
+    platform: Platform,
+    progress: Progress | None = None,
+    *,
+    requirements: Path = APP_REQUIREMENTS,
+) -> Path:
+    """Binary wheels of the locked `requirements` for `platform`, cached by their inputs.
+
+    The app's requirements by default; a target may pass another hash-pinned file (the
+    Lambda sandbox fetches AWS's runtime client this way).
+    """
+    digest = hashlib.sha256(requirements.read_bytes() + platform.key.encode()).hexdigest()
     cache = state_dir("cache", "wheels", f"{platform.abi}-{digest[:16]}")
     done = cache / ".complete"
     if done.exists():
@@ -105,7 +114,7 @@ def dependency_wheels(platform: Platform, progress: Progress | None = None) -> P
             "none",
             *platform_args,
             "-r",
-            str(APP_REQUIREMENTS),
+            str(requirements),
             "-d",
             str(cache),
         ],
