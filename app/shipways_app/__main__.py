@@ -17,6 +17,7 @@ from shipways_app.logs import configure_logging
 from shipways_app.migrate import upgrade
 from shipways_app.settings import load_settings_or_exit
 
+
 def _migrate() -> int:
     settings = load_settings_or_exit()
     configure_logging(settings.log_level.number)

@@ -154,7 +154,5 @@ async def version(request: Request) -> dict[str, object]:
         "git_sha": settings.git_sha,
         "target": settings.target.value,
         "python": platform.python_version(),
-        "storage": Storage(
-            engine=storage.engine, persistent=storage.persistent, note=storage.note
-        ),
+        "storage": Storage(engine=storage.engine, persistent=storage.persistent, note=storage.note),
     }

@@ -108,7 +108,9 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}"))
+                    conn.execute(
+                        text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}")
+                    )
                 conn.execute(text("SELECT 1"))
                 current = schema_revision(conn)
         except SQLAlchemyError as exc:
@@ -116,9 +118,7 @@ class Database:
         if current is None:
             return f"schema not migrated: {MIGRATE_HINT}"
         if current != self.head_revision:
-            return (
-                f"schema at revision {current}, app expects {self.head_revision}: {MIGRATE_HINT}"
-            )
+            return f"schema at revision {current}, app expects {self.head_revision}: {MIGRATE_HINT}"
         return None
 
 
@@ -126,7 +126,7 @@ def schema_revision(conn: Connection) -> str | None:
     """The revision recorded by Alembic, or None when the database was never migrated."""
     if not inspect(conn).has_table(VERSION_TABLE):
         return None
-    return conn.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    return conn.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 def summarise_db_error(exc: BaseException, engine: Engine) -> str:

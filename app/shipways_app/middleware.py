@@ -136,9 +136,7 @@ class RequestContextMiddleware:
         except Exception:
             # Handled here rather than by Starlette's ServerErrorMiddleware (outside us) so the
             # 500 still carries the security headers and is logged as JSON with the request id.
-            error_log.exception(
-                "unhandled error", extra={"fields": {"request_id": request_id}}
-            )
+            error_log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not response_started:
                 await _send_json(send_with_headers, 500, {"detail": "Internal Server Error"})
             status = 500

@@ -176,12 +176,13 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors():
         var = str(error["loc"][0]) if error["loc"] else "environment"
         var = by_field.get(var, var).upper()
-        if var in _SECRET_VARS:
-            shown = f"{var} (value hidden)"
-        else:
-            shown = f"{var}={error.get('input')!r}"
+        shown = f"{var} (value hidden)" if var in _SECRET_VARS else f"{var}={error.get('input')!r}"
         # Our own validators explain *what* is wrong; for the rest the hint says it all.
-        reason = f" ({error['msg'].removeprefix('Value error, ')})" if error["type"] == "value_error" else ""
+        reason = (
+            f" ({error['msg'].removeprefix('Value error, ')})"
+            if error["type"] == "value_error"
+            else ""
+        )
         hint = _HINTS.get(var, "check the value")
         problems.append(f"{shown} is not valid{reason}: {hint}")
     return "; ".join(problems)

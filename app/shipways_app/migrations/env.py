@@ -6,9 +6,8 @@ Run from the alembic CLI (to write a new revision), it connects using the app's 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, text
-
 from shipways_app.models import Base
+from sqlalchemy import Connection, text
 
 # Arbitrary, fixed key: concurrent `migrate` runs (e.g. two release jobs) queue up on it.
 _PG_MIGRATION_LOCK = 0x5A1F_5A1F
@@ -23,7 +22,9 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
         context.run_migrations()
 
 

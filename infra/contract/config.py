@@ -1,0 +1,40 @@
+"""What the contract run needs to know: the API's address, the expected target, TLS trust."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+TARGETS = ("vps", "paas", "k8s", "serverless", "local")
+# Bounded: every request of the suite gives up after these many seconds.
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class ContractConfig:
+    base_url: str
+    expect_target: str | None
+    verify: ssl.SSLContext | bool
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def tls_verify() -> ssl.SSLContext | bool:
+    if os.environ.get("SHIPWAYS_INSECURE_TLS", "").strip().lower() in {"1", "true", "yes"}:
+        return False
+    bundle = os.environ.get("SHIPWAYS_CA_BUNDLE", "").strip()
+    if bundle:
+        if not Path(bundle).is_file():
+            raise pytest.UsageError(
+                f"SHIPWAYS_CA_BUNDLE={bundle!r} is not a file: point it at the PEM file of the "
+                "CA that signed the server certificate"
+            )
+        return ssl.create_default_context(cafile=bundle)
+    return True

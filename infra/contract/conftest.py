@@ -1,0 +1,71 @@
+"""Options and fixtures of the contract suite: where the API is and how to reach it.
+
+Options (each also read from the environment):
+  --base-url URL        SHIPWAYS_BASE_URL       the deployed API, http:// or https://
+  --expect-target NAME  SHIPWAYS_EXPECT_TARGET  /version must report this target
+TLS: SHIPWAYS_CA_BUNDLE=PATH trusts a private CA; SHIPWAYS_INSECURE_TLS=1 skips verification
+(self-signed demo certificates only).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from infra.contract.config import TARGETS, TIMEOUT, ContractConfig, tls_verify
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("shipways contract")
+    group.addoption(
+        "--base-url",
+        default=os.environ.get("SHIPWAYS_BASE_URL"),
+        help="base URL of the API under test (env SHIPWAYS_BASE_URL)",
+    )
+    group.addoption(
+        "--expect-target",
+        default=os.environ.get("SHIPWAYS_EXPECT_TARGET") or None,
+        help=f"target /version must report: one of {', '.join(TARGETS)} "
+        "(env SHIPWAYS_EXPECT_TARGET)",
+    )
+
+
+@pytest.fixture(scope="session")
+def contract(request: pytest.FixtureRequest) -> ContractConfig:
+    base_url = request.config.getoption("--base-url")
+    if not base_url:
+        raise pytest.UsageError(
+            "no API to test: pass --base-url http://HOST:PORT or set SHIPWAYS_BASE_URL"
+        )
+    if not base_url.startswith(("http://", "https://")):
+        raise pytest.UsageError(
+            f"--base-url {base_url!r} is not valid: use http://HOST[:PORT] or https://HOST[:PORT]"
+        )
+    expect_target = request.config.getoption("--expect-target")
+    if expect_target is not None and expect_target not in TARGETS:
+        raise pytest.UsageError(
+            f"--expect-target {expect_target!r} is not valid: use one of {', '.join(TARGETS)}"
+        )
+    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify())
+
+
+@pytest.fixture(scope="session")
+def api(contract: ContractConfig) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=contract.base_url,
+        timeout=TIMEOUT,
+        verify=contract.verify,
+        follow_redirects=False,
+        headers={"User-Agent": "shipways-contract/1.0"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """Products created by the suite never collide, so it re-runs against a persistent DB."""
+    return f"contract-{uuid.uuid4().hex[:16]}"
