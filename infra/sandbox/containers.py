@@ -34,23 +34,37 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _LOCAL_HOSTS = {LOOPBACK, "localhost"}
 
 
-def cgroup_version(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """2 on a unified (cgroup v2) host, else 1. Hybrid hosts count as v1."""
+def cgroup_version(
+    client: docker.DockerClient | None = None, *, cgroup_root: Path = CGROUP_ROOT
+) -> int:
+    """cgroup version of the Docker host: 2 (unified) or 1 (v1 or hybrid).
+
+    The engine's own answer wins when a client is given, because the daemon may not run on
+    this filesystem (Docker Desktop's VM, a remote DOCKER_HOST). Otherwise the local
+    `cgroup.controllers` file, which exists only at the root of a unified hierarchy, decides.
+    """
+    if client is not None:
+        reported = str(client.info().get("CgroupVersion", ""))
+        if reported in {"1", "2"}:
+            return int(reported)
     return 2 if (cgroup_root / "cgroup.controllers").exists() else 1
 
 
-def systemd_run_kwargs(cgroup_root: Path = CGROUP_ROOT) -> dict[str, Any]:
+def systemd_run_kwargs(
+    client: docker.DockerClient | None = None, *, cgroup_root: Path = CGROUP_ROOT
+) -> dict[str, Any]:
     """`containers.run` kwargs that let systemd run as PID 1 without `--privileged`.
 
-    systemd needs a writable cgroup tree and tmpfs on /run and /run/lock. Docker mounts a
-    private cgroup namespace read-only for unprivileged containers (on v1 and v2 alike), so
-    both versions share the host namespace and bind the host tree read-write; systemd
-    then manages only the container's own sub-tree. On v1, systemd additionally needs the
-    host's `name=systemd` hierarchy. `--privileged` is not used: it fails on the project's
-    machines (no CAP_SYS_RESOURCE) and grants far more than systemd needs.
+    systemd needs a writable cgroup tree plus tmpfs on /run and /run/lock. Docker mounts a
+    private cgroup namespace read-only in unprivileged containers, on v1 and v2 alike, so
+    both versions share the host cgroup namespace and bind the host tree read-write;
+    systemd then creates its units under the container's own cgroup only. On v1 systemd
+    also needs the host's `name=systemd` hierarchy, which is checked when visible here.
+    `--privileged` is not used: it fails on the project's machines (no CAP_SYS_RESOURCE)
+    and would grant far more than systemd needs; no extra capability is needed either.
     """
-    version = cgroup_version(cgroup_root)
-    if version == 1 and not (cgroup_root / "systemd").is_dir():
+    version = cgroup_version(client, cgroup_root=cgroup_root)
+    if version == 1 and cgroup_root.is_dir() and not (cgroup_root / "systemd").is_dir():
         raise SandboxError(
             f"cgroup v1 host without {cgroup_root}/systemd: systemd cannot run in a container "
             "here. Mount it (`mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o "
@@ -58,7 +72,7 @@ def systemd_run_kwargs(cgroup_root: Path = CGROUP_ROOT) -> dict[str, Any]:
         )
     return {
         "cgroupns": "host",
-        "volumes": {str(cgroup_root): {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+        "volumes": {str(CGROUP_ROOT): {"bind": str(CGROUP_ROOT), "mode": "rw"}},
         "tmpfs": {"/run": "rw,nosuid,nodev,mode=755", "/run/lock": "rw,nosuid,nodev,noexec"},
         "environment": {"container": "docker"},
         "stop_signal": "SIGRTMIN+3",

@@ -64,7 +64,7 @@ def vps(client: docker.DockerClient) -> Iterator[Container]:
         labels=LABELS,
         recreate=True,  # a leftover from a crashed run must not leak its state in
         ports={"22/tcp": ("127.0.0.1", free_port())},
-        **systemd_run_kwargs(),
+        **systemd_run_kwargs(client),
     )
     wait_for_systemd(container, timeout=90)
     yield container
@@ -180,7 +180,7 @@ def test_stopped_vps_boots_again_when_reused(vps: Container, client: docker.Dock
         image=vps.image.tags[0],
         labels=LABELS,
         ports={"22/tcp": ("127.0.0.1", published_port_from_config(vps))},
-        **systemd_run_kwargs(),
+        **systemd_run_kwargs(client),
     )
     assert again.id == vps.id
     assert wait_for_systemd(again, timeout=90) == "running"

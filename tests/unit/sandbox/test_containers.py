@@ -70,27 +70,45 @@ def test_ensure_container_rejects_exposure_before_calling_docker(
 
 def test_cgroup_v2_is_detected_from_controllers_file(tmp_path: Path) -> None:
     (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
-    assert cgroup_version(tmp_path) == 2
-    kwargs = systemd_run_kwargs(tmp_path)
+    assert cgroup_version(cgroup_root=tmp_path) == 2
+    kwargs = systemd_run_kwargs(cgroup_root=tmp_path)
     assert kwargs["cgroupns"] == "host"
-    assert kwargs["volumes"] == {str(tmp_path): {"bind": "/sys/fs/cgroup", "mode": "rw"}}
+    assert kwargs["volumes"] == {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}}
     assert set(kwargs["tmpfs"]) == {"/run", "/run/lock"}
-    assert "privileged" not in kwargs
+    assert not {"privileged", "cap_add"} & set(kwargs)
 
 
 def test_cgroup_v1_with_systemd_hierarchy_is_supported(tmp_path: Path) -> None:
     for controller in ("cpu", "memory", "systemd", "unified"):
         (tmp_path / controller).mkdir()
-    assert cgroup_version(tmp_path) == 1
-    kwargs = systemd_run_kwargs(tmp_path)
-    assert kwargs["volumes"][str(tmp_path)]["mode"] == "rw"
+    assert cgroup_version(cgroup_root=tmp_path) == 1
+    kwargs = systemd_run_kwargs(cgroup_root=tmp_path)
+    assert kwargs["volumes"]["/sys/fs/cgroup"]["mode"] == "rw"
     assert kwargs["stop_signal"] == "SIGRTMIN+3"
 
 
 def test_cgroup_v1_without_systemd_hierarchy_says_how_to_fix(tmp_path: Path) -> None:
     (tmp_path / "cpu").mkdir()
     with pytest.raises(SandboxError, match="name=systemd"):
-        systemd_run_kwargs(tmp_path)
+        systemd_run_kwargs(cgroup_root=tmp_path)
+
+
+class _EngineInfo:
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def info(self) -> dict[str, str]:
+        return {"CgroupVersion": self.version}
+
+
+def test_engine_reported_cgroup_version_wins_over_local_files(tmp_path: Path) -> None:
+    """Docker Desktop / remote engines: the daemon's host decides, not this filesystem."""
+    (tmp_path / "cgroup.controllers").write_text("cpu\n")
+    assert cgroup_version(_EngineInfo("1"), cgroup_root=tmp_path) == 1
+    assert cgroup_version(_EngineInfo("2"), cgroup_root=tmp_path / "absent") == 2
+    assert cgroup_version(_EngineInfo(""), cgroup_root=tmp_path) == 2
+    kwargs = systemd_run_kwargs(_EngineInfo("1"), cgroup_root=tmp_path / "absent")
+    assert kwargs["cgroupns"] == "host"
 
 
 def test_spec_hash_changes_with_what_defines_the_container() -> None:

@@ -21,12 +21,15 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 
-# Keep docs and man pages out of this and every derived image (licences stay).
+# Keep docs, man pages and message translations (the image runs with LANG=C.UTF-8) out of
+# this and every derived image; licences stay.
 cat > "$ROOT/etc/dpkg/dpkg.cfg.d/shipways-slim" <<'SLIM'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
 SLIM
 
 # Never keep downloaded .debs; containers are rebuilt, not patched in place.
@@ -48,6 +51,7 @@ trap - EXIT
 find "$ROOT/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
 find "$ROOT/usr/share/doc" -mindepth 1 -type d -empty -delete
 rm -rf "$ROOT/usr/share/man/"* "$ROOT/usr/share/info/"*
+find "$ROOT/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
 rm -rf "$ROOT/var/lib/apt/lists/"* "$ROOT/var/cache/apt/"*.bin "$ROOT/var/log/"*.log
 rm -rf "$ROOT/tmp/"* "$ROOT/var/tmp/"*
 # Host identity must not leak into the image; Docker provides these at run time.
