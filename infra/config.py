@@ -70,6 +70,20 @@ def _cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not a CIDR block like 203.0.113.7/32 ({exc})") from exc
 
 
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
+    re.I,
+)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 class VpsConfig(StackConfig):
     """A Debian 12 server configured over SSH: created on EC2, or an existing `host`."""
 
@@ -91,6 +105,30 @@ class VpsConfig(StackConfig):
     @classmethod
     def _check_cidr(cls, value: str | None) -> str | None:
         return None if value is None else _cidr(value)
+
+    @field_validator("host", "domain")
+    @classmethod
+    def _check_host(cls, value: str | None) -> str | None:
+        if value is None or _is_ip(value) or _HOSTNAME.fullmatch(value):
+            return value
+        raise ValueError(f"{value!r} is not an IP address or DNS name (no scheme, port or path)")
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _check_public_key(cls, value: str | None) -> str | None:
+        if value is not None and "PRIVATE KEY" in value:
+            raise ValueError(
+                "this is a PRIVATE key; put the `.pub` line here, keep the private key "
+                "file on your machine (sshPrivateKeyPath) and replace the leaked key"
+            )
+        return value
+
+    @field_validator("ssh_private_key_path")
+    @classmethod
+    def _check_private_key_path(cls, value: str) -> str:
+        if value.endswith(".pub"):
+            raise ValueError("names a public key; give the private half (without .pub)")
+        return value
 
     @model_validator(mode="after")
     def _check_server(self) -> VpsConfig:

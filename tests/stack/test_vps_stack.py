@@ -1,0 +1,437 @@
+"""The `vps` stack under mocks: its resource graph and every security property of the server."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import types
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+from infra.config import ConfigError, load_stack, namespaced, read_stack_file
+from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.targets.vps import component
+from infra.targets.vps import mocks as vps_mocks
+
+pytestmark = [
+    pytest.mark.stack,
+    # pulumi_aws warns about a deprecated EC2 resource this stack does not use, on import.
+    pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:DeprecationWarning"),
+]
+
+INSTANCE = "aws:ec2/instance:Instance"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+EIP = "aws:ec2/eip:Eip"
+ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
+RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
+SERVER = "shipways:vps:Server"
+
+STACK = load_stack("vps")
+
+
+class Registrations:
+    """What the program told the engine beyond inputs: dependencies and ignored changes."""
+
+    def __init__(self) -> None:
+        self.depends: dict[str, set[str]] = {}
+        self.ignore: dict[str, list[str]] = {}
+
+    def wrap(self, register: Any) -> Any:
+        def recording(monitor: Any, request: Any) -> Any:
+            self.depends[request.name] = {u.rsplit("::", 1)[-1] for u in request.dependencies}
+            self.ignore[request.name] = list(request.ignoreChanges)
+            return register(monitor, request)
+
+        return recording
+
+
+def _plan(drop: tuple[str, ...] = (), **overrides: Any) -> tuple[OfflinePlan, Registrations]:
+    """Plan the committed stack file with some keys replaced (`overrides`) or removed (`drop`)."""
+    values, _ = namespaced(read_stack_file("vps"))
+    values = {k: v for k, v in values.items() if k not in drop} | overrides
+    seen = Registrations()
+    with pytest.MonkeyPatch.context() as patch:
+        wrapped = seen.wrap(pulumi_mocks.MockMonitor.RegisterResource)
+        patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", wrapped)
+        vps_mocks.AMI_LOOKUPS.clear()
+        return plan_stack("vps", overrides=values, use_stack_file=False), seen
+
+
+@pytest.fixture(scope="module")
+def created() -> tuple[OfflinePlan, Registrations, list[dict[str, Any]]]:
+    """The committed stack file as is: a new server on EC2."""
+    plan, seen = _plan(tags={"owner": "platform-team"})
+    return plan, seen, list(vps_mocks.AMI_LOOKUPS)
+
+
+@pytest.fixture(scope="module")
+def plan(created: tuple[OfflinePlan, Registrations, Any]) -> OfflinePlan:
+    return created[0]
+
+
+def _tcp_port(rule: Declared) -> int:
+    assert rule.inputs["ipProtocol"] == "tcp"
+    assert rule.inputs["fromPort"] == rule.inputs["toPort"]
+    return int(rule.inputs["fromPort"])
+
+
+def _source(rule: Declared) -> str:
+    return str(rule.inputs.get("cidrIpv4") or rule.inputs.get("cidrIpv6"))
+
+
+def test_graph_is_one_server_behind_an_elastic_ip_with_its_release(plan: OfflinePlan) -> None:
+    assert Counter(r.type for r in plan.resources) == {
+        SERVER: 1,
+        KEY_PAIR: 1,
+        GROUP: 1,
+        INGRESS: 3,
+        EGRESS: 2,
+        INSTANCE: 1,
+        EIP: 1,
+        ASSOCIATION: 1,
+        RELEASE: 1,
+    }
+
+
+def test_existing_host_creates_nothing_on_aws() -> None:
+    plan, _ = _plan(("sshPublicKey", "sshAllowedCidr"), host="198.51.100.7")
+    assert [r.type for r in plan.resources] == [SERVER, RELEASE]
+    release = plan.one(RELEASE)
+    assert release.inputs["host"] == "198.51.100.7"
+    assert release.inputs["serverId"] == "198.51.100.7"
+    assert vps_mocks.AMI_LOOKUPS == []
+    assert plan.exports["url"] == "http://198.51.100.7"
+    assert plan.exports["host"] == "198.51.100.7"
+
+
+def test_image_is_debian_12_from_debians_own_account(
+    created: tuple[OfflinePlan, Registrations, list[dict[str, Any]]],
+) -> None:
+    plan, _, lookups = created
+    (lookup,) = lookups
+    assert lookup["owners"] == ["136693071363"]
+    assert lookup["mostRecent"] is True
+    filters = {f["name"]: f["values"] for f in lookup["filters"]}
+    assert filters["name"] == ["debian-12-amd64-*"]
+    assert filters["architecture"] == ["x86_64"]
+    assert plan.one(INSTANCE).inputs["ami"] == "ami-debian-12-amd64-20250101-1980"
+
+
+def test_graviton_instance_types_get_the_arm64_image() -> None:
+    plan, _ = _plan(instanceType="t4g.small")
+    filters = {f["name"]: f["values"] for f in vps_mocks.AMI_LOOKUPS[0]["filters"]}
+    assert filters["name"] == ["debian-12-arm64-*"]
+    assert filters["architecture"] == ["arm64"]
+    assert plan.one(INSTANCE).inputs["instanceType"] == "t4g.small"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "arch"),
+    [
+        *[(t, "amd64") for t in ("t3.small", "t3a.micro", "m7i.large", "g5.xlarge")],
+        *[(t, "arm64") for t in ("t4g.small", "m7gd.large", "c6gn.medium")],
+    ],
+)
+def test_architecture_follows_the_instance_family(instance_type: str, arch: str) -> None:
+    assert component.ami_architecture(instance_type) == arch
+
+
+def test_ssh_is_open_only_to_the_configured_cidr(plan: OfflinePlan) -> None:
+    ssh = [r for r in plan.of_type(INGRESS) if _tcp_port(r) == 22]
+    assert [_source(r) for r in ssh] == [STACK.ssh_allowed_cidr]  # type: ignore[attr-defined]
+    assert all(_source(r) not in ("0.0.0.0/0", "::/0") for r in ssh)
+
+
+def test_ssh_cidr_comes_from_config_including_ipv6() -> None:
+    plan, _ = _plan(sshAllowedCidr="2001:db8::/64")
+    (ssh,) = [r for r in plan.of_type(INGRESS) if _tcp_port(r) == 22]
+    assert ssh.inputs["cidrIpv6"] == "2001:db8::/64"
+    assert "cidrIpv4" not in ssh.inputs
+
+
+def test_world_ssh_only_with_the_explicit_opt_in() -> None:
+    with pytest.raises(ConfigError, match=r"sshAllowedCidr: 0\.0\.0\.0/0 opens SSH to the whole"):
+        _plan(sshAllowedCidr="0.0.0.0/0")
+    with pytest.raises(ConfigError, match="sshAllowedCidr: ::/0 opens SSH"):
+        _plan(sshAllowedCidr="::/0")
+    plan, _ = _plan(sshAllowedCidr="0.0.0.0/0", allowSshFromAnywhere=True)
+    (ssh,) = [r for r in plan.of_type(INGRESS) if _tcp_port(r) == 22]
+    assert ssh.inputs["cidrIpv4"] == "0.0.0.0/0"
+
+
+def test_web_ports_are_open_and_nothing_else(plan: OfflinePlan) -> None:
+    group_id = f"{plan.one(GROUP).name}-id"
+    rules = plan.of_type(INGRESS)
+    assert {r.inputs["securityGroupId"] for r in rules} == {group_id}
+    assert sorted(_tcp_port(r) for r in rules) == [22, 80, 443]
+    web = {_tcp_port(r): _source(r) for r in rules if _tcp_port(r) != 22}
+    assert web == {80: "0.0.0.0/0", 443: "0.0.0.0/0"}
+
+
+def test_outbound_is_only_http_and_https(plan: OfflinePlan) -> None:
+    group_id = f"{plan.one(GROUP).name}-id"
+    rules = plan.of_type(EGRESS)
+    assert {r.inputs["securityGroupId"] for r in rules} == {group_id}
+    assert sorted(_tcp_port(r) for r in rules) == [80, 443]
+    assert plan.one(GROUP).inputs.get("egress") is None
+    assert plan.one(GROUP).inputs.get("ingress") is None
+
+
+def test_instance_requires_imdsv2_without_extra_hops(plan: OfflinePlan) -> None:
+    metadata = plan.one(INSTANCE).inputs["metadataOptions"]
+    assert metadata["httpTokens"] == "required"
+    assert metadata["httpPutResponseHopLimit"] == 1
+    assert metadata["httpEndpoint"] == "enabled"
+    assert metadata["instanceMetadataTags"] == "disabled"
+
+
+def test_root_volume_is_encrypted_gp3_sized_from_config() -> None:
+    plan, _ = _plan(rootVolumeGb=40)
+    root = plan.one(INSTANCE).inputs["rootBlockDevice"]
+    assert root["encrypted"] is True
+    assert root["volumeType"] == "gp3"
+    assert root["volumeSize"] == 40
+    assert root["deleteOnTermination"] is True
+
+
+def test_instance_sits_in_the_group_with_the_configured_key(plan: OfflinePlan) -> None:
+    instance, key = plan.one(INSTANCE), plan.one(KEY_PAIR)
+    assert key.inputs["publicKey"] == STACK.ssh_public_key  # type: ignore[attr-defined]
+    assert instance.inputs["keyName"] == key.outputs["keyName"]
+    assert instance.inputs["vpcSecurityGroupIds"] == [f"{plan.one(GROUP).name}-id"]
+    assert instance.inputs["instanceType"] == STACK.instance_type  # type: ignore[attr-defined]
+    assert "userData" not in instance.inputs
+
+
+def test_burstable_instances_never_bill_unlimited_credits(plan: OfflinePlan) -> None:
+    assert plan.one(INSTANCE).inputs["creditSpecification"] == {"cpuCredits": "standard"}
+    fixed, _ = _plan(instanceType="m7i.large")
+    assert "creditSpecification" not in fixed.one(INSTANCE).inputs
+
+
+def test_a_newer_debian_image_does_not_replace_the_server(
+    created: tuple[OfflinePlan, Registrations, Any],
+) -> None:
+    plan, seen, _ = created
+    assert seen.ignore[plan.one(INSTANCE).name] == ["ami"]
+
+
+def test_elastic_ip_is_associated_with_the_instance(plan: OfflinePlan) -> None:
+    eip, association = plan.one(EIP), plan.one(ASSOCIATION)
+    assert eip.inputs["domain"] == "vpc"
+    assert association.inputs["allocationId"] == eip.outputs["allocationId"]
+    assert association.inputs["instanceId"] == f"{plan.one(INSTANCE).name}-id"
+
+
+def _taggable(resource: Declared) -> bool:
+    """Whether the AWS provider accepts `tags` on this type (read from pulumi_aws itself)."""
+    module, _, kind = resource.type.split(":", 1)[1].partition("/")
+    cls = getattr(getattr(pulumi_aws, module), kind.split(":")[1])
+    return hasattr(cls, "tags")
+
+
+def test_every_taggable_resource_is_tagged(plan: OfflinePlan) -> None:
+    aws = [r for r in plan.resources if r.type.startswith("aws:")]
+    taggable = [r for r in aws if _taggable(r)]
+    assert {r.type for r in aws} - {r.type for r in taggable} == {ASSOCIATION}
+    wanted = {"project": "shipways", "environment": "demo", "owner": "platform-team"}
+    for resource in taggable:
+        assert wanted.items() <= resource.inputs["tags"].items(), resource.name
+    assert wanted.items() <= plan.one(INSTANCE).inputs["rootBlockDevice"]["tags"].items()
+    assert plan.one(INSTANCE).inputs["tags"]["Name"] == "shipways-demo"
+
+
+def test_release_runs_on_the_elastic_ip_after_the_server_exists(
+    created: tuple[OfflinePlan, Registrations, Any],
+) -> None:
+    plan, seen, _ = created
+    release = plan.one(RELEASE)
+    assert release.inputs["host"] == vps_mocks.ELASTIC_IP
+    assert release.inputs["serverId"] == f"{plan.one(INSTANCE).name}-id"
+    assert release.inputs["user"] == "admin"
+    assert release.inputs["port"] == 22
+    assert {plan.one(INSTANCE).name, plan.one(ASSOCIATION).name} <= seen.depends[release.name]
+
+
+def test_release_fingerprint_and_settings_are_inputs(plan: OfflinePlan) -> None:
+    release = plan.one(RELEASE)
+    assert release.inputs["release"] == component.release_fingerprint()
+    assert release.inputs["settings"] == {
+        "app_name": "shipways",
+        "environment": "demo",
+        "web_concurrency": 2,
+        "releases_to_keep": 5,
+        "ssh_user": "admin",
+        "tags": {"owner": "platform-team"},
+    }
+
+
+def test_only_the_private_key_path_reaches_the_release(plan: OfflinePlan) -> None:
+    release = plan.one(RELEASE)
+    assert release.inputs["keyPath"] == "~/.ssh/id_ed25519"
+    flat = repr({k: v for k, v in release.inputs.items() if k != "__provider"})
+    assert "PRIVATE" not in flat
+    assert STACK.ssh_public_key not in flat  # type: ignore[attr-defined]
+
+
+def test_exports(plan: OfflinePlan) -> None:
+    ip = vps_mocks.ELASTIC_IP
+    assert plan.exports == {
+        "url": f"http://{ip}",
+        "https_url": f"https://{ip}",
+        "host": ip,
+        "ssh": f"ssh -i ~/.ssh/id_ed25519 deploy@{ip}",
+        "release": component.release_fingerprint(),
+    }
+
+
+def test_domain_makes_the_url_https() -> None:
+    plan, _ = _plan(domain="api.example.com", letsencryptEmail="ops@example.com")
+    assert plan.exports["url"] == "https://api.example.com"
+    assert plan.exports["host"] == vps_mocks.ELASTIC_IP
+    assert plan.one(RELEASE).inputs["settings"]["domain"] == "api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"sshAllowedCidr": "203.0.113.7"}, None),
+        ({"sshAllowedCidr": "203.0.113.7/24"}, "shipways:sshAllowedCidr"),
+        ({"instanceType": "t3small"}, "shipways:instanceType"),
+        ({"rootVolumeGb": 4}, "shipways:rootVolumeGb"),
+        ({"host": "http://198.51.100.7/"}, "shipways:host"),
+        ({"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl"}, "PRIVATE key"),
+        ({"sshPrivateKeyPath": "~/.ssh/id_ed25519.pub"}, "shipways:sshPrivateKeyPath"),
+        ({"domain": "api.example.com"}, "shipways:letsencryptEmail: required"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(
+    overrides: dict[str, Any], message: str | None
+) -> None:
+    if message is None:  # a bare address is a /32: accepted, and that is what is opened
+        plan, _ = _plan(**overrides)
+        ssh = next(r for r in plan.of_type(INGRESS) if _tcp_port(r) == 22)
+        assert _source(ssh) == "203.0.113.7/32"
+        return
+    with pytest.raises(ConfigError, match=message):
+        _plan(**overrides)
+
+
+@pytest.mark.parametrize("key", ["sshPublicKey", "sshAllowedCidr"])
+def test_keys_a_new_server_needs_are_named_when_missing(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"shipways:{key}: required to create a server"):
+        _plan((key,))
+
+
+# The release itself: what `pulumi up` runs through the dynamic provider.
+
+
+def test_fingerprint_follows_shipped_files_and_ignores_build_leftovers(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    (app / "pkg" / "__pycache__").mkdir(parents=True)
+    (app / "pkg" / "main.py").write_text("A = 1\n")
+    before = component.release_fingerprint([app])
+    (app / "pkg" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0")
+    (app / "pkg.egg-info").mkdir()
+    (app / "pkg.egg-info" / "PKG-INFO").write_text("x")
+    assert component.release_fingerprint([app]) == before
+    (app / "pkg" / "main.py").write_text("A = 2\n")
+    changed = component.release_fingerprint([app])
+    assert changed != before
+    (app / "pkg" / "main.py").rename(app / "pkg" / "app.py")
+    assert component.release_fingerprint([app]) not in (before, changed)
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def fabric_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, Any]]:
+    """The Fabric API the provider drives, recording each call instead of running it."""
+    calls: list[tuple[str, Any, Any]] = []
+    fake = types.ModuleType("infra.targets.vps.fabric_api")
+    fake.settings_from = lambda data: ("settings", data)  # type: ignore[attr-defined]
+    fake.provision = lambda conn, settings: calls.append(("provision", conn, settings))  # type: ignore[attr-defined]
+
+    def deploy(conns: list[Any], settings: Any, *, release: str) -> str:
+        calls.append(("deploy", conns, (settings, release)))
+        return f"r-{release}"
+
+    fake.deploy = deploy  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "infra.targets.vps.fabric_api", fake)
+    return calls
+
+
+def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
+    props = {
+        "__provider": "serialized",
+        "serverId": "i-1",
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "admin",
+        "keyPath": str(key),
+        "settings": {"app_name": "shipways"},
+        "release": "abc123",
+    }
+    return props | extra
+
+
+def test_create_provisions_then_deploys_over_ssh(
+    listening: int, fabric_calls: list[tuple[str, Any, Any]], tmp_path: Path
+) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not used: the fake API never connects")
+    result = component._FabricReleaseProvider().create(_props(listening, key))
+    (_, conn, settings), (_, conns, (deploy_settings, release)) = fabric_calls
+    assert [c[0] for c in fabric_calls] == ["provision", "deploy"]
+    assert conns == [conn]
+    assert (conn.host, conn.port, conn.user) == ("127.0.0.1", listening, "admin")
+    assert conn.connect_kwargs == {"key_filename": [str(key)]}
+    assert settings == deploy_settings == ("settings", {"app_name": "shipways"})
+    assert release == "abc123"
+    assert result.id == "127.0.0.1/abc123"
+    assert result.outs is not None
+    assert result.outs["deployed"] == "r-abc123"
+    assert "__provider" not in result.outs
+
+
+def test_diff_reruns_only_when_release_settings_or_server_change(tmp_path: Path) -> None:
+    provider = component._FabricReleaseProvider()
+    old = _props(22, tmp_path) | {"deployed": "r-abc123"}
+    assert provider.diff("id", old, _props(22, tmp_path)).changes is False
+    for key, value in [("release", "def456"), ("serverId", "i-2"), ("host", "192.0.2.1")]:
+        assert provider.diff("id", old, _props(22, tmp_path, **{key: value})).changes is True
+    moved = _props(22, tmp_path, settings={"app_name": "other"})
+    assert provider.diff("id", old, moved).changes is True
+
+
+def test_check_names_a_missing_private_key(tmp_path: Path) -> None:
+    provider = component._FabricReleaseProvider()
+    missing = provider.check({}, _props(22, tmp_path / "absent"))
+    assert [f.property for f in missing.failures] == ["keyPath"]
+    assert "shipways:sshPrivateKeyPath" in missing.failures[0].reason
+    key = tmp_path / "id"
+    key.write_text("k")
+    assert provider.check({}, _props(22, key)).failures == []
+
+
+def test_waiting_for_ssh_is_bounded() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(TimeoutError, match=r"did not accept SSH within 0s.*sshAllowedCidr"):
+        component.wait_for_port("127.0.0.1", closed, timeout_s=0.3, interval_s=0.1)
