@@ -191,11 +191,13 @@ def build_image(
     *,
     dockerfile: str | None = None,
     labels: Mapping[str, str] | None = None,
+    nocache: bool = False,
 ) -> Image:
     """Build an image from a directory or a tar stream, streaming the log to `progress`.
 
-    Never pulls (there is no registry): FROM images must exist locally. On failure raises
-    `SandboxError` with the failing step's message and the last log lines.
+    Never pulls (there is no registry): FROM images must exist locally. `nocache` forces a
+    cold build (benchmarks). On failure raises `SandboxError` with the failing step's
+    message and the last log lines.
     """
     source: dict[str, Any] = (
         {"path": str(context)}
@@ -210,6 +212,7 @@ def build_image(
             buildargs=dict(buildargs or {}),
             dockerfile=dockerfile,
             labels={IMAGE_LABEL: tag, **(labels or {})},
+            nocache=nocache,
             rm=True,
             forcerm=True,
             pull=False,

@@ -279,6 +279,10 @@ def test_build_image_from_a_tar_stream(client: docker.DockerClient, base_image: 
         assert image.labels["shipways.test"] == "tar-context"
         assert image.labels["shipways.image"] == "shipways/test-sandbox:tar"
         assert any("Successfully built" in line for line in lines)
+        buf.seek(0)
+        cold: list[str] = []
+        build_image(client, buf, "shipways/test-sandbox:tar", progress=cold.append, nocache=True)
+        assert cold and not any("Using cache" in line for line in cold)
     finally:
         client.images.remove("shipways/test-sandbox:tar")
 
