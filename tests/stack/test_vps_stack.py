@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import types
 from collections import Counter
@@ -435,3 +436,22 @@ def test_waiting_for_ssh_is_bounded() -> None:
         closed = probe.getsockname()[1]
     with pytest.raises(TimeoutError, match=r"did not accept SSH within 0s.*sshAllowedCidr"):
         component.wait_for_port("127.0.0.1", closed, timeout_s=0.3, interval_s=0.1)
+
+
+def test_provider_travels_by_reference_to_a_fresh_process(plan: OfflinePlan) -> None:
+    """Pulumi runs dynamic providers in their own process from the pickled `__provider`."""
+    serialized = plan.one(RELEASE).inputs["__provider"]["value"]
+    load = (
+        "import base64, sys, dill; "
+        "p = dill.loads(base64.b64decode(sys.argv[1])); "
+        "print(type(p).__module__, type(p).__name__)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", load, serialized],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
+    assert found.stdout.split() == ["infra.targets.vps.component", "_FabricReleaseProvider"]
+    assert len(serialized) < 400  # a reference to the class, not a copy of its code
