@@ -36,7 +36,8 @@ from infra.sandbox import (
 )
 from infra.sandbox.containers import SPEC_LABEL
 
-pytestmark = pytest.mark.e2e
+# A brand-new machine builds both images first (about 1-3 minutes on 2 busy cores).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 VPS_NAME = "shipways-test-sandbox-vps"
 HTTP_NAME = "shipways-test-sandbox-http"
@@ -114,6 +115,12 @@ def test_systemd_is_pid1_with_sshd_active(vps: Container) -> None:
     assert exec_checked(vps, ["systemctl", "is-system-running"]).strip() == "running"
     assert exec_checked(vps, ["systemctl", "is-active", "ssh.service"]).strip() == "active"
     assert vps.attrs["HostConfig"]["Privileged"] is False
+
+
+def test_vps_box_has_no_passwords_and_ships_sudo(vps: Container) -> None:
+    assert exec_checked(vps, ["passwd", "--status", "root"]).split()[1] == "L"
+    assert exec_checked(vps, ["sshd", "-T"]).count("passwordauthentication no") == 1
+    exec_checked(vps, ["sudo", "--version"])
 
 
 def test_ports_are_published_on_loopback_only(vps: Container) -> None:
