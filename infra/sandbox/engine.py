@@ -152,12 +152,8 @@ def _log_tail(lines: int = 20) -> str:
 
 
 def _unreachable_message(host: str) -> str:
+    hint = " (or unset DOCKER_HOST to use the local default socket)" if host != DEFAULT_HOST else ""
     return (
         f"Docker engine not reachable at {host}; start Docker Desktop / "
-        "`sudo systemctl start docker` and retry"
-        + (
-            " (or unset DOCKER_HOST to use the local default socket)."
-            if host != DEFAULT_HOST
-            else "."
-        )
+        f"`sudo systemctl start docker` and retry{hint}."
     )
