@@ -271,8 +271,6 @@ def test_release_fingerprint_and_settings_are_inputs(plan: OfflinePlan) -> None:
         "environment": "demo",
         "web_concurrency": 2,
         "releases_to_keep": 5,
-        "ssh_user": "admin",
-        "tags": {"owner": "platform-team"},
     }
 
 

@@ -78,11 +78,11 @@ def deploy_settings(config: VpsConfig) -> dict[str, Any]:
     """What the Fabric tasks need from the stack config, as plain data.
 
     Resource inputs are stored in the stack's state and travel to the provider process, so
-    they carry only JSON-able values; EC2-only keys stay out so that e.g. a resize alone
-    does not count as a new release.
+    they carry only JSON-able values; EC2-only keys and tags stay out so that e.g. a resize
+    alone does not count as a new release.
     """
     keys = {"app_name", "environment", "web_concurrency", "domain", "letsencrypt_email"}
-    keys |= {"releases_to_keep", "ssh_user", "tags"}
+    keys |= {"releases_to_keep"}
     return config.model_dump(mode="json", include=keys, exclude_none=True)
 
 
