@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 NAMESPACE = "shipways"
@@ -152,6 +160,31 @@ class VpsConfig(StackConfig):
         return self
 
 
+# Set by the PaaS recipe itself: the platform's side of the contract with the app.
+PAAS_RESERVED_ENV = frozenset(
+    {"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH", "DATABASE_URL"}
+)
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY")
+
+
+def _paas_env_name(name: str) -> str:
+    """Only plain settings go in `env`: its values are visible in the Beanstalk console."""
+    if name in PAAS_RESERVED_ENV:
+        raise ValueError(
+            f"{name} is set by the recipe (PORT and the bind address by the platform, "
+            "DATABASE_URL from the `databaseUrl` secret); remove it from env"
+        )
+    if _SECRET_NAME.search(name):
+        raise ValueError(
+            f"{name} looks like a secret, and env values are stored and shown in plain text; "
+            "keep secrets out of env (the database URL: `pulumi config set --secret databaseUrl`)"
+        )
+    return name
+
+
+PaasEnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_paas_env_name)]
+
+
 class PaasConfig(StackConfig):
     """AWS Elastic Beanstalk running the source bundle."""
 
@@ -161,11 +194,10 @@ class PaasConfig(StackConfig):
     instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.small"
     min_instances: Annotated[int, Field(ge=1, le=20)] = 1
     max_instances: Annotated[int, Field(ge=1, le=20)] = 2
-    platform_pattern: str = r"^64bit Amazon Linux 2023 (.*) running Python 3\.12$"
+    # Must pick the Python that app/.python-version names (a test keeps the two in step).
+    platform_pattern: str = r"^64bit Amazon Linux 2023 (.*) running Python 3\.11$"
     health_check_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/readyz"
-    env: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], str] = Field(
-        default_factory=dict
-    )
+    env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
 
     @field_validator("platform_pattern")
     @classmethod

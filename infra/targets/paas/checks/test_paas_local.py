@@ -1,0 +1,127 @@
+"""The local PaaS run seen from its host (testinfra, `--hosts=local://`).
+
+`shipways verify paas` runs these beside the HTTP contract. They check what the contract
+cannot see: the web process runs from its release workspace on the release's own
+virtualenv, listens on its assigned port on 127.0.0.1 and nowhere else, runs uvicorn
+workers, got a clean platform-style environment, and keeps its data outside the release.
+The state file `shipways up paas` wrote (path in SHIPWAYS_PAAS_STATE) says what to expect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.targets.paas.sandbox import STATE_ENV, Release, State, Web
+
+
+@dataclass(frozen=True)
+class Served:
+    root: Path
+    web: Web
+    release: Release
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "releases" / self.release.id
+
+
+@pytest.fixture(scope="module")
+def served() -> Served:
+    path = os.environ.get(STATE_ENV)
+    if not path:
+        pytest.fail(f"{STATE_ENV} is not set: run these checks through `shipways verify paas`")
+    state = State.model_validate_json(Path(path).read_text())
+    assert state.web is not None, "no web process recorded: run `shipways up paas`"
+    release = state.release(state.web.release)
+    assert release is not None, f"release {state.web.release} is not in the state file"
+    return Served(Path(path).parent, state.web, release)
+
+
+def _group(host: Any, leader: int) -> list[Any]:
+    """Every process descended from the Procfile runner (bounded: a handful exist)."""
+    found, queue = [], [leader]
+    while queue and len(found) < 200:
+        parent = queue.pop()
+        children = host.process.filter(ppid=parent)
+        found.extend(children)
+        queue.extend(child.pid for child in children)
+    return found
+
+
+def _gunicorn(host: Any, served: Served) -> tuple[Any, list[Any]]:
+    group = _group(host, served.web.pid)
+    runs_gunicorn = [p for p in group if "bin/gunicorn" in p.args]
+    pids = {p.pid for p in runs_gunicorn}
+    masters = [p for p in runs_gunicorn if p.ppid not in pids]
+    assert len(masters) == 1, f"expected one gunicorn master under honcho, found {masters}"
+    workers = [p for p in runs_gunicorn if p.ppid == masters[0].pid]
+    return masters[0], workers
+
+
+def test_web_runs_under_the_procfile_runner_from_its_release(host: Any, served: Served) -> None:
+    runner = host.process.get(pid=served.web.pid)
+    assert "honcho" in runner.args and runner.args.endswith(" web"), runner.args
+    app = served.workdir / "app"
+    master, _ = _gunicorn(host, served)
+    assert host.file(f"/proc/{served.web.pid}/cwd").linked_to == str(app)
+    assert host.file(f"/proc/{master.pid}/cwd").linked_to == str(app)
+    interpreter = master.args.split()[0]
+    assert interpreter == str(served.workdir / "venv" / "bin" / "python"), (
+        f"gunicorn runs on {interpreter}, not on the release's own virtualenv"
+    )
+
+
+def test_listens_on_its_port_on_loopback_only(host: Any, served: Served) -> None:
+    port = served.web.port
+    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+    on_port = [s for s in host.socket.get_listening_sockets() if s.rsplit(":", 1)[-1] == str(port)]
+    assert on_port == [f"tcp://127.0.0.1:{port}"]
+    pids = {served.web.pid, *(p.pid for p in _group(host, served.web.pid))}
+    listening = host.run("ss -Hltnp").stdout.splitlines()
+    ours = [line.split()[3] for line in listening if pids & _pids_in(line)]
+    assert ours and set(ours) == {f"127.0.0.1:{port}"}, f"the web group listens on {ours}"
+
+
+def _pids_in(ss_line: str) -> set[int]:
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", ss_line)}
+
+
+def test_workers_are_uvicorn_workers(host: Any, served: Served) -> None:
+    _, workers = _gunicorn(host, served)
+    assert len(workers) == int(served.release.env["WEB_CONCURRENCY"])
+    for worker in workers:
+        maps = host.file(f"/proc/{worker.pid}/maps").content_string
+        assert "uvloop" in maps, f"worker {worker.pid} does not run uvicorn's event loop"
+
+
+def test_environment_is_the_platforms_not_the_toolkits(host: Any, served: Served) -> None:
+    master, _ = _gunicorn(host, served)
+    raw = host.file(f"/proc/{master.pid}/environ").content
+    env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    assert env["PORT"] == str(served.web.port)
+    assert env["WEB_BIND_HOST"] == "127.0.0.1"
+    assert env["SHIPWAYS_TARGET"] == "paas"
+    assert env["PATH"].split(":")[0] == str(served.workdir / "venv" / "bin")
+    leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL"} & set(env)
+    assert not leaked, f"leaked into the app's environment: {sorted(leaked)}"
+
+
+def test_database_lives_on_the_shared_disk(host: Any, served: Served) -> None:
+    database = host.file(served.release.env["SHIPWAYS_SQLITE_PATH"])
+    assert database.is_file
+    assert database.mode == 0o600, f"database mode {oct(database.mode)}: should be 0600"
+    assert not Path(database.path).is_relative_to(served.workdir)
+
+
+def test_workspace_holds_the_bundle_and_nothing_else(host: Any, served: Served) -> None:
+    app = served.workdir / "app"
+    for name in ("Procfile", "requirements.txt", ".python-version", "app.json", "shipways_app"):
+        assert host.file(str(app / name)).exists, f"{name} missing from the release workspace"
+    for name in (".git", ".env", "tests", ".venv", "venv"):
+        assert not host.file(str(app / name)).exists, f"{name} must not be in the bundle"

@@ -1,0 +1,512 @@
+"""`shipways up paas`: run the source bundle the way a PaaS runs it, on this machine.
+
+What the platform does for you, done visibly, one step per line:
+
+1. build   the bundle from `app/` (reproducible zip, see `bundle.py`); nothing new -> no deploy
+2. unpack  it into a fresh release workspace (`releases/<id>/app`), never over a running one
+3. install its pinned requirements into the release's own virtualenv, offline, from the
+           wheelhouse (`pip --no-index --require-hashes`), with the Python `.python-version` names
+4. release run the Procfile's `release:` process (the migrations) under honcho; if it fails
+           the new release stops here and the previous one keeps serving
+5. web     start the Procfile's `web:` process under honcho with a fresh `PORT`, as its own
+           process group, on 127.0.0.1 only (`WEB_BIND_HOST`; real platforms bind 0.0.0.0)
+6. health  poll the stack's `healthCheckPath` (the path Beanstalk polls) until it answers 200;
+           if it never does, the new process is stopped and the previous one keeps serving
+7. switch  record the new release as current, then stop the previous web process
+
+The URL changes with each release (a new port): there is no router in front, so `endpoint()`
+reads the current URL from the state file. Storage is a SQLite file in `shared/`, outside every
+release workspace, like a platform's attached disk; a PostgreSQL `DATABASE_URL` is what a real
+platform would provide instead. State: `infra.paths.state_dir("paas", <instance>)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+from rich.console import Console
+
+from infra import results
+from infra.artifacts import wheelhouse
+from infra.config import ConfigError, PaasConfig, TargetName, load_stack
+from infra.paths import APP_DIR, ROOT, state_dir
+from infra.sandbox.containers import free_port
+from infra.sandbox.errors import SandboxError
+from infra.sandbox.host import file_lock
+from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets.paas import bundle as bundles
+from infra.targets.paas import processes
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+LOOPBACK = "127.0.0.1"
+STATE_ENV = "SHIPWAYS_PAAS_STATE"  # tells the testinfra checks where the state file is
+INSTALL_TIMEOUT_S = 600
+RELEASE_TIMEOUT_S = 300
+HEALTH_TIMEOUT_S = 60.0
+# Only these survive from the caller's environment: a platform starts processes clean.
+PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
+class Release(BaseModel):
+    id: str
+    bundle_sha256: str
+    bundle_bytes: int
+    fingerprint: str  # bundle + runtime environment: equal fingerprints, nothing to deploy
+    python: str
+    env: dict[str, str]  # plain settings only; a rollback restarts with exactly these
+    health_path: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Web(BaseModel):
+    release: str
+    pid: int
+    started: int  # /proc start time: tells our process from a recycled pid
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+class State(BaseModel):
+    releases: list[Release] = Field(default_factory=list)  # kept releases, oldest first
+    web: Web | None = None
+
+    def release(self, release_id: str) -> Release | None:
+        return next((r for r in self.releases if r.id == release_id), None)
+
+
+class PaasSandbox:
+    """The local PaaS: releases of the bundle served by a Procfile runner on 127.0.0.1."""
+
+    name = TargetName.PAAS
+    proves = (
+        "the exact zip Beanstalk would get installs offline from pinned wheels, runs its "
+        "release step before its web process, keeps the old release serving when either "
+        "fails, and serves the contract on $PORT; only AWS proves Beanstalk's hooks, nginx, "
+        "IAM, S3 and Secrets Manager"
+    )
+
+    def __init__(self, instance: str = "shipways-paas", keep_releases: int = 3) -> None:
+        self.instance = instance
+        self.keep_releases = keep_releases
+
+    # -- where things live -------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """Created by the first deploy, removed whole by `down`."""
+        return state_dir("paas") / self.instance
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def shared_dir(self) -> Path:
+        """The release-independent disk: the SQLite database lives here."""
+        return self.root / "shared"
+
+    def release_dir(self, release_id: str) -> Path:
+        return self.root / "releases" / release_id
+
+    def load(self) -> State:
+        if not self.state_file.exists():
+            return State()
+        return State.model_validate_json(self.state_file.read_text())
+
+    def _save(self, state: State) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        scratch = self.state_file.with_suffix(".tmp")
+        scratch.write_text(state.model_dump_json(indent=1))
+        scratch.replace(self.state_file)
+
+    @contextmanager
+    def _locked(self) -> Iterator[State]:
+        with file_lock(f"paas-{self.instance}"):
+            yield self.load()
+
+    # -- the Sandbox protocol ----------------------------------------------------------
+
+    def up(self, console: Console, *, stack: str) -> Endpoint:
+        config = load_stack(stack)
+        if not isinstance(config, PaasConfig):
+            raise ConfigError(f"stack {stack!r} is not a paas stack (it targets {config.target})")
+        with console.status("building the source bundle ..."):
+            built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
+        _say(
+            console, f"bundle {built.path.name}: {len(built.files)} files, {built.size_bytes} bytes"
+        )
+        return self.deploy(built, config, console)
+
+    def deploy(
+        self,
+        built: bundles.Bundle,
+        config: PaasConfig,
+        console: Console,
+        source: str = "shipways up",
+    ) -> Endpoint:
+        """Release `built` with `config`'s settings; the previous release serves until the new
+        one is healthy, and keeps serving if the new one fails."""
+        started = time.perf_counter()
+        with self._locked() as state:
+            env = self._runtime_env(config)
+            fingerprint = _fingerprint(built.sha256, env)
+            current = self._running(state)
+            if current is not None:
+                serving = state.release(current.release)
+                if serving is not None and serving.fingerprint == fingerprint:
+                    _say(
+                        console, f"release {current.release} already serves this bundle and config"
+                    )
+                    return self._endpoint(current)
+            release = self._prepare(state, built, fingerprint, env, config, console)
+            web = self._start_web(release, console)
+            previous = state.web
+            state.releases.append(release)
+            state.web = web
+            self._save(state)
+            if previous is not None and processes.stop(previous.pid, previous.started):
+                _say(console, f"stopped release {previous.release} (pid {previous.pid})")
+            self._prune(state)
+        seconds = time.perf_counter() - started
+        _say(console, f"release {release.id} healthy at {web.url} ({seconds:.1f}s from bundle)")
+        results.record("paas", "bundle_bytes", built.size_bytes, "B", source)
+        results.record("paas", "bundle_to_healthy_seconds", seconds, "s", source)
+        return self._endpoint(web)
+
+    def down(self, console: Console) -> bool:
+        root = self.root
+        if not root.exists():
+            return False
+        with self._locked() as state:
+            if state.web is not None and processes.stop(state.web.pid, state.web.started):
+                _say(console, f"stopped release {state.web.release} (pid {state.web.pid})")
+            shutil.rmtree(root)
+        _say(console, f"removed {root} (releases, logs, database)")
+        return True
+
+    def endpoint(self) -> Endpoint | None:
+        web = self._running(self.load())
+        return None if web is None else self._endpoint(web)
+
+    def checks(self, endpoint: Endpoint) -> Checks:
+        return Checks(
+            modules=[CHECKS_DIR / "test_paas_local.py"],
+            pytest_args=["--hosts=local://"],
+            env={STATE_ENV: str(self.state_file)},
+        )
+
+    def status(self, console: Console) -> dict[str, Any]:
+        state = self.load()
+        web = self._running(state)
+        serving = state.release(web.release) if web else None
+        return {
+            "instance": self.instance,
+            "state": "running" if web else "stopped",
+            "url": web.url if web else None,
+            "release": serving.id if serving else None,
+            "pid": web.pid if web else None,
+            "bundle_sha256": serving.bundle_sha256 if serving else None,
+            "bundle_bytes": serving.bundle_bytes if serving else None,
+            "python": serving.python if serving else None,
+            "releases": [r.id for r in state.releases],
+            "database": str(self.shared_dir / "shipways.db"),
+        }
+
+    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
+        state = self.load()
+        if state.web is None:
+            raise NotSupported(f"paas ({self.instance}) has no release; run `shipways up paas`")
+        log = self.release_dir(state.web.release) / "web.log"
+        with log.open(errors="replace") as handle:
+            for line in handle.readlines()[-lines:]:
+                console.print(line.rstrip(), markup=False, highlight=False)
+            while follow:
+                line = handle.readline()
+                if line:
+                    console.print(line.rstrip(), markup=False, highlight=False)
+                else:
+                    time.sleep(0.5)
+
+    def rollback(self, console: Console, *, release: str | None) -> str:
+        """Serve an earlier kept release again (its release step is not re-run: migrations
+        only move forward, so the older code must accept the newer schema)."""
+        with self._locked() as state:
+            current = state.web
+            ids = [r.id for r in state.releases]
+            if release is None:
+                if current is None or current.release not in ids or ids.index(current.release) == 0:
+                    raise NotSupported(
+                        f"no earlier release to roll back to (kept: {ids or 'none'})"
+                    )
+                release = ids[ids.index(current.release) - 1]
+            target = state.release(release)
+            if target is None:
+                raise NotSupported(f"release {release!r} is not kept; kept releases: {ids}")
+            if current is not None and current.release == release:
+                return release
+            web = self._start_web(target, console)
+            state.web = web
+            self._save(state)
+            if current is not None:
+                processes.stop(current.pid, current.started)
+        _say(console, f"rolled back to {release} at {web.url}")
+        return release
+
+    # -- the steps ---------------------------------------------------------------------
+
+    def _runtime_env(self, config: PaasConfig) -> dict[str, str]:
+        """What the platform puts in the processes' environment (PORT comes per process)."""
+        self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return {
+            **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ},
+            **config.env,
+            "SHIPWAYS_TARGET": "paas",
+            "SHIPWAYS_SQLITE_PATH": str(self.shared_dir / "shipways.db"),
+            "SHIPWAYS_GIT_SHA": _git_sha(),
+            "WEB_CONCURRENCY": str(config.web_concurrency),
+            "WEB_BIND_HOST": LOOPBACK,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _prepare(
+        self,
+        state: State,
+        built: bundles.Bundle,
+        fingerprint: str,
+        env: dict[str, str],
+        config: PaasConfig,
+        console: Console,
+    ) -> Release:
+        """Unpack, install and run the release step; raises before anything serves."""
+        number = 1 + max((int(r.id.split("-")[0][1:]) for r in state.releases), default=0)
+        release_id = f"v{number}-{built.label[:8]}"
+        workdir = self.release_dir(release_id)
+        shutil.rmtree(workdir, ignore_errors=True)
+        app = workdir / "app"
+        app.mkdir(parents=True)
+        bundles.unpack(built.path, app)
+        version = (app / ".python-version").read_text().strip()
+        _say(console, f"release {release_id}: unpacked {built.path.name}; Python {version}")
+        with console.status(f"release {release_id}: installing requirements (offline) ..."):
+            self._install(app, workdir / "venv", version)
+        _say(console, f"release {release_id}: requirements installed from the wheelhouse")
+        with console.status(f"release {release_id}: running the Procfile's release process ..."):
+            self._run_release(workdir, env)
+        _say(console, f"release {release_id}: release process succeeded (migrations applied)")
+        return Release(
+            id=release_id,
+            bundle_sha256=built.sha256,
+            bundle_bytes=built.size_bytes,
+            fingerprint=fingerprint,
+            python=version,
+            env=env,
+            health_path=config.health_check_path,
+        )
+
+    def _install(self, app: Path, venv: Path, version: str) -> None:
+        python = shutil.which(f"python{version}")
+        if python is None:
+            raise SandboxError(
+                f"the bundle asks for Python {version} (.python-version) and this machine has "
+                f"no python{version}: install it, or change app/.python-version together with "
+                "the stack's platformPattern"
+            )
+        wheels = wheelhouse.dependency_wheels(
+            wheelhouse.Platform.linux(version, platform.machine())
+        )
+        _run([python, "-m", "venv", "--without-pip", str(venv)], "create the virtualenv", 120)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                "--require-hashes",
+                "--only-binary=:all:",
+                "-r",
+                str(app / "requirements.txt"),
+            ],
+            "install the bundle's requirements",
+            INSTALL_TIMEOUT_S,
+        )
+
+    def _run_release(self, workdir: Path, env: dict[str, str]) -> None:
+        log = workdir / "release.log"
+        with log.open("wb") as sink:
+            try:
+                result = subprocess.run(
+                    _honcho("start", "release"),
+                    cwd=workdir / "app",
+                    env={**env, "PATH": _path(workdir / "venv")},
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    timeout=RELEASE_TIMEOUT_S,
+                    umask=0o077,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise SandboxError(
+                    f"release {workdir.name}: the release process ran over {RELEASE_TIMEOUT_S}s "
+                    f"and was stopped; the previous release keeps serving. Log: {log}"
+                ) from None
+        if result.returncode != 0:
+            raise SandboxError(
+                f"release {workdir.name}: the Procfile's release process failed "
+                f"(exit {result.returncode}); the web process was not started and the previous "
+                f"release keeps serving. Log {log}:\n{_tail(log)}"
+            )
+
+    def _start_web(self, release: Release, console: Console) -> Web:
+        """Start `web:` on a fresh port and wait until healthy, or stop it and raise."""
+        workdir = self.release_dir(release.id)
+        port = free_port()
+        log = workdir / "web.log"
+        pid, started = processes.spawn(
+            _honcho("start", "--port", str(port), "web"),
+            cwd=workdir / "app",
+            env={**release.env, "PATH": _path(workdir / "venv")},
+            log=log,
+        )
+        web = Web(release=release.id, pid=pid, started=started, port=port)
+        path = release.health_path
+        with console.status(f"release {release.id}: waiting for {path} on port {port} ..."):
+            problem = _wait_healthy(web, path, HEALTH_TIMEOUT_S)
+        if problem is not None:
+            processes.stop(pid, started)
+            raise SandboxError(
+                f"release {release.id}: {web.url}{path} never answered 200 ({problem}); "
+                f"stopped it, the previous release keeps serving. Log {log}:\n{_tail(log)}"
+            )
+        _say(console, f"release {release.id}: web (pid {pid}) answers {path} on port {port}")
+        return web
+
+    def _running(self, state: State) -> Web | None:
+        web = state.web
+        return web if web is not None and processes.alive(web.pid, web.started) else None
+
+    def _endpoint(self, web: Web) -> Endpoint:
+        return Endpoint(
+            target=TargetName.PAAS,
+            url=web.url,
+            extra={"release": web.release, "pid": web.pid, "instance": self.instance},
+        )
+
+    def _prune(self, state: State) -> None:
+        """Keep the newest releases (and always the serving one); drop failed leftovers."""
+        serving = state.web.release if state.web else None
+        kept = state.releases[-self.keep_releases :]
+        if serving and serving not in [r.id for r in kept]:
+            kept = [r for r in state.releases if r.id == serving] + kept[1:]
+        state.releases = kept
+        self._save(state)
+        keep = {r.id for r in kept}
+        for workdir in (self.root / "releases").iterdir():
+            if workdir.name not in keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _say(console: Console, message: str) -> None:
+    console.print(f"[bold cyan]paas[/] {message}", highlight=False)
+
+
+def _honcho(*args: str) -> list[str]:
+    """The Procfile runner, from the toolkit's environment (never from the app's)."""
+    return [sys.executable, "-m", "honcho", "--no-colour", *args]
+
+
+def _path(venv: Path) -> str:
+    """The release's virtualenv first, then the system: like a buildpack's PATH."""
+    return f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+
+
+def _fingerprint(bundle_sha256: str, env: dict[str, str]) -> str:
+    """Same bundle, same settings: same release. The commit id is left out on purpose: an
+    unrelated commit does not change what the bundle runs."""
+    settings = {k: v for k, v in env.items() if k != "SHIPWAYS_GIT_SHA"}
+    payload = json.dumps({"bundle": bundle_sha256, "env": settings}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _git_sha() -> str:
+    """The checkout's commit, reported by /version; `unknown` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    sha = result.stdout.strip()
+    return sha if result.returncode == 0 and sha else "unknown"
+
+
+def _run(command: list[str], what: str, timeout: int) -> None:
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise SandboxError(f"could not {what}: still running after {timeout}s") from None
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise SandboxError(f"could not {what} (exit {result.returncode}):\n{tail}")
+
+
+def _wait_healthy(web: Web, path: str, timeout: float) -> str | None:
+    """None once `path` answers 200; else why not. Bounded in time and attempts."""
+    interval = 0.25
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    with httpx.Client(timeout=5.0, trust_env=False) as http:
+        for _ in range(int(timeout / interval) + 1):
+            if not processes.alive(web.pid, web.started):
+                return "the web process exited"
+            try:
+                response = http.get(f"{web.url}{path}")
+                if response.status_code == 200:
+                    return None
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}"
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+    return f"after {timeout:.0f}s, last: {last}"
+
+
+def _tail(log: Path, lines: int = 25) -> str:
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+SANDBOX = PaasSandbox()
