@@ -200,17 +200,35 @@ def rollback(
     out.print(f"{target.value}: now serving release {now}")
 
 
+UsageOpt = Annotated[
+    str,
+    typer.Option(
+        "--usage", help="Usage profile: a name in infra/cost/usage/ or a path to a YAML file."
+    ),
+]
+RequestsOpt = Annotated[
+    int | None,
+    typer.Option("--requests-per-month", min=0, help="Traffic level (default: the profile's)."),
+]
+
+
 @app.command()
 def plan(
     stack: Annotated[str, typer.Argument(help="Stack name: vps, paas, k8s, serverless[-suffix].")],
     as_json: JsonOpt = False,
+    usage: UsageOpt = "default",
+    requests_per_month: RequestsOpt = None,
 ) -> None:
-    """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI)."""
+    """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI),
+    and what it would cost a month under a usage profile."""
+    from infra.cost import CostInputError, estimate_plan
     from infra.harness import plan_stack
+    from infra.report.table import render_estimate
 
     try:
         result = plan_stack(stack)
-    except ConfigError as exc:
+        cost = estimate_plan(result, usage, requests_per_month)
+    except (ConfigError, CostInputError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
         _emit(
@@ -221,6 +239,7 @@ def plan(
                     {"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources
                 ],
                 "exports": result.exports,
+                "estimate": cost.to_json(),
             }
         )
         return
@@ -228,6 +247,73 @@ def plan(
     for resource in result.resources:
         tree.add(f"{resource.short_type} [cyan]{resource.name}[/]")
     out.print(tree)
+    render_estimate(cost, out)
+
+
+@app.command()
+def compare(
+    requests_per_month: RequestsOpt = None, usage: UsageOpt = "default", as_json: JsonOpt = False
+) -> None:
+    """The four targets side by side: cost (fixed + per request), break-evens over 0-100M
+    requests/month, measured operations figures, recipe facts and which to choose."""
+    from infra.cost import CostInputError
+    from infra.report.compare import current
+    from infra.report.table import render_comparison
+
+    try:
+        comparison = current(usage=usage, requests_per_month=requests_per_month)
+    except CostInputError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        _emit(comparison.model_dump(mode="json"))
+    else:
+        render_comparison(comparison, out)
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    requests_per_month: RequestsOpt = None,
+    usage: UsageOpt = "default",
+) -> None:
+    """Write the comparison as one self-contained HTML page (charts inline, no network)."""
+    from infra.cost import CostInputError
+    from infra.report.compare import current
+    from infra.report.html import render_html
+
+    try:
+        comparison = current(usage=usage, requests_per_month=requests_per_month)
+    except CostInputError as exc:
+        raise _fail(str(exc)) from None
+    output.write_text(render_html(comparison), encoding="utf-8")
+    out.print(f"wrote {output} ({output.stat().st_size // 1024} KiB)")
+
+
+@app.command()
+def docs(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report stale figures; exit 1 if any.")
+    ] = False,
+    snapshot: Annotated[
+        bool,
+        typer.Option("--snapshot", help="First copy the latest local results into the docs."),
+    ] = False,
+) -> None:
+    """Regenerate the figures in docs/*.md from the price data and the measured results."""
+    from infra.report.docs import DocsError, refresh
+
+    try:
+        changed = refresh(check=check, snapshot=snapshot)
+    except DocsError as exc:
+        raise _fail(str(exc)) from None
+    for path in changed:
+        out.print(f"{'out of date' if check else 'updated'}: {path}")
+    if check and changed:
+        raise _fail("docs figures are out of date: run `uv run shipways docs`")
+    if not changed:
+        out.print("docs figures are up to date")
 
 
 @app.command()
@@ -284,8 +370,18 @@ def demo(
         _emit(summary)
     else:
         _print_summary(summary)
+    _print_comparison(console if as_json else out)
     if any(s["checks_failed"] for s in summary):
         raise typer.Exit(1)
+
+
+def _print_comparison(where: Console) -> None:
+    """End of the main job: the targets compared, with the figures this run just recorded."""
+    from infra.report.compare import current
+    from infra.report.table import render_comparison
+
+    where.rule("[bold]compared")
+    render_comparison(current(), where)
 
 
 def _print_summary(summary: list[dict[str, Any]]) -> None:

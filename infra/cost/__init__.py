@@ -1,0 +1,27 @@
+"""What a stack costs a month: price data, usage profiles, the cost model and break-evens.
+
+`prices` loads the one versioned price file, `usage` the reader's assumptions, `model` turns an
+offline plan into charges, and `breakeven` sweeps traffic to find where targets cross.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infra.cost.errors import CostInputError
+from infra.cost.model import Estimate, estimate
+from infra.cost.prices import load_prices
+from infra.cost.usage import load_usage
+from infra.harness import OfflinePlan
+
+__all__ = ["CostInputError", "estimate_plan"]
+
+
+def estimate_plan(
+    plan: OfflinePlan, usage: str | Path = "default", requests_per_month: int | None = None
+) -> Estimate:
+    """`plan`'s monthly cost under a named usage profile (optionally at another traffic)."""
+    profile = load_usage(usage)
+    if requests_per_month is not None:
+        profile = profile.at(requests_per_month)
+    return estimate(plan, profile, load_prices())

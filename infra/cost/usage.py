@@ -1,0 +1,122 @@
+"""Usage profiles: how much a stack is used in a month, stated as assumptions, Infracost-style.
+
+A resource graph says what exists; what it costs also depends on traffic (requests, how long
+each runs, how many bytes leave AWS) and on things the stack does not declare (the cluster a
+Kubernetes stack deploys into, the server an existing-host VPS runs on). Those are the
+reader's assumptions, so they live in small YAML files (`infra/cost/usage/*.yaml`) that every
+estimate names, never in the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from infra.cost.errors import CostInputError
+
+USAGE_DIR = Path(__file__).resolve().parent / "usage"
+DEFAULT_PROFILE = "default"
+HOURS_PER_MONTH = 730  # AWS's own convention for a month of an always-on resource
+
+
+class UsageError(CostInputError):
+    """A usage profile is missing or wrong; the message names the key or the file."""
+
+
+class Cluster(BaseModel):
+    """The cluster the k8s stack deploys into: it is not in the stack, so it is stated here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    control_plane: Literal["eks", "none"] = Field(
+        description="eks: an EKS control plane billed per hour; none: already paid elsewhere"
+    )
+    nodes: Annotated[int, Field(ge=0, le=1000)]
+    node_instance_type: str
+    node_volume_gb: Annotated[int, Field(ge=0, le=16384)] = 0
+    note: str = ""
+
+    def describe(self) -> str:
+        plane = "EKS control plane" if self.control_plane == "eks" else "no control plane fee"
+        disk = f", {self.node_volume_gb} GB gp3 each" if self.node_volume_gb else ""
+        return f"{plane} + {self.nodes} x {self.node_instance_type} nodes{disk}"
+
+
+class UsageProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    requests_per_month: Annotated[int, Field(ge=0)]
+    avg_duration_ms: Annotated[float, Field(gt=0, le=900_000)] = Field(
+        description="billed time per request (Lambda)"
+    )
+    avg_response_kb: Annotated[float, Field(ge=0)] = Field(
+        description="bytes leaving AWS per request, in KiB: egress = requests x this"
+    )
+    hours_running: Annotated[float, Field(ge=0, le=744)] = HOURS_PER_MONTH
+    free_tier: bool = False
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] | None = None
+    peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+    cluster: Cluster | None = None
+    existing_host: str | None = Field(
+        default=None, description="price key of the server an existing-host VPS runs on"
+    )
+
+    def at(self, requests_per_month: float) -> UsageProfile:
+        """The same profile at another traffic level (for sweeps and --requests-per-month)."""
+        return self.model_copy(update={"requests_per_month": round(requests_per_month)})
+
+    def egress_gb(self) -> float:
+        return self.requests_per_month * self.avg_response_kb / (1024 * 1024)
+
+    def assumptions(self, *, cluster: bool = True, host: bool = True) -> dict[str, str]:
+        """What this profile assumes, for people: every estimate prints it (the cluster and
+        existing-host lines only where a stack depends on them)."""
+        shown = {
+            "requests per month": f"{self.requests_per_month:,}",
+            "average duration": f"{self.avg_duration_ms:g} ms",
+            "response size": f"{self.avg_response_kb:g} KiB (egress {self.egress_gb():,.1f} GB)",
+            "hours running": f"{self.hours_running:g} h",
+            "free tier": "applied" if self.free_tier else "not applied",
+        }
+        if self.memory_mb is not None:
+            shown["Lambda memory"] = f"{self.memory_mb} MB (overrides the stack)"
+        if self.peak_to_average != 1.0:
+            shown["peak / average traffic"] = f"{self.peak_to_average:g}x"
+        if cluster and self.cluster is not None:
+            shown["cluster (k8s)"] = self.cluster.describe()
+        if host and self.existing_host is not None:
+            shown["existing VPS host"] = self.existing_host
+        return shown
+
+
+def profile_names(directory: Path = USAGE_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_usage(
+    name_or_path: str | Path = DEFAULT_PROFILE, directory: Path = USAGE_DIR
+) -> UsageProfile:
+    """A profile by name (`infra/cost/usage/<name>.yaml`) or by path to any YAML file."""
+    path = Path(name_or_path)
+    if path.suffix not in {".yaml", ".yml"}:
+        path = directory / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(profile_names(directory))
+        raise UsageError(f"no usage profile {name_or_path!r}; known profiles: {known}, or a path")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a usage profile is a mapping of keys to values")
+    data.setdefault("name", path.stem)
+    try:
+        return UsageProfile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise UsageError(f"{path}: {problems}") from None

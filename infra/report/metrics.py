@@ -1,0 +1,228 @@
+"""The operations figures a comparison shows, read from the results file (`infra.results`).
+
+Each row names the metric names it accepts (benchmarks of different targets were written by
+different hands) and one display unit; a recorded value in another unit of the same kind
+(ms vs s, bytes vs MiB) is converted. The newest measurement wins. A figure nobody measured
+is `None` and shows as "not measured", and any recorded metric no row claims is still listed
+("other measurements"), so nothing measured is hidden.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from infra.results import Measurement, Results
+
+_SCALES: dict[str, dict[str, float]] = {
+    "time": {"s": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6},
+    "size": {
+        "B": 1.0,
+        "bytes": 1.0,
+        "KB": 1e3,
+        "KiB": 1024.0,
+        "MB": 1e6,
+        "MiB": 2.0**20,
+        "GB": 1e9,
+        "GiB": 2.0**30,
+    },
+    "rate": {"req/s": 1.0, "rps": 1.0, "requests/s": 1.0},
+    "count": {"": 1.0, "count": 1.0},
+}
+
+
+def convert(value: float, unit: str, to: str) -> float | None:
+    """`value` `unit` expressed in `to`, or None when the two are not the same kind."""
+    for scale in _SCALES.values():
+        if unit in scale and to in scale:
+            return value * scale[unit] / scale[to]
+    return None
+
+
+class Metric(BaseModel):
+    key: str
+    label: str
+    unit: str
+    names: tuple[str, ...]  # accepted metric names, the canonical one first
+    better: Literal["lower", "higher"] = "lower"
+    chart: bool = True  # drawn as a bar chart in the report
+
+
+CATALOGUE: tuple[Metric, ...] = (
+    Metric(
+        key="cold_deploy",
+        label="cold deploy (first, from nothing)",
+        unit="s",
+        names=("cold_deploy_seconds", "first_deploy_seconds", "cold_deploy_s"),
+    ),
+    Metric(
+        key="warm_deploy",
+        label="warm deploy (new release)",
+        unit="s",
+        names=("warm_deploy_seconds", "redeploy_seconds", "deploy_seconds", "warm_deploy_s"),
+    ),
+    Metric(key="up", label="`shipways up` (whole run)", unit="s", names=("up_seconds",)),
+    Metric(
+        key="healthy",
+        label="time to healthy",
+        unit="s",
+        names=(
+            "time_to_healthy_seconds",
+            "healthy_seconds",
+            "time_to_healthy_s",
+            "start_to_healthy_seconds",
+            "bundle_to_healthy_seconds",
+        ),
+    ),
+    Metric(key="rollback", label="rollback", unit="s", names=("rollback_seconds", "rollback_s")),
+    Metric(
+        key="cold_start",
+        label="cold start",
+        unit="ms",
+        names=("cold_start_ms", "cold_start_seconds", "cold_start_s"),
+    ),
+    Metric(key="p50", label="p50 latency, GET /hello", unit="ms", names=("hello_p50_ms", "p50_ms")),
+    Metric(key="p99", label="p99 latency, GET /hello", unit="ms", names=("hello_p99_ms", "p99_ms")),
+    Metric(
+        key="rps",
+        label="requests/s, GET /hello",
+        unit="req/s",
+        better="higher",
+        names=("hello_rps", "rps", "requests_per_second"),
+    ),
+    Metric(
+        key="products_p99",
+        label="p99 latency, GET /products",
+        unit="ms",
+        names=("products_p99_ms",),
+        chart=False,
+    ),
+    Metric(
+        key="products_rps",
+        label="requests/s, GET /products",
+        unit="req/s",
+        better="higher",
+        names=("products_rps",),
+        chart=False,
+    ),
+    Metric(
+        key="memory",
+        label="memory (resident)",
+        unit="MiB",
+        names=("memory_mib", "memory_mb", "memory_bytes", "rss_mib", "rss_bytes"),
+    ),
+    Metric(
+        key="artifact",
+        label="artifact size",
+        unit="MiB",
+        names=(
+            "artifact_mib",
+            "artifact_mb",
+            "artifact_bytes",
+            "image_mib",
+            "image_mb",
+            "image_size_mb",
+            "image_bytes",
+            "bundle_bytes",
+            "zip_bytes",
+        ),
+    ),
+    Metric(
+        key="build",
+        label="artifact build",
+        unit="s",
+        names=(
+            "build_seconds",
+            "image_build_seconds",
+            "bundle_build_seconds",
+            "zip_build_seconds",
+            "artifact_build_seconds",
+        ),
+    ),
+)
+
+
+class Figure(BaseModel):
+    """One cell of the operations table."""
+
+    metric: str
+    label: str
+    unit: str
+    value: float | None = None  # in `unit`; None: not measured
+    raw_unit: str | None = None  # set when the recorded unit could not be converted
+    recorded_as: str | None = None
+    source: str | None = None
+    measured_at: datetime | None = None
+    machine: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+    def text(self) -> str:
+        if self.value is None:
+            return "not measured"
+        unit = self.raw_unit if self.raw_unit is not None else self.unit
+        return f"{_number(self.value)} {unit}".strip()
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _describe_machine(m: Measurement) -> str:
+    return f"{m.machine.system}, {m.machine.machine}, {m.machine.cpus} CPUs"
+
+
+def _latest(results: Results, target: str, names: tuple[str, ...]) -> Measurement | None:
+    found = [m for m in results.measurements if m.target == target and m.metric in names]
+    return max(found, key=lambda m: m.measured_at) if found else None
+
+
+def figure(results: Results, target: str, metric: Metric) -> Figure:
+    found = _latest(results, target, metric.names)
+    cell = Figure(metric=metric.key, label=metric.label, unit=metric.unit)
+    if found is None:
+        return cell
+    value = convert(found.value, found.unit, metric.unit)
+    cell.value = found.value if value is None else value
+    cell.raw_unit = found.unit if value is None else None
+    cell.recorded_as = found.metric
+    cell.source = found.source
+    cell.measured_at = found.measured_at
+    cell.machine = _describe_machine(found)
+    return cell
+
+
+def operations(results: Results, target: str) -> list[Figure]:
+    return [figure(results, target, metric) for metric in CATALOGUE]
+
+
+def unclaimed(results: Results, targets: list[str]) -> list[Figure]:
+    """The newest value of every recorded metric no catalogue row accepts."""
+    claimed = {name for metric in CATALOGUE for name in metric.names}
+    seen: dict[tuple[str, str], Measurement] = {}
+    for m in results.measurements:
+        if m.target in targets and m.metric not in claimed:
+            key = (m.target, m.metric)
+            if key not in seen or m.measured_at > seen[key].measured_at:
+                seen[key] = m
+    return [
+        Figure(
+            metric=f"{m.target}:{m.metric}",
+            label=m.metric,
+            unit=m.unit,
+            value=m.value,
+            recorded_as=m.metric,
+            source=m.source,
+            measured_at=m.measured_at,
+            machine=_describe_machine(m),
+        )
+        for (_, _), m in sorted(seen.items())
+    ]

@@ -1,0 +1,168 @@
+"""Terminal presentation of an estimate (`shipways plan`) and a comparison (`compare`, `demo`).
+
+Only formatting lives here: every number comes from `infra.cost` or `infra.report.compare`.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.cost.model import Estimate, Status
+from infra.report.compare import Comparison
+from infra.report.facts import ROWS
+
+SWEEP_ROWS = (0, 1_000_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000)
+_STYLE = {
+    Status.PRICED: "green",
+    Status.PARTLY_PRICED: "yellow",
+    Status.NOT_PRICED: "bold yellow",
+    Status.NO_CHARGE: "dim",
+}
+
+
+def money(usd: float | None) -> str:
+    if usd is None:
+        return "-"
+    return f"${usd:,.2f}"
+
+
+def requests(n: int) -> str:
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1_000 and n % 100 == 0:
+        return f"{n / 1_000:g}k"
+    return f"{n:,}"
+
+
+def render_estimate(est: Estimate, console: Console) -> None:
+    table = Table(title=f"{est.stack}: monthly estimate, usage profile {est.usage!r}")
+    for column in ("resource", "status", "from", "monthly", "note"):
+        table.add_column(column, justify="right" if column == "monthly" else "left")
+    for line in est.lines:
+        style = _STYLE[line.status]
+        table.add_row(
+            f"{line.type} [cyan]{line.name}[/]",
+            f"[{style}]{line.status.value}[/]",
+            line.detail or "; ".join(c.what for c in line.charges),
+            money(line.monthly) if line.charges else "$0.00",
+            line.note(),
+        )
+    console.print(table)
+    bound = "" if est.complete else f" (at least: {len(est.unpriced)} part(s) not priced)"
+    console.print(
+        f"[bold]{money(est.monthly)} a month{bound}[/] = fixed {money(est.fixed)} + "
+        f"per-request {money(est.per_request)} at {est.requests_per_month:,} requests"
+    )
+    console.print(
+        "assumed: " + "; ".join(f"{k} {v}" for k, v in est.assumptions.items()), style="dim"
+    )
+
+
+def render_comparison(c: Comparison, console: Console) -> None:
+    """Cost, break-evens, measured operations, facts and the guide, in that order."""
+    _costs(c, console)
+    _sweep(c, console)
+    _operations(c, console)
+    _facts(c, console)
+    _guide(c, console)
+    if c.price_warnings:
+        console.print(
+            f"[yellow]{len(c.price_warnings)} price(s) are older than a year or undated[/]: "
+            + "; ".join(c.price_warnings[:3])
+            + ("; ..." if len(c.price_warnings) > 3 else "")
+            + f" (all in --json; update {c.price_file})"
+        )
+
+
+def _costs(c: Comparison, console: Console) -> None:
+    table = Table(
+        title=f"Monthly cost at {c.requests_per_month:,} requests/month "
+        f"(usage profile {c.usage!r}, prices v{c.price_version})"
+    )
+    for column in ("target", "fixed", "per-request", "total", "+1M requests", "resources"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    table.add_column("not priced / why no estimate")
+    for cost in c.costs:
+        if not cost.planned:
+            table.add_row(cost.target, "-", "-", "-", "-", "-", cost.reason or "")
+            continue
+        total = money(cost.monthly_usd) + ("" if cost.complete else "+")
+        table.add_row(
+            cost.target,
+            money(cost.fixed_usd),
+            money(cost.per_request_usd),
+            f"[bold]{total}[/]",
+            money(cost.per_million_usd),
+            str(cost.resources),
+            "; ".join(cost.not_priced),
+        )
+    console.print(table)
+    console.print(
+        "assumed: " + "; ".join(f"{k} {v}" for k, v in c.assumptions.items()), style="dim"
+    )
+
+
+def _sweep(c: Comparison, console: Console) -> None:
+    if not c.sweep:
+        return
+    table = Table(title="Monthly cost versus traffic (requests/month)")
+    table.add_column("target")
+    steps = {n: i for i, (n, _) in enumerate(next(iter(c.sweep.values())))}
+    shown = [n for n in SWEEP_ROWS if n in steps]
+    for n in shown:
+        table.add_column(requests(n), justify="right")
+    for target, points in c.sweep.items():
+        table.add_row(target, *(money(points[steps[n]][1]) for n in shown))
+    console.print(table)
+    for point in c.break_evens:
+        console.print(
+            f"break-even at [bold]{point.requests_per_month:,}[/] requests/month "
+            f"({money(point.monthly_usd)}): {point.cheaper_below} is cheaper below, "
+            f"{point.cheaper_above} above"
+        )
+    if not c.break_evens:
+        console.print(f"no break-even between 0 and {c.sweep_max:,} requests/month")
+
+
+def _operations(c: Comparison, console: Console) -> None:
+    table = Table(title=f"Measured on local runs (results: {c.results_file})")
+    table.add_column("figure")
+    columns = list(c.operations)
+    for target in columns:
+        table.add_column(target if target != "local" else "local (uvicorn)", justify="right")
+    rows = next(iter(c.operations.values()), [])
+    for index, first in enumerate(rows):
+        cells = []
+        for target in columns:
+            cell = c.operations[target][index]
+            cells.append(cell.text() if cell.measured else "[dim]not measured[/]")
+        table.add_row(first.label, *cells)
+    console.print(table)
+    for fig in c.other_measurements:
+        console.print(f"also measured: {fig.metric} = {fig.text()} ({fig.source})", style="dim")
+
+
+def _facts(c: Comparison, console: Console) -> None:
+    if not c.facts:
+        return
+    table = Table(title="Facts about the recipes", show_lines=True)
+    table.add_column("")
+    for target in c.facts:
+        table.add_column(target)
+    for key, label in ROWS.items():
+        table.add_row(label, *(c.facts[t][key].value for t in c.facts))
+    console.print(table)
+
+
+def _guide(c: Comparison, console: Console) -> None:
+    table = Table(title="Which should I choose", show_lines=True)
+    for column in ("situation", "choose", "because"):
+        table.add_column(column)
+    for rec in c.guide:
+        table.add_row(
+            f"[bold]{rec.title}[/]\n{requests(rec.requests_per_month)} requests/month",
+            f"[bold green]{rec.pick}[/]" if rec.pick else "-",
+            "\n".join(rec.reasons),
+        )
+    console.print(table)
