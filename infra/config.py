@@ -217,25 +217,65 @@ class PaasConfig(StackConfig):
         return self
 
 
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+CpuQuantity = Annotated[str, Field(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")]
+MemoryQuantity = Annotated[str, Field(pattern=r"^[0-9]+(k|M|G|Ki|Mi|Gi)?$")]
+DnsName = Annotated[
+    str,
+    Field(
+        max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    ),
+]
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity (`250m`, `1.5`) in cores."""
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (`256Mi`, `1G`, `1048576`) in bytes."""
+    digits = quantity.rstrip("kMGi")
+    return int(digits) * _MEMORY_UNITS[quantity[len(digits) :]]
+
+
 class K8sConfig(StackConfig):
     """A Deployment on any conformant cluster, image from a registry or loaded locally."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword")
 
     cluster_mode: Literal["registry", "kind", "k3d", "minikube"] = "registry"
-    registry: str | None = None
+    registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$")] | None = (
+        None
+    )
     registry_username: str | None = None
+    local_cluster: DnsName | None = None
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] = "shipways"
     replicas: Annotated[int, Field(ge=1, le=50)] = 2
-    cpu_request: str = "100m"
-    cpu_limit: str = "500m"
-    memory_request: str = "128Mi"
-    memory_limit: str = "256Mi"
+    cpu_request: CpuQuantity = "100m"
+    cpu_limit: CpuQuantity = "500m"
+    memory_request: MemoryQuantity = "128Mi"
+    memory_limit: MemoryQuantity = "256Mi"
     hpa_max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
     hpa_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
-    ingress_host: str | None = None
-    ingress_tls_secret: str | None = None
-    ingress_class: str = "nginx"
+    ingress_host: DnsName | None = None
+    ingress_tls_secret: DnsName | None = None
+    ingress_class: DnsName = "nginx"
+    trusted_proxies: str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip() != "*":
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item.strip()!r} is not an IP address or CIDR block; use a "
+                        "comma-separated list such as 10.0.0.0/8, or * to trust every peer"
+                    ) from None
+        return value
 
     @model_validator(mode="after")
     def _check_cluster(self) -> K8sConfig:
@@ -244,9 +284,22 @@ class K8sConfig(StackConfig):
                 "registry: required when clusterMode is 'registry' (e.g. ghcr.io/you); "
                 "for a local kind/k3d/minikube cluster set clusterMode instead"
             )
+        if self.registry_username and self.cluster_mode != "registry":
+            raise ValueError(
+                f"registryUsername: only used when clusterMode is 'registry' "
+                f"(it is {self.cluster_mode!r}, which loads the image without a registry)"
+            )
         if self.hpa_max_replicas < self.replicas:
             raise ValueError(
                 f"hpaMaxReplicas: {self.hpa_max_replicas} is below replicas {self.replicas}"
+            )
+        if cpu_cores(self.cpu_request) > cpu_cores(self.cpu_limit):
+            raise ValueError(f"cpuRequest: {self.cpu_request} is above cpuLimit {self.cpu_limit}")
+        if memory_bytes(self.memory_limit) < 64 * 2**20:
+            raise ValueError(f"memoryLimit: {self.memory_limit} is too small; use at least 64Mi")
+        if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
+            raise ValueError(
+                f"memoryRequest: {self.memory_request} is above memoryLimit {self.memory_limit}"
             )
         if self.ingress_tls_secret and not self.ingress_host:
             raise ValueError("ingressHost: required when ingressTlsSecret is set")

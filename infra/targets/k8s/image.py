@@ -1,0 +1,263 @@
+"""The app's container image: its build context, a local build, and what it weighs.
+
+`app/Dockerfile` is the one recipe: the `k8s` stack builds it with pulumi-docker for a
+registry, the sandbox builds it here with the Docker SDK. The context is `app/` filtered by
+`app/.dockerignore` (the SDK applies the same rules as `docker build`), plus, for offline
+builds, the locked dependency wheels under `wheels/`: no container here can reach PyPI, so
+the builder stage installs `--no-index` from wheels the host downloaded
+(`infra.artifacts.wheelhouse`) for the base image's Python.
+
+Builder: the SDK's `images.build` drives the engine's classic builder (BuildKit needs the
+buildx CLI plugin and a gRPC session the SDK does not speak). The classic builder caches
+layers by instruction and file content, so the Dockerfile's layer order is what makes a
+code-only change rebuild only the last layers; `benchmarks/k8s.py` measures it.
+
+Images are tagged with a hash of their whole context and build args: an unchanged app
+reuses its image in milliseconds, any change builds a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import docker
+import shipways_app
+from docker.errors import ImageNotFound
+from docker.utils.build import exclude_paths
+
+from infra.artifacts import wheelhouse
+from infra.paths import APP_DIR, ROOT, state_dir
+from infra.sandbox.errors import Progress, SandboxError, report
+from infra.sandbox.host import file_lock
+from infra.sandbox.images import build_image, ensure_base_image, prune_superseded
+
+REPOSITORY = "shipways/app"
+FLAVOR = "app"  # tags are `shipways/app:app-<hash>`; older hashes are pruned after a build
+DOCKERFILE = "Dockerfile"
+WHEELS_DIR = "wheels"
+# Where the builder stage finds `wheels/*` (the Dockerfile copies them next to requirements).
+OFFLINE_PIP_ARGS = "--no-index --find-links=/build"
+SOURCE_UNKNOWN = "unknown"
+
+_python_of_base: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class AppImage:
+    """A locally built app image."""
+
+    tag: str
+    id: str  # sha256:..., what the sandbox's pod spec references (no registry, no repo digest)
+    size_bytes: int
+    python: str
+    built: bool  # False when an image with this exact context and args already existed
+    build_seconds: float
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / 1e6
+
+
+def context_files(app_dir: Path = APP_DIR) -> list[str]:
+    """Files of `app_dir` that `.dockerignore` lets into the build context, sorted."""
+    ignore = app_dir / ".dockerignore"
+    patterns = [
+        line.strip()
+        for line in (ignore.read_text().splitlines() if ignore.exists() else [])
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    paths = exclude_paths(str(app_dir), patterns, dockerfile=DOCKERFILE)
+    return sorted(p for p in paths if (app_dir / p).is_file())
+
+
+def source_digest(app_dir: Path = APP_DIR) -> str:
+    """Short hash of the build context as `docker build app/` sees it (no wheels)."""
+    digest = hashlib.sha256()
+    for rel in context_files(app_dir):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256((app_dir / rel).read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def git_revision(root: Path = ROOT) -> str:
+    """The last commit that changed app/ (short), `-dirty` when app/ has uncommitted changes.
+
+    Not HEAD: a commit elsewhere in the repository must not make a new image (and release).
+    """
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h", "--abbrev=12", "--", "app"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "app"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def git_source(root: Path = ROOT) -> str:
+    """The repository URL for the OCI `source` label, if the checkout has a remote."""
+    result = subprocess.run(
+        ["git", "-C", str(root), "remote", "get-url", "origin"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() or SOURCE_UNKNOWN
+
+
+def label_args() -> dict[str, str]:
+    """Build args that end up in the OCI labels (and SHIPWAYS_GIT_SHA)."""
+    return {"VERSION": shipways_app.__version__, "GIT_SHA": git_revision(), "SOURCE": git_source()}
+
+
+def write_context(
+    out: IO[bytes],
+    *,
+    app_dir: Path = APP_DIR,
+    wheels: Path | None = None,
+    overrides: Mapping[str, bytes] | None = None,
+) -> str:
+    """Write the build context as an uncompressed tar to `out`; return its content hash.
+
+    `overrides` replaces (or adds) files by context path without touching the checkout:
+    the benchmark uses it for a code-only change. Metadata is normalised (owner root,
+    fixed mtime), so the same content always makes the same context.
+    """
+    changed = dict(overrides or {})
+    entries: list[tuple[str, bytes, int]] = []
+    for rel in context_files(app_dir):
+        path = app_dir / rel
+        data = changed.pop(rel, None)
+        entries.append((rel, path.read_bytes() if data is None else data, path.stat().st_mode))
+    entries += [(rel, data, 0o644) for rel, data in changed.items()]
+    if wheels is not None:
+        entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes(), 0o644) for w in wheels.glob("*.whl")]
+    digest = hashlib.sha256()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for rel, data, mode in sorted(entries):
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            info.mode = mode & 0o755
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:12]
+
+
+def base_python(client: docker.DockerClient, base_image: str) -> str:
+    """`3.11`-style version of the base image's python3: the wheels must match it."""
+    if base_image not in _python_of_base:
+        output = client.containers.run(
+            base_image,
+            ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            remove=True,
+            network_disabled=True,
+        )
+        _python_of_base[base_image] = bytes(output).decode().strip()
+    return _python_of_base[base_image]
+
+
+def ensure_app_image(
+    client: docker.DockerClient,
+    progress: Progress | None = None,
+    *,
+    nocache: bool = False,
+    overrides: Mapping[str, bytes] | None = None,
+) -> AppImage:
+    """Build (or reuse) the app image on the local Debian 12 base, offline from wheels.
+
+    `nocache` rebuilds every layer (a cold build, for the benchmark); it always builds.
+    """
+    base = ensure_base_image(client, progress)
+    python = base_python(client, base)
+    report(progress, f"dependency wheels for Python {python} (cached after the first run)")
+    wheels = wheelhouse.dependency_wheels(wheelhouse.Platform.linux(python), progress)
+    args = {"BASE_IMAGE": base, "PIP_INDEX_ARGS": OFFLINE_PIP_ARGS, **label_args()}
+    with tempfile.TemporaryFile(dir=state_dir("tmp")) as context, file_lock("image-k8s-app"):
+        content = write_context(context, wheels=wheels, overrides=overrides)
+        tag_hash = hashlib.sha256(f"{content}{sorted(args.items())}".encode()).hexdigest()[:12]
+        tag = f"{REPOSITORY}:{FLAVOR}-{tag_hash}"
+        if not nocache and _existing(client, tag) is not None:
+            return _describe(client, tag, python, built=False, seconds=0.0)
+        context.seek(0)
+        cache = "off" if nocache else "on"
+        report(progress, f"building {tag} (classic builder, layer cache {cache})")
+        started = time.perf_counter()
+        _build(client, context, tag, args, progress, nocache=nocache)
+        seconds = time.perf_counter() - started
+        prune_superseded(client, tag, progress)
+    image = _describe(client, tag, python, built=True, seconds=seconds)
+    report(progress, f"built {tag} in {seconds:.1f}s ({image.size_mb:.0f} MB)")
+    return image
+
+
+def _build(
+    client: docker.DockerClient,
+    context: IO[bytes],
+    tag: str,
+    args: Mapping[str, str],
+    progress: Progress | None,
+    *,
+    nocache: bool,
+) -> None:
+    if not nocache:
+        build_image(client, context, tag, args, progress, dockerfile=DOCKERFILE)
+        return
+    # build_image has no `nocache`; a cold build goes through the same SDK call directly.
+    try:
+        for chunk in client.api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            buildargs=dict(args),
+            dockerfile=DOCKERFILE,
+            nocache=True,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        ):
+            if "error" in chunk:
+                raise SandboxError(f"building {tag} failed: {chunk['error'].strip()}")
+            text = str(chunk.get("stream") or "").strip()
+            if text:
+                report(progress, text)
+    except docker.errors.DockerException as exc:
+        raise SandboxError(f"building {tag} failed: {exc}") from exc
+
+
+def _existing(client: docker.DockerClient, tag: str) -> docker.models.images.Image | None:
+    try:
+        return client.images.get(tag)
+    except ImageNotFound:
+        return None
+
+
+def _describe(
+    client: docker.DockerClient, tag: str, python: str, *, built: bool, seconds: float
+) -> AppImage:
+    image = client.images.get(tag)
+    return AppImage(
+        tag=tag,
+        id=str(image.id),
+        size_bytes=int(image.attrs["Size"]),
+        python=python,
+        built=built,
+        build_seconds=seconds,
+    )

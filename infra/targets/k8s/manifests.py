@@ -1,0 +1,439 @@
+"""The Kubernetes objects of the `k8s` target, built once, as plain dicts.
+
+This module is the single source of what runs on a cluster:
+- the Pulumi component declares exactly these objects with pulumi-kubernetes,
+- `shipways plan k8s --manifests DIR` writes them as YAML (validated offline against the
+  OpenAPI schema of Kubernetes `KUBERNETES_VERSION`),
+- the local sandbox runs the Deployment's pod template (and the migration Job) on Docker.
+
+Values that only exist at deploy time (the image digest, the migration Job's name, the
+database URL) are parameters: plain strings here and in the sandbox, Pulumi Outputs (the URL
+a Pulumi secret) in the component. Nothing in here reads them, it only places them.
+
+Databases. With `databaseUrl` (PostgreSQL) the schema is migrated by a Job, named after the
+image, that must complete before the Deployment rolls. Without it every pod keeps its own
+SQLite file in its `/tmp` emptyDir: a Job could not reach that file, so the pod migrates its
+own database as it starts (`migrate && exec gunicorn`), and its data is lost with the pod.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from infra.config import K8sConfig
+
+KUBERNETES_VERSION = "1.31.0"  # schema the manifests are validated against (kubernetes-validate)
+POD_SECURITY_VERSION = "v1.31"
+APP_PORT = 8000
+SERVICE_PORT = 80
+APP_UID = 10001  # the image's `app` user (app/Dockerfile)
+TMP_SIZE = "64Mi"
+# The pod's private, memory-backed emptyDir (not a shared host /tmp).
+TMP_DIR = "/tmp"  # noqa: S108
+SQLITE_PATH = f"{TMP_DIR}/shipways.db"
+MIGRATE = ["python", "-m", "shipways_app", "migrate"]
+SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
+DATABASE_URL_KEY = "DATABASE_URL"
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one deploy adds to the config: the image and, with PostgreSQL, its URL.
+
+    `image` is `registry/repo@sha256:...` from the push (an image id locally). `migrate_job`
+    is set exactly when `database_url` is: the Job's name, from `migrate_job_name(image)`.
+    """
+
+    image: Any
+    database_url: Any = None
+    migrate_job: Any = None
+
+    def __post_init__(self) -> None:
+        if (self.database_url is None) != (self.migrate_job is None):
+            raise ValueError("a migration Job is declared exactly when a database URL is set")
+
+
+def migrate_job_name(config: K8sConfig, image: str) -> str:
+    """A Job name per image: a new release runs its migrations again, a re-run does not."""
+    return f"{config.app_name}-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+
+
+def plain_release(config: K8sConfig, image: str, database_url: str | None = None) -> Release:
+    """A release from plain values (sandbox, YAML); the component builds its own from Outputs."""
+    job = migrate_job_name(config, image) if database_url is not None else None
+    return Release(image=image, database_url=database_url, migrate_job=job)
+
+
+def render(config: K8sConfig, release: Release) -> list[Obj]:
+    """Every object of the target, in the order a cluster should receive them."""
+    objects = [
+        namespace(config),
+        service_account(config),
+        config_map(config),
+    ]
+    if release.database_url is not None:
+        objects += [secret(config, release.database_url), migrate_job(config, release)]
+    objects += [
+        deployment(config, release),
+        service(config),
+        pod_disruption_budget(config),
+        autoscaler(config),
+        network_policy(config),
+    ]
+    if config.ingress_host:
+        objects.append(ingress(config))
+    return objects
+
+
+def labels(config: K8sConfig, component: str | None = None) -> dict[str, str]:
+    found = {
+        "app.kubernetes.io/name": config.app_name,
+        "app.kubernetes.io/part-of": "shipways",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "shipways.dev/environment": config.environment,
+    }
+    if component:
+        found["app.kubernetes.io/component"] = component
+    return found
+
+
+def selector(config: K8sConfig) -> dict[str, str]:
+    """Stable labels that pick the web pods (never include anything that changes per release)."""
+    return {"app.kubernetes.io/name": config.app_name, "app.kubernetes.io/component": "web"}
+
+
+def _meta(config: K8sConfig, name: Any, component: str | None = None) -> Obj:
+    return {"name": name, "namespace": config.namespace, "labels": labels(config, component)}
+
+
+def namespace(config: K8sConfig) -> Obj:
+    """The namespace, admitting only pods that meet the `restricted` Pod Security Standard."""
+    pss = {
+        f"pod-security.kubernetes.io/{mode}{suffix}": value
+        for mode in ("enforce", "audit", "warn")
+        for suffix, value in (("", "restricted"), ("-version", POD_SECURITY_VERSION))
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": config.namespace, "labels": {**labels(config), **pss}},
+    }
+
+
+def service_account(config: K8sConfig) -> Obj:
+    """A dedicated identity with no API token: the app never talks to the Kubernetes API."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(config, config.app_name),
+        "automountServiceAccountToken": False,
+    }
+
+
+def app_env(config: K8sConfig) -> dict[str, str]:
+    """The app's non-secret settings (the image sets SHIPWAYS_GIT_SHA itself)."""
+    return {
+        "SHIPWAYS_TARGET": "k8s",
+        "SHIPWAYS_LOG_LEVEL": "INFO",
+        "SHIPWAYS_TRUSTED_PROXIES": config.trusted_proxies,
+        "SHIPWAYS_SQLITE_PATH": SQLITE_PATH,
+        "PORT": str(APP_PORT),
+        "WEB_CONCURRENCY": str(config.web_concurrency),
+    }
+
+
+def config_map_name(config: K8sConfig) -> str:
+    """Named after its content and immutable: a settings change rolls the pods."""
+    blob = json.dumps(app_env(config), sort_keys=True).encode()
+    return f"{config.app_name}-config-{hashlib.sha256(blob).hexdigest()[:10]}"
+
+
+def config_map(config: K8sConfig) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(config, config_map_name(config)),
+        "immutable": True,
+        "data": app_env(config),
+    }
+
+
+def secret_name(config: K8sConfig) -> str:
+    return f"{config.app_name}-database"
+
+
+def secret(config: K8sConfig, database_url: Any) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(config, secret_name(config)),
+        "type": "Opaque",
+        "stringData": {DATABASE_URL_KEY: database_url},
+    }
+
+
+def _env_from(config: K8sConfig, release: Release) -> list[Obj]:
+    sources: list[Obj] = [{"configMapRef": {"name": config_map_name(config)}}]
+    if release.database_url is not None:
+        sources.append({"secretRef": {"name": secret_name(config)}})
+    return sources
+
+
+def _container_security() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "fsGroup": APP_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _resources(config: K8sConfig) -> Obj:
+    return {
+        "requests": {"cpu": config.cpu_request, "memory": config.memory_request},
+        "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit},
+    }
+
+
+def _tmp_volume() -> Obj:
+    """The only writable path: memory-backed, bounded, gone with the pod."""
+    return {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_SIZE}}
+
+
+def _pod_spec(config: K8sConfig, containers: list[Obj], restart: str) -> Obj:
+    return {
+        "serviceAccountName": config.app_name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": restart,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": _pod_security(),
+        "containers": containers,
+        "volumes": [_tmp_volume()],
+    }
+
+
+def _container(config: K8sConfig, release: Release, name: str) -> Obj:
+    return {
+        "name": name,
+        "image": release.image,
+        "imagePullPolicy": "IfNotPresent",
+        "envFrom": _env_from(config, release),
+        "resources": _resources(config),
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
+    }
+
+
+def web_command(release: Release) -> list[str] | None:
+    """The pod's command: the image's own with PostgreSQL; with SQLite, migrate first."""
+    if release.database_url is not None:
+        return None
+    script = f"{shlex.join(MIGRATE)} && exec {shlex.join(SERVE)}"
+    return ["/bin/sh", "-c", script]
+
+
+def _probe(path: str, period: int, failures: int) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def web_container(config: K8sConfig, release: Release) -> Obj:
+    container = _container(config, release, "web")
+    command = web_command(release)
+    if command is not None:
+        container["command"] = command
+    container |= {
+        "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
+        # Up to 60 s to start (and, with SQLite, to migrate); liveness only after that.
+        "startupProbe": _probe("/healthz", period=2, failures=30),
+        # Traffic only while the database answers and the schema is current.
+        "readinessProbe": _probe("/readyz", period=5, failures=3),
+        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        # Let endpoints drop the pod before gunicorn stops accepting connections.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+    }
+    return container
+
+
+def deployment(config: K8sConfig, release: Release) -> Obj:
+    template_labels = {**labels(config, "web"), **selector(config)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": {
+            "replicas": config.replicas,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": 300,
+            "minReadySeconds": 5,
+            "selector": {"matchLabels": selector(config)},
+            # New pods must be ready before an old one goes: capacity never drops.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": template_labels},
+                "spec": _pod_spec(config, [web_container(config, release)], "Always"),
+            },
+        },
+    }
+
+
+def migrate_job(config: K8sConfig, release: Release) -> Obj:
+    """Applies the migrations once per release, before the Deployment rolls."""
+    container = _container(config, release, "migrate")
+    container["command"] = MIGRATE
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(config, release.migrate_job, "migrate"),
+        "spec": {
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": 300,
+            "template": {
+                "metadata": {"labels": labels(config, "migrate")},
+                "spec": _pod_spec(config, [container], "Never"),
+            },
+        },
+    }
+
+
+def service(config: K8sConfig) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(config),
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def pod_disruption_budget(config: K8sConfig) -> Obj:
+    """Voluntary evictions (node drains) take at most one pod at a time, never blocked."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(config)}},
+    }
+
+
+def autoscaler(config: K8sConfig) -> Obj:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": config.app_name,
+            },
+            "minReplicas": config.replicas,
+            "maxReplicas": config.hpa_max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": config.hpa_cpu_percent,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def network_policy(config: K8sConfig) -> Obj:
+    """The web pods accept connections on the app port only, from anywhere in or out."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": {
+            "podSelector": {"matchLabels": selector(config)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"ports": [{"protocol": "TCP", "port": APP_PORT}]}],
+        },
+    }
+
+
+def ingress(config: K8sConfig) -> Obj:
+    assert config.ingress_host is not None
+    spec: Obj = {
+        "ingressClassName": config.ingress_class,
+        "rules": [
+            {
+                "host": config.ingress_host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {
+                                    "name": config.app_name,
+                                    "port": {"name": "http"},
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if config.ingress_tls_secret:
+        spec["tls"] = [{"hosts": [config.ingress_host], "secretName": config.ingress_tls_secret}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(config, config.app_name, "web"),
+        "spec": spec,
+    }
+
+
+def url(config: K8sConfig) -> str:
+    """Where the app answers: its Ingress host, else the Service's in-cluster name."""
+    if config.ingress_host:
+        scheme = "https" if config.ingress_tls_secret else "http"
+        return f"{scheme}://{config.ingress_host}"
+    return f"http://{config.app_name}.{config.namespace}.svc.cluster.local"
+
+
+def find(objects: Iterable[Obj], kind: str) -> list[Obj]:
+    return [o for o in objects if o["kind"] == kind]
