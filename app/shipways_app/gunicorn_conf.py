@@ -45,6 +45,9 @@ graceful_timeout = 30
 timeout = 30
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request itself
+# gunicorn >= 25 opens a management socket under $HOME by default: nothing here needs it, and
+# a hardened unit (ProtectHome, no home directory) should not have to make room for it.
+control_socket_disable = True
 errorlog = "-"
 logconfig_dict = {
     "version": 1,

@@ -14,11 +14,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from shipways_app.db import schema_revision, sqlite_file
 
 SCRIPT_LOCATION = "shipways_app:migrations"
+# Arbitrary, fixed key: concurrent `migrate` runs (e.g. two release jobs) queue up on it.
+_PG_LOCK_KEY = 0x5A1F_5A1F
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,20 @@ def head_revision() -> str:
 
 
 def upgrade(engine: Engine) -> MigrationResult:
-    """Bring the schema to head. Idempotent; concurrent runs on PostgreSQL serialise on a lock."""
+    """Bring the schema to head. Idempotent; concurrent runs on PostgreSQL serialise on a lock.
+
+    One transaction holds the lock, reads the starting revision and runs Alembic, so
+    `before` is what this run actually found - not what another, concurrent run left behind.
+    """
     db_file = sqlite_file(engine)
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
     config = alembic_config()
-    with engine.connect() as connection:
-        before = schema_revision(connection)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        before = schema_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-    with engine.connect() as connection:
         after = schema_revision(connection)
     return MigrationResult(before=before, after=after)

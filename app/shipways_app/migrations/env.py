@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by shipways_app.migrate.
+"""Alembic environment: runs on the connection (and transaction) shipways_app.migrate opened.
 
 Run from the alembic CLI (to write a new revision), it connects using the app's settings.
 """
@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 from shipways_app.models import Base
-from sqlalchemy import Connection, text
-
-# Arbitrary, fixed key: concurrent `migrate` runs (e.g. two release jobs) queue up on it.
-_PG_MIGRATION_LOCK = 0x5A1F_5A1F
+from sqlalchemy import Connection
 
 
 def _run(connection: Connection) -> None:
@@ -20,11 +17,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite can't ALTER most things
         compare_type=True,
     )
-    with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-            )
+    with context.begin_transaction():  # joins the caller's transaction when there is one
         context.run_migrations()
 
 

@@ -1,0 +1,55 @@
+"""Fixtures for the app's unit tests: a clean environment and in-process clients."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from shipways_app.app import create_app
+from shipways_app.migrate import upgrade
+
+with warnings.catch_warnings():
+    # Starlette announces a future httpx successor; the locked httpx works fine.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+MakeClient = Callable[..., TestClient]
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
+    """No SHIPWAYS_*/DATABASE_URL leaks in from the caller; SQLite lives in tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("SHIPWAYS_") or name == "DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SHIPWAYS_SQLITE_PATH", str(tmp_path / "app.db"))
+    return monkeypatch
+
+
+@pytest.fixture
+def make_client(app_env: pytest.MonkeyPatch) -> Iterator[MakeClient]:
+    """Build the app from the environment (plus `variables`), optionally migrated."""
+    engines = []
+
+    def make(
+        *, migrate: bool = True, client: tuple[str, int] = ("testclient", 50000), **variables: str
+    ) -> TestClient:
+        for name, value in variables.items():
+            app_env.setenv(name, value)
+        app = create_app()
+        engines.append(app.state.db.engine)
+        if migrate:
+            upgrade(app.state.db.engine)
+        return TestClient(app, client=client, raise_server_exceptions=False)
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def client(make_client: MakeClient) -> TestClient:
+    return make_client()

@@ -1,0 +1,82 @@
+"""The same app on a real PostgreSQL server: migrations, exact prices, constraints, locking."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from shipways_app.migrate import upgrade
+from shipways_app.settings import normalise_database_url
+from sqlalchemy import create_engine, text
+
+from infra.testing.postgres import create_database
+
+pytestmark = [pytest.mark.unit, pytest.mark.postgres]
+
+MakeClient = Callable[..., TestClient]
+_counter = itertools.count()
+
+
+@pytest.fixture
+def fresh_db(postgres_url: str) -> str:
+    """An empty database per test (the server is shared by the session)."""
+    return create_database(postgres_url, f"app_unit_{next(_counter)}")
+
+
+def test_postgres_app_end_to_end(make_client: MakeClient, fresh_db: str) -> None:
+    client = make_client(DATABASE_URL=fresh_db)
+    assert client.get("/readyz").json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert client.get("/products").json()["total"] == 3
+    created = client.post("/products", json={"name": "Keyboard", "price": 1_000_000})
+    assert created.status_code == 201 and created.json()["id"] == 4, "sequence starts after seed"
+    assert client.post("/products", json={"name": "Keyboard", "price": 1}).status_code == 409
+    assert client.get("/products/4").json()["price"] == 1000000
+    assert client.get(f"/products/{2**31 - 1}").status_code == 404
+    assert client.get("/products", params={"offset": 2**31 - 1}).json()["products"] == []
+    storage = client.get("/version").json()["storage"]
+    assert storage["engine"] == "postgresql" and storage["persistent"] is True
+
+
+def test_postgres_prices_are_numeric_10_2(fresh_db: str) -> None:
+    engine = create_engine(normalise_database_url(fresh_db))
+    upgrade(engine)
+    with engine.connect() as conn:
+        column_type = conn.scalar(
+            text(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'products'::regclass AND attname = 'price'"
+            )
+        )
+        assert column_type == "numeric(10,2)"
+        assert conn.scalar(text("SELECT price FROM products WHERE id = 1")) == Decimal("999.99")
+    engine.dispose()
+
+
+def test_concurrent_migrations_serialise(fresh_db: str) -> None:
+    """Two release jobs at once: the advisory lock makes one wait; both end at head."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": fresh_db}
+    command = [sys.executable, "-m", "shipways_app", "migrate"]
+    jobs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in "12"]
+    outputs = [job.communicate(timeout=60)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0]
+    changed = sorted(json.loads(out.strip().splitlines()[-1])["changed"] for out in outputs)
+    assert changed == [False, True]
+    engine = create_engine(normalise_database_url(fresh_db))
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM products")) == 3
+    engine.dispose()
+
+
+def test_postgres_wrong_password_is_a_clear_503(make_client: MakeClient, fresh_db: str) -> None:
+    wrong = fresh_db.replace("postgres:", "postgres:x", 1).replace("@", "WRONGpw@", 1)
+    client = make_client(migrate=False, DATABASE_URL=wrong)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "password authentication failed" in ready.json()["checks"]["database"]
+    assert "WRONGpw" not in ready.text
