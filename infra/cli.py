@@ -218,6 +218,10 @@ def plan(
     as_json: JsonOpt = False,
     usage: UsageOpt = "default",
     requests_per_month: RequestsOpt = None,
+    manifests: Annotated[
+        Path | None,
+        typer.Option(help="k8s: also write the declared Kubernetes objects as YAML to DIR."),
+    ] = None,
 ) -> None:
     """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI),
     and what it would cost a month under a usage profile."""
@@ -230,6 +234,8 @@ def plan(
         cost = estimate_plan(result, usage, requests_per_month)
     except (ConfigError, CostInputError) as exc:
         raise _fail(str(exc)) from None
+    if manifests is not None:
+        _write_manifests(result, manifests)
     if as_json:
         _emit(
             {
@@ -248,6 +254,18 @@ def plan(
         tree.add(f"{resource.short_type} [cyan]{resource.name}[/]")
     out.print(tree)
     render_estimate(cost, out)
+
+
+def _write_manifests(result: Any, directory: Path) -> None:
+    if result.target is not TargetName.K8S:
+        raise _fail("--manifests: only the k8s stack declares Kubernetes objects", 2)
+    from infra.targets.k8s.export import ManifestError, from_plan, write
+
+    try:
+        written = write(from_plan(result.resources), directory)
+    except ManifestError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {len(written)} Kubernetes manifests to {directory} (schema-checked)")
 
 
 @app.command()

@@ -15,8 +15,9 @@ import pytest
 
 APP_UID = int(os.environ.get("SHIPWAYS_K8S_APP_UID", "10001"))
 APP_PORT = 8000
+TMP = "/tmp"  # noqa: S108 - the pod's own emptyDir, the one path that must be writable
 # Paths that must refuse a write: the image's code, its venv, system dirs, the home dir.
-READ_ONLY = ("/", "/app", "/app/shipways_app", "/opt/venv", "/etc", "/usr", "/var/tmp", "/root")
+READ_ONLY = ("/", "/app", "/app/shipways_app", "/opt/venv", "/etc", "/usr", "/var", "/root")
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
@@ -53,12 +54,12 @@ def test_root_filesystem_is_read_only(host: Any) -> None:
 
 
 def test_only_tmp_is_writable(host: Any) -> None:
-    probe = "/tmp/.shipways-write-probe"
+    probe = f"{TMP}/.shipways-write-probe"
     assert host.run(f"touch {probe} && rm {probe}").rc == 0
     tmp = next(
         line
         for line in host.file("/proc/mounts").content_string.splitlines()
-        if line.split()[1] == "/tmp"
+        if line.split()[1] == TMP
     )
     assert tmp.split()[2] == "tmpfs", tmp
     writable = [
@@ -70,7 +71,7 @@ def test_only_tmp_is_writable(host: Any) -> None:
         # Docker's per-container resolv.conf/hosts/hostname: root-owned, see the write check.
         and line.split()[1] not in {"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
     ]
-    assert writable == ["/tmp"], writable
+    assert writable == [TMP], writable
 
 
 def test_gunicorn_is_pid_1_and_listens_on_the_app_port(host: Any) -> None:

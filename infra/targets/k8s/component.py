@@ -1,0 +1,226 @@
+"""The `k8s` stack: the app's image, built and pushed (or loaded), and its Kubernetes objects.
+
+The objects come from `manifests.render`, the same function `shipways plan k8s --manifests`
+writes as YAML and the local sandbox runs, so the three can never drift. This module only
+adds what a real deploy needs around them:
+
+- the image, built from `app/Dockerfile` with BuildKit and pushed to `registry` (credentials
+  from config, the password a secret); pods reference it by the digest the push returned.
+  With `clusterMode: kind | k3d | minikube` it is not pushed but loaded into that cluster,
+  under a tag named after the build context's content hash (a local image has no digest);
+- the order: every object waits for its Namespace, pods for their ConfigMap, Secret and
+  ServiceAccount, and the Deployment for the migration Job, which pulumi-kubernetes awaits
+  until it has completed. The Job is named after the image, so each release migrates once;
+- the HPA owns `replicas` after the first deploy (`ignore_changes`), so `pulumi up` does not
+  scale the Deployment back down under load.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+from pulumi import dynamic
+
+from infra.config import K8sConfig, StackConfig
+from infra.paths import APP_DIR
+from infra.targets.k8s import image as app_image
+from infra.targets.k8s import manifests
+
+TYPE = "shipways:k8s:App"
+PLATFORM = "linux/amd64"
+
+KINDS: dict[str, type[pulumi.CustomResource]] = {
+    "Namespace": k8s.core.v1.Namespace,
+    "ServiceAccount": k8s.core.v1.ServiceAccount,
+    "ConfigMap": k8s.core.v1.ConfigMap,
+    "Secret": k8s.core.v1.Secret,
+    "Job": k8s.batch.v1.Job,
+    "Deployment": k8s.apps.v1.Deployment,
+    "Service": k8s.core.v1.Service,
+    "PodDisruptionBudget": k8s.policy.v1.PodDisruptionBudget,
+    "HorizontalPodAutoscaler": k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    "NetworkPolicy": k8s.networking.v1.NetworkPolicy,
+    "Ingress": k8s.networking.v1.Ingress,
+}
+# Which objects (by kind) must exist before an object of this kind is applied.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "Job": ("ServiceAccount", "ConfigMap", "Secret"),
+    "Deployment": ("ServiceAccount", "ConfigMap", "Secret", "Job"),
+    "HorizontalPodAutoscaler": ("Deployment",),
+    "PodDisruptionBudget": ("Deployment",),
+    "Ingress": ("Service",),
+}
+# `kind`: the kubeconfig context each local cluster tool creates, and its default cluster name.
+LOCAL_CLUSTERS: dict[str, tuple[str, str]] = {
+    "kind": ("kind-{}", "kind"),
+    "k3d": ("k3d-{}", "k3s-default"),
+    "minikube": ("{}", "minikube"),
+}
+
+
+def load_command(tool: str, cluster: str, image: str) -> list[str]:
+    """How each local cluster tool copies an image from the Docker engine into the cluster."""
+    commands = {
+        "kind": ["kind", "load", "docker-image", image, "--name", cluster],
+        "k3d": ["k3d", "image", "import", image, "--cluster", cluster],
+        "minikube": ["minikube", "image", "load", image, "--profile", cluster],
+    }
+    return commands[tool]
+
+
+class _LoadImageProvider(dynamic.ResourceProvider):
+    """Runs `kind load` / `k3d image import` / `minikube image load` on the deploying host."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        command = load_command(props["tool"], props["cluster"], props["image"])
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`{' '.join(command)}` failed ({result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-800:]}\n"
+                f"Is the {props['tool']} cluster {props['cluster']!r} running?"
+            )
+        return dynamic.CreateResult(id_=f"{props['cluster']}/{props['image']}", outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        keys = ("tool", "cluster", "image")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        return dynamic.DiffResult(changes=bool(changed), replaces=changed)
+
+
+class LoadedImage(dynamic.Resource):
+    """An image present in a local cluster's container runtime."""
+
+    image: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        tool: str,
+        cluster: str,
+        image: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            _LoadImageProvider(),
+            name,
+            {"tool": tool, "cluster": cluster, "image": image},
+            opts,
+        )
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+class App(pulumi.ComponentResource):
+    """The image and every Kubernetes object of one environment of the app."""
+
+    url: pulumi.Output[str]
+    image: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        config: K8sConfig,
+        secrets: dict[str, pulumi.Output[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.image = self._build_image(config, secrets, child)
+        database_url = secrets.get("databaseUrl")
+        release = manifests.Release(
+            image=self.image,
+            database_url=database_url,
+            migrate_job=(
+                self.image.apply(lambda ref: manifests.migrate_job_name(config, ref))
+                if database_url is not None
+                else None
+            ),
+        )
+        provider = self._cluster_options(config, child)
+        self.objects: dict[str, pulumi.CustomResource] = {}
+        for obj in manifests.render(config, release):
+            self._declare(obj, pulumi.ResourceOptions.merge(child, provider))
+        self.url = pulumi.Output.from_input(manifests.url(config))
+        self.register_outputs({"url": self.url, "image": self.image})
+
+    def _build_image(
+        self,
+        config: K8sConfig,
+        secrets: dict[str, pulumi.Output[str]],
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        """Build the image; return the reference pods use (a digest, or a loaded tag)."""
+        local = config.cluster_mode != "registry"
+        repository = config.app_name if local else str(config.registry)
+        registry = None
+        if not local and config.registry_username:
+            registry = docker.RegistryArgs(
+                server=repository.split("/")[0],
+                username=config.registry_username,
+                password=secrets.get("registryPassword"),
+            )
+        built = docker.Image(
+            "image",
+            image_name=f"{repository}:{app_image.source_digest()}",
+            build=docker.DockerBuildArgs(
+                context=str(APP_DIR),
+                dockerfile=str(APP_DIR / app_image.DOCKERFILE),
+                platform=PLATFORM,
+                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+                args=app_image.label_args(),
+            ),
+            registry=registry,
+            skip_push=local,
+            opts=child,
+        )
+        if not local:
+            return built.repo_digest
+        _, default = LOCAL_CLUSTERS[config.cluster_mode]
+        loaded = LoadedImage(
+            "loaded-image",
+            tool=config.cluster_mode,
+            cluster=config.local_cluster or default,
+            image=built.image_name,
+            opts=child,
+        )
+        return loaded.image
+
+    def _cluster_options(
+        self, config: K8sConfig, child: pulumi.ResourceOptions
+    ) -> pulumi.ResourceOptions:
+        """Local clusters: their own kubeconfig context. Registry mode: the current context."""
+        if config.cluster_mode == "registry":
+            return pulumi.ResourceOptions()
+        context, default = LOCAL_CLUSTERS[config.cluster_mode]
+        provider = k8s.Provider(
+            "cluster", context=context.format(config.local_cluster or default), opts=child
+        )
+        return pulumi.ResourceOptions(provider=provider)
+
+    def _declare(self, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        kind = obj["kind"]
+        needs = [self.objects[k] for k in ("Namespace", *NEEDS.get(kind, ())) if k in self.objects]
+        extra = pulumi.ResourceOptions(depends_on=needs)
+        if kind == "Deployment":
+            extra.ignore_changes = ["spec.replicas"]
+        if kind == "Secret":
+            extra.additional_secret_outputs = ["stringData", "data"]
+        props = {_snake(k): v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        name = kind[0].lower() + kind[1:]
+        merged = pulumi.ResourceOptions.merge(opts, extra)
+        self.objects[kind] = KINDS[kind](name, opts=merged, **props)
+
+
+def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+    assert isinstance(config, K8sConfig)
+    app = App(config.app_name, config, secrets)
+    return {"url": app.url, "image": app.image, "namespace": config.namespace}

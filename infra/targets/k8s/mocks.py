@@ -1,0 +1,23 @@
+"""What the providers would answer for the `k8s` stack, for the offline harness.
+
+A pushed image's digest is derived from its name, so a changed build context (a new tag)
+yields a new digest, as a real push would; the docs-reserved `example` names make clear
+that no real registry is involved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def _pushed(inputs: dict[str, Any]) -> dict[str, Any]:
+    name = str(inputs["imageName"])
+    repository = name.rsplit(":", 1)[0]
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return {"repoDigest": f"{repository}@sha256:{digest}"}
+
+
+CALLS: dict[str, Any] = {}
+
+OUTPUTS = {"docker:index/image:Image": _pushed}
