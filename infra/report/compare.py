@@ -11,56 +11,25 @@ landed, or fails to plan, is listed with the reason instead of a cost.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from infra.config import TargetName
 from infra.cost import breakeven
 from infra.cost.breakeven import BreakEven
 from infra.cost.model import Estimate, estimate
 from infra.cost.prices import PRICES_FILE, PriceBook, load_prices, stale
+from infra.cost.stacks import Planned, plan_targets
 from infra.cost.usage import UsageProfile, load_usage
-from infra.harness import OfflinePlan, plan_stack
 from infra.report.facts import Fact, load_facts
 from infra.report.guide import Recommendation, recommend
 from infra.report.metrics import Figure, operations, unclaimed
 from infra.results import Results, load, results_path
-from infra.targets import ORDER
 
 BASELINE = "local"  # the app on uvicorn direct, measured by benchmarks/baseline.py
 MILLION = 1_000_000
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A target's stack, planned offline; `plan` is None when it could not be, and `reason`
-    says why (not landed yet, or the error it raised)."""
-
-    target: str
-    plan: OfflinePlan | None
-    reason: str | None = None
-
-
-def plan_targets(targets: tuple[TargetName, ...] = ORDER) -> dict[str, Planned]:
-    """Plan every target's stack from its stack file; any subset may have landed."""
-    planned: dict[str, Planned] = {}
-    for target in targets:
-        module = f"infra.targets.{target.value}.component"
-        try:
-            planned[target.value] = Planned(target.value, plan_stack(target.value))
-        except ModuleNotFoundError as exc:
-            if exc.name not in {module, f"infra.targets.{target.value}"}:
-                raise
-            reason = f"no stack program yet ({module.replace('.', '/')}.py)"
-            planned[target.value] = Planned(target.value, None, reason)
-        except Exception as exc:  # another slice's program: report it, keep comparing
-            reason = f"planning failed: {type(exc).__name__}: {exc}"
-            planned[target.value] = Planned(target.value, None, reason)
-    return planned
 
 
 class TargetCost(BaseModel):

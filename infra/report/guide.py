@@ -22,7 +22,8 @@ from infra.cost.usage import load_usage
 from infra.report.facts import ROWS
 
 if TYPE_CHECKING:
-    from infra.report.compare import Comparison, Planned
+    from infra.cost.stacks import Planned
+    from infra.report.compare import Comparison
 
 GUIDE_FILE = Path(__file__).with_name("guide.yaml")
 SECONDS_PER_MONTH = 730 * 3600

@@ -82,10 +82,11 @@ def _costs(c: Comparison, console: Console) -> None:
     )
     for column in ("target", "fixed", "per-request", "total", "+1M requests", "resources"):
         table.add_column(column, justify="left" if column == "target" else "right")
-    table.add_column("not priced / why no estimate")
+    notes: list[str] = []
     for cost in c.costs:
         if not cost.planned:
-            table.add_row(cost.target, "-", "-", "-", "-", "-", cost.reason or "")
+            table.add_row(cost.target, "-", "-", "[yellow]no estimate[/]", "-", "-")
+            notes.append(f"{cost.target}: {cost.reason}")
             continue
         total = money(cost.monthly_usd) + ("" if cost.complete else "+")
         table.add_row(
@@ -95,9 +96,11 @@ def _costs(c: Comparison, console: Console) -> None:
             f"[bold]{total}[/]",
             money(cost.per_million_usd),
             str(cost.resources),
-            "; ".join(cost.not_priced),
         )
+        notes.extend(f"{cost.target}: not priced: {item}" for item in cost.not_priced)
     console.print(table)
+    for note in notes:
+        console.print(f"  [yellow]{note}[/]")
     console.print(
         "assumed: " + "; ".join(f"{k} {v}" for k, v in c.assumptions.items()), style="dim"
     )
