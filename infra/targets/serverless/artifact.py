@@ -1,0 +1,317 @@
+"""The Lambda deployment package: the app and its runtime dependencies in one reproducible zip.
+
+Built from the same wheelhouse every target installs from (`infra.artifacts.wheelhouse`):
+manylinux wheels only, downloaded for the function's Python and CPU, never `pip install`ed
+for a foreign platform. Each wheel is unpacked into the zip root, which is what Lambda puts
+on `sys.path` (`/var/task`).
+
+What goes in is what the function imports, nothing else:
+- packages only a long-running server needs (`SERVER_ONLY`) are left out: on Lambda the
+  API Gateway event reaches the app through Mangum, never through uvicorn or gunicorn;
+- tests, `__pycache__`, type stubs, C sources and wheel bookkeeping (`RECORD`, scripts,
+  headers) are build leftovers.
+A smaller package unzips faster on a cold start and stays far below Lambda's limits.
+
+Same inputs give a byte-identical zip (sorted entries, fixed timestamps and modes, a fixed
+compression level), so `source_code_hash` changes exactly when the code or a dependency
+does, and an unchanged `pulumi up` uploads nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from infra.artifacts.wheelhouse import Platform, Progress, build
+
+HANDLER = "shipways_app.lambda_handler.handler"
+MANIFEST = "shipways-artifact.json"
+ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
+UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code plus layers, unzipped
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+COMPRESS_LEVEL = 9
+
+Architecture = Literal["x86_64", "arm64"]
+
+# Distributions the app depends on only to run as a long-lived HTTP server. Each is required
+# solely by the app's server extras or by another entry here (tests/unit/serverless checks
+# this against app/requirements.txt), so dropping them cannot break an import on Lambda.
+SERVER_ONLY: Mapping[str, str] = {
+    "gunicorn": "process manager (VPS, PaaS, containers); Lambda runs one process per instance",
+    "uvicorn": "ASGI server; on Lambda, Mangum turns each event into an ASGI call",
+    "uvicorn-worker": "gunicorn worker class that runs uvicorn",
+    "uvloop": "uvicorn's faster event loop (uvicorn[standard])",
+    "httptools": "uvicorn's HTTP parser (uvicorn[standard]); API Gateway parses HTTP",
+    "h11": "uvicorn's pure-Python HTTP parser",
+    "websockets": "uvicorn's WebSocket support (uvicorn[standard]); unused by an HTTP API",
+    "watchfiles": "uvicorn --reload (uvicorn[standard]), a development feature",
+    "click": "uvicorn's command line",
+    "pyyaml": "uvicorn's --log-config YAML support (uvicorn[standard])",
+}
+
+_LEFTOVER_DIRS = frozenset({"__pycache__", "tests", "test"})
+_LEFTOVER_SUFFIXES = frozenset({".pyc", ".pyo", ".pyi", ".c", ".h", ".cpp", ".pyx", ".pxd"})
+_DROPPED_METADATA = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED"})
+
+
+class ArtifactError(RuntimeError):
+    """The zip could not be built, or must not be deployed; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class LambdaRuntime:
+    """A managed Lambda Python runtime: its interpreter and the C library its OS ships."""
+
+    name: str
+    python_version: str
+    system: str
+    glibc: tuple[int, int]
+
+
+RUNTIMES: Mapping[str, LambdaRuntime] = {
+    "python3.12": LambdaRuntime("python3.12", "3.12", "Amazon Linux 2023", (2, 34)),
+    "python3.11": LambdaRuntime("python3.11", "3.11", "Amazon Linux 2", (2, 26)),
+}
+LOCAL_SYSTEM = LambdaRuntime("debian12", "3.11", "Debian 12 (local sandbox)", (2, 36))
+
+
+@dataclass(frozen=True)
+class ZipTarget:
+    """What a zip is built for: one interpreter, CPU architecture and C library version."""
+
+    runtime: LambdaRuntime
+    architecture: Architecture
+
+    @classmethod
+    def for_lambda(cls, runtime: str, architecture: Architecture) -> ZipTarget:
+        if runtime not in RUNTIMES:
+            raise ArtifactError(f"runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        return cls(RUNTIMES[runtime], architecture)
+
+    @property
+    def label(self) -> str:
+        return f"{self.runtime.system}, Python {self.runtime.python_version}, {self.architecture}"
+
+    def platform(self) -> Platform:
+        """Wheel tags this system can load: manylinux up to its glibc, nothing newer.
+
+        pip does not widen a `--platform` tag to older manylinux versions by itself, so every
+        compatible tag is listed. The ceiling matters: Amazon Linux 2 (python3.11) has glibc
+        2.26, and a manylinux_2_28 wheel would install fine and then fail at import.
+        """
+        base = Platform.linux(self.runtime.python_version, self.architecture)
+        machine = base.platforms[0].split("_", 1)[1]
+        major, minor = self.runtime.glibc
+        tags = [f"manylinux2014_{machine}"]
+        tags += [f"manylinux_{major}_{m}_{machine}" for m in range(17, minor + 1)]
+        return Platform(base.python_version, tuple(tags))
+
+
+@dataclass(frozen=True)
+class PackageSize:
+    name: str
+    version: str
+    files: int
+    unzipped_bytes: int
+
+
+@dataclass(frozen=True)
+class LambdaZip:
+    """A built deployment package and what is in it."""
+
+    path: Path
+    target: ZipTarget
+    sha256: str
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+    packages: tuple[PackageSize, ...]  # largest first
+    excluded: tuple[str, ...]
+
+    @property
+    def source_code_hash(self) -> str:
+        """The zip's SHA-256 in Lambda's own `CodeSha256` form (base64)."""
+        return base64.b64encode(bytes.fromhex(self.sha256)).decode()
+
+    def largest(self, count: int = 5) -> str:
+        return ", ".join(f"{p.name} {_mb(p.unzipped_bytes)}" for p in self.packages[:count])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "built_for": self.target.label,
+            "sha256": self.sha256,
+            "zipped_mib": round(self.zipped_bytes / 2**20, 2),
+            "unzipped_mib": round(self.unzipped_bytes / 2**20, 2),
+            "files": self.files,
+            "largest_packages": self.largest(),
+            "excluded_server_only": list(self.excluded),
+        }
+
+
+def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
+    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits."""
+    with tempfile.TemporaryDirectory(prefix="shipways-lambda-") as tmp:
+        if progress:
+            progress(f"collecting wheels for {target.label}")
+        try:
+            wheelhouse = build(Path(tmp) / "wheels", target.platform(), progress)
+        except RuntimeError as exc:
+            lines = str(exc).splitlines()
+            reason = "\n".join(line for line in lines if line.startswith("ERROR")) or str(exc)
+            raise ArtifactError(
+                f"no complete set of manylinux wheels for {target.label}:\n{reason}\n"
+                "Every dependency needs a wheel for this Python, CPU and glibc; pick another "
+                "runtime/architecture or a dependency version that publishes one."
+            ) from exc
+        if progress:
+            progress(f"writing {dest.name}")
+        package = write_zip(wheelhouse.wheels, dest, target)
+    check_limits(package)
+    return package
+
+
+def write_zip(
+    wheels: Iterable[Path],
+    dest: Path,
+    target: ZipTarget,
+    exclude: Mapping[str, str] = SERVER_ONLY,
+) -> LambdaZip:
+    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip."""
+    entries: dict[str, tuple[bytes, bool, str]] = {}
+    sizes: list[PackageSize] = []
+    excluded: list[str] = []
+    versions: dict[str, str] = {}
+    for wheel in sorted(wheels):
+        name, version = _wheel_name(wheel)
+        if name in exclude:
+            excluded.append(name)
+            continue
+        versions[name] = version
+        files = _wheel_files(wheel)
+        for path, (data, executable) in files.items():
+            previous = entries.get(path)
+            if previous is not None and previous[0] != data:
+                raise ArtifactError(
+                    f"{wheel.name} and {previous[2]} both install {path} with different "
+                    "contents; they cannot share one /var/task"
+                )
+            entries[path] = (data, executable, wheel.name)
+        sizes.append(PackageSize(name, version, len(files), sum(len(d) for d, _ in files.values())))
+    manifest = {
+        "handler": HANDLER,
+        "runtime": target.runtime.name,
+        "python": target.runtime.python_version,
+        "architecture": target.architecture,
+        "system": target.runtime.system,
+        "packages": dict(sorted(versions.items())),
+        "excluded": sorted(excluded),
+    }
+    entries[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True).encode(), False, "")
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w") as archive:
+        for path in sorted(entries):
+            data, executable, _ = entries[path]
+            info = zipfile.ZipInfo(path, date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix, so the mode below is honoured when unpacked
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data, compresslevel=COMPRESS_LEVEL)
+    partial.replace(dest)
+    blob = dest.read_bytes()
+    return LambdaZip(
+        path=dest,
+        target=target,
+        sha256=hashlib.sha256(blob).hexdigest(),
+        zipped_bytes=len(blob),
+        unzipped_bytes=sum(len(d) for d, _, _ in entries.values()),
+        files=len(entries),
+        packages=tuple(sorted(sizes, key=lambda p: (-p.unzipped_bytes, p.name))),
+        excluded=tuple(sorted(excluded)),
+    )
+
+
+def check_limits(
+    package: LambdaZip, zipped_limit: int = ZIPPED_LIMIT, unzipped_limit: int = UNZIPPED_LIMIT
+) -> None:
+    """Refuse a zip Lambda would reject, naming the packages that make it big."""
+    problems = []
+    if package.zipped_bytes > zipped_limit:
+        problems.append(
+            f"{_mb(package.zipped_bytes)} zipped, over Lambda's {_mb(zipped_limit)} limit "
+            "for a direct upload"
+        )
+    if package.unzipped_bytes > unzipped_limit:
+        problems.append(
+            f"{_mb(package.unzipped_bytes)} unzipped, over Lambda's {_mb(unzipped_limit)} limit"
+        )
+    if problems:
+        raise ArtifactError(
+            f"{package.path.name} is {' and '.join(problems)}. Largest packages: "
+            f"{package.largest()}. Drop what the function does not import (SERVER_ONLY in "
+            "infra/targets/serverless/artifact.py) or ship big dependencies as a container image."
+        )
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """What a zip says it was built for (written by `write_zip`)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise ArtifactError(
+            f"{path} is not a zip built by shipways ({type(exc).__name__}: {exc}); "
+            "build it with `shipways up serverless` or let the stack build it"
+        ) from exc
+    return manifest
+
+
+def _wheel_name(wheel: Path) -> tuple[str, str]:
+    """Normalised distribution name (PEP 503) and version from a wheel's file name."""
+    name, version = wheel.name.split("-")[:2]
+    return re.sub(r"[-_.]+", "-", name).lower(), version
+
+
+def _wheel_files(wheel: Path) -> dict[str, tuple[bytes, bool]]:
+    """The files a wheel installs into site-packages (its `/var/task` paths) and exec bits."""
+    files: dict[str, tuple[bytes, bool]] = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            path = _install_path(PurePosixPath(info.filename))
+            if path is None:
+                continue
+            executable = bool((info.external_attr >> 16) & 0o111)
+            files[path.as_posix()] = (archive.read(info), executable)
+    return files
+
+
+def _install_path(path: PurePosixPath) -> PurePosixPath | None:
+    """Where a wheel member lands in the zip, or None for what Lambda never loads."""
+    parts = path.parts
+    if parts[0].endswith(".data"):
+        # purelib/platlib go to site-packages; scripts, headers and data do not apply here.
+        if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
+            return None
+        path = PurePosixPath(*parts[2:])
+        parts = path.parts
+    if parts[0].endswith(".dist-info") and path.name in _DROPPED_METADATA:
+        return None
+    if _LEFTOVER_DIRS.intersection(parts[:-1]) or path.suffix in _LEFTOVER_SUFFIXES:
+        return None
+    return path
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

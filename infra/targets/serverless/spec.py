@@ -1,0 +1,50 @@
+"""The function's name, log group and environment: one definition for the stack and the sandbox.
+
+Both `component.py` (what `pulumi up` creates) and `sandbox.py` (what `shipways up` runs) read
+these, so the local function is named, logs and is configured exactly like the cloud one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from infra.config import ServerlessConfig
+from infra.paths import ROOT
+
+SQLITE_PATH = "/tmp/shipways.db"  # noqa: S108 - Lambda's only writable path, per instance
+
+
+def function_name(config: ServerlessConfig) -> str:
+    return f"{config.app_name}-{config.environment}"
+
+
+def log_group_name(config: ServerlessConfig) -> str:
+    """Lambda's default group for the function, created (with retention) by the stack."""
+    return f"/aws/lambda/{function_name(config)}"
+
+
+def app_environment(*, has_database: bool, git_sha: str) -> dict[str, str]:
+    """The app's settings (DATABASE_URL, when there is one, is added as a secret by the caller).
+
+    Without a database the app keeps SQLite in /tmp: each instance creates and migrates its
+    own at init, and loses it when Lambda recycles the instance. `/version` says so.
+    """
+    env = {
+        "SHIPWAYS_TARGET": "serverless",
+        "SHIPWAYS_LOG_LEVEL": "INFO",
+        "SHIPWAYS_GIT_SHA": git_sha,
+    }
+    if not has_database:
+        env.update({"SHIPWAYS_SQLITE_PATH": SQLITE_PATH, "SHIPWAYS_MIGRATE_ON_INIT": "1"})
+    return env
+
+
+def git_sha() -> str:
+    """The checked-out commit (short), or `unknown` outside a git checkout."""
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
