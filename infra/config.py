@@ -316,9 +316,21 @@ class ServerlessConfig(StackConfig):
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
     timeout_s: Annotated[int, Field(ge=1, le=29)] = 10
     reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365] = 14
+    log_retention_days: int = 14
     throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
     throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
+
+    # CloudWatch accepts only these (shorter ones listed; it also has 400 to 3653).
+    RETENTION_DAYS: ClassVar[tuple[int, ...]] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _check_retention(cls, value: int) -> int:
+        # A validator, not a Literal: Pulumi hands config values over as text ("14").
+        if value not in cls.RETENTION_DAYS:
+            allowed = ", ".join(map(str, cls.RETENTION_DAYS))
+            raise ValueError(f"CloudWatch keeps logs for one of {allowed} days, not {value}")
+        return value
 
 
 MODELS: dict[TargetName, type[StackConfig]] = {

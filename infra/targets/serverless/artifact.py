@@ -263,17 +263,47 @@ def check_limits(
         )
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """What a zip says it was built for (written by `write_zip`)."""
+def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
+    """A zip built earlier (e.g. once by CI, then deployed), checked against `expected`.
+
+    Its manifest says what it was built for; deploying an x86_64 or python3.11 zip to an
+    arm64 or python3.12 function would fail only at the first request, so it fails here.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
+            infos = [i for i in archive.infolist() if not i.is_dir()]
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise ArtifactError(
-            f"{path} is not a zip built by shipways ({type(exc).__name__}: {exc}); "
-            "build it with `shipways up serverless` or let the stack build it"
+            f"{path} is not a Lambda zip built by shipways ({type(exc).__name__}: {exc}); "
+            "unset SHIPWAYS_LAMBDA_ZIP to let the stack build one"
         ) from exc
-    return manifest
+    built = (manifest.get("runtime"), manifest.get("architecture"))
+    wanted = (expected.runtime.name, expected.architecture)
+    if built != wanted:
+        raise ArtifactError(
+            f"{path} was built for {built[0]}/{built[1]} but the stack deploys "
+            f"{wanted[0]}/{wanted[1]} (runtime, architecture); rebuild it for the stack"
+        )
+    by_top: dict[str, list[int]] = {}
+    for info in infos:
+        by_top.setdefault(info.filename.split("/")[0], []).append(info.file_size)
+    blob = path.read_bytes()
+    return LambdaZip(
+        path=path,
+        target=expected,
+        sha256=hashlib.sha256(blob).hexdigest(),
+        zipped_bytes=len(blob),
+        unzipped_bytes=sum(i.file_size for i in infos),
+        files=len(infos),
+        packages=tuple(
+            sorted(
+                (PackageSize(top, "", len(sizes), sum(sizes)) for top, sizes in by_top.items()),
+                key=lambda p: (-p.unzipped_bytes, p.name),
+            )
+        ),
+        excluded=tuple(manifest.get("excluded", ())),
+    )
 
 
 def _wheel_name(wheel: Path) -> tuple[str, str]:

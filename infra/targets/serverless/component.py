@@ -1,0 +1,289 @@
+"""The `serverless` stack: the app's Lambda zip behind an API Gateway HTTP API.
+
+Resources, and why each looks the way it does:
+
+- two CloudWatch log groups (function, API access log) created by the stack, with the
+  configured retention: Lambda would otherwise create the function's group itself, with
+  logs kept forever, and would need `logs:CreateLogGroup` to do so.
+- an IAM role Lambda alone may assume, with one inline policy: `logs:CreateLogStream` and
+  `logs:PutLogEvents` on this function's log group only. Not the managed
+  AWSLambdaBasicExecutionRole, whose statement allows those actions (and CreateLogGroup)
+  on `*`: every log group in the account.
+- the function: python3.12 (or 3.11), the configured architecture, memory, timeout and
+  reserved concurrency, the zip as a `FileArchive` with its SHA-256 as `source_code_hash`
+  (an unchanged zip uploads nothing). `publish` makes every change a numbered version.
+- the release step: with a DATABASE_URL, an `Invocation` of the *new version* with
+  `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
+  (see the ordering note on `ServerlessApp`). Without a database there is nothing shared
+  to migrate: each instance creates SQLite in /tmp at init, and loses it when recycled.
+- an HTTP API whose `$default` route sends every path, `/` included, to the `live` alias
+  (AWS_PROXY, payload 2.0); its `$default` stage auto-deploys, throttles to the configured
+  rate and burst and writes an access log.
+- a Lambda permission letting only this API (its execution ARN) invoke only the alias.
+
+Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.build_zip`, or
+taken from SHIPWAYS_LAMBDA_ZIP when CI built it once already (checked against the config).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import ServerlessConfig, StackConfig
+from infra.paths import state_dir
+from infra.targets.serverless import spec
+from infra.targets.serverless.artifact import (
+    HANDLER,
+    ArtifactError,
+    LambdaZip,
+    ZipTarget,
+    build_zip,
+    load_zip,
+)
+
+PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
+ALIAS = "live"
+MIGRATE_EVENT = {"shipways": "migrate"}
+INTEGRATION_TIMEOUT_MS = 30_000  # HTTP API maximum; the function's own timeout is shorter
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+}
+
+
+class ServerlessApp(pulumi.ComponentResource):
+    """The function, its release step, and the HTTP API in front of it.
+
+    Ordering of a `pulumi up` that changes the code, and what serves meanwhile:
+    1. the function's code and configuration are updated and version N is published;
+       `$LATEST` changes, but nothing routes to it: the API invokes the `live` alias,
+       which still points at version N-1, so N-1 keeps serving;
+    2. with a DATABASE_URL, version N is invoked once with `{"shipways": "migrate"}`; if it
+       fails, `pulumi up` stops here and N-1 keeps serving (against the migrated schema if
+       the migration got partway: migrations must stay backward compatible, expand then
+       contract);
+    3. the alias moves to N: new requests run N, requests in flight finish on N-1.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerlessConfig,
+        package: LambdaZip,
+        database_url: pulumi.Output[str] | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("shipways:serverless:ServerlessApp", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = config.resource_tags()
+        function_name = spec.function_name(config)
+
+        logs = aws.cloudwatch.LogGroup(
+            "function-logs",
+            name=spec.log_group_name(config),
+            retention_in_days=config.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            "api-access-logs",
+            name=f"/aws/apigateway/{function_name}",
+            retention_in_days=config.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            "role",
+            name=f"{function_name}-lambda",
+            description=f"Execution role of the {function_name} function: writes its own logs",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        log_policy = aws.iam.RolePolicy(
+            "write-own-logs",
+            role=role.id,
+            policy=logs.arn.apply(_log_policy),
+            opts=child,
+        )
+
+        environment: dict[str, Any] = dict(
+            spec.app_environment(has_database=database_url is not None, git_sha=spec.git_sha())
+        )
+        if database_url is not None:
+            environment["DATABASE_URL"] = database_url
+        function = aws.lambda_.Function(
+            "function",
+            name=function_name,
+            description=f"{config.app_name} ({config.environment}) behind an HTTP API",
+            role=role.arn,
+            runtime=config.runtime,
+            handler=HANDLER,
+            architectures=[config.architecture],
+            memory_size=config.memory_mb,
+            timeout=config.timeout_s,
+            reserved_concurrent_executions=(
+                config.reserved_concurrency if config.reserved_concurrency is not None else -1
+            ),
+            code=pulumi.FileArchive(str(package.path)),
+            source_code_hash=package.source_code_hash,
+            environment={"variables": environment},
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            publish=True,
+            tags=tags,
+            # The role must be able to write logs before the first (migrate) invocation.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, log_policy]),
+        )
+
+        release_steps: list[pulumi.Resource] = []
+        if database_url is not None:
+            migrate = aws.lambda_.Invocation(
+                "migrate",
+                function_name=function.name,
+                qualifier=function.version,
+                input=json.dumps(MIGRATE_EVENT),
+                triggers={"version": function.version, "code": package.source_code_hash},
+                opts=child,
+            )
+            release_steps.append(migrate)
+        alias = aws.lambda_.Alias(
+            "live",
+            name=ALIAS,
+            description="The version the HTTP API serves; moved after the release step",
+            function_name=function.name,
+            function_version=function.version,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=release_steps),
+        )
+
+        api = aws.apigatewayv2.Api(
+            "api",
+            name=function_name,
+            protocol_type="HTTP",
+            description=f"{config.app_name} ({config.environment}): every path to the function",
+            tags=tags,
+            opts=child,
+        )
+        integration = aws.apigatewayv2.Integration(
+            "function",
+            api_id=api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=alias.invoke_arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
+            opts=child,
+        )
+        aws.apigatewayv2.Route(
+            "default",
+            api_id=api.id,
+            route_key="$default",
+            target=integration.id.apply(lambda id_: f"integrations/{id_}"),
+            opts=child,
+        )
+        stage = aws.apigatewayv2.Stage(
+            "default",
+            api_id=api.id,
+            name="$default",
+            auto_deploy=True,
+            default_route_settings={
+                "throttling_rate_limit": config.throttle_rate,
+                "throttling_burst_limit": config.throttle_burst,
+            },
+            access_log_settings={
+                "destination_arn": access_logs.arn,
+                "format": json.dumps(ACCESS_LOG_FORMAT, sort_keys=True),
+            },
+            tags=tags,
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            "invoke-from-api",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            qualifier=alias.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*"),
+            opts=child,
+        )
+
+        self.url = api.api_endpoint
+        self.function_name = function.name
+        self.version = function.version
+        self.log_group = logs.name
+        self.stage = stage.name
+        self.register_outputs({"url": self.url, "function_name": self.function_name})
+
+
+def _log_policy(log_group_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{log_group_arn}:*",
+                }
+            ],
+        }
+    )
+
+
+def function_zip(config: ServerlessConfig) -> LambdaZip:
+    """The zip to deploy: SHIPWAYS_LAMBDA_ZIP if CI built it already, else built now."""
+    target = ZipTarget.for_lambda(config.runtime, config.architecture)
+    prebuilt = os.environ.get(PREBUILT_ZIP_ENV)
+    if prebuilt:
+        return load_zip(Path(prebuilt), target)
+    dest = state_dir("serverless", "build") / (
+        f"{spec.function_name(config)}-{config.runtime}-{config.architecture}.zip"
+    )
+    return build_zip(dest, target, progress=lambda line: pulumi.log.info(line))
+
+
+def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+    assert isinstance(config, ServerlessConfig)
+    try:
+        package = function_zip(config)
+    except ArtifactError as exc:
+        raise pulumi.RunError(str(exc)) from None  # the reason, without a traceback
+    database_url = secrets.get("databaseUrl")
+    app = ServerlessApp("shipways", config, package, database_url)
+    return {
+        "url": app.url,
+        "function_name": app.function_name,
+        "function_version": app.version,
+        "log_group": app.log_group,
+        "zip_sha256": package.sha256,
+        "zip_mib": round(package.zipped_bytes / 2**20, 2),
+        "storage": (
+            "postgresql (DATABASE_URL)"
+            if database_url is not None
+            else "sqlite in /tmp: per instance, lost when Lambda recycles it"
+        ),
+    }
