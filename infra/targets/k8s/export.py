@@ -21,6 +21,9 @@ import yaml
 
 from infra.targets.k8s.manifests import KUBERNETES_VERSION, Obj
 
+# The Pulumi RPC's marker of a secret value: {_SIG_KEY: _SECRET_SIG, "value": ...}.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a marker, not a secret
 REDACTED = "<secret: `pulumi config set --secret databaseUrl ...`>"
 _ORDER = (
     "Namespace",
@@ -57,8 +60,10 @@ def from_plan(resources: Iterable[DeclaredLike]) -> list[Obj]:
 
 
 def _tidy(value: Any) -> Any:
-    """Undo the RPC encoding: numbers come back from the mocks as floats."""
+    """Undo the RPC encoding: secrets arrive wrapped, numbers as floats."""
     if isinstance(value, Mapping):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return _tidy(value["value"])
         return {k: _tidy(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_tidy(v) for v in value]

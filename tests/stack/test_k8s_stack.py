@@ -1,0 +1,482 @@
+"""The `k8s` stack under mocks: its graph, its ordering and every security property."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from typer.testing import CliRunner
+
+from infra import cli
+from infra.config import ConfigError, K8sConfig, namespaced, read_stack_file
+from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.paths import APP_DIR
+from infra.targets.k8s import component, export, manifests
+from infra.targets.k8s.image import source_digest
+
+pytestmark = pytest.mark.stack
+
+APP = "shipways:k8s:App"
+IMAGE = "docker:index/image:Image"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+LOADED = "pulumi-python:dynamic:Resource"
+DB_URL = "postgresql://app:s3cret-pw@db.example.internal:5432/shipways"
+# How the RPC marks a secret value: {SIG_KEY: SECRET_SIG, "value": ...}.
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class Registrations:
+    """What the program told the engine beyond inputs: dependencies, options, secret inputs."""
+
+    def __init__(self) -> None:
+        self.depends: dict[str, set[str]] = {}
+        self.ignore: dict[str, list[str]] = {}
+        self.secret_outputs: dict[str, list[str]] = {}
+        self.parent: dict[str, str] = {}
+        self.raw: dict[str, Any] = {}
+
+    def wrap(self, register: Any) -> Any:
+        def recording(monitor: Any, request: Any) -> Any:
+            self.depends[request.name] = {u.rsplit("::", 1)[-1] for u in request.dependencies}
+            self.ignore[request.name] = list(request.ignoreChanges)
+            self.secret_outputs[request.name] = list(request.additionalSecretOutputs)
+            self.parent[request.name] = request.parent
+            self.raw[request.name] = json_format.MessageToDict(request.object)
+            return register(monitor, request)
+
+        return recording
+
+
+def _plan(
+    secrets: dict[str, str] | None = None, **overrides: Any
+) -> tuple[OfflinePlan, Registrations]:
+    values, _ = namespaced(read_stack_file("k8s"))
+    values = {k: v for k, v in (values | overrides).items() if v is not None}
+    seen = Registrations()
+    with pytest.MonkeyPatch.context() as patch:
+        wrapped = seen.wrap(pulumi_mocks.MockMonitor.RegisterResource)
+        patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", wrapped)
+        plan = plan_stack("k8s", overrides=values, secrets=secrets, use_stack_file=False)
+    return plan, seen
+
+
+@pytest.fixture(scope="module")
+def sqlite() -> tuple[OfflinePlan, Registrations]:
+    """The committed stack file: registry mode, no database URL (SQLite per pod)."""
+    return _plan()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> tuple[OfflinePlan, Registrations]:
+    """With PostgreSQL, registry credentials and an Ingress with TLS."""
+    return _plan(
+        secrets={"databaseUrl": DB_URL, "registryPassword": "registry-token"},
+        registryUsername="deployer",
+        ingressHost="api.example.com",
+        ingressTlsSecret="api-example-com-tls",
+    )
+
+
+@pytest.fixture(scope="module")
+def plan(postgres: tuple[OfflinePlan, Registrations]) -> OfflinePlan:
+    return postgres[0]
+
+
+def _spec(resource: Declared) -> dict[str, Any]:
+    return export.from_plan([resource])[0]
+
+
+def _pod(plan: OfflinePlan, kind: str = DEPLOYMENT) -> dict[str, Any]:
+    return dict(_spec(plan.one(kind))["spec"]["template"]["spec"])
+
+
+def test_graph_with_postgres_and_ingress(plan: OfflinePlan) -> None:
+    counts = Counter(r.type for r in plan.resources)
+    expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, JOB, DEPLOYMENT, SERVICE]
+    expected += [PDB, HPA, POLICY, INGRESS]
+    assert counts == Counter(expected)
+
+
+def test_graph_with_sqlite_has_no_job_secret_or_ingress(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    types = {r.type for r in sqlite[0].resources}
+    assert not types & {JOB, SECRET, INGRESS}
+    assert {DEPLOYMENT, SERVICE, HPA, PDB, POLICY, NAMESPACE} <= types
+
+
+def test_every_resource_is_a_child_of_the_component(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    assert plan.one(APP).name == "shipways"
+    for resource in plan.resources:
+        if resource.type != APP:
+            assert seen.parent[resource.name].endswith(f"{APP}::shipways"), resource.name
+
+
+def test_namespace_enforces_the_restricted_pod_security_standard(plan: OfflinePlan) -> None:
+    labels = _spec(plan.one(NAMESPACE))["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.31"
+
+
+def test_every_namespaced_object_waits_for_the_namespace(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    for resource in plan.resources:
+        if resource.type.startswith("kubernetes:") and resource.type != NAMESPACE:
+            assert _spec(resource)["metadata"]["namespace"] == "shipways"
+            assert "namespace" in seen.depends[resource.name], resource.name
+
+
+def test_image_is_built_from_the_app_dockerfile_with_buildkit_and_pushed(plan: OfflinePlan) -> None:
+    image = plan.one(IMAGE)
+    build = image.inputs["build"]
+    assert build["context"] == str(APP_DIR)
+    assert build["dockerfile"] == str(APP_DIR / "Dockerfile")
+    assert build["builderVersion"] == "BuilderBuildKit"
+    assert build["platform"] == "linux/amd64"
+    assert set(build["args"]) == {"VERSION", "GIT_SHA", "SOURCE"}
+    assert "BASE_IMAGE" not in build["args"]  # users build on python:3.12-slim
+    assert image.inputs["imageName"] == f"ghcr.io/example/shipways:{source_digest()}"
+    assert image.inputs["skipPush"] is False
+
+
+def test_registry_credentials_come_from_config_and_the_password_stays_secret(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    _, seen = postgres
+    registry = seen.raw["image"]["registry"]
+    assert registry["server"] == "ghcr.io"
+    assert registry["username"] == "deployer"
+    password = seen.raw["image"]["registry"]["password"]
+    assert password.get(SIG_KEY) == SECRET_SIG, "registry password sent in plain text"
+
+
+def test_pods_run_the_pushed_image_by_digest(postgres: tuple[OfflinePlan, Registrations]) -> None:
+    plan, seen = postgres
+    assert "image" in seen.depends["deployment"]
+    image = plan.exports["image"]
+    assert image.startswith("ghcr.io/example/shipways@sha256:")
+    for kind in (DEPLOYMENT, JOB):
+        assert [c["image"] for c in _pod(plan, kind)["containers"]] == [image]
+
+
+def test_secret_holds_the_database_url_as_a_pulumi_secret(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    assert _spec(plan.one(SECRET))["stringData"] == {"DATABASE_URL": DB_URL}
+    wrapped = seen.raw["secret"]["stringData"]  # the whole map travels as one secret
+    assert wrapped[SIG_KEY] == SECRET_SIG
+    assert wrapped["value"] == {"DATABASE_URL": DB_URL}
+    assert {"stringData", "data"} <= set(seen.secret_outputs["secret"])
+
+
+def test_config_map_is_immutable_content_named_and_holds_no_secret(plan: OfflinePlan) -> None:
+    config_map = _spec(plan.one(CONFIG_MAP))
+    assert config_map["immutable"] is True
+    assert config_map["metadata"]["name"].startswith("shipways-config-")
+    data = config_map["data"]
+    assert data["SHIPWAYS_TARGET"] == "k8s"
+    assert data["WEB_CONCURRENCY"] == "2"
+    assert data["PORT"] == "8000"
+    assert not any(DB_URL in v or "DATABASE" in k for k, v in data.items())
+
+
+def test_a_settings_change_renames_the_config_map(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    changed, _ = _plan(webConcurrency=4)
+    before = _spec(sqlite[0].one(CONFIG_MAP))["metadata"]["name"]
+    after = _spec(changed.one(CONFIG_MAP))["metadata"]["name"]
+    assert before != after
+    assert _pod(changed)["containers"][0]["envFrom"][0]["configMapRef"]["name"] == after
+
+
+def test_migration_job_runs_before_the_deployment_rolls(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    assert {"job", "configMap", "secret", "serviceAccount"} <= seen.depends["deployment"]
+    assert {"configMap", "secret", "serviceAccount"} <= seen.depends["job"]
+    job = _spec(plan.one(JOB))
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "shipways_app", "migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["activeDeadlineSeconds"] <= 600
+
+
+def test_migration_job_is_named_after_the_image_so_each_release_migrates() -> None:
+    config = K8sConfig(registry="ghcr.io/example/shipways")
+    first = manifests.migrate_job_name(config, "ghcr.io/example/shipways@sha256:" + "a" * 64)
+    second = manifests.migrate_job_name(config, "ghcr.io/example/shipways@sha256:" + "b" * 64)
+    assert first != second
+    assert first.startswith("shipways-migrate-") and len(first) <= 63
+
+
+def test_job_name_in_the_stack_follows_the_pushed_digest(plan: OfflinePlan) -> None:
+    expected = manifests.migrate_job_name(K8sConfig(registry="r.example/x"), plan.exports["image"])
+    assert _spec(plan.one(JOB))["metadata"]["name"] == expected
+
+
+def test_with_postgres_pods_use_the_secret_and_the_images_own_command(plan: OfflinePlan) -> None:
+    container = _pod(plan)["containers"][0]
+    assert "command" not in container and "args" not in container
+    refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], "shipways-database"]
+
+
+def test_with_sqlite_each_pod_migrates_its_own_database_first(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    container = _pod(sqlite[0])["containers"][0]
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    script = container["command"][2]
+    assert script.startswith("python -m shipways_app migrate && exec gunicorn ")
+    data = _spec(sqlite[0].one(CONFIG_MAP))["data"]
+    assert data["SHIPWAYS_SQLITE_PATH"].startswith("/tmp/")
+
+
+def test_deployment_rolls_without_losing_capacity(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(DEPLOYMENT))["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_replicas_come_from_config_and_the_hpa_owns_them_afterwards() -> None:
+    changed, seen = _plan(replicas=3, hpaMaxReplicas=9)
+    assert _spec(changed.one(DEPLOYMENT))["spec"]["replicas"] == 3
+    assert seen.ignore["deployment"] == ["spec.replicas"]
+    hpa = _spec(changed.one(HPA))["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 9)
+
+
+def test_probes_startup_readiness_and_liveness(plan: OfflinePlan) -> None:
+    container = _pod(plan)["containers"][0]
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 30
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+
+
+def test_requests_and_limits_come_from_config() -> None:
+    changed, _ = _plan(cpuRequest="250m", cpuLimit="1", memoryRequest="200Mi", memoryLimit="300Mi")
+    resources = _pod(changed)["containers"][0]["resources"]
+    assert resources == {
+        "requests": {"cpu": "250m", "memory": "200Mi"},
+        "limits": {"cpu": "1", "memory": "300Mi"},
+    }
+
+
+@pytest.mark.parametrize("kind", [DEPLOYMENT, JOB])
+def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
+    pod = _pod(plan, kind)
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "shipways"
+    assert pod["enableServiceLinks"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        security = container["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] == security["runAsGroup"] == 10001
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["privileged"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
+    ]
+
+
+def test_service_account_has_no_token(plan: OfflinePlan) -> None:
+    assert _spec(plan.one(ACCOUNT))["automountServiceAccountToken"] is False
+
+
+def test_service_targets_the_web_pods_on_the_app_port(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(SERVICE))["spec"]
+    assert spec["type"] == "ClusterIP"
+    assert spec["selector"] == {
+        "app.kubernetes.io/name": "shipways",
+        "app.kubernetes.io/component": "web",
+    }
+    assert spec["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+
+
+def test_ingress_terminates_tls_for_the_host(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(INGRESS))["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"hosts": ["api.example.com"], "secretName": "api-example-com-tls"}]
+    backend = spec["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert spec["rules"][0]["host"] == "api.example.com"
+    assert backend == {"name": "shipways", "port": {"name": "http"}}
+    assert plan.exports["url"] == "https://api.example.com"
+
+
+def test_without_ingress_the_url_is_the_services_cluster_name(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    assert sqlite[0].exports["url"] == "http://shipways.shipways.svc.cluster.local"
+
+
+def test_hpa_scales_the_deployment_on_cpu(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(HPA))["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "shipways",
+    }
+    assert spec["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 70},
+            },
+        }
+    ]
+
+
+def test_pdb_allows_one_voluntary_disruption_at_a_time(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(PDB))["spec"]
+    assert spec["maxUnavailable"] == 1
+    assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
+
+
+def test_network_policy_admits_only_the_app_port(plan: OfflinePlan) -> None:
+    spec = _spec(plan.one(POLICY))["spec"]
+    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+
+
+def test_local_cluster_mode_loads_the_image_instead_of_pushing() -> None:
+    local, seen = _plan(clusterMode="kind", registry=None, localCluster="dev")
+    image = local.one(IMAGE)
+    assert image.inputs["skipPush"] is True
+    assert "registry" not in image.inputs
+    loaded = local.one(LOADED)
+    assert loaded.inputs["tool"] == "kind" and loaded.inputs["cluster"] == "dev"
+    assert loaded.inputs["image"] == f"shipways:{source_digest()}"
+    assert _pod(local)["containers"][0]["image"] == loaded.inputs["image"]
+    assert "loaded-image" in seen.depends["deployment"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "context"),
+    [("kind", "kind-kind"), ("k3d", "k3d-k3s-default"), ("minikube", "minikube")],
+)
+def test_local_clusters_use_their_own_kubeconfig_context(
+    tool: str, context: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    original = component.k8s.Provider.__init__
+
+    def spy(self: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        seen["context"] = kwargs.get("context")
+        original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(component.k8s.Provider, "__init__", spy)
+    _plan(clusterMode=tool, registry=None)
+    assert seen["context"] == context
+
+
+def test_load_commands_name_image_and_cluster() -> None:
+    assert component.load_command("kind", "dev", "shipways:1") == [
+        "kind",
+        "load",
+        "docker-image",
+        "shipways:1",
+        "--name",
+        "dev",
+    ]
+    assert component.load_command("k3d", "dev", "shipways:1")[:3] == ["k3d", "image", "import"]
+    assert component.load_command("minikube", "dev", "shipways:1")[-2:] == ["--profile", "dev"]
+
+
+def test_declared_objects_are_exactly_the_rendered_manifests(plan: OfflinePlan) -> None:
+    """The single source: what the stack declares is `manifests.render`, field for field."""
+    config = plan.config
+    assert isinstance(config, K8sConfig)
+    rendered = manifests.render(
+        config, manifests.plain_release(config, plan.exports["image"], DB_URL)
+    )
+    assert export.from_plan(plan.resources) == rendered
+
+
+def test_declared_objects_validate_against_the_pinned_kubernetes_schema(
+    plan: OfflinePlan, sqlite: tuple[OfflinePlan, Registrations]
+) -> None:
+    for declared in (plan, sqlite[0]):
+        assert export.schema_errors(export.from_plan(declared.resources)) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"registry": None}, "registry"),
+        ({"cpuRequest": "2", "cpuLimit": "500m"}, "cpuRequest"),
+        ({"memoryLimit": "256MB"}, "memoryLimit"),
+        ({"memoryRequest": "512Mi"}, "memoryRequest"),
+        ({"hpaMaxReplicas": 1}, "hpaMaxReplicas"),
+        ({"ingressTlsSecret": "tls"}, "ingressHost"),
+        ({"ingressHost": "Not A Host"}, "ingressHost"),
+        ({"trustedProxies": "10.0.0.0/8,nope"}, "trustedProxies"),
+        ({"clusterMode": "kind", "registry": None, "registryUsername": "x"}, "registryUsername"),
+        ({"replicaz": 2}, "replicaz"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        _plan(**overrides)
+
+
+def test_database_url_in_plain_text_is_refused() -> None:
+    with pytest.raises(ConfigError, match="databaseUrl: stored in plain text"):
+        _plan(databaseUrl=DB_URL)
+
+
+def test_plan_manifests_writes_what_the_stack_declares(
+    tmp_path: Path, sqlite: tuple[OfflinePlan, Registrations]
+) -> None:
+    result = CliRunner().invoke(cli.app, ["plan", "k8s", "--manifests", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = sorted(tmp_path.glob("*.yaml"))
+    loaded = [yaml.safe_load(p.read_text()) for p in written]
+    assert loaded == export.from_plan(sqlite[0].resources)
+    assert export.schema_errors(loaded) == []
+
+
+def test_plan_manifests_is_only_for_the_k8s_stack(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.app, ["plan", "vps", "--manifests", str(tmp_path)])
+    assert result.exit_code == 2
+    assert not list(tmp_path.iterdir())
