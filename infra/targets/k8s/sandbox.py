@@ -30,7 +30,7 @@ from docker.models.containers import Container
 from rich.console import Console
 
 from infra import results
-from infra.config import ConfigError, K8sConfig, TargetName, load_stack
+from infra.config import STACKS_DIR, ConfigError, K8sConfig, TargetName, load_stack
 from infra.sandbox.containers import ensure_container, published_port, wait_for_http
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -62,14 +62,21 @@ class K8sSandbox:
         "across pods, the HPA, the PodDisruptionBudget and the NetworkPolicy."
     )
 
-    def __init__(self, instance: str = "shipways-k8s", database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        instance: str = "shipways-k8s",
+        *,
+        database_url: str | None = None,
+        stacks_dir: Path = STACKS_DIR,
+    ) -> None:
         self.instance = instance
         self.database_url = database_url
+        self.stacks_dir = stacks_dir
 
     # -- up ---------------------------------------------------------------------------------
 
     def up(self, console: Console, *, stack: str) -> Endpoint:
-        config = load_stack(stack)
+        config = load_stack(stack, self.stacks_dir)
         if not isinstance(config, K8sConfig):
             raise ConfigError(f"stack {stack!r} is not a k8s stack (it targets {config.target})")
         with _progress(console) as (progress, say):

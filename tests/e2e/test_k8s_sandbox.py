@@ -1,0 +1,190 @@
+"""The k8s pod on Docker: contract + testinfra, the rendered spec enforced, releases, CLI.
+
+One sandbox per module (its own container names, Docker-assigned loopback ports), removed
+at the end. Tests run in file order: the release/rollback tests come last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+from infra import cli
+from infra.config import STACKS_DIR, memory_bytes
+from infra.sandbox.errors import SandboxError
+from infra.targets import Endpoint
+from infra.targets.k8s import sandbox as k8s_sandbox
+from infra.targets.k8s.sandbox import K8sSandbox
+from infra.verify import run_checks
+
+pytestmark = pytest.mark.e2e
+
+QUIET = Console(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed k8s stack file, plus a variant with a different setting (a new release)."""
+    directory = tmp_path_factory.mktemp("stacks")
+    committed = yaml.safe_load((STACKS_DIR / "Pulumi.k8s.yaml").read_text())
+    (directory / "Pulumi.k8s.yaml").write_text(yaml.safe_dump(committed))
+    committed["config"]["shipways:webConcurrency"] = 1
+    (directory / "Pulumi.k8s-next.yaml").write_text(yaml.safe_dump(committed))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def box(stacks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8sSandbox]:
+    results = tmp_path_factory.mktemp("results") / "results.json"
+    previous = os.environ.get("SHIPWAYS_RESULTS")
+    os.environ["SHIPWAYS_RESULTS"] = str(results)
+    sandbox = K8sSandbox(f"shipways-test-k8s-{uuid.uuid4().hex[:6]}", stacks_dir=stacks)
+    try:
+        yield sandbox
+    finally:
+        sandbox.down(QUIET)
+        if previous is None:
+            os.environ.pop("SHIPWAYS_RESULTS", None)
+        else:
+            os.environ["SHIPWAYS_RESULTS"] = previous
+
+
+@pytest.fixture(scope="module")
+def endpoint(box: K8sSandbox) -> Endpoint:
+    return box.up(QUIET, stack="k8s")
+
+
+@pytest.fixture(scope="module")
+def client() -> docker.DockerClient:
+    return docker.from_env()
+
+
+def test_contract_and_pod_checks_pass(box: K8sSandbox, endpoint: Endpoint) -> None:
+    checks = box.checks(endpoint)
+    report = run_checks(
+        endpoint.url,
+        expect_target="k8s",
+        extra_modules=checks.modules,
+        extra_args=checks.pytest_args,
+        env=checks.env,
+    )
+    failed = [f"{r.nodeid}: {r.message}" for r in report.results if r.outcome != "passed"]
+    assert report.ok, failed
+    pod_checks = [r for r in report.results if "test_pod.py" in r.nodeid]
+    assert len(pod_checks) == 6 and all(r.outcome == "passed" for r in pod_checks)
+    assert report.passed > 40
+
+
+def test_url_is_loopback_and_up_is_idempotent(box: K8sSandbox, endpoint: Endpoint) -> None:
+    assert endpoint.url.startswith("http://127.0.0.1:")
+    again = box.up(QUIET, stack="k8s")
+    assert again.url == endpoint.url
+    assert again.extra["container"] == endpoint.extra["container"]
+    assert box.endpoint() == endpoint
+
+
+def test_container_enforces_the_rendered_pod_spec(
+    endpoint: Endpoint, client: docker.DockerClient
+) -> None:
+    attrs = client.containers.get(endpoint.extra["container"]).attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == "10001:10001"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["Privileged"] is False
+    assert host["Memory"] == host["MemorySwap"] == memory_bytes("256Mi")
+    assert host["NanoCpus"] == 500_000_000
+    assert list(host["Tmpfs"]) == ["/tmp"]
+    assert [b["HostIp"] for b in host["PortBindings"]["8000/tcp"]] == ["127.0.0.1"]
+    assert attrs["Config"]["Env"].count("SHIPWAYS_TARGET=k8s") == 1
+    assert attrs["Config"]["Entrypoint"][:2] == ["/bin/sh", "-c"]
+
+
+def test_image_is_labelled_healthchecked_and_has_no_build_tools(
+    endpoint: Endpoint, client: docker.DockerClient
+) -> None:
+    image = client.images.get(endpoint.extra["image"])
+    config = image.attrs["Config"]
+    assert config["User"] == "10001:10001"
+    assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+    assert config["Cmd"][0] == "gunicorn"
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == "1.0.0"
+    assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
+    assert "org.opencontainers.image.source" in labels
+    probe = (
+        "for t in gcc cc make pip pip3; do command -v $t || true; done; "
+        "ls /opt/venv/bin; ls -d /build 2>/dev/null || true"
+    )
+    output = client.containers.run(
+        image.id, entrypoint=["/bin/sh", "-c", probe], remove=True, network_disabled=True
+    ).decode()
+    lines = output.split()
+    assert not any(line.endswith(("/gcc", "/cc", "/make", "/pip", "/pip3")) for line in lines)
+    assert "gunicorn" in lines and "pip" not in lines and "/build" not in lines
+
+
+def test_failed_migration_keeps_the_previous_pod_serving(
+    box: K8sSandbox, endpoint: Endpoint, stacks: Path, client: docker.DockerClient
+) -> None:
+    broken = K8sSandbox(
+        box.instance,
+        database_url="postgresql://app:pw@127.0.0.1:9/nothing-listens-here",
+        stacks_dir=stacks,
+    )
+    with pytest.raises(SandboxError, match=r"migration Job .* failed 3 time"):
+        broken.up(QUIET, stack="k8s")
+    assert box.endpoint() == endpoint
+    assert httpx.get(f"{endpoint.url}/readyz", timeout=5).status_code == 200
+    leftovers = client.containers.list(
+        all=True, filters={"name": f"{box.instance}-shipways-migrate"}
+    )
+    assert leftovers == []
+
+
+def test_cli_up_json_status_and_verify(
+    box: K8sSandbox, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(k8s_sandbox, "SANDBOX", box)
+    runner = CliRunner()
+    up = runner.invoke(cli.app, ["up", "k8s", "--json"])
+    assert up.exit_code == 0, up.output
+    assert json.loads(up.stdout) == endpoint.as_json()
+    assert set(endpoint.as_json()) >= {"target", "url"}
+    status = runner.invoke(cli.app, ["status", "k8s", "--json"])
+    assert json.loads(status.stdout)["serving"] == endpoint.extra["revision"]
+
+
+def test_new_release_replaces_the_pod_and_rollback_restores_it(
+    box: K8sSandbox, endpoint: Endpoint, client: docker.DockerClient
+) -> None:
+    first = endpoint.extra["container"]
+    second = box.up(QUIET, stack="k8s-next")
+    assert second.extra["container"] != first
+    assert client.containers.get(first).status == "exited"  # kept for rollback
+    assert httpx.get(f"{second.url}/healthz", timeout=5).status_code == 200
+    restored = box.rollback(QUIET, release=None)
+    assert restored == endpoint.extra["revision"]
+    now = box.endpoint()
+    assert now is not None and now.extra["container"] == first
+    assert httpx.get(f"{now.url}/readyz", timeout=5).status_code == 200
+    assert client.containers.get(second.extra["container"]).status == "exited"
+
+
+def test_down_removes_every_container(box: K8sSandbox, client: docker.DockerClient) -> None:
+    assert box.down(QUIET) is True
+    label = f"{k8s_sandbox.INSTANCE_LABEL}={box.instance}"
+    assert client.containers.list(all=True, filters={"label": label}) == []
+    assert box.endpoint() is None
+    assert box.down(QUIET) is False
