@@ -3,8 +3,8 @@
 The Pulumi runtime keeps process-wide state (the root resource, pending RPC tasks): after one
 stack's program fails under the mocks, the next plan in the same process can fail for that
 reason alone. A comparison must show every stack that plans and the real error of the one
-that does not, so each plan runs in a fresh interpreter (`python -m infra.cost.stacks STACK`)
-that prints the plan as JSON; the processes run side by side.
+that does not. So plans run in a fresh interpreter (`python -m infra.cost.stacks STACK...`)
+that prints each plan as a JSON line and stops after a failure; a new one resumes after it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,51 +62,82 @@ def _from_json(data: dict[str, Any]) -> OfflinePlan:
     )
 
 
-def _plan_in_child(target: TargetName) -> Planned:
-    module = ROOT / "infra" / "targets" / target.value / "component.py"
-    if not module.exists():
-        return Planned(target.value, None, f"no stack program yet ({module.relative_to(ROOT)})")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "infra.cost.stacks", target.value],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=PLAN_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return Planned(target.value, None, f"planning took over {PLAN_TIMEOUT_S:.0f} s")
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        return Planned(target.value, None, f"planning failed: {tail[0]}")
-    if "error" in answer:
-        return Planned(target.value, None, f"planning failed: {answer['error']}")
-    return Planned(target.value, _from_json(answer))
+def _children(targets: list[TargetName]) -> dict[str, Planned]:
+    """Plan `targets` in as few fresh interpreters as possible: one plans them in turn and
+    stops after a failure (which may leave the runtime unusable); the next one resumes."""
+    found: dict[str, Planned] = {}
+    remaining = list(targets)
+    while remaining:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "infra.cost.stacks", *(t.value for t in remaining)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=PLAN_TIMEOUT_S,
+                check=False,
+            )
+            lines = done.stdout.splitlines()
+        except subprocess.TimeoutExpired:
+            lines, done = [], None
+        for line in lines:
+            try:
+                answer = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a program's own print
+            wanted = {t.value for t in remaining}
+            if not isinstance(answer, dict) or answer.get("stack") not in wanted:
+                continue
+            name = answer["stack"]
+            if "error" in answer:
+                found[name] = Planned(name, None, f"planning failed: {answer['error']}")
+            else:
+                found[name] = Planned(name, _from_json(answer["plan"]))
+        if remaining[0].value not in found:  # the child died before answering for it
+            why = "planning timed out" if done is None else _last_line(done.stderr)
+            found[remaining[0].value] = Planned(remaining[0].value, None, why)
+        remaining = [t for t in remaining if t.value not in found]
+    return found
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return f"planning failed: {lines[-1] if lines else 'no output'}"
 
 
 def plan_targets(targets: tuple[TargetName, ...] | None = None) -> dict[str, Planned]:
-    """Every target's stack planned from its stack file, in parallel; any subset may have
-    landed. Results keep the order of `targets`."""
+    """Every target's stack planned from its stack file; any subset may have landed.
+    Results keep the order of `targets`."""
     from infra.targets import ORDER
 
     chosen = targets or ORDER
-    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-        found = list(pool.map(_plan_in_child, chosen))
-    return {p.target: p for p in found}
+    found: dict[str, Planned] = {}
+    landed = []
+    for target in chosen:
+        module = ROOT / "infra" / "targets" / target.value / "component.py"
+        if module.exists():
+            landed.append(target)
+        else:
+            reason = f"no stack program yet ({module.relative_to(ROOT)})"
+            found[target.value] = Planned(target.value, None, reason)
+    found |= _children(landed)
+    return {t.value: found[t.value] for t in chosen}
 
 
-def main(stack: str) -> None:
-    """Child process: plan one stack and print it (or the error) as one JSON line."""
-    try:
-        answer = _to_json(plan_stack(stack))
-    except Exception as exc:  # reported to the parent, which shows it beside the target
-        first = str(exc).strip().splitlines()
-        answer = {"error": f"{type(exc).__name__}: {' '.join(line.strip() for line in first)}"}
-    sys.stdout.write(json.dumps(answer, default=str) + "\n")
+def main(stacks: list[str]) -> None:
+    """Child process: plan each stack in turn, one JSON line each; stop after a failure."""
+    for stack in stacks:
+        try:
+            answer: dict[str, Any] = {"stack": stack, "plan": _to_json(plan_stack(stack))}
+        except Exception as exc:  # reported to the parent, which shows it beside the target
+            lines = str(exc).strip().splitlines()
+            error = f"{type(exc).__name__}: {' '.join(line.strip() for line in lines)}"
+            answer = {"stack": stack, "error": error}
+        sys.stdout.write(json.dumps(answer, default=str) + "\n")
+        sys.stdout.flush()
+        if "error" in answer:
+            return
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""Each stack's real plan (its Pulumi program under mocks) and its estimate.
+
+A stack whose program has not landed yet is skipped with that reason; once it lands, its
+resources must be priced as below.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from infra.cli import app
+from infra.config import TargetName
+from infra.cost.model import ASSUMPTION, Estimate, Status, estimate
+from infra.cost.prices import load_prices
+from infra.cost.stacks import Planned, plan_targets
+from infra.cost.usage import load_usage
+from infra.paths import ROOT
+
+pytestmark = pytest.mark.stack
+
+T3_SMALL_MONTH = 730 * 0.0208
+EIP_MONTH = 730 * 0.005
+
+
+@pytest.fixture(scope="module")
+def planned() -> dict[str, Planned]:
+    return plan_targets()
+
+
+def _estimate(planned: dict[str, Planned], target: str) -> Estimate:
+    outcome = planned[target]
+    if outcome.plan is None:
+        if not (ROOT / "infra" / "targets" / target / "component.py").exists():
+            pytest.skip(f"{target}: {outcome.reason}")
+        pytest.fail(f"{target} has a stack program but does not plan: {outcome.reason}")
+    return estimate(outcome.plan, load_usage(), load_prices())
+
+
+def _line(est: Estimate, type_: str) -> dict[str, float]:
+    found = [line for line in est.lines if line.type == type_]
+    assert len(found) == 1, f"expected one {type_}"
+    return {c.what: c.monthly for c in found[0].charges}
+
+
+@pytest.mark.parametrize("target", [t.value for t in TargetName])
+def test_every_declared_resource_is_in_the_estimate(
+    planned: dict[str, Planned], target: str
+) -> None:
+    est = _estimate(planned, target)
+    plan = planned[target].plan
+    assert plan is not None
+    declared = [(r.type, r.name) for r in plan.resources]
+    priced = [(line.type, line.name) for line in est.lines if line.type != ASSUMPTION]
+    assert priced == declared
+    for line in est.lines:
+        assert line.status is not Status.NO_CHARGE or line.no_charge_reason
+
+
+def test_vps_server_volume_and_address(planned: dict[str, Planned]) -> None:
+    est = _estimate(planned, "vps")
+    server = _line(est, "aws:ec2/instance:Instance")
+    assert server == {
+        "t3.small on-demand": pytest.approx(T3_SMALL_MONTH),
+        "1 x 20 GB gp3": pytest.approx(20 * 0.08),
+    }
+    assert _line(est, "aws:ec2/eip:Eip") == {"public IPv4 address": pytest.approx(EIP_MONTH)}
+    assert est.fixed == pytest.approx(T3_SMALL_MONTH + 1.6 + EIP_MONTH)
+    assert est.complete
+
+
+def test_paas_environment_bills_its_instance_and_address(planned: dict[str, Planned]) -> None:
+    est = _estimate(planned, "paas")
+    env = _line(est, "aws:elasticbeanstalk/environment:Environment")
+    assert env["t3.small on-demand"] == pytest.approx(T3_SMALL_MONTH)
+    assert env["Elastic IP (public IPv4)"] == pytest.approx(EIP_MONTH)
+    assert est.per_request == pytest.approx(est.lines[-1].monthly)  # only egress grows
+
+
+def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
+    est = _estimate(planned, "k8s")
+    cluster = next(line for line in est.lines if line.name == "cluster")
+    assert cluster.type == ASSUMPTION
+    assert cluster.monthly == pytest.approx(73 + 2 * T3_SMALL_MONTH + 2 * 20 * 0.08)
+    others = [line for line in est.lines if line.type.startswith("kubernetes:")]
+    assert others and all(line.monthly == 0 for line in others)
+
+
+def test_serverless_costs_nothing_idle(planned: dict[str, Planned]) -> None:
+    est = _estimate(planned, "serverless")
+    assert est.fixed == 0
+    fn = _line(est, "aws:lambda/function:Function")
+    memory_gb = float(planned["serverless"].plan.config.memory_mb) / 1024  # type: ignore[union-attr]
+    assert fn["compute (GB-seconds)"] == pytest.approx(1e6 * 0.1 * memory_gb * 0.0000166667)
+    assert _line(est, "aws:apigatewayv2/api:Api") == {"HTTP API requests": pytest.approx(1.0)}
+
+
+def test_plan_command_prints_the_estimate() -> None:
+    done = CliRunner().invoke(app, ["plan", "vps", "--json", "--requests-per-month", "0"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["resources"] and data["estimate"]["fixed_usd"] > 0
+    assert data["estimate"]["assumptions"]["requests per month"] == "0"
+    bad = CliRunner().invoke(app, ["plan", "vps", "--usage", "nope"])
+    assert bad.exit_code == 1 and "known profiles" in bad.output
