@@ -1,0 +1,121 @@
+"""`fab` command line for the VPS tasks (the same functions the Pulumi stack and the sandbox call).
+
+    uv run fab -r ansible-free-scripts -H admin@HOST provision [--stack vps]
+    uv run fab -r ansible-free-scripts -H deploy@HOST deploy [--app-dir app] [--entry m:app]
+    uv run fab -r ansible-free-scripts -H deploy@HOST rollback [--release ID]
+    uv run fab -r ansible-free-scripts -H deploy@HOST status
+    uv run fab -r ansible-free-scripts -H deploy@HOST logs [--follow] [--lines 100]
+
+Settings come from the stack file (stacks/Pulumi.<stack>.yaml). Host keys are checked
+against ~/.ssh/known_hosts, or the file given with --known-hosts: unknown keys are refused.
+With several -H hosts Fabric runs a task host by host and stops at the first failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from fabric import Connection, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import shipways_fabric as tasks
+
+from infra.config import ConfigError, VpsConfig, load_stack
+from infra.paths import APP_DIR
+
+_COMMON = {
+    "stack": "stack file to read settings from (default: vps)",
+    "known-hosts": "known_hosts file with the server's key (default: ~/.ssh/known_hosts)",
+}
+
+
+def _settings(stack: str) -> tasks.Settings:
+    try:
+        config = load_stack(stack)
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
+    if not isinstance(config, VpsConfig):
+        sys.exit(f"error: stack {stack!r} is not a vps stack")
+    return tasks.settings_for(config)
+
+
+def _pinned(c: Connection, known_hosts: str) -> Connection:
+    return tasks.pin_host_keys(c, Path(known_hosts) if known_hosts else None)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    sys.exit(f"error: {exc}")
+
+
+@task(help=_COMMON)
+def provision(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
+    """Install and harden the server for the app (idempotent; log in as a sudo user)."""
+    try:
+        result = tasks.provision(_pinned(c, known_hosts), _settings(stack), progress=print)
+    except tasks.ProvisionError as exc:
+        _fail(exc)
+    print(f"{c.host}: provisioned, {len(result.changed)} change(s)")
+
+
+@task(
+    help={
+        **_COMMON,
+        "app-dir": "directory of the app to deploy (default: the sample app)",
+        "entry": "ASGI entry point (default: shipways_app.main:app)",
+        "release": "label for the release (default: the app's git commit)",
+        "no-release-command": "skip the release command (database migrations)",
+    }
+)
+def deploy(
+    c: Connection,
+    stack: str = "vps",
+    known_hosts: str = "",
+    app_dir: str = str(APP_DIR),
+    entry: str = tasks.DEFAULT_ENTRY,
+    release: str = "",
+    no_release_command: bool = False,
+) -> None:
+    """Build, upload, health-check and switch to a new release (zero downtime)."""
+    try:
+        result = tasks.deploy(
+            [_pinned(c, known_hosts)],
+            _settings(stack),
+            Path(app_dir),
+            entry,
+            release=release or None,
+            release_command=None if no_release_command else tasks.MIGRATE,
+            progress=print,
+        )
+    except (tasks.DeployError, tasks.DeployLocked, tasks.ReleaseError) as exc:
+        _fail(exc)
+    print(f"{c.host}: serving {result.release}")
+
+
+@task(help={**_COMMON, "release": "release to go back to (default: the previous one)"})
+def rollback(c: Connection, release: str = "", stack: str = "vps", known_hosts: str = "") -> None:
+    """Serve an earlier release again."""
+    try:
+        result = tasks.rollback(
+            _pinned(c, known_hosts), _settings(stack), release or None, progress=print
+        )
+    except (tasks.DeployError, tasks.DeployLocked) as exc:
+        _fail(exc)
+    print(f"{c.host}: serving {result.release} (was {result.previous})")
+
+
+@task(help=_COMMON)
+def status(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
+    """Current release, releases kept, service state, last deploys (JSON)."""
+    print(json.dumps(tasks.status(_pinned(c, known_hosts), _settings(stack)), indent=2))
+
+
+@task(help={**_COMMON, "follow": "keep printing new lines", "lines": "lines to show"})
+def logs(
+    c: Connection, follow: bool = False, lines: int = 50, stack: str = "vps", known_hosts: str = ""
+) -> None:
+    """The app service's journal."""
+    tasks.logs(_pinned(c, known_hosts), _settings(stack), follow=follow, lines=int(lines))

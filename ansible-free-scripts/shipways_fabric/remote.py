@@ -1,0 +1,236 @@
+"""Commands and files on the server, check-then-change, reporting what actually changed.
+
+Idempotence is the contract of `provision`: every helper here first looks at the server's
+state and only acts when it differs from what is wanted, appending one line to `changed`
+when it does. A second run therefore reports nothing, which is also how a reader can tell
+that a server has drifted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import shlex
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fabric import Connection
+from invoke.exceptions import CommandTimedOut
+from invoke.runners import Result
+
+Progress = Callable[[str], None]
+
+
+class RemoteError(RuntimeError):
+    """A command on the server failed; the message names the host, the step and its output."""
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@dataclass
+class Remote:
+    """One server, reached over `conn`; root commands go through `sudo -n` (never a password)."""
+
+    conn: Connection
+    progress: Progress | None = None
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"{self.conn.user}@{self.conn.host}"
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(f"[{self.conn.host}] {message}")
+
+    def change(self, what: str) -> None:
+        """Record (and report) one change made on the server."""
+        self.changed.append(what)
+        self.say(f"changed: {what}")
+
+    def run(
+        self,
+        command: str,
+        *,
+        sudo: bool = False,
+        user: str | None = None,
+        check: bool = True,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        what: str | None = None,
+    ) -> Result:
+        """Run a shell command, as root (`sudo`) or `user` if asked; raise on failure if `check`."""
+        full = command
+        if sudo or user:
+            target = f"-u {shlex.quote(user)} " if user else ""
+            full = f"sudo -n {target}-- sh -c {shlex.quote(command)}"
+        try:
+            result: Result = self.conn.run(
+                full,
+                hide=True,
+                warn=True,
+                in_stream=io.StringIO(stdin) if stdin is not None else False,
+                timeout=timeout,
+            )
+        except CommandTimedOut as exc:
+            raise RemoteError(
+                f"{self.host}: {what or command!r} did not finish within {timeout:.0f}s"
+            ) from exc
+        if check and result.return_code != 0:
+            output = _tail(result.stderr or result.stdout)
+            hint = ""
+            if "sudo" in output and "password" in output:
+                hint = f"\n{self.conn.user} needs passwordless sudo on {self.conn.host}."
+            raise RemoteError(
+                f"{self.host}: {what or command!r} failed (exit {result.return_code}):\n"
+                f"{output}{hint}"
+            )
+        return result
+
+    def out(
+        self,
+        command: str,
+        *,
+        sudo: bool = False,
+        user: str | None = None,
+        timeout: float | None = None,
+        what: str | None = None,
+    ) -> str:
+        """stdout of a command that must succeed, stripped."""
+        result = self.run(command, sudo=sudo, user=user, timeout=timeout, what=what)
+        return str(result.stdout).strip()
+
+    def ok(self, command: str, *, sudo: bool = False, user: str | None = None) -> bool:
+        """Whether a (test-like) command exits 0."""
+        return self.run(command, sudo=sudo, user=user, check=False).return_code == 0
+
+    def upload(self, content: bytes, *, mode: int = 0o600) -> str:
+        """Put bytes in a private temporary file of the login user; return its path."""
+        path = f"/tmp/shipways-{uuid.uuid4().hex}"  # noqa: S108 - mode 0600, random name, removed
+        self.conn.put(io.BytesIO(content), remote=path)
+        self.conn.sftp().chmod(path, mode)
+        return path
+
+    def ensure_file(
+        self,
+        path: str,
+        content: str | bytes,
+        *,
+        owner: str = "root",
+        group: str = "root",
+        mode: int = 0o644,
+        precheck: str | None = None,
+        validate: str | None = None,
+        label: str | None = None,
+    ) -> bool:
+        """Make `path` hold `content` with owner, group and mode; True if anything changed.
+
+        `precheck` (with `{path}` for the new file) vets the new content before it replaces
+        anything (visudo, for instance). `validate` runs after it is in place (nginx -t,
+        sshd -t); when it fails the previous file is put back and the error is raised.
+        """
+        data = content.encode() if isinstance(content, str) else content
+        digest = hashlib.sha256(data).hexdigest()
+        want_meta = f"{owner}:{group}:{mode:o}"
+        q = shlex.quote(path)
+        state = self.out(
+            f"if [ -f {q} ]; then sha256sum {q} | cut -d' ' -f1; stat -c '%U:%G:%a' {q}; fi",
+            sudo=True,
+        ).split()
+        name = label or path
+        if state == [digest, want_meta]:
+            return False
+        if len(state) == 2 and state[0] == digest:
+            self.run(f"chown {owner}:{group} {q} && chmod {mode:o} {q}", sudo=True)
+            self.change(f"{name}: owner/mode set to {want_meta}")
+            return True
+        tmp = self.upload(data)
+        staged = f"{path}.shipways-new"
+        qs, qt = shlex.quote(staged), shlex.quote(tmp)
+        try:
+            self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}", sudo=True)
+            self.run(
+                f"install -o {owner} -g {group} -m {mode:o} {qt} {qs}",
+                sudo=True,
+                what=f"stage {path}",
+            )
+            if precheck:
+                self._vet(precheck.format(path=qs), staged, name)
+            backup = f"{path}.shipways-old"
+            qb = shlex.quote(backup)
+            had_old = len(state) == 2
+            if had_old:
+                self.run(f"cp -p {q} {qb}", sudo=True)
+            self.run(f"mv -f {qs} {q}", sudo=True)
+            if validate:
+                check = self.run(validate, sudo=True, check=False)
+                if check.return_code != 0:
+                    restore = f"mv -f {qb} {q}" if had_old else f"rm -f {q}"
+                    self.run(restore, sudo=True)
+                    raise RemoteError(
+                        f"{self.host}: new {name} rejected by `{validate}`; the previous file "
+                        f"was restored:\n{_tail(str(check.stderr or check.stdout))}"
+                    )
+            if had_old:
+                self.run(f"rm -f {qb}", sudo=True)
+        finally:
+            self.run(f"rm -f {qt} {qs}", sudo=True, check=False)
+        self.change(f"{name}: {'updated' if len(state) == 2 else 'created'}")
+        return True
+
+    def _vet(self, command: str, staged: str, name: str) -> None:
+        check = self.run(command, sudo=True, check=False)
+        if check.return_code != 0:
+            raise RemoteError(
+                f"{self.host}: new {name} rejected by `{command}`; nothing was replaced:\n"
+                f"{_tail(str(check.stderr or check.stdout))}"
+            )
+
+    def ensure_dir(self, path: str, *, owner: str, group: str, mode: int) -> bool:
+        """Make `path` a directory with owner, group and mode; True if anything changed."""
+        q = shlex.quote(path)
+        want = f"{owner}:{group}:{mode:o}"
+        state = self.out(f"stat -c '%U:%G:%a' {q} 2>/dev/null || true", sudo=True)
+        if state == want and self.ok(f"test -d {q}", sudo=True):
+            return False
+        self.run(f"install -d -o {owner} -g {group} -m {mode:o} {q}", sudo=True)
+        self.change(f"{path}: directory {'fixed' if state else 'created'} ({want})")
+        return True
+
+    def ensure_link(self, link: str, target: str) -> bool:
+        """Make `link` a symlink to `target`."""
+        q = shlex.quote(link)
+        if self.out(f"readlink {q} || true", sudo=True) == target:
+            return False
+        self.run(f"ln -sfn {shlex.quote(target)} {q}", sudo=True)
+        self.change(f"{link}: linked to {target}")
+        return True
+
+    def ensure_absent(self, path: str) -> bool:
+        q = shlex.quote(path)
+        if not self.ok(f"test -e {q} -o -L {q}", sudo=True):
+            return False
+        self.run(f"rm -f {q}", sudo=True)
+        self.change(f"{path}: removed")
+        return True
+
+    def ensure_service(
+        self, unit: str, *, enabled: bool = True, active: bool = True, unmask: bool = False
+    ) -> None:
+        """Make a systemd unit enabled and/or running (and unmasked, if asked)."""
+        q = shlex.quote(unit)
+        state = self.out(f"systemctl is-enabled {q} 2>/dev/null || true")
+        if unmask and state == "masked":
+            self.run(f"systemctl unmask {q}", sudo=True)
+            self.change(f"{unit}: unmasked")
+            state = "disabled"
+        if enabled and state not in {"enabled", "static", "alias", "indirect"}:
+            self.run(f"systemctl enable {q}", sudo=True, what=f"enable {unit}")
+            self.change(f"{unit}: enabled")
+        if active and not self.ok(f"systemctl is-active --quiet {q}"):
+            self.run(f"systemctl start {q}", sudo=True, what=f"start {unit}", timeout=120)
+            self.change(f"{unit}: started")

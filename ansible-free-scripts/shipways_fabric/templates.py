@@ -1,0 +1,161 @@
+"""Every file provision puts on a server, rendered from the Jinja2 templates in `nginx/`.
+
+Rendering is pure (settings in, text out), so unit tests check the exact files a server gets
+without a server, and provision only decides where they go and what to do when they change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from infra.paths import TEMPLATES_DIR
+from shipways_fabric.settings import Layout, Settings
+
+MANAGED = "Managed by shipways (ansible-free-scripts `provision`); local edits are overwritten."
+OPEN_PORTS = (22, 80, 443)
+
+_env = Environment(
+    loader=FileSystemLoader(str(TEMPLATES_DIR)),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - config files and scripts, not HTML
+)
+
+
+def render(template: str, settings: Settings, **context: object) -> str:
+    """Render one template with the settings, their layout and `context`."""
+    return _env.get_template(template).render(
+        managed=MANAGED,
+        app=settings.app_name,
+        settings=settings,
+        layout=settings.layout,
+        **context,
+    )
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A file provision keeps in a given state on the server."""
+
+    path: str
+    content: str
+    owner: str = "root"
+    group: str = "root"
+    mode: int = 0o644
+    precheck: str | None = None  # run on the staged copy ({path}) before it replaces anything
+
+
+def db_name(settings: Settings) -> str:
+    """PostgreSQL role and database name: the app name, in identifier-friendly spelling."""
+    return settings.layout.var
+
+
+def helper_files(settings: Settings) -> list[ManagedFile]:
+    """Root-owned scripts the deploy user may run through sudo, and the sudo rules themselves."""
+    lay = settings.layout
+    return [
+        ManagedFile(lay.ctl, render("ctl.sh.j2", settings), mode=0o755),
+        ManagedFile(lay.journal, render("journal.sh.j2", settings), mode=0o755),
+        ManagedFile(lay.audit, render("audit.py.j2", settings), mode=0o755),
+        ManagedFile(
+            lay.db_sync, render("db-sync.sh.j2", settings, db_name=db_name(settings)), mode=0o700
+        ),
+        ManagedFile(
+            f"/etc/sudoers.d/{settings.app_name}",
+            render("sudoers.j2", settings),
+            mode=0o440,
+            precheck="visudo -cq -f {path}",
+        ),
+    ]
+
+
+def app_env(settings: Settings) -> str:
+    """Non-secret app environment (the database password lives in shared/.env instead)."""
+    values = {"SHIPWAYS_TARGET": "vps", **settings.env}
+    lines = [f"# {MANAGED}"] + [f"{k}={v}" for k, v in sorted(values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def app_files(settings: Settings, writable_paths: tuple[str, ...] = ()) -> list[ManagedFile]:
+    """gunicorn's settings and the systemd units of the live and the candidate service."""
+    lay: Layout = settings.layout
+    service = {"writable_paths": writable_paths}
+    return [
+        ManagedFile(lay.app_env_file, app_env(settings), group=lay.deploy_user, mode=0o640),
+        ManagedFile(
+            lay.gunicorn_config,
+            render("gunicorn.conf.py.j2", settings, workers=settings.web_concurrency),
+            group=lay.deploy_user,
+            mode=0o640,
+        ),
+        ManagedFile(
+            f"/etc/systemd/system/{lay.socket_unit}", render("gunicorn.socket.j2", settings)
+        ),
+        ManagedFile(
+            f"/etc/systemd/system/{lay.service}",
+            render(
+                "gunicorn.service.j2",
+                settings,
+                candidate=False,
+                release_dir=lay.current,
+                workers=settings.web_concurrency,
+                **service,
+            ),
+        ),
+        ManagedFile(
+            f"/etc/systemd/system/{lay.candidate_service}",
+            render(
+                "gunicorn.service.j2",
+                settings,
+                candidate=True,
+                release_dir=lay.candidate,
+                workers=1,
+                **service,
+            ),
+        ),
+    ]
+
+
+def nginx_site(
+    settings: Settings, *, certificate: str, certificate_key: str, redirect_http: bool
+) -> str:
+    return render(
+        "site.conf.j2",
+        settings,
+        certificate=certificate,
+        certificate_key=certificate_key,
+        redirect_http=redirect_http,
+    )
+
+
+def system_files(settings: Settings, login_users: tuple[str, ...]) -> dict[str, ManagedFile]:
+    """Firewall, sshd, unattended upgrades and log retention, by role."""
+    app = settings.app_name
+    return {
+        "firewall": ManagedFile(
+            "/etc/nftables.conf",
+            render("nftables.conf.j2", settings, open_ports=OPEN_PORTS),
+            mode=0o755,
+            precheck="nft -c -f {path}",
+        ),
+        "sshd": ManagedFile(
+            f"/etc/ssh/sshd_config.d/00-{app}.conf",
+            render("sshd.conf.j2", settings, login_users=login_users),
+        ),
+        "upgrades": ManagedFile(
+            "/etc/apt/apt.conf.d/20auto-upgrades", render("auto-upgrades.j2", settings)
+        ),
+        "logrotate": ManagedFile(f"/etc/logrotate.d/{app}", render("logrotate.j2", settings)),
+        "journald": ManagedFile(
+            f"/etc/systemd/journald.conf.d/{app}.conf", render("journald.conf.j2", settings)
+        ),
+        "certbot_hook": ManagedFile(
+            f"/etc/letsencrypt/renewal-hooks/deploy/{app}-reload-nginx.sh",
+            render("certbot-reload.sh.j2", settings),
+            mode=0o755,
+        ),
+    }

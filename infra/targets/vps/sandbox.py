@@ -1,0 +1,347 @@
+"""The local VPS: a Debian 12 systemd container reached over real SSH, set up by the Fabric tasks.
+
+`up` creates (or reuses) a container running systemd and sshd, publishes 22/80/443 on free
+127.0.0.1 ports, and then does exactly what happens to a fresh cloud server: a sudo user
+`admin` with the sandbox's key (cloud-init's job on EC2), then the same `provision` and
+`deploy` that `pulumi up` runs, over SSH with a pinned host key. The container gets
+CAP_NET_ADMIN (the nftables firewall) and CAP_SYS_ADMIN (the mount namespaces that
+ProtectSystem=, ProtectHome= and PrivateTmp= need; without it systemd skips them silently)
+- both things a real VM has - and nothing else (no --privileged).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from docker.models.containers import Container
+from fabric import Connection
+from rich.console import Console
+
+from infra import results
+from infra.config import TargetName, VpsConfig, load_stack
+from infra.paths import state_dir
+from infra.sandbox import (
+    SandboxError,
+    ensure_container,
+    ensure_engine,
+    ensure_systemd_image,
+    exec_checked,
+    free_port,
+    published_port,
+    remove_container,
+    systemd_run_kwargs,
+    wait_for_systemd,
+)
+from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets.vps import fabric_api
+
+ADMIN = "admin"
+LOOPBACK = "127.0.0.1"
+PORTS = (22, 80, 443)
+CAPABILITIES = ["NET_ADMIN", "SYS_ADMIN"]
+CHECKS = Path(__file__).with_name("checks") / "test_vps_host.py"
+# What cloud-init does on a Debian cloud image: a sudo user that logs in with the given key.
+_CLOUD_INIT = """
+set -eu
+id -u {user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --groups sudo {user}
+install -d -m 700 -o {user} -g {user} /home/{user}/.ssh
+printf '%s\\n' "$AUTHORIZED_KEY" > /home/{user}/.ssh/authorized_keys
+chown {user}:{user} /home/{user}/.ssh/authorized_keys
+chmod 600 /home/{user}/.ssh/authorized_keys
+printf '{user} ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/90-cloud-init-users
+chmod 440 /etc/sudoers.d/90-cloud-init-users
+"""
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach one local VPS: its ports, key and pinned host key, all on disk."""
+
+    state: Path
+    ssh_port: int
+    http_port: int
+    https_port: int
+
+    @property
+    def key(self) -> Path:
+        return self.state / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state / "ssh_config"
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.state / "server-cert.pem"
+
+    def connection(self, user: str) -> Connection:
+        return fabric_api.connect(
+            LOOPBACK,
+            user,
+            port=self.ssh_port,
+            key_path=self.key,
+            known_hosts=self.known_hosts,
+        )
+
+    def ssh_command(self, user: str) -> str:
+        return (
+            f"ssh -i {self.key} -p {self.ssh_port} -o IdentitiesOnly=yes "
+            f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes "
+            f"{user}@{LOOPBACK}"
+        )
+
+
+class VpsSandbox:
+    """`shipways up vps`: the VPS recipe, run for real against a container on 127.0.0.1."""
+
+    name = TargetName.VPS
+    proves = (
+        "provision, zero-downtime deploy, rollback and the hardening run for real over SSH on "
+        "Debian 12 with systemd, nginx and PostgreSQL; only a cloud run proves EC2, the "
+        "security group, a public IP and a Let's Encrypt certificate"
+    )
+
+    def __init__(self, instance: str = "shipways-vps", **settings: Any) -> None:
+        self.instance = instance
+        self.overrides = settings
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def state(self) -> Path:
+        return state_dir("vps", self.instance)
+
+    def _access(self) -> Access | None:
+        path = self.state / "access.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return Access(self.state, data["ssh"], data["http"], data["https"])
+
+    def settings(self, stack: str = "vps") -> Any:
+        config = load_stack(stack)
+        if not isinstance(config, VpsConfig):
+            raise NotSupported(f"stack {stack!r} is not a vps stack")
+        key = self.state / "id_ed25519.pub"
+        return fabric_api.settings_for(
+            config,
+            tls_names=("localhost", LOOPBACK),
+            deploy_public_keys=(key.read_text().strip(),) if key.exists() else (),
+            **self.overrides,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
+        say = console.print
+        client = ensure_engine(progress=say)
+        image = ensure_systemd_image(client, progress=say)
+        self._ensure_key()
+        settings = self.settings(stack)
+        container = self._container(client, image, say)
+        wait_for_systemd(container, timeout=120, progress=say)
+        access = self._bootstrap(container)
+        admin = access.connection(ADMIN)
+        started = time.perf_counter()
+        with console.status(f"[bold]provisioning {self.instance} over SSH"):
+            outcome = fabric_api.provision(admin, settings, progress=say)
+        provision_s = time.perf_counter() - started
+        say(f"provision: {len(outcome.changed)} change(s) in {provision_s:.1f}s")
+        started = time.perf_counter()
+        with console.status(f"[bold]deploying to {self.instance}"):
+            deployed = fabric_api.deploy([admin], settings, progress=say)
+        deploy_s = time.perf_counter() - started
+        admin.close()
+        source = f"shipways up vps ({self.instance})"
+        metric = "cold_provision_seconds" if outcome.changed else "warm_provision_seconds"
+        results.record("vps", metric, provision_s, "s", source)
+        results.record("vps", "deploy_seconds", deploy_s, "s", source)
+        self._fetch_certificate(access, settings)
+        say(f"release {deployed.release} live on {self.instance}")
+        endpoint = self.endpoint()
+        if endpoint is None:
+            raise SandboxError(f"{self.instance} vanished right after deploying")
+        return endpoint
+
+    def _ensure_key(self) -> None:
+        key = self.state / "id_ed25519"
+        if key.exists():
+            return
+        private = Ed25519PrivateKey.generate()
+        key.touch(mode=0o600)
+        key.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        public = private.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        key.with_suffix(".pub").write_text(f"{public.decode()} shipways-{self.instance}\n")
+
+    def _container(self, client: docker.DockerClient, image: str, say: Any) -> Container:
+        access = self._access()
+        try:
+            existing = client.containers.get(self.instance)
+        except docker.errors.NotFound:
+            existing = None
+        if existing is not None and access is not None:
+            ports = (access.ssh_port, access.http_port, access.https_port)
+        else:
+            ports = (free_port(), free_port(), free_port())
+        container = ensure_container(
+            client,
+            self.instance,
+            image=image,
+            labels={"shipways.target": "vps", "shipways.sandbox": self.instance},
+            ports={f"{p}/tcp": (LOOPBACK, host) for p, host in zip(PORTS, ports, strict=True)},
+            cap_add=CAPABILITIES,
+            hostname=self.instance,
+            progress=say,
+            **systemd_run_kwargs(client),
+        )
+        (self.state / "access.json").write_text(
+            json.dumps(
+                {
+                    k: published_port(container, p)
+                    for k, p in zip(("ssh", "http", "https"), PORTS, strict=True)
+                }
+            )
+        )
+        return container
+
+    def _bootstrap(self, container: Container) -> Access:
+        """The cloud's part: the admin user with the key, and the host key pinned."""
+        access = self._access()
+        assert access is not None
+        public = (self.state / "id_ed25519.pub").read_text().strip()
+        exec_checked(
+            container,
+            ["sh", "-c", _CLOUD_INIT.format(user=ADMIN)],
+            environment={"AUTHORIZED_KEY": public},
+        )
+        host_key = exec_checked(container, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).split()
+        access.known_hosts.write_text(
+            f"[{LOOPBACK}]:{access.ssh_port} {host_key[0]} {host_key[1]}\n"
+        )
+        lines = []
+        for user in (ADMIN, "deploy"):
+            lines += [
+                f"Host {self.instance}-{user}",
+                f"  HostName {LOOPBACK}",
+                f"  Port {access.ssh_port}",
+                f"  User {user}",
+                f"  IdentityFile {access.key}",
+                "  IdentitiesOnly yes",
+                f"  UserKnownHostsFile {access.known_hosts}",
+                "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking yes",
+                "",
+            ]
+        access.ssh_config.write_text("\n".join(lines))
+        return access
+
+    def _fetch_certificate(self, access: Access, settings: Any) -> None:
+        """The server's self-signed certificate: the CA bundle for checks over HTTPS."""
+        conn = access.connection("deploy")
+        try:
+            pem = conn.run(f"cat {settings.layout.self_signed_cert}", hide=True).stdout
+        finally:
+            conn.close()
+        access.ca_bundle.write_text(str(pem))
+
+    def down(self, console: Console) -> bool:
+        removed = remove_container(ensure_engine(progress=console.print), self.instance)
+        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem"):
+            (self.state / name).unlink(missing_ok=True)
+        return removed
+
+    # -- discovery and operations ------------------------------------------------------
+    def endpoint(self) -> Endpoint | None:
+        access = self._access()
+        if access is None:
+            return None
+        try:
+            container = ensure_engine().containers.get(self.instance)
+        except docker.errors.NotFound:
+            return None
+        if container.status != "running":
+            return None
+        return Endpoint(
+            target=TargetName.VPS,
+            url=f"http://{LOOPBACK}:{access.http_port}",
+            extra={
+                "https_url": f"https://{LOOPBACK}:{access.https_port}",
+                "ssh": access.ssh_command("deploy"),
+                "ca_bundle": str(access.ca_bundle),
+                "container": self.instance,
+            },
+        )
+
+    def _running(self) -> Access:
+        access = self._access()
+        if access is None or self.endpoint() is None:
+            raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
+        return access
+
+    def checks(self, endpoint: Endpoint) -> Checks:
+        access = self._running()
+        settings = self.settings()
+        return Checks(
+            modules=[CHECKS],
+            pytest_args=[
+                f"--hosts=ssh://{self.instance}-{ADMIN}",
+                f"--ssh-config={access.ssh_config}",
+            ],
+            urls=[str(endpoint.extra["https_url"])],
+            env={
+                "SHIPWAYS_CA_BUNDLE": str(access.ca_bundle),
+                "SHIPWAYS_VPS_APP": settings.app_name,
+                "SHIPWAYS_VPS_DEPLOY_USER": settings.deploy_user,
+            },
+        )
+
+    def status(self, console: Console) -> dict[str, Any]:
+        access = self._running()
+        conn = access.connection("deploy")
+        try:
+            return dict(fabric_api.status(conn, self.settings()))
+        finally:
+            conn.close()
+
+    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
+        access = self._running()
+        conn = access.connection("deploy")
+        try:
+            fabric_api.logs(conn, self.settings(), follow=follow, lines=lines)
+        finally:
+            conn.close()
+
+    def rollback(self, console: Console, *, release: str | None) -> str:
+        access = self._running()
+        conn = access.connection("deploy")
+        started = time.perf_counter()
+        try:
+            outcome = fabric_api.rollback(conn, self.settings(), release, progress=console.print)
+        except (fabric_api.DeployError, fabric_api.DeployLocked) as exc:
+            raise NotSupported(str(exc)) from exc
+        finally:
+            conn.close()
+        results.record(
+            "vps", "rollback_seconds", time.perf_counter() - started, "s", "shipways rollback vps"
+        )
+        return str(outcome.release)
+
+
+SANDBOX = VpsSandbox()
