@@ -180,6 +180,9 @@ NO_CHARGE: dict[str, str] = {
     ),
     "aws:lambda/permission:Permission": "permissions are free",
     "aws:lambda/alias:Alias": "aliases are free",
+    "aws:lambda/invocation:Invocation": (
+        "one invocation per deploy (the migration), billed with the function's requests"
+    ),
     "aws:apigatewayv2/stage:Stage": "requests are charged on the Api",
     "aws:apigatewayv2/integration:Integration": "requests are charged on the Api",
     "aws:apigatewayv2/route:Route": "requests are charged on the Api",

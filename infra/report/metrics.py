@@ -29,7 +29,7 @@ _SCALES: dict[str, dict[str, float]] = {
         "GiB": 2.0**30,
     },
     "rate": {"req/s": 1.0, "rps": 1.0, "requests/s": 1.0},
-    "count": {"": 1.0, "count": 1.0},
+    "count": {"": 1.0, "count": 1.0, "x": 1.0},
 }
 
 
@@ -61,9 +61,23 @@ CATALOGUE: tuple[Metric, ...] = (
         key="warm_deploy",
         label="warm deploy (new release)",
         unit="s",
-        names=("warm_deploy_seconds", "redeploy_seconds", "deploy_seconds", "warm_deploy_s"),
+        names=("warm_deploy_seconds", "deploy_seconds", "redeploy_seconds", "warm_deploy_s"),
     ),
     Metric(key="up", label="`shipways up` (whole run)", unit="s", names=("up_seconds",)),
+    Metric(
+        key="provision_cold",
+        label="provision a fresh server",
+        unit="s",
+        names=("cold_provision_seconds",),
+        chart=False,
+    ),
+    Metric(
+        key="provision_warm",
+        label="provision again (no changes)",
+        unit="s",
+        names=("warm_provision_seconds",),
+        chart=False,
+    ),
     Metric(
         key="healthy",
         label="time to healthy",
@@ -71,7 +85,6 @@ CATALOGUE: tuple[Metric, ...] = (
         names=(
             "time_to_healthy_seconds",
             "healthy_seconds",
-            "time_to_healthy_s",
             "start_to_healthy_seconds",
             "bundle_to_healthy_seconds",
         ),
@@ -91,6 +104,21 @@ CATALOGUE: tuple[Metric, ...] = (
         unit="req/s",
         better="higher",
         names=("hello_rps", "rps", "requests_per_second"),
+    ),
+    Metric(
+        key="rps_ratio",
+        label="requests/s vs uvicorn alone, GET /hello",
+        unit="x",
+        better="higher",
+        names=("hello_rps_ratio",),
+        chart=False,
+    ),
+    Metric(
+        key="p99_ratio",
+        label="p99 vs uvicorn alone, GET /hello",
+        unit="x",
+        names=("hello_p99_ratio",),
+        chart=False,
     ),
     Metric(
         key="products_p99",
@@ -126,12 +154,13 @@ CATALOGUE: tuple[Metric, ...] = (
             "image_size_mb",
             "image_bytes",
             "bundle_bytes",
+            "zip_mib",
             "zip_bytes",
         ),
     ),
     Metric(
         key="build",
-        label="artifact build",
+        label="artifact build (cold)",
         unit="s",
         names=(
             "build_seconds",
@@ -140,6 +169,13 @@ CATALOGUE: tuple[Metric, ...] = (
             "zip_build_seconds",
             "artifact_build_seconds",
         ),
+    ),
+    Metric(
+        key="rebuild",
+        label="artifact rebuild (code change)",
+        unit="s",
+        names=("image_warm_build_seconds", "warm_build_seconds", "rebuild_seconds"),
+        chart=False,
     ),
 )
 
