@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -486,6 +487,11 @@ class _Handler(BaseHTTPRequestHandler):
         # the peer's delayed ACK add ~40 ms to every response.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle(self) -> None:
+        # The peer may go away mid-answer: a killed runtime, a client that gave up.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request lines: START/END/REPORT are the log."""
 
@@ -683,7 +689,7 @@ def serve(service: LambdaService, *, http: str, invoke: str | None) -> list[_Ser
     if invoke:
         servers.append(_Server(invoke, InvokeHandler, service))
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
     return servers
 
 

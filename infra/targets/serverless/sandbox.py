@@ -313,7 +313,7 @@ class ServerlessSandbox:
                 environment=lambda_environment(config, region, release.built_for),
                 user=f"{SANDBOX_UID}:{SANDBOX_UID}",
                 read_only=True,
-                tmpfs={"/tmp": f"rw,nosuid,nodev,size={TMP_MB}m,mode=1777"},  # noqa: S108
+                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={TMP_MB}m,mode=1777"},  # noqa: S108
                 mem_limit=f"{config.memory_mb}m",
                 memswap_limit=f"{config.memory_mb}m",
                 nano_cpus=cpu_share(config.memory_mb),
