@@ -1,8 +1,9 @@
 """Run the HTTP contract (plus a target's testinfra modules) and report per-check results.
 
 pytest runs in-process, isolated from whatever project surrounds it: the contract directory
-is the rootdir, its own pytest.ini is the config (`-c`), and the cache plugin is off, so the
-same call works from a checkout, from an installed wheel and from any working directory.
+(or the common ancestor with the extra modules) is the rootdir, its own pytest.ini is the
+config (`-c`), and the cache plugin is off, so the same call works from a checkout, from an
+installed wheel and from any working directory.
 """
 
 from __future__ import annotations
@@ -149,13 +150,19 @@ def run_checks(
     missing = [str(m) for m in extra_modules if not Path(m).is_file()]
     if missing:
         raise ValueError(f"check modules not found: {', '.join(missing)}")
+    modules = [Path(m).resolve() for m in extra_modules]
+    # The common ancestor as rootdir gives every test a distinct node id (files outside the
+    # rootdir would all be "::test_name") and lets the extra modules' own conftest.py load.
+    root = Path(os.path.commonpath([CONTRACT_DIR, *(m.parent for m in modules)]))
     args = [
         str(CONTRACT_DIR),
-        *(str(Path(m).resolve()) for m in extra_modules),
+        *map(str, modules),
         "-c",
         str(CONTRACT_INI),
         "--rootdir",
-        str(CONTRACT_DIR),
+        str(root),
+        "--confcutdir",
+        str(root),
         "-p",
         "no:cacheprovider",
         "-s",  # nothing to capture: the suite prints nothing, the output is ours below

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shipways_app.middleware import API_CSP, MAX_BODY_BYTES, BodyLimitMiddleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import Message
 
 pytestmark = pytest.mark.unit
 
@@ -148,7 +149,7 @@ def test_hsts_only_for_https_via_trusted_proxy(
 
 def test_hsts_when_the_scheme_is_already_https(make_client: MakeClient) -> None:
     client = make_client()
-    client.base_url = client.base_url.copy_with(scheme="https")  # type: ignore[misc]
+    client.base_url = client.base_url.copy_with(scheme="https")
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert response.headers["strict-transport-security"] == "max-age=31536000"
@@ -162,22 +163,24 @@ def test_middleware_is_pure_asgi(client: TestClient) -> None:
 # --- the body limit, at the ASGI level (exact control over chunks and headers) -------------
 
 
-def _run_limit(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[list, list]:
-    """Drive BodyLimitMiddleware; returns (messages sent, bodies the inner app received)."""
+def _run_limit(
+    headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> tuple[list[Message], list[bytes], int]:
+    """Drive BodyLimitMiddleware: (messages sent, bodies the app received, receive() calls)."""
     received_by_app: list[bytes] = []
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     pending = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
     ]
     reads = 0
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal reads
         reads += 1
         return pending.pop(0) if pending else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -188,30 +191,30 @@ def _run_limit(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
 
     scope = {"type": "http", "method": "POST", "path": "/products", "headers": headers}
     asyncio.run(BodyLimitMiddleware(app, max_bytes=100)(scope, receive, send))
-    return sent, received_by_app
+    return sent, received_by_app, reads
 
 
 def test_chunked_body_over_the_limit_is_413_without_reaching_the_app() -> None:
-    sent, app_saw = _run_limit([(b"transfer-encoding", b"chunked")], [b"x" * 60, b"y" * 60])
+    sent, app_saw, _ = _run_limit([(b"transfer-encoding", b"chunked")], [b"x" * 60, b"y" * 60])
     assert sent[0]["status"] == 413 and app_saw == []
     assert b"limit is 100 bytes" in sent[1]["body"]
 
 
 def test_chunked_body_within_the_limit_is_replayed_whole() -> None:
-    sent, app_saw = _run_limit([(b"transfer-encoding", b"chunked")], [b"a" * 50, b"b" * 50])
+    sent, app_saw, _ = _run_limit([(b"transfer-encoding", b"chunked")], [b"a" * 50, b"b" * 50])
     assert sent[0]["status"] == 200 and app_saw == [b"a" * 50 + b"b" * 50]
 
 
 def test_declared_length_over_the_limit_is_413_before_reading() -> None:
-    sent, app_saw = _run_limit([(b"content-length", b"101")], [b"x" * 101])
-    assert sent[0]["status"] == 413 and app_saw == []
+    sent, app_saw, reads = _run_limit([(b"content-length", b"101")], [b"x" * 101])
+    assert sent[0]["status"] == 413 and app_saw == [] and reads == 0
 
 
 def test_body_longer_than_declared_is_still_counted() -> None:
-    sent, _ = _run_limit([(b"content-length", b"10")], [b"x" * 60, b"x" * 60])
+    sent, _, _ = _run_limit([(b"content-length", b"10")], [b"x" * 60, b"x" * 60])
     assert sent[0]["status"] == 413
 
 
 def test_invalid_content_length_is_400() -> None:
-    sent, app_saw = _run_limit([(b"content-length", b"ten")], [b"x"])
-    assert sent[0]["status"] == 400 and app_saw == []
+    sent, app_saw, reads = _run_limit([(b"content-length", b"ten")], [b"x"])
+    assert sent[0]["status"] == 400 and app_saw == [] and reads == 0
