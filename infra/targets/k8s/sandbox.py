@@ -72,6 +72,7 @@ class K8sSandbox:
         self.instance = instance
         self.database_url = database_url
         self.stacks_dir = stacks_dir
+        self.last_start_to_healthy_s: float | None = None  # of the last pod `up` started
 
     # -- up ---------------------------------------------------------------------------------
 
@@ -159,6 +160,7 @@ class K8sSandbox:
                 f"pod {name} did not become healthy; it was removed and the previous pod (if "
                 f"any) keeps serving. Its log:\n{logs}"
             ) from None
+        self.last_start_to_healthy_s = seconds
         results.record("k8s", "start_to_healthy_seconds", round(seconds, 2), "s", "shipways up")
         progress(f"pod {name} healthy after {seconds:.1f}s")
         return pod

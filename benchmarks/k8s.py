@@ -1,0 +1,140 @@
+"""k8s: the app image and its pod on Docker, against uvicorn direct in the same run. Prints JSON.
+
+    uv run python benchmarks/k8s.py [--connections 8] [--seconds 5] [--max-requests 20000]
+
+Measures, on this machine:
+- image size, and build time cold (every Dockerfile layer rebuilt; the local Debian base and
+  the host's wheel cache already exist) and warm (a code-only change: one line appended to
+  shipways_app/__init__.py in the build context, the checkout untouched);
+- the pod's start to healthy (Docker health status, from the pod's probes);
+- requests/s and p50/p99 for GET /hello and GET /products through the pod (its CPU and
+  memory limits apply, gunicorn with WEB_CONCURRENCY workers, Docker's loopback port
+  forwarding) and through uvicorn direct with as many workers, as ratios;
+- the pod's memory use after the load.
+Every figure is recorded with `infra.results.record` for `shipways compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+
+from infra import results
+from infra.config import K8sConfig, load_stack
+from infra.loadgen import measure
+from infra.local_app import running
+from infra.paths import APP_DIR
+from infra.sandbox.containers import exec_checked
+from infra.sandbox.engine import ensure_engine
+from infra.targets.k8s.image import ensure_app_image
+from infra.targets.k8s.sandbox import K8sSandbox
+
+SOURCE = "benchmark:k8s"
+PATHS = ("/hello", "/products")
+CODE_FILE = "shipways_app/__init__.py"
+console = Console(stderr=True)
+
+
+def record(metric: str, value: float, unit: str) -> float:
+    results.record("k8s", metric, value, unit, SOURCE)
+    return value
+
+
+def builds() -> dict[str, Any]:
+    client = ensure_engine(progress=console.print)
+    console.print("cold build (no layer cache)")
+    cold = ensure_app_image(client, nocache=True)
+    original = (APP_DIR / CODE_FILE).read_bytes()
+    changed = original + f"\n# benchmark code-only change {time.time_ns()}\n".encode()
+    console.print("warm build (code-only change)")
+    warm = ensure_app_image(client, overrides={CODE_FILE: changed})
+    return {
+        "image_size_mb": record("image_size_mb", round(cold.size_mb, 1), "MB"),
+        "cold_build_s": record("image_build_seconds", round(cold.build_seconds, 2), "s"),
+        "warm_build_s": record("image_warm_build_seconds", round(warm.build_seconds, 2), "s"),
+        "python": cold.python,
+    }
+
+
+def pod_memory_bytes(container: str) -> int:
+    """The pod's cgroup memory use, read inside it (the engine's stats API is empty on some
+    cgroup v1 hosts, this one included). cgroup v2 file first, then v1."""
+    pod = ensure_engine().containers.get(container)
+    read = "cat /sys/fs/cgroup/memory.current 2>/dev/null || "
+    read += "cat /sys/fs/cgroup/memory/memory.usage_in_bytes"
+    return int(exec_checked(pod, ["/bin/sh", "-c", read]).strip())
+
+
+def load(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        path: measure(
+            url + path,
+            connections=args.connections,
+            duration_s=args.seconds,
+            max_requests=args.max_requests,
+        ).model_dump(exclude={"url"})
+        for path in PATHS
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    args = parser.parse_args()
+
+    config = load_stack("k8s")
+    assert isinstance(config, K8sConfig)
+    figures: dict[str, Any] = {"benchmark": "k8s", "image": builds()}
+
+    box = K8sSandbox("shipways-bench-k8s")
+    box.down(console)
+    try:
+        endpoint = box.up(console, stack="k8s")
+        assert box.last_start_to_healthy_s is not None
+        healthy = record("start_to_healthy_seconds", round(box.last_start_to_healthy_s, 2), "s")
+        pod = load(endpoint.url, args)
+        memory = record(
+            "memory_mib", round(pod_memory_bytes(endpoint.extra["container"]) / 2**20, 1), "MiB"
+        )
+    finally:
+        box.down(console)
+    with running(workers=config.web_concurrency) as url:
+        direct = load(url, args)
+
+    ratios: dict[str, Any] = {}
+    for path in PATHS:
+        name = path.strip("/")
+        record(f"{name}_rps", pod[path]["rps"], "req/s")
+        record(f"{name}_p50_ms", pod[path]["p50_ms"], "ms")
+        record(f"{name}_p99_ms", pod[path]["p99_ms"], "ms")
+        ratios[path] = {
+            "rps_vs_uvicorn": record(
+                f"{name}_rps_ratio", round(pod[path]["rps"] / direct[path]["rps"], 3), ""
+            ),
+            "p99_vs_uvicorn": record(
+                f"{name}_p99_ratio", round(pod[path]["p99_ms"] / direct[path]["p99_ms"], 3), ""
+            ),
+        }
+    figures |= {
+        "pod": {
+            "start_to_healthy_s": healthy,
+            "memory_mib_after_load": memory,
+            "workers": config.web_concurrency,
+            "cpu_limit": config.cpu_limit,
+            "memory_limit": config.memory_limit,
+            "paths": pod,
+        },
+        "uvicorn_direct": {"workers": config.web_concurrency, "paths": direct},
+        "ratios": ratios,
+    }
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
