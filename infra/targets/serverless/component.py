@@ -188,7 +188,7 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
         integration = aws.apigatewayv2.Integration(
-            "function",
+            "to-live-alias",
             api_id=api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",
@@ -198,14 +198,14 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
         aws.apigatewayv2.Route(
-            "default",
+            "default-route",
             api_id=api.id,
             route_key="$default",
             target=integration.id.apply(lambda id_: f"integrations/{id_}"),
             opts=child,
         )
         stage = aws.apigatewayv2.Stage(
-            "default",
+            "default-stage",
             api_id=api.id,
             name="$default",
             auto_deploy=True,

@@ -1,0 +1,401 @@
+"""The `serverless` stack under mocks: its resource graph and every property that matters.
+
+The zip is a real one, made by the stack's own zip writer from a tiny wheel and handed over
+as a prebuilt artifact (SHIPWAYS_LAMBDA_ZIP), so these tests need no network.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+from infra.config import ConfigError, namespaced, read_stack_file
+from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.targets.serverless import mocks
+from infra.targets.serverless.artifact import LambdaZip, ZipTarget, write_zip
+from infra.targets.serverless.component import PREBUILT_ZIP_ENV
+
+pytestmark = [
+    pytest.mark.stack,
+    # pulumi_aws warns, on import, about deprecated resources this stack does not use.
+    pytest.mark.filterwarnings("ignore:aws.ec2/encryptioncontrol:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning"),
+]
+
+SECRET_SIG = pulumi.runtime.rpc._special_sig_key  # marks a secret value in mock inputs
+SECRET_VALUE = pulumi.runtime.rpc._special_secret_sig
+APP = "shipways:serverless:ServerlessApp"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+FUNCTION = "aws:lambda/function:Function"
+INVOCATION = "aws:lambda/invocation:Invocation"
+ALIAS = "aws:lambda/alias:Alias"
+API = "aws:apigatewayv2/api:Api"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
+ROUTE = "aws:apigatewayv2/route:Route"
+STAGE = "aws:apigatewayv2/stage:Stage"
+PERMISSION = "aws:lambda/permission:Permission"
+DATABASE_URL = "postgresql://app:s3cret@db.example.com:5432/shipways"
+FUNCTION_ARN = f"arn:aws:lambda:{mocks.REGION}:{mocks.ACCOUNT}:function:shipways-demo"
+
+
+class Registrations:
+    """The dependencies each resource was registered with (explicit and through inputs)."""
+
+    def __init__(self) -> None:
+        self.depends: dict[str, set[str]] = {}
+
+    def wrap(self, register: Any) -> Any:
+        def recording(monitor: Any, request: Any) -> Any:
+            self.depends[request.name] = {u.rsplit("::", 1)[-1] for u in request.dependencies}
+            return register(monitor, request)
+
+        return recording
+
+
+def build_zip_for(directory: Path, runtime: str, architecture: str) -> LambdaZip:
+    wheel = directory / "shipways_app-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("shipways_app/lambda_handler.py", "def handler(event, context): ...\n")
+        archive.writestr("shipways_app-1.0.0.dist-info/METADATA", "Name: shipways-app\n")
+    target = ZipTarget.for_lambda(runtime, architecture)  # type: ignore[arg-type]
+    return write_zip([wheel], directory / f"{runtime}-{architecture}.zip", target)
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], LambdaZip]:
+    directory = tmp_path_factory.mktemp("zips")
+    return {
+        (runtime, arch): build_zip_for(directory, runtime, arch)
+        for runtime in ("python3.12", "python3.11")
+        for arch in ("x86_64", "arm64")
+    }
+
+
+def _plan(
+    zips: dict[tuple[str, str], LambdaZip],
+    *,
+    secrets: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    zip_for: tuple[str, str] | None = None,
+    **overrides: Any,
+) -> tuple[OfflinePlan, Registrations, LambdaZip]:
+    values, _ = namespaced(read_stack_file("serverless"))
+    values = {k: v for k, v in values.items() if k not in drop} | overrides
+    runtime = str(values.get("runtime", "python3.12"))
+    arch = str(values.get("architecture", "x86_64"))
+    package = zips[zip_for or (runtime, arch)]
+    seen = Registrations()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PREBUILT_ZIP_ENV, str(package.path))
+        wrapped = seen.wrap(pulumi_mocks.MockMonitor.RegisterResource)
+        patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", wrapped)
+        plan = plan_stack("serverless", overrides=values, secrets=secrets, use_stack_file=False)
+    return plan, seen, package
+
+
+@pytest.fixture(scope="module")
+def sqlite(zips: dict[tuple[str, str], LambdaZip]) -> tuple[OfflinePlan, Registrations, LambdaZip]:
+    """The committed stack file as is: no database, SQLite in /tmp."""
+    return _plan(zips)
+
+
+@pytest.fixture(scope="module")
+def postgres(
+    zips: dict[tuple[str, str], LambdaZip],
+) -> tuple[OfflinePlan, Registrations, LambdaZip]:
+    return _plan(zips, secrets={"databaseUrl": DATABASE_URL}, reservedConcurrency=25)
+
+
+def _policy(resource: Declared, key: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(resource.inputs[key])
+    return document
+
+
+def _unsecret(value: Any) -> Any:
+    assert isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE, "not a secret"
+    return value["value"]
+
+
+# --- graph -------------------------------------------------------------------------------
+
+
+def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, LambdaZip]) -> None:
+    plan, _, _ = sqlite
+    assert Counter(r.type for r in plan.resources) == {
+        APP: 1,
+        LOG_GROUP: 2,
+        ROLE: 1,
+        ROLE_POLICY: 1,
+        FUNCTION: 1,
+        ALIAS: 1,
+        API: 1,
+        INTEGRATION: 1,
+        ROUTE: 1,
+        STAGE: 1,
+        PERMISSION: 1,
+    }
+
+
+def test_graph_with_a_database_adds_the_migrate_invocation(
+    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = postgres
+    assert Counter(r.type for r in plan.resources)[INVOCATION] == 1
+
+
+def test_exports(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, package = sqlite
+    assert plan.exports["url"] == f"https://{mocks.API_ID}.execute-api.{mocks.REGION}.amazonaws.com"
+    assert plan.exports["function_name"] == "shipways-demo"
+    assert plan.exports["log_group"] == "/aws/lambda/shipways-demo"
+    assert plan.exports["zip_sha256"] == package.sha256
+    assert "per instance, lost" in plan.exports["storage"]
+    assert postgres[0].exports["storage"] == "postgresql (DATABASE_URL)"
+    assert DATABASE_URL not in json.dumps(postgres[0].exports)
+
+
+# --- IAM: basic execution rights, nothing more --------------------------------------------
+
+
+def test_only_lambda_may_assume_the_role(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    trust = _policy(sqlite[0].one(ROLE), "assumeRolePolicy")
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+
+
+def test_role_may_only_write_its_own_log_group(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = sqlite
+    role = plan.one(ROLE)
+    assert "managedPolicyArns" not in role.inputs  # not AWSLambdaBasicExecutionRole ("*")
+    policy = plan.one(ROLE_POLICY)
+    assert policy.inputs["role"] == f"{role.name}-id"
+    (statement,) = _policy(policy, "policy")["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    group_arn = f"arn:aws:logs:{mocks.REGION}:{mocks.ACCOUNT}:log-group:/aws/lambda/shipways-demo"
+    assert statement["Resource"] == f"{group_arn}:*"
+    assert "*" not in "".join(statement["Action"])
+
+
+def test_log_groups_have_the_configured_retention(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    zips: dict[tuple[str, str], LambdaZip],
+) -> None:
+    groups = {g.inputs["name"]: g for g in sqlite[0].of_type(LOG_GROUP)}
+    assert set(groups) == {"/aws/lambda/shipways-demo", "/aws/apigateway/shipways-demo"}
+    assert {g.inputs["retentionInDays"] for g in groups.values()} == {14}
+    plan, _, _ = _plan(zips, logRetentionDays="90")
+    assert {g.inputs["retentionInDays"] for g in plan.of_type(LOG_GROUP)} == {90}
+
+
+# --- the function ----------------------------------------------------------------------------
+
+
+def test_function_settings_come_from_the_config(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = sqlite
+    function = plan.one(FUNCTION)
+    assert function.inputs["name"] == "shipways-demo"
+    assert function.inputs["runtime"] == "python3.12"
+    assert function.inputs["handler"] == "shipways_app.lambda_handler.handler"
+    assert function.inputs["architectures"] == ["x86_64"]
+    assert function.inputs["memorySize"] == 512
+    assert function.inputs["timeout"] == 10
+    assert function.inputs["reservedConcurrentExecutions"] == -1  # unreserved unless set
+    assert function.inputs["publish"] is True
+    assert function.inputs["role"] == f"arn:aws:iam::{mocks.ACCOUNT}:role/shipways-demo-lambda"
+    assert function.inputs["loggingConfig"] == {
+        "logFormat": "Text",
+        "logGroup": "/aws/lambda/shipways-demo",
+    }
+    assert function.inputs["tags"] == {"project": "shipways", "environment": "demo"}
+    # The log group and its write permission exist before the function first runs.
+    assert {"function-logs", "write-own-logs"} <= seen.depends["function"]
+
+
+def test_code_is_the_zip_with_its_hash(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, package = sqlite
+    function = plan.one(FUNCTION)
+    code = function.inputs["code"]
+    assert isinstance(code, pulumi.FileArchive)
+    assert Path(code.path) == package.path
+    assert function.inputs["sourceCodeHash"] == package.source_code_hash
+
+
+def test_without_a_database_sqlite_lives_in_tmp_and_migrates_at_init(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    variables = sqlite[0].one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["SHIPWAYS_TARGET"] == "serverless"
+    assert variables["SHIPWAYS_SQLITE_PATH"].startswith("/tmp/")
+    assert variables["SHIPWAYS_MIGRATE_ON_INIT"] == "1"
+    assert "DATABASE_URL" not in variables
+    assert not sqlite[0].of_type(INVOCATION)
+
+
+def test_database_url_is_a_secret_and_replaces_sqlite(
+    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    function = postgres[0].one(FUNCTION)
+    variables = _unsecret(function.inputs["environment"])["variables"]
+    assert variables["DATABASE_URL"] == DATABASE_URL
+    assert "SHIPWAYS_SQLITE_PATH" not in variables
+    assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
+    assert function.inputs["reservedConcurrentExecutions"] == 25
+
+
+def test_plain_text_database_url_in_the_stack_file_is_refused(
+    zips: dict[tuple[str, str], LambdaZip],
+) -> None:
+    with pytest.raises(ConfigError, match=r"databaseUrl: stored in plain text"):
+        _plan(zips, databaseUrl=DATABASE_URL)
+
+
+def test_arm64_and_python311(zips: dict[tuple[str, str], LambdaZip]) -> None:
+    plan, _, package = _plan(zips, runtime="python3.11", architecture="arm64")
+    function = plan.one(FUNCTION)
+    assert function.inputs["runtime"] == "python3.11"
+    assert function.inputs["architectures"] == ["arm64"]
+    assert function.inputs["sourceCodeHash"] == package.source_code_hash
+
+
+def test_a_zip_built_for_another_architecture_is_refused(
+    zips: dict[tuple[str, str], LambdaZip],
+) -> None:
+    with pytest.raises(Exception, match=r"built for python3\.12/x86_64 but the stack deploys"):
+        _plan(zips, architecture="arm64", zip_for=("python3.12", "x86_64"))
+
+
+# --- release step and ordering ---------------------------------------------------------------
+
+
+def test_migration_runs_on_the_new_version_before_the_alias_moves(
+    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, package = postgres
+    migrate = plan.one(INVOCATION)
+    assert json.loads(migrate.inputs["input"]) == {"shipways": "migrate"}
+    assert migrate.inputs["functionName"] == "shipways-demo"
+    assert migrate.inputs["qualifier"] == mocks.VERSION  # the new version, not $LATEST
+    assert migrate.inputs["triggers"] == {
+        "version": mocks.VERSION,
+        "code": package.source_code_hash,
+    }
+    alias = plan.one(ALIAS)
+    assert alias.inputs["name"] == "live"
+    assert alias.inputs["functionVersion"] == mocks.VERSION
+    assert "migrate" in seen.depends["live"]  # the alias moves only after the migration
+    assert "function" in seen.depends["migrate"]
+
+
+def test_without_a_database_the_alias_follows_the_new_version_directly(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = sqlite
+    assert plan.one(ALIAS).inputs["functionVersion"] == mocks.VERSION
+    assert seen.depends["live"] == {"function"}
+
+
+# --- the HTTP API -------------------------------------------------------------------------
+
+
+def test_every_path_goes_to_the_live_alias_with_payload_2(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = sqlite
+    api = plan.one(API)
+    assert api.inputs["protocolType"] == "HTTP"
+    integration = plan.one(INTEGRATION)
+    assert integration.inputs["apiId"] == f"{api.name}-id"
+    assert integration.inputs["integrationType"] == "AWS_PROXY"
+    assert integration.inputs["payloadFormatVersion"] == "2.0"
+    assert integration.inputs["integrationMethod"] == "POST"
+    assert integration.inputs["integrationUri"] == (
+        f"arn:aws:apigateway:{mocks.REGION}:lambda:path/2015-03-31/functions/"
+        f"{FUNCTION_ARN}:live/invocations"
+    )
+    assert integration.inputs["timeoutMilliseconds"] == 30_000
+    (route,) = plan.of_type(ROUTE)
+    assert route.inputs["routeKey"] == "$default"  # every path, `/` included
+    assert route.inputs["target"] == f"integrations/{integration.name}-id"
+
+
+def test_stage_auto_deploys_throttles_and_logs_access(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    zips: dict[tuple[str, str], LambdaZip],
+) -> None:
+    stage = sqlite[0].one(STAGE)
+    assert stage.inputs["name"] == "$default"
+    assert stage.inputs["autoDeploy"] is True
+    assert stage.inputs["defaultRouteSettings"] == {
+        "throttlingRateLimit": 50,
+        "throttlingBurstLimit": 100,
+    }
+    access = stage.inputs["accessLogSettings"]
+    assert access["destinationArn"].endswith("log-group:/aws/apigateway/shipways-demo")
+    assert json.loads(access["format"])["status"] == "$context.status"
+    plan, _, _ = _plan(zips, throttleRate="5", throttleBurst="10")
+    assert plan.one(STAGE).inputs["defaultRouteSettings"] == {
+        "throttlingRateLimit": 5,
+        "throttlingBurstLimit": 10,
+    }
+
+
+def test_only_this_api_may_invoke_only_the_alias(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    permission = sqlite[0].one(PERMISSION)
+    assert permission.inputs == {
+        "action": "lambda:InvokeFunction",
+        "function": "shipways-demo",
+        "qualifier": "live",
+        "principal": "apigateway.amazonaws.com",
+        "sourceArn": f"arn:aws:execute-api:{mocks.REGION}:{mocks.ACCOUNT}:{mocks.API_ID}/*",
+    }
+
+
+# --- configuration errors --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("runtime", "python3.9", r"shipways:runtime: Input should be 'python3\.12' or"),
+        ("architecture", "arm", r"shipways:architecture: Input should be 'x86_64' or 'arm64'"),
+        ("memoryMb", "64", r"shipways:memoryMb: Input should be greater than or equal to 128"),
+        ("timeoutS", "30", r"shipways:timeoutS: Input should be less than or equal to 29"),
+        ("logRetentionDays", "13", r"CloudWatch keeps logs for one of 1, 3, 5, .* not 13"),
+        ("throttleBurst", "0", r"shipways:throttleBurst: Input should be greater than or equal"),
+        ("reservedConcurrency", "0", r"shipways:reservedConcurrency: Input should be greater"),
+        ("memmoryMb", "512", r"shipways:memmoryMb: unknown key; known keys are .*memoryMb"),
+    ],
+)
+def test_bad_config_names_the_key(
+    zips: dict[tuple[str, str], LambdaZip], key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _plan(zips, zip_for=("python3.12", "x86_64"), **{key: value})
