@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
 
 from shipways_app import APP_NAME, __version__
 from shipways_app.api import router
@@ -98,7 +99,7 @@ def _add_db_error_handler(app: FastAPI) -> None:
                 }
             },
         )
-        problem = db.check() or "database error"
+        problem = await run_in_threadpool(db.check) or "database error"  # blocking I/O
         return JSONResponse({"detail": f"Database unavailable: {problem}"}, status_code=503)
 
     for exc_type in (OperationalError, ProgrammingError, PoolTimeoutError):
