@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
 
 from infra import results
 from infra.config import ConfigError, TargetName
@@ -227,7 +226,7 @@ def plan(
     and what it would cost a month under a usage profile."""
     from infra.cost import CostInputError, estimate_plan
     from infra.harness import plan_stack
-    from infra.report.table import render_estimate
+    from infra.report.table import plan_tree, render_estimate
 
     try:
         result = plan_stack(stack)
@@ -249,10 +248,7 @@ def plan(
             }
         )
         return
-    tree = Tree(f"[bold]{stack}[/] ({len(result.resources)} resources)")
-    for resource in result.resources:
-        tree.add(f"{resource.short_type} [cyan]{resource.name}[/]")
-    out.print(tree)
+    out.print(plan_tree(result, cost))
     render_estimate(cost, out)
 
 
@@ -323,7 +319,7 @@ def docs(
     from infra.report.docs import DocsError, refresh
 
     try:
-        changed = refresh(check=check, snapshot=snapshot)
+        changed = refresh(check=check, snapshot_results=snapshot)
     except DocsError as exc:
         raise _fail(str(exc)) from None
     for path in changed:

@@ -165,3 +165,21 @@ def test_docs_blocks_are_generated_and_unknown_ones_refused(comparison: Comparis
     assert render_page(out, comparison, book) == out  # idempotent
     with pytest.raises(DocsError, match="unknown figures block 'costs'"):
         render_page("<!-- shipways:figures:costs -->\n<!-- /shipways -->", comparison, book)
+
+
+def test_plan_tree_shows_key_inputs_and_monthly_cost() -> None:
+    from rich.console import Console
+
+    from infra.cost.model import estimate
+    from infra.report.table import plan_tree, render_estimate
+
+    plan = _planned()["vps"].plan
+    assert plan is not None
+    est = estimate(plan, load_usage(), load_prices())
+    console = Console(record=True, width=200)
+    console.print(plan_tree(plan, est))
+    render_estimate(est, console)
+    text = console.export_text()
+    assert "aws:ec2:Instance srv instanceType=t3.small" in text
+    assert "$16.78/month" in text  # 730 h x $0.0208 + 20 GB x $0.08
+    assert "data transfer out" in text and "$20.78 a month" in text
