@@ -224,7 +224,7 @@ def plan(
 ) -> None:
     """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI),
     and what it would cost a month under a usage profile."""
-    from infra.cost import CostInputError, estimate_plan
+    from infra.cost import CostInputError, estimate_plan, stale_prices_used
     from infra.harness import plan_stack
     from infra.report.table import plan_tree, render_estimate
 
@@ -245,11 +245,14 @@ def plan(
                 ],
                 "exports": result.exports,
                 "estimate": cost.to_json(),
+                "price_warnings": stale_prices_used(cost),
             }
         )
         return
     out.print(plan_tree(result, cost))
     render_estimate(cost, out)
+    for warning in stale_prices_used(cost):
+        console.print(f"[yellow]warning:[/] price {warning}")
 
 
 def _write_manifests(result: Any, directory: Path) -> None:

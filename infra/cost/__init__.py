@@ -6,15 +6,16 @@ offline plan into charges, and `breakeven` sweeps traffic to find where targets 
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from infra.cost.errors import CostInputError
 from infra.cost.model import Estimate, estimate
-from infra.cost.prices import load_prices
+from infra.cost.prices import load_prices, stale
 from infra.cost.usage import load_usage
 from infra.harness import OfflinePlan
 
-__all__ = ["CostInputError", "estimate_plan"]
+__all__ = ["CostInputError", "estimate_plan", "stale_prices_used"]
 
 
 def estimate_plan(
@@ -25,3 +26,10 @@ def estimate_plan(
     if requests_per_month is not None:
         profile = profile.at(requests_per_month)
     return estimate(plan, profile, load_prices())
+
+
+def stale_prices_used(est: Estimate, today: date | None = None) -> list[str]:
+    """Warnings for the prices this estimate used that are older than a year, or undated."""
+    used = est.price_keys()
+    old = stale(load_prices(), today or date.today())
+    return [s.message() for s in old if s.key in used]
