@@ -45,7 +45,8 @@ def served() -> Served:
 
 def _group(host: Any, leader: int) -> list[Any]:
     """Every process descended from the Procfile runner (bounded: a handful exist)."""
-    found, queue = [], [leader]
+    found: list[Any] = []
+    queue = [leader]
     while queue and len(found) < 200:
         parent = queue.pop()
         children = host.process.filter(ppid=parent)

@@ -1,0 +1,467 @@
+"""The `paas` stack: the source bundle on AWS Elastic Beanstalk.
+
+What gets declared, and why each piece is shaped the way it is:
+
+- A private S3 bucket for bundles: every public-access block on, ACLs disabled (bucket owner
+  enforced), SSE-S3 encryption by default, versioning, and a policy refusing plain HTTP. The
+  bundle object's key carries its content hash, so a new bundle is a new object and a new
+  Beanstalk application version, and the previous one stays available to roll back to.
+- The Beanstalk application (old versions pruned by Beanstalk, bundles kept in S3) and the
+  application version made from that object.
+- An environment on the newest platform matching `platformPattern` (looked up at deploy time,
+  so managed platform updates and new stacks need no code change): single instance or load
+  balanced, enhanced health on `healthCheckPath`, immutable deployments (a failed version
+  never replaces a healthy one), weekly managed platform updates, IMDSv2 only, SSH closed,
+  logs streamed to CloudWatch.
+- Two IAM roles. The instance role's inline policy names every action and scopes every
+  resource (this bundle prefix, this environment's log groups and health, the database
+  secret). The service role uses the two AWS-managed policies Beanstalk documents for it:
+  it drives CloudFormation, Auto Scaling, EC2 and ELB on your behalf, and AWS updates those
+  policies as the platform changes; a hand-copied list would rot. Its trust is pinned to
+  Beanstalk, with the external id Beanstalk sends and this account as the source.
+- The database URL, when given, goes to Secrets Manager; the environment references the
+  secret's ARN (`environmentsecrets`), so the URL never appears in Beanstalk's configuration
+  or console, and only the instance role may read it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import PaasConfig
+from infra.paths import APP_DIR, state_dir
+from infra.stack import Exports, StackSecrets
+from infra.targets.paas import bundle as bundles
+
+SERVICE_ROLE_POLICIES = (
+    "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
+    "arn:aws:iam::aws:policy/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy",
+)
+APP_PORT = "8000"  # where Beanstalk's nginx forwards; the Procfile binds $PORT
+SQLITE_PATH = "/var/app/data/shipways.db"  # outside /var/app/current, which deploys replace
+LOG_RETENTION_DAYS = "14"
+UPDATE_WINDOW = "Sun:03:00"  # UTC; managed platform updates (minor and patch)
+VERSIONS_KEPT = 20
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _setting(
+    namespace: str, name: str, value: pulumi.Input[str]
+) -> aws.elasticbeanstalk.EnvironmentSettingArgs:
+    return aws.elasticbeanstalk.EnvironmentSettingArgs(namespace=namespace, name=name, value=value)
+
+
+class BeanstalkApp(pulumi.ComponentResource):
+    """The bundle, its bucket, the Beanstalk application, version and environment."""
+
+    def __init__(
+        self,
+        name: str,
+        config: PaasConfig,
+        secrets: StackSecrets,
+        built: bundles.Bundle,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("shipways:paas:BeanstalkApp", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = config.resource_tags()
+        prefix = f"{config.app_name}-{config.environment}"
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        bucket, bundle_object = self._bundle_store(name, prefix, built, tags, child)
+        service_role = self._service_role(name, prefix, account.account_id, tags, child)
+        database_secret = self._database_secret(name, prefix, secrets, tags, child)
+        profile = self._instance_profile(
+            name,
+            prefix,
+            config,
+            bucket,
+            account.account_id,
+            region.region,
+            database_secret,
+            tags,
+            child,
+        )
+
+        application = aws.elasticbeanstalk.Application(
+            f"{name}-app",
+            name=prefix,
+            description=f"{config.app_name} ({config.environment}): the shipways sample API",
+            appversion_lifecycle={
+                "service_role": service_role.arn,
+                "max_count": VERSIONS_KEPT,
+                "delete_source_from_s3": False,
+            },
+            tags=tags,
+            opts=child,
+        )
+        version = aws.elasticbeanstalk.ApplicationVersion(
+            f"{name}-version",
+            name=f"{prefix}-{built.label}",
+            application=application.name,
+            bucket=bucket.bucket,
+            key=bundle_object.key,
+            description=f"bundle sha256 {built.sha256} ({built.size_bytes} bytes)",
+            tags=tags,
+            opts=child,
+        )
+        platform = _platform(config.platform_pattern, self)
+        environment = aws.elasticbeanstalk.Environment(
+            f"{name}-env",
+            name=prefix,
+            application=application.name,
+            tier="WebServer",
+            solution_stack_name=platform,
+            version=version.name,
+            settings=_environment_settings(config, service_role.arn, profile.name, database_secret),
+            tags=tags,
+            opts=child,
+        )
+
+        self.url: pulumi.Output[str] = pulumi.Output.concat("http://", environment.cname)
+        self.environment_name = environment.name
+        self.version_label = version.name
+        self.bucket_name = bucket.bucket
+        self.platform = platform
+        self.register_outputs(
+            {"url": self.url, "environment": environment.name, "version": version.name}
+        )
+
+    def _bundle_store(
+        self,
+        name: str,
+        prefix: str,
+        built: bundles.Bundle,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketObject]:
+        bucket = aws.s3.Bucket(
+            f"{name}-bundles", bucket_prefix=f"{prefix}-bundles-", tags=tags, opts=child
+        )
+        private = aws.s3.BucketPublicAccessBlock(
+            f"{name}-bundles-private",
+            bucket=bucket.bucket,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-bundles-ownership",
+            bucket=bucket.bucket,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bundles-encryption",
+            bucket=bucket.bucket,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-bundles-versioning",
+            bucket=bucket.bucket,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-bundles-tls-only",
+            bucket=bucket.bucket,
+            policy=bucket.arn.apply(
+                lambda arn: _policy(
+                    {
+                        "Sid": "DenyPlainHttp",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [arn, f"{arn}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[private]),
+        )
+        bundle_object = aws.s3.BucketObject(
+            f"{name}-bundle",
+            bucket=bucket.bucket,
+            key=f"bundles/{built.path.name}",
+            source=pulumi.FileAsset(str(built.path)),
+            content_type="application/zip",
+            server_side_encryption="AES256",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[private, encryption]),
+        )
+        return bucket, bundle_object
+
+    def _service_role(
+        self,
+        name: str,
+        prefix: str,
+        account_id: pulumi.Output[str],
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{name}-service-role",
+            name=f"{prefix}-eb-service",
+            description="Elastic Beanstalk manages this environment's resources with it",
+            assume_role_policy=account_id.apply(
+                lambda account: _policy(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "elasticbeanstalk.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {
+                                "sts:ExternalId": "elasticbeanstalk",
+                                "aws:SourceAccount": account,
+                            }
+                        },
+                    }
+                )
+            ),
+            tags=tags,
+            opts=child,
+        )
+        for arn in SERVICE_ROLE_POLICIES:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-service-{arn.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+        return role
+
+    def _database_secret(
+        self,
+        name: str,
+        prefix: str,
+        secrets: StackSecrets,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.secretsmanager.Secret | None:
+        url = secrets.get("databaseUrl")
+        if url is None:
+            return None
+        secret = aws.secretsmanager.Secret(
+            f"{name}-database-url",
+            name_prefix=f"{prefix}/database-url-",
+            description="DATABASE_URL of the shipways paas environment",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-database-url-value",
+            secret_id=secret.id,
+            secret_string=url,  # a Pulumi secret from config to state
+            opts=child,
+        )
+        return secret
+
+    def _instance_profile(
+        self,
+        name: str,
+        prefix: str,
+        config: PaasConfig,
+        bucket: aws.s3.Bucket,
+        account_id: pulumi.Output[str],
+        region: pulumi.Output[str],
+        database_secret: aws.secretsmanager.Secret | None,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.iam.InstanceProfile:
+        role = aws.iam.Role(
+            f"{name}-instance-role",
+            name=f"{prefix}-eb-instance",
+            description="The Beanstalk instances' identity: logs, health, bundle and secret",
+            assume_role_policy=_policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        secret_arn: pulumi.Input[str | None] = database_secret.arn if database_secret else None
+        policy = pulumi.Output.all(
+            bucket=bucket.arn, account=account_id, region=region, secret=secret_arn
+        ).apply(lambda v: _instance_policy(prefix, **v))
+        aws.iam.RolePolicy(f"{name}-instance-policy", role=role.name, policy=policy, opts=child)
+        return aws.iam.InstanceProfile(
+            f"{name}-instance-profile", name=f"{prefix}-eb-instance", role=role.name, opts=child
+        )
+
+
+def _platform(pattern: str, parent: pulumi.Resource) -> str:
+    """The newest Beanstalk platform matching `pattern`. Looked up when the program runs, so
+    a pattern that matches nothing fails `pulumi preview` before anything is created."""
+    found = aws.elasticbeanstalk.get_solution_stack(
+        name_regex=pattern, most_recent=True, opts=pulumi.InvokeOptions(parent=parent)
+    )
+    return str(found.name)
+
+
+def _instance_policy(
+    environment: str, bucket: str, account: str, region: str, secret: str | None
+) -> str:
+    """Every action named, every resource scoped: what an instance of this environment needs.
+
+    `environment` names both the Beanstalk application and its environment (`<app>-<env>`).
+    """
+    beanstalk_bucket = f"arn:aws:s3:::elasticbeanstalk-{region}-{account}"
+
+    def arn(service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadThisAppsBundles",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{bucket}/bundles/*",
+        },
+        {
+            "Sid": "BeanstalkStorageObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"{beanstalk_bucket}/resources/environments/*",
+        },
+        {
+            "Sid": "BeanstalkStorageListing",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": beanstalk_bucket,
+        },
+        {
+            "Sid": "StreamThisEnvironmentsLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+                "logs:DescribeLogGroups",
+            ],
+            "Resource": arn("logs", f"log-group:/aws/elasticbeanstalk/{environment}/*"),
+        },
+        {
+            "Sid": "ReportThisEnvironmentsHealth",
+            "Effect": "Allow",
+            "Action": ["elasticbeanstalk:PutInstanceStatistics"],
+            "Resource": [
+                arn("elasticbeanstalk", f"application/{environment}"),
+                arn("elasticbeanstalk", f"environment/{environment}/{environment}"),
+            ],
+        },
+    ]
+    if secret is not None:
+        statements.append(
+            {
+                "Sid": "ReadTheDatabaseUrl",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secret,
+            }
+        )
+    return _policy(*statements)
+
+
+def _environment_settings(
+    config: PaasConfig,
+    service_role_arn: pulumi.Output[str],
+    instance_profile: pulumi.Output[str],
+    database_secret: aws.secretsmanager.Secret | None,
+) -> list[aws.elasticbeanstalk.EnvironmentSettingArgs]:
+    env_ns = "aws:elasticbeanstalk:application:environment"
+    load_balanced = config.environment_type == "LoadBalanced"
+    settings = [
+        _setting("aws:elasticbeanstalk:environment", "EnvironmentType", config.environment_type),
+        _setting("aws:elasticbeanstalk:environment", "ServiceRole", service_role_arn),
+        _setting("aws:autoscaling:launchconfiguration", "IamInstanceProfile", instance_profile),
+        _setting("aws:autoscaling:launchconfiguration", "DisableIMDSv1", "true"),
+        _setting("aws:autoscaling:launchconfiguration", "RootVolumeType", "gp3"),
+        # No key pair is configured; this also closes port 22 in Beanstalk's security group.
+        _setting(
+            "aws:autoscaling:launchconfiguration", "SSHSourceRestriction", "tcp,22,22,127.0.0.1/32"
+        ),
+        _setting("aws:ec2:instances", "InstanceTypes", config.instance_type),
+        _setting(
+            "aws:autoscaling:asg", "MinSize", str(config.min_instances if load_balanced else 1)
+        ),
+        _setting(
+            "aws:autoscaling:asg", "MaxSize", str(config.max_instances if load_balanced else 1)
+        ),
+        _setting("aws:elasticbeanstalk:healthreporting:system", "SystemType", "enhanced"),
+        _setting(
+            "aws:elasticbeanstalk:application",
+            "Application Healthcheck URL",
+            config.health_check_path,
+        ),
+        _setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "Immutable"),
+        _setting("aws:elasticbeanstalk:managedactions", "ManagedActionsEnabled", "true"),
+        _setting("aws:elasticbeanstalk:managedactions", "PreferredStartTime", UPDATE_WINDOW),
+        _setting("aws:elasticbeanstalk:managedactions:platformupdate", "UpdateLevel", "minor"),
+        _setting(
+            "aws:elasticbeanstalk:managedactions:platformupdate", "InstanceRefreshEnabled", "true"
+        ),
+        _setting("aws:elasticbeanstalk:cloudwatch:logs", "StreamLogs", "true"),
+        _setting("aws:elasticbeanstalk:cloudwatch:logs", "RetentionInDays", LOG_RETENTION_DAYS),
+        _setting("aws:elasticbeanstalk:cloudwatch:logs", "DeleteOnTerminate", "false"),
+        _setting("aws:elasticbeanstalk:environment:proxy", "ProxyServer", "nginx"),
+    ]
+    if load_balanced:
+        settings += [
+            _setting("aws:elasticbeanstalk:environment", "LoadBalancerType", "application"),
+            _setting(
+                "aws:elasticbeanstalk:environment:process:default",
+                "HealthCheckPath",
+                config.health_check_path,
+            ),
+            _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
+        ]
+    app_env = {
+        **config.env,
+        "PORT": APP_PORT,
+        "WEB_BIND_HOST": "127.0.0.1",  # only nginx, on the same instance, talks to gunicorn
+        "SHIPWAYS_TARGET": "paas",
+        "WEB_CONCURRENCY": str(config.web_concurrency),
+    }
+    if database_secret is None:
+        app_env["SHIPWAYS_SQLITE_PATH"] = SQLITE_PATH
+    settings += [_setting(env_ns, key, value) for key, value in sorted(app_env.items())]
+    if database_secret is not None:
+        settings.append(
+            _setting(
+                "aws:elasticbeanstalk:application:environmentsecrets",
+                "DATABASE_URL",
+                database_secret.arn,
+            )
+        )
+    return settings
+
+
+def deploy(config: PaasConfig, secrets: StackSecrets) -> Exports:
+    """The stack's program: build the bundle (reproducible, so the same source gives the same
+    version label), then declare everything around it."""
+    built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
+    app = BeanstalkApp(config.app_name, config, secrets, built)
+    return {
+        "url": app.url,
+        "environment": app.environment_name,
+        "applicationVersion": app.version_label,
+        "platform": app.platform,
+        "bucket": app.bucket_name,
+        "bundleSha256": built.sha256,
+        "bundleBytes": built.size_bytes,
+    }

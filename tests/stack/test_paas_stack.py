@@ -1,0 +1,421 @@
+"""The `paas` stack under mocks: the Beanstalk graph and every security property around it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+from infra.config import ConfigError, PaasConfig, load_stack, namespaced, read_stack_file
+from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.paths import APP_DIR, ROOT
+from infra.targets.paas import component
+from infra.targets.paas import mocks as paas_mocks
+
+pytestmark = pytest.mark.stack
+
+APP = "shipways:paas:BeanstalkApp"
+BUCKET = "aws:s3/bucket:Bucket"
+BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+OBJECT = "aws:s3/bucketObject:BucketObject"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+INLINE = "aws:iam/rolePolicy:RolePolicy"
+PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+APPLICATION = "aws:elasticbeanstalk/application:Application"
+VERSION = "aws:elasticbeanstalk/applicationVersion:ApplicationVersion"
+ENVIRONMENT = "aws:elasticbeanstalk/environment:Environment"
+
+DATABASE_URL = "postgresql://shipways:s3cr3t-pw@db.internal:5432/shipways"
+STACK = load_stack("paas")
+
+
+def _plan(
+    drop: tuple[str, ...] = (), secrets: dict[str, str] | None = None, **overrides: Any
+) -> tuple[OfflinePlan, dict[str, set[str]]]:
+    """Plan the committed stack file with keys replaced or removed; also return each
+    resource's explicit dependencies (by name), which the recorder does not keep."""
+    values, _ = namespaced(read_stack_file("paas"))
+    values = {k: v for k, v in values.items() if k not in drop} | overrides
+    depends: dict[str, set[str]] = {}
+    register = pulumi_mocks.MockMonitor.RegisterResource
+
+    def recording(monitor: Any, request: Any) -> Any:
+        depends[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
+        return register(monitor, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", recording)
+        paas_mocks.STACK_LOOKUPS.clear()
+        plan = plan_stack("paas", overrides=values, secrets=secrets, use_stack_file=False)
+    return plan, depends
+
+
+@pytest.fixture(scope="module")
+def planned() -> tuple[OfflinePlan, dict[str, set[str]], list[dict[str, Any]]]:
+    plan, depends = _plan()
+    return plan, depends, list(paas_mocks.STACK_LOOKUPS)
+
+
+@pytest.fixture(scope="module")
+def plan(planned: tuple[OfflinePlan, Any, Any]) -> OfflinePlan:
+    return planned[0]
+
+
+@pytest.fixture(scope="module")
+def with_database() -> OfflinePlan:
+    plan, _ = _plan(secrets={"databaseUrl": DATABASE_URL})
+    return plan
+
+
+def _settings(environment: Declared) -> dict[tuple[str, str], str]:
+    return {(s["namespace"], s["name"]): s["value"] for s in environment.inputs["settings"]}
+
+
+def _env_vars(environment: Declared) -> dict[str, str]:
+    namespace = "aws:elasticbeanstalk:application:environment"
+    return {name: value for (ns, name), value in _settings(environment).items() if ns == namespace}
+
+
+def _role(plan: OfflinePlan, suffix: str) -> Declared:
+    return next(r for r in plan.of_type(ROLE) if r.inputs["name"].endswith(suffix))
+
+
+def _statements(document: str) -> Iterator[dict[str, Any]]:
+    yield from json.loads(document)["Statement"]
+
+
+def test_graph(plan: OfflinePlan, with_database: OfflinePlan) -> None:
+    expected = {
+        APP: 1,
+        BUCKET: 1,
+        BLOCK: 1,
+        OWNERSHIP: 1,
+        ENCRYPTION: 1,
+        VERSIONING: 1,
+        BUCKET_POLICY: 1,
+        OBJECT: 1,
+        ROLE: 2,
+        ATTACHMENT: 2,
+        INLINE: 1,
+        PROFILE: 1,
+        APPLICATION: 1,
+        VERSION: 1,
+        ENVIRONMENT: 1,
+    }
+    assert Counter(r.type for r in plan.resources) == expected
+    assert Counter(r.type for r in with_database.resources) == {
+        **expected,
+        SECRET: 1,
+        SECRET_VERSION: 1,
+    }
+
+
+def test_bucket_is_private_encrypted_versioned_and_tls_only(plan: OfflinePlan) -> None:
+    bucket = plan.one(BUCKET).outputs["bucket"]
+    block = plan.one(BLOCK).inputs
+    assert block["bucket"] == bucket
+    for flag in (
+        "blockPublicAcls",
+        "blockPublicPolicy",
+        "ignorePublicAcls",
+        "restrictPublicBuckets",
+    ):
+        assert block[flag] is True, flag
+    assert plan.one(OWNERSHIP).inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    (rule,) = plan.one(ENCRYPTION).inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    assert plan.one(VERSIONING).inputs["versioningConfiguration"] == {"status": "Enabled"}
+    (deny,) = _statements(plan.one(BUCKET_POLICY).inputs["policy"])
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    assert not [r for r in plan.resources if "Acl" in r.type or "Website" in r.type]
+
+
+def test_bundle_object_is_the_built_zip_uploaded_after_the_bucket_is_locked(
+    planned: tuple[OfflinePlan, dict[str, set[str]], Any],
+) -> None:
+    plan, depends, _ = planned
+    upload = plan.one(OBJECT)
+    source = Path(upload.inputs["source"].path)
+    sha = plan.exports["bundleSha256"]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == sha
+    assert plan.exports["bundleBytes"] == source.stat().st_size
+    assert upload.inputs["key"] == f"bundles/{source.name}" and sha[:12] in source.name
+    assert upload.inputs["serverSideEncryption"] == "AES256"
+    assert upload.inputs["bucket"] == plan.one(BUCKET).outputs["bucket"]
+    assert {"shipways-bundles-private", "shipways-bundles-encryption"} <= depends[upload.name]
+    assert "shipways-bundles-private" in depends[plan.one(BUCKET_POLICY).name]
+
+
+def test_application_version_points_at_the_bundle(plan: OfflinePlan) -> None:
+    version = plan.one(VERSION).inputs
+    assert version["bucket"] == plan.one(BUCKET).outputs["bucket"]
+    assert version["key"] == plan.one(OBJECT).inputs["key"]
+    assert version["name"] == f"shipways-demo-{plan.exports['bundleSha256'][:12]}"
+    assert version["application"] == plan.one(APPLICATION).inputs["name"] == "shipways-demo"
+    assert plan.one(ENVIRONMENT).inputs["version"] == version["name"]
+    lifecycle = plan.one(APPLICATION).inputs["appversionLifecycle"]
+    assert lifecycle["serviceRole"] == _role(plan, "-eb-service").outputs["arn"]
+    assert lifecycle["deleteSourceFromS3"] is False
+
+
+def test_platform_is_looked_up_by_pattern_newest_first(
+    planned: tuple[OfflinePlan, Any, list[dict[str, Any]]],
+) -> None:
+    plan, _, lookups = planned
+    (lookup,) = lookups
+    assert lookup["nameRegex"] == STACK.platform_pattern  # type: ignore[attr-defined]
+    assert lookup["mostRecent"] is True
+    newest = "64bit Amazon Linux 2023 v4.9.1 running Python 3.11"
+    assert plan.one(ENVIRONMENT).inputs["solutionStackName"] == newest
+    assert plan.exports["platform"] == newest
+
+
+def test_platform_python_is_the_bundles_python() -> None:
+    wanted = (APP_DIR / ".python-version").read_text().strip()
+    for pattern in (STACK.platform_pattern, PaasConfig().platform_pattern):  # type: ignore[attr-defined]
+        found = re.search(r"Python (\d+)\\\.(\d+)", pattern)
+        assert found is not None, pattern
+        assert f"{found[1]}.{found[2]}" == wanted
+
+
+def test_no_matching_platform_fails_the_plan() -> None:
+    # A failed provider lookup leaves the Pulumi runtime's globals unusable for later plans
+    # in the same process, so this one runs in its own interpreter.
+    program = (
+        "from infra.harness import plan_stack\n"
+        "plan_stack('paas', overrides={'platformPattern': r'running Python 2\\.7$'})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Your query returned no results" in result.stderr
+
+
+def test_single_instance_environment(plan: OfflinePlan) -> None:
+    settings = _settings(plan.one(ENVIRONMENT))
+    assert settings[("aws:elasticbeanstalk:environment", "EnvironmentType")] == "SingleInstance"
+    assert settings[("aws:autoscaling:asg", "MinSize")] == "1"
+    assert settings[("aws:autoscaling:asg", "MaxSize")] == "1"
+    assert ("aws:elasticbeanstalk:environment", "LoadBalancerType") not in settings
+
+
+def test_load_balanced_environment() -> None:
+    plan, _ = _plan(environmentType="LoadBalanced", minInstances=2, maxInstances=4)
+    settings = _settings(plan.one(ENVIRONMENT))
+    assert settings[("aws:elasticbeanstalk:environment", "EnvironmentType")] == "LoadBalanced"
+    assert settings[("aws:elasticbeanstalk:environment", "LoadBalancerType")] == "application"
+    assert settings[("aws:autoscaling:asg", "MinSize")] == "2"
+    assert settings[("aws:autoscaling:asg", "MaxSize")] == "4"
+    process = "aws:elasticbeanstalk:environment:process:default"
+    assert settings[(process, "HealthCheckPath")] == "/readyz"
+    assert settings[(process, "MatcherHTTPCode")] == "200"
+
+
+def test_instances_health_updates_and_deployments(plan: OfflinePlan) -> None:
+    settings = _settings(plan.one(ENVIRONMENT))
+    launch = "aws:autoscaling:launchconfiguration"
+    assert settings[("aws:ec2:instances", "InstanceTypes")] == "t3.small"
+    assert settings[(launch, "DisableIMDSv1")] == "true"
+    assert settings[(launch, "SSHSourceRestriction")].endswith("127.0.0.1/32")
+    assert (launch, "EC2KeyName") not in settings
+    assert settings[("aws:elasticbeanstalk:application", "Application Healthcheck URL")] == (
+        "/readyz"
+    )
+    assert settings[("aws:elasticbeanstalk:healthreporting:system", "SystemType")] == "enhanced"
+    assert settings[("aws:elasticbeanstalk:managedactions", "ManagedActionsEnabled")] == "true"
+    assert settings[("aws:elasticbeanstalk:managedactions", "PreferredStartTime")] == "Sun:03:00"
+    update = "aws:elasticbeanstalk:managedactions:platformupdate"
+    assert settings[(update, "UpdateLevel")] == "minor"
+    assert settings[("aws:elasticbeanstalk:command", "DeploymentPolicy")] == "Immutable"
+    assert settings[("aws:elasticbeanstalk:cloudwatch:logs", "StreamLogs")] == "true"
+
+
+def test_config_values_reach_the_environment() -> None:
+    plan, _ = _plan(
+        instanceType="m7g.large",
+        healthCheckPath="/healthz",
+        webConcurrency=4,
+        env={"SHIPWAYS_LOG_LEVEL": "DEBUG"},
+    )
+    environment = plan.one(ENVIRONMENT)
+    settings = _settings(environment)
+    assert settings[("aws:ec2:instances", "InstanceTypes")] == "m7g.large"
+    assert settings[("aws:elasticbeanstalk:application", "Application Healthcheck URL")] == (
+        "/healthz"
+    )
+    env = _env_vars(environment)
+    assert env["SHIPWAYS_LOG_LEVEL"] == "DEBUG"
+    assert env["WEB_CONCURRENCY"] == "4"
+
+
+def test_app_environment_without_a_database(plan: OfflinePlan) -> None:
+    env = _env_vars(plan.one(ENVIRONMENT))
+    assert env == {
+        "PORT": "8000",
+        "WEB_BIND_HOST": "127.0.0.1",
+        "SHIPWAYS_TARGET": "paas",
+        "WEB_CONCURRENCY": "2",
+        "SHIPWAYS_SQLITE_PATH": "/var/app/data/shipways.db",
+    }
+    settings = _settings(plan.one(ENVIRONMENT))
+    assert not [k for k in settings if k[0].endswith("environmentsecrets")]
+
+
+def test_database_url_lives_only_in_secrets_manager(with_database: OfflinePlan) -> None:
+    secret = with_database.one(SECRET)
+    version = with_database.one(SECRET_VERSION)
+    # Still marked secret when it reaches the resource: Pulumi encrypts it in the state.
+    assert version.inputs["secretString"] == {
+        rpc._special_sig_key: rpc._special_secret_sig,
+        "value": DATABASE_URL,
+    }
+    assert secret.inputs["recoveryWindowInDays"] == 7
+    settings = _settings(with_database.one(ENVIRONMENT))
+    assert (
+        settings[("aws:elasticbeanstalk:application:environmentsecrets", "DATABASE_URL")]
+        == (secret.outputs["arn"])
+    )
+    env = _env_vars(with_database.one(ENVIRONMENT))
+    assert "DATABASE_URL" not in env and "SHIPWAYS_SQLITE_PATH" not in env
+    leaks = [
+        r.name
+        for r in with_database.resources
+        if r is not version and "s3cr3t-pw" in json.dumps(r.inputs, default=str)
+    ]
+    assert leaks == []
+    assert "s3cr3t-pw" not in json.dumps(with_database.exports, default=str)
+
+
+def test_service_role_trusts_beanstalk_only_with_the_documented_managed_policies(
+    plan: OfflinePlan,
+) -> None:
+    role = _role(plan, "-eb-service")
+    (trust,) = _statements(role.inputs["assumeRolePolicy"])
+    assert trust["Principal"] == {"Service": "elasticbeanstalk.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"] == {
+        "sts:ExternalId": "elasticbeanstalk",
+        "aws:SourceAccount": paas_mocks.ACCOUNT_ID,
+    }
+    attached = {a.inputs["policyArn"] for a in plan.of_type(ATTACHMENT)}
+    assert attached == set(component.SERVICE_ROLE_POLICIES)
+    assert {a.inputs["role"] for a in plan.of_type(ATTACHMENT)} == {role.inputs["name"]}
+    settings = _settings(plan.one(ENVIRONMENT))
+    assert settings[("aws:elasticbeanstalk:environment", "ServiceRole")] == role.outputs["arn"]
+
+
+def test_instance_role_is_least_privilege(plan: OfflinePlan, with_database: OfflinePlan) -> None:
+    for each in (plan, with_database):
+        role = _role(each, "-eb-instance")
+        (trust,) = _statements(role.inputs["assumeRolePolicy"])
+        assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
+        profile = each.one(PROFILE)
+        assert profile.inputs["role"] == role.inputs["name"]
+        settings = _settings(each.one(ENVIRONMENT))
+        launch = "aws:autoscaling:launchconfiguration"
+        assert settings[(launch, "IamInstanceProfile")] == profile.inputs["name"]
+        inline = each.one(INLINE)
+        assert inline.inputs["role"] == role.inputs["name"]
+        for statement in _statements(inline.inputs["policy"]):
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            assert all("*" not in action for action in actions), statement
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, str) else resources:
+                assert resource != "*" and resource.startswith("arn:aws:"), statement
+                assert paas_mocks.ACCOUNT_ID in resource or "shipways-demo-bundles" in resource
+
+
+def test_instance_policy_scopes(plan: OfflinePlan, with_database: OfflinePlan) -> None:
+    bucket = plan.one(BUCKET).outputs["bucket"]
+    by_sid = {s["Sid"]: s for s in _statements(plan.one(INLINE).inputs["policy"])}
+    assert by_sid["ReadThisAppsBundles"]["Resource"] == f"arn:aws:s3:::{bucket}/bundles/*"
+    assert by_sid["StreamThisEnvironmentsLogs"]["Resource"].endswith(
+        "log-group:/aws/elasticbeanstalk/shipways-demo/*"
+    )
+    assert "ReadTheDatabaseUrl" not in by_sid
+    secret_arn = with_database.one(SECRET).outputs["arn"]
+    by_sid = {s["Sid"]: s for s in _statements(with_database.one(INLINE).inputs["policy"])}
+    assert by_sid["ReadTheDatabaseUrl"] == {
+        "Sid": "ReadTheDatabaseUrl",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": secret_arn,
+    }
+
+
+def test_every_taggable_resource_is_tagged(plan: OfflinePlan) -> None:
+    tagged = [
+        r
+        for r in plan.resources
+        if r.type in {BUCKET, OBJECT, ROLE, APPLICATION, VERSION, ENVIRONMENT}
+    ]
+    assert len(tagged) == 7
+    for resource in tagged:
+        assert resource.inputs["tags"]["project"] == "shipways", resource.name
+        assert resource.inputs["tags"]["environment"] == "demo", resource.name
+
+
+def test_exports(plan: OfflinePlan) -> None:
+    assert plan.exports["url"] == "http://shipways-demo.eba-mock1234.us-east-1.elasticbeanstalk.com"
+    assert plan.exports["environment"] == "shipways-demo"
+    assert plan.exports["applicationVersion"] == plan.one(VERSION).inputs["name"]
+    assert plan.exports["bucket"] == plan.one(BUCKET).outputs["bucket"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"env": {"DATABASE_URL": "postgresql://x"}}, "env.DATABASE_URL"),
+        ({"env": {"STRIPE_API_KEY": "sk"}}, "looks like a secret"),
+        ({"env": {"DB_PASSWORD": "pw"}}, "looks like a secret"),
+        ({"env": {"PORT": "9000"}}, "set by the recipe"),
+        ({"env": {"lower": "x"}}, "env.lower"),
+        ({"minInstances": 3, "maxInstances": 2}, "maxInstances"),
+        ({"platformPattern": "running Python (3.11"}, "platformPattern"),
+        ({"environmentType": "Serverless"}, "environmentType"),
+        ({"healthCheckPath": "readyz"}, "healthCheckPath"),
+        ({"instanceTypo": "t3.small"}, "unknown key"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _plan(**overrides)
+
+
+def test_secret_value_is_not_echoed_in_the_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _plan(env={"DB_PASSWORD": "hunter2-value"})
+    assert "hunter2-value" not in str(caught.value)
+
+
+def test_database_url_in_plain_text_is_refused() -> None:
+    with pytest.raises(ConfigError, match="pulumi config set --secret databaseUrl"):
+        _plan(databaseUrl=DATABASE_URL)
