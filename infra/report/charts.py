@@ -115,16 +115,20 @@ def cost_chart(
             f"y2='{ly - 4}' stroke='{color(name)}' stroke-width='3'/>"
             f"<text x='{left + plot_w + 40}' y='{ly}' font-size='12'>{escape(name)}</text>"
         )
-    for mx, my, label in markers:
+    last_x, lift = -1e9, 0
+    for mx, my, label in sorted(markers):
         if mx > x_max:
             continue
+        # Labels of neighbouring break-evens would overprint: step them down in turn.
+        lift = lift + 1 if px(mx) - last_x < 48 else 0
+        last_x = px(mx)
         parts.append(
             f"<g class='break-even'><line x1='{px(mx):.1f}' x2='{px(mx):.1f}' y1='{top}' "
             f"y2='{top + plot_h}' stroke='#555' stroke-dasharray='3 3'/>"
             f"<circle cx='{px(mx):.1f}' cy='{py(my):.1f}' r='5' fill='#fff' stroke='#222' "
             f"stroke-width='1.5'/><title>{escape(label)}</title>"
-            f"<text x='{px(mx) + 6:.1f}' y='{py(my) - 8:.1f}' font-size='10'>"
-            f"{escape(short_count(mx))}</text></g>"
+            f"<text x='{px(mx) + 6:.1f}' y='{py(my) - 8 + 13 * lift:.1f}' font-size='10' "
+            f"font-weight='bold'>{escape(short_count(float(f'{mx:.3g}')))}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

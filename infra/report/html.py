@@ -20,7 +20,14 @@ from infra.report.metrics import CATALOGUE
 from infra.report.table import money, requests
 
 TEMPLATES = Path(__file__).with_name("templates")
-ZOOM_MAX = 10_000_000
+ZOOM_STEPS = (2_000_000, 5_000_000, 10_000_000, 15_000_000, 20_000_000, 25_000_000, 50_000_000)
+
+
+def zoom_range(c: Comparison) -> int:
+    """The close-up's width: room for every break-even in the left half of the sweep."""
+    low = [b.requests_per_month for b in c.break_evens if b.requests_per_month < c.sweep_max / 2]
+    wanted = 1.25 * max(low, default=8_000_000)
+    return next((z for z in ZOOM_STEPS if z >= wanted), c.sweep_max)
 
 
 def _environment() -> Environment:
@@ -54,11 +61,12 @@ def cost_charts(c: Comparison) -> list[Markup]:
         x_max=c.sweep_max,
         title=f"Monthly cost, 0 to {charts.short_count(c.sweep_max)} requests a month",
     )
+    zoom_max = min(zoom_range(c), c.sweep_max)
     zoom = charts.cost_chart(
         c.sweep,
         markers,
-        x_max=min(ZOOM_MAX, c.sweep_max),
-        title=f"Close-up: 0 to {charts.short_count(min(ZOOM_MAX, c.sweep_max))} requests a month",
+        x_max=zoom_max,
+        title=f"Close-up: 0 to {charts.short_count(zoom_max)} requests a month",
     )
     return [Markup(full), Markup(zoom)]  # noqa: S704 - SVG built from escaped parts
 
