@@ -36,7 +36,7 @@ from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.k8s import manifests
-from infra.targets.k8s.image import AppImage, ensure_app_image
+from infra.targets.k8s.image import ensure_app_image
 from infra.targets.k8s.pod import ContainerRun, plan
 
 CHECKS_DIR = Path(__file__).with_name("checks")
@@ -80,12 +80,13 @@ class K8sSandbox:
         config = load_stack(stack, self.stacks_dir)
         if not isinstance(config, K8sConfig):
             raise ConfigError(f"stack {stack!r} is not a k8s stack (it targets {config.target})")
+        started = time.perf_counter()
         with _progress(console) as (progress, say):
             client = ensure_engine(progress)
             image = ensure_app_image(client, progress)
             how = f"built in {image.build_seconds:.1f}s" if image.built else "unchanged"
             say(f"image {image.tag} ({image.size_mb:.0f} MB, {how})")
-            self._record_image(image)
+            results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")
             database_url = self.database_url or os.environ.get(DATABASE_URL_ENV) or None
             release = manifests.plain_release(config, image.id, database_url)
             pods = plan(manifests.render(config, release))
@@ -93,16 +94,16 @@ class K8sSandbox:
             if current is not None:
                 say(f"pod {current.name} already runs this release")
                 return self._endpoint_of(current)
+            replacing = any(p.status == "running" for p in self._pods(client))
             for job in pods.jobs:
                 self._run_job(client, job, say)
             pod = self._start_pod(client, pods.web, say)
             self._retire_others(client, keep=pod, progress=say)
+        # A deploy replaces a serving pod (warm) or starts the first one (cold); both include
+        # building the image when the app changed.
+        metric = "warm_deploy_seconds" if replacing else "cold_deploy_seconds"
+        results.record("k8s", metric, time.perf_counter() - started, "s", "shipways up")
         return self._endpoint_of(pod)
-
-    def _record_image(self, image: AppImage) -> None:
-        results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")
-        if image.built:
-            results.record("k8s", "image_build_seconds", image.build_seconds, "s", "shipways up")
 
     def _labels(self, run: ContainerRun) -> dict[str, str]:
         return {
@@ -291,6 +292,7 @@ class K8sSandbox:
                 f"(kept revisions: {kept})"
             )
         target = candidates[0]
+        started = time.perf_counter()
         with _progress(console) as (progress, say):
             say(f"starting {target.name}")
             target.start()
@@ -298,6 +300,8 @@ class K8sSandbox:
             if current is not None:
                 say(f"stopping {current.name}")
                 current.stop(timeout=_grace(current))
+        seconds = time.perf_counter() - started
+        results.record("k8s", "rollback_seconds", seconds, "s", "shipways rollback")
         return str(target.labels.get(REVISION_LABEL))
 
 
@@ -328,13 +332,15 @@ def _wait_healthy(container: Container, timeout: float, progress: Progress) -> f
 
 def _seconds_since_start(state: dict[str, Any]) -> float:
     """Start-to-healthy as Docker saw it: StartedAt to the first passing health probe."""
-    log = (state.get("Health") or {}).get("Log") or []
-    passed = [entry for entry in log if entry.get("ExitCode") == 0]
-    if not passed:
-        return 0.0
     started = datetime.fromisoformat(_trim_nanos(state["StartedAt"]))
-    healthy = datetime.fromisoformat(_trim_nanos(passed[0]["End"]))
-    return max(0.0, (healthy - started).total_seconds())
+    log = (state.get("Health") or {}).get("Log") or []
+    passed = [
+        datetime.fromisoformat(_trim_nanos(entry["End"]))
+        for entry in log
+        if entry.get("ExitCode") == 0
+    ]
+    since_start = [(end - started).total_seconds() for end in passed if end >= started]
+    return min(since_start) if since_start else 0.0
 
 
 def _trim_nanos(stamp: str) -> str:
