@@ -21,15 +21,15 @@ STOP_TIMEOUT_S = 40.0  # gunicorn's graceful_timeout (30 s) plus margin
 _POLL_S = 0.1
 
 
-def start_time(pid: int) -> int | None:
-    """Clock ticks since boot when `pid` started, or None if it is gone or a zombie."""
+def start_time(pid: int, *, zombie_ok: bool = False) -> int | None:
+    """Clock ticks since boot when `pid` started, or None if it is gone (or a zombie)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # Fields after the command name (which may contain spaces) start at field 3 (state).
     fields = stat.rpartition(")")[2].split()
-    if not fields or fields[0] == "Z":
+    if not fields or (fields[0] == "Z" and not zombie_ok):
         return None
     return int(fields[19])
 
@@ -55,9 +55,10 @@ def spawn(command: Sequence[str], *, cwd: Path, env: dict[str, str], log: Path) 
             start_new_session=True,
             umask=0o077,
         )
-    started = start_time(process.pid)
-    if started is None:
-        raise RuntimeError(f"{command[0]} exited at once; see {log}")
+    # Our own child stays a zombie until reaped, so even a command that failed at once
+    # still has its start time; callers then see it as not alive and read the log.
+    started = start_time(process.pid, zombie_ok=True)
+    assert started is not None, "an unreaped child always has a /proc entry"
     return process.pid, started
 
 
