@@ -1,0 +1,1 @@
+"""The shipways policy pack: security rules over every stack's resources (see rules.py)."""
