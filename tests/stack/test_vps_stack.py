@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import re
 import socket
 import subprocess
 import sys
-import types
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pulumi_aws
 import pytest
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
+from infra import paths
 from infra.config import ConfigError, load_stack, namespaced, read_stack_file
 from infra.harness import Declared, OfflinePlan, plan_stack
-from infra.targets.vps import component
+from infra.targets.vps import component, fabric_api
 from infra.targets.vps import mocks as vps_mocks
 
 pytestmark = [
@@ -34,6 +38,8 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 EIP = "aws:ec2/eip:Eip"
 ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
+HOST_KEY = "pulumi-python:dynamic/vps:HostKey"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how a secret value travels to the engine
 SERVER = "shipways:vps:Server"
 
 STACK = load_stack("vps")
@@ -45,11 +51,13 @@ class Registrations:
     def __init__(self) -> None:
         self.depends: dict[str, set[str]] = {}
         self.ignore: dict[str, list[str]] = {}
+        self.secret_outputs: dict[str, list[str]] = {}
 
     def wrap(self, register: Any) -> Any:
         def recording(monitor: Any, request: Any) -> Any:
             self.depends[request.name] = {u.rsplit("::", 1)[-1] for u in request.dependencies}
             self.ignore[request.name] = list(request.ignoreChanges)
+            self.secret_outputs[request.name] = list(request.additionalSecretOutputs)
             return register(monitor, request)
 
         return recording
@@ -68,10 +76,20 @@ def _plan(drop: tuple[str, ...] = (), **overrides: Any) -> tuple[OfflinePlan, Re
 
 
 @pytest.fixture(scope="module")
-def created() -> tuple[OfflinePlan, Registrations, list[dict[str, Any]]]:
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the shipped files, so the fingerprint is known while others edit."""
+    root = tmp_path_factory.mktemp("shipped")
+    (root / "app.py").write_text("print('release one')\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def created(shipped: Path) -> Iterator[tuple[OfflinePlan, Registrations, list[dict[str, Any]]]]:
     """The committed stack file as is: a new server on EC2."""
-    plan, seen = _plan(tags={"owner": "platform-team"})
-    return plan, seen, list(vps_mocks.AMI_LOOKUPS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(component, "RELEASE_INPUTS", (shipped,))
+        plan, seen = _plan(tags={"owner": "platform-team"})
+    yield plan, seen, list(vps_mocks.AMI_LOOKUPS)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +110,7 @@ def _source(rule: Declared) -> str:
 def test_graph_is_one_server_behind_an_elastic_ip_with_its_release(plan: OfflinePlan) -> None:
     assert Counter(r.type for r in plan.resources) == {
         SERVER: 1,
+        HOST_KEY: 1,
         KEY_PAIR: 1,
         GROUP: 1,
         INGRESS: 3,
@@ -109,6 +128,8 @@ def test_existing_host_creates_nothing_on_aws() -> None:
     release = plan.one(RELEASE)
     assert release.inputs["host"] == "198.51.100.7"
     assert release.inputs["serverId"] == "198.51.100.7"
+    assert "knownHosts" not in release.inputs  # the operator's ~/.ssh/known_hosts decides
+    assert release.inputs["settings"]["tls_names"] == ["198.51.100.7"]
     assert vps_mocks.AMI_LOOKUPS == []
     assert plan.exports["url"] == "http://198.51.100.7"
     assert plan.exports["host"] == "198.51.100.7"
@@ -210,7 +231,6 @@ def test_instance_sits_in_the_group_with_the_configured_key(plan: OfflinePlan) -
     assert instance.inputs["keyName"] == key.outputs["keyName"]
     assert instance.inputs["vpcSecurityGroupIds"] == [f"{plan.one(GROUP).name}-id"]
     assert instance.inputs["instanceType"] == STACK.instance_type  # type: ignore[attr-defined]
-    assert "userData" not in instance.inputs
 
 
 def test_burstable_instances_never_bill_unlimited_credits(plan: OfflinePlan) -> None:
@@ -224,6 +244,43 @@ def test_a_newer_debian_image_does_not_replace_the_server(
 ) -> None:
     plan, seen, _ = created
     assert seen.ignore[plan.one(INSTANCE).name] == ["ami"]
+
+
+def test_first_ssh_login_is_already_pinned_to_the_stacks_host_key(
+    created: tuple[OfflinePlan, Registrations, Any],
+) -> None:
+    plan, seen, _ = created
+    user_data = plan.one(INSTANCE).inputs["userData"]
+    assert SECRET_SIG in user_data, "user data holds a private key: it must be a secret"
+    text = user_data["value"]
+    assert text.startswith("#cloud-config\n")
+    cloud = yaml.safe_load(text)
+    assert cloud == {
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {
+            "ed25519_private": vps_mocks.HOST_PRIVATE_KEY,
+            "ed25519_public": vps_mocks.HOST_PUBLIC_KEY,
+        },
+    }
+    assert seen.secret_outputs[plan.one(HOST_KEY).name] == ["private"]
+    known = f"{vps_mocks.ELASTIC_IP} {vps_mocks.HOST_PUBLIC_KEY}"
+    assert plan.one(RELEASE).inputs["knownHosts"] == known
+
+
+def test_host_key_is_generated_once_as_a_real_ed25519_pair() -> None:
+    provider = component._HostKeyProvider()
+    made = provider.create({"public": None, "private": None})
+    assert made.outs is not None
+    private = paramiko.Ed25519Key.from_private_key(io.StringIO(made.outs["private"]))
+    assert made.outs["public"] == f"ssh-ed25519 {private.get_base64()}"
+    assert provider.create({}).outs != made.outs
+    assert provider.diff(made.id, made.outs, {"public": None, "private": None}).changes is False
+
+
+def test_known_hosts_uses_openssh_port_syntax() -> None:
+    assert component.known_hosts_line("192.0.2.1", "ssh-ed25519 K") == "192.0.2.1 ssh-ed25519 K"
+    assert component.known_hosts_line("192.0.2.1", "k", 2222) == "[192.0.2.1]:2222 k"
 
 
 def test_elastic_ip_is_associated_with_the_instance(plan: OfflinePlan) -> None:
@@ -263,15 +320,20 @@ def test_release_runs_on_the_elastic_ip_after_the_server_exists(
     assert {plan.one(INSTANCE).name, plan.one(ASSOCIATION).name} <= seen.depends[release.name]
 
 
-def test_release_fingerprint_and_settings_are_inputs(plan: OfflinePlan) -> None:
+def test_release_fingerprint_and_settings_are_inputs(plan: OfflinePlan, shipped: Path) -> None:
     release = plan.one(RELEASE)
-    assert release.inputs["release"] == component.release_fingerprint()
-    assert release.inputs["settings"] == {
-        "app_name": "shipways",
-        "environment": "demo",
-        "web_concurrency": 2,
-        "releases_to_keep": 5,
-    }
+    assert release.inputs["release"] == component.release_fingerprint([shipped])
+    settings = fabric_api.Settings.model_validate(release.inputs["settings"])
+    assert settings == fabric_api.settings_for(STACK)
+    assert (settings.app_name, settings.environment) == ("shipways", "demo")
+    assert (settings.web_concurrency, settings.releases_to_keep) == (2, 5)
+    assert settings.deploy_user == "deploy"
+    assert settings.deploy_public_keys == (STACK.ssh_public_key,)  # type: ignore[attr-defined]
+
+
+def test_server_changes_alone_do_not_touch_the_release_settings(plan: OfflinePlan) -> None:
+    resized, _ = _plan(instanceType="m7i.large", rootVolumeGb=60, tags={"team": "x"})
+    assert resized.one(RELEASE).inputs["settings"] == plan.one(RELEASE).inputs["settings"]
 
 
 def test_only_the_private_key_path_reaches_the_release(plan: OfflinePlan) -> None:
@@ -279,17 +341,18 @@ def test_only_the_private_key_path_reaches_the_release(plan: OfflinePlan) -> Non
     assert release.inputs["keyPath"] == "~/.ssh/id_ed25519"
     flat = repr({k: v for k, v in release.inputs.items() if k != "__provider"})
     assert "PRIVATE" not in flat
-    assert STACK.ssh_public_key not in flat  # type: ignore[attr-defined]
 
 
-def test_exports(plan: OfflinePlan) -> None:
+def test_exports(plan: OfflinePlan, shipped: Path) -> None:
     ip = vps_mocks.ELASTIC_IP
     assert plan.exports == {
         "url": f"http://{ip}",
         "https_url": f"https://{ip}",
         "host": ip,
         "ssh": f"ssh -i ~/.ssh/id_ed25519 deploy@{ip}",
-        "release": component.release_fingerprint(),
+        "release": component.release_fingerprint([shipped]),
+        "deployed": vps_mocks.DEPLOYED,
+        "known_hosts": f"{ip} {vps_mocks.HOST_PUBLIC_KEY}",
     }
 
 
@@ -334,6 +397,13 @@ def test_keys_a_new_server_needs_are_named_when_missing(key: str) -> None:
 # The release itself: what `pulumi up` runs through the dynamic provider.
 
 
+def test_fingerprint_covers_app_lock_templates_and_fabric_tasks() -> None:
+    roots = set(component.RELEASE_INPUTS)
+    assert {paths.APP_DIR, paths.TEMPLATES_DIR, paths.FABRIC_DIR, paths.ROOT / "uv.lock"} <= roots
+    assert all(r.exists() for r in roots - {component.RELEASE_INPUTS[-1]})
+    assert re.fullmatch(r"[0-9a-f]{16}", component.release_fingerprint())
+
+
 def test_fingerprint_follows_shipped_files_and_ignores_build_leftovers(tmp_path: Path) -> None:
     app = tmp_path / "app"
     (app / "pkg" / "__pycache__").mkdir(parents=True)
@@ -358,21 +428,59 @@ def listening() -> Iterator[int]:
         yield server.getsockname()[1]
 
 
-@pytest.fixture
-def fabric_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, Any]]:
+class FakeConnection:
+    """Stands in for the pinned `fabric.Connection` that `fabric_api.connect` returns."""
+
+    def __init__(self, host: str, user: str, port: int, key_path: Path, known: str | None):
+        self.host, self.user, self.port, self.key_path, self.known = (
+            host,
+            user,
+            port,
+            key_path,
+            known,
+        )
+        self.opened = self.closed = False
+        self.refuse: Exception | None = None
+
+    def open(self) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.opened = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeFabric:
     """The Fabric API the provider drives, recording each call instead of running it."""
-    calls: list[tuple[str, Any, Any]] = []
-    fake = types.ModuleType("infra.targets.vps.fabric_api")
-    fake.settings_from = lambda data: ("settings", data)  # type: ignore[attr-defined]
-    fake.provision = lambda conn, settings: calls.append(("provision", conn, settings))  # type: ignore[attr-defined]
 
-    def deploy(conns: list[Any], settings: Any, *, release: str) -> str:
-        calls.append(("deploy", conns, (settings, release)))
-        return f"r-{release}"
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse: Exception | None = None
 
-    fake.deploy = deploy  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "infra.targets.vps.fabric_api", fake)
-    return calls
+    def connect(
+        self, host: str, user: str, *, port: int, key_path: Path, known_hosts: Path | None
+    ) -> FakeConnection:
+        known = known_hosts.read_text() if known_hosts else None  # the file is temporary
+        conn = FakeConnection(host, user, port, key_path, known)
+        conn.refuse = self.refuse
+        self.calls.append(("connect", conn))
+        return conn
+
+    def provision(self, conn: FakeConnection, settings: dict[str, Any]) -> None:
+        assert conn.opened and not conn.closed
+        self.calls.append(("provision", (conn, settings)))
+
+    def deploy(self, conns: list[FakeConnection], settings: dict[str, Any]) -> str:
+        self.calls.append(("deploy", (conns, settings)))
+        return "20250101T000000Z-abc"
+
+
+@pytest.fixture
+def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
+    fake = FakeFabric()
+    monkeypatch.setattr(component, "fabric_api", fake)
+    return fake
 
 
 def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
@@ -383,29 +491,65 @@ def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
         "port": port,
         "user": "admin",
         "keyPath": str(key),
+        "knownHosts": f"127.0.0.1 {vps_mocks.HOST_PUBLIC_KEY}",
         "settings": {"app_name": "shipways"},
         "release": "abc123",
     }
     return props | extra
 
 
-def test_create_provisions_then_deploys_over_ssh(
-    listening: int, fabric_calls: list[tuple[str, Any, Any]], tmp_path: Path
+def test_create_provisions_then_deploys_with_the_host_key_pinned(
+    listening: int, fabric: FakeFabric, tmp_path: Path
 ) -> None:
-    key = tmp_path / "id_ed25519"
-    key.write_text("not used: the fake API never connects")
-    result = component._FabricReleaseProvider().create(_props(listening, key))
-    (_, conn, settings), (_, conns, (deploy_settings, release)) = fabric_calls
-    assert [c[0] for c in fabric_calls] == ["provision", "deploy"]
-    assert conns == [conn]
-    assert (conn.host, conn.port, conn.user) == ("127.0.0.1", listening, "admin")
-    assert conn.connect_kwargs == {"key_filename": [str(key)]}
-    assert settings == deploy_settings == ("settings", {"app_name": "shipways"})
-    assert release == "abc123"
+    result = component._FabricReleaseProvider().create(_props(listening, tmp_path / "id"))
+    assert [c[0] for c in fabric.calls] == ["connect", "provision", "deploy"]
+    conn = fabric.calls[0][1]
+    assert (conn.host, conn.user, conn.port) == ("127.0.0.1", "admin", listening)
+    assert conn.key_path == tmp_path / "id"
+    assert conn.known == f"127.0.0.1 {vps_mocks.HOST_PUBLIC_KEY}\n"
+    assert fabric.calls[1][1] == (conn, {"app_name": "shipways"})
+    assert fabric.calls[2][1] == ([conn], {"app_name": "shipways"})
+    assert conn.closed
     assert result.id == "127.0.0.1/abc123"
     assert result.outs is not None
-    assert result.outs["deployed"] == "r-abc123"
+    assert result.outs["deployed"] == "20250101T000000Z-abc"
+    assert result.outs["release"] == "abc123"
     assert "__provider" not in result.outs
+
+
+def test_existing_host_is_checked_against_the_operators_known_hosts(
+    listening: int, fabric: FakeFabric, tmp_path: Path
+) -> None:
+    component._FabricReleaseProvider().create(_props(listening, tmp_path / "id", knownHosts=None))
+    assert fabric.calls[0][1].known is None  # fabric_api.connect then loads ~/.ssh/known_hosts
+
+
+@pytest.mark.parametrize(
+    ("known", "refusal", "message"),
+    [
+        (None, "Server '[127.0.0.1]:22' not found in known_hosts", "ssh-keyscan -t ed25519"),
+        (
+            "127.0.0.1 ssh-ed25519 AAAA",
+            "Server '[127.0.0.1]:22' not found in known_hosts",
+            "intercepting",
+        ),
+    ],
+)
+def test_unknown_host_key_stops_before_any_task(
+    listening: int,
+    fabric: FakeFabric,
+    tmp_path: Path,
+    known: str | None,
+    refusal: str,
+    message: str,
+) -> None:
+    fabric.refuse = paramiko.SSHException(refusal)
+    with pytest.raises(RuntimeError, match=message):
+        component._FabricReleaseProvider().create(
+            _props(listening, tmp_path / "id", knownHosts=known)
+        )
+    assert [c[0] for c in fabric.calls] == ["connect"]
+    assert fabric.calls[0][1].closed
 
 
 def test_diff_reruns_only_when_release_settings_or_server_change(tmp_path: Path) -> None:

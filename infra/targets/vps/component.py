@@ -7,31 +7,39 @@ runs the same Fabric provision + deploy that `shipways up vps` runs against a lo
 container, again whenever that fingerprint, the settings or the server itself change, so the
 code on the server is always the code of the last `pulumi up`.
 
+SSH never trusts a host key on first sight. A created server gets its ed25519 host key from
+the stack (generated once, kept as a secret in the state, handed over in cloud-init user
+data), so the very first connection is already pinned to it; an existing `host` must be in
+the operator's ~/.ssh/known_hosts.
+
 With `host` set, nothing is created on AWS: the release is deployed to that server as is.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import ipaddress
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pulumi
 import pulumi_aws as aws
+import yaml
 from pulumi import dynamic
 
 from infra import paths
 from infra.config import StackConfig, VpsConfig
+from infra.targets.vps import fabric_api
 
 DEBIAN_AWS_ACCOUNT = "136693071363"
 WORLD_V4 = "0.0.0.0/0"
-DEPLOY_USER = "deploy"
+SSH_PORT = 22
 SSH_WAIT_SECONDS = 300.0
 
 # What a deploy ships: any change here must reach the server on the next `pulumi up`.
@@ -45,17 +53,17 @@ RELEASE_INPUTS: tuple[Path, ...] = (
 _NOT_SHIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"}
 
 # Inputs whose change means the server must be provisioned and deployed again.
-RELEASE_KEYS = ("serverId", "host", "port", "user", "keyPath", "settings", "release")
+RELEASE_KEYS = ("serverId", "host", "port", "user", "keyPath", "knownHosts", "settings", "release")
 
 
-def release_fingerprint(roots: Iterable[Path] = RELEASE_INPUTS) -> str:
+def release_fingerprint(roots: Iterable[Path] | None = None) -> str:
     """A digest of every file a deploy ships, by relative path and content.
 
     Build leftovers (caches, wheels, egg-info) are skipped so that running the tests or
     building a wheelhouse does not count as a new release.
     """
     digest = hashlib.sha256()
-    for root in roots:
+    for root in RELEASE_INPUTS if roots is None else roots:
         files = sorted(root.rglob("*")) if root.is_dir() else [root]
         for path in files:
             parts = path.relative_to(root.parent).parts
@@ -74,16 +82,57 @@ def ami_architecture(instance_type: str) -> str:
     return "arm64" if match and "g" in match.group(1) else "amd64"
 
 
-def deploy_settings(config: VpsConfig) -> dict[str, Any]:
-    """What the Fabric tasks need from the stack config, as plain data.
+def known_hosts_line(host: str, public_key: str, port: int = SSH_PORT) -> str:
+    """The known_hosts entry pinning `public_key` for `host` (OpenSSH's `[host]:port` form)."""
+    name = host if port == SSH_PORT else f"[{host}]:{port}"
+    return f"{name} {public_key}"
 
-    Resource inputs are stored in the stack's state and travel to the provider process, so
-    they carry only JSON-able values; EC2-only keys and tags stay out so that e.g. a resize
-    alone does not count as a new release.
-    """
-    keys = {"app_name", "environment", "web_concurrency", "domain", "letsencrypt_email"}
-    keys |= {"releases_to_keep"}
-    return config.model_dump(mode="json", include=keys, exclude_none=True)
+
+def cloud_init(private_key: str, public_key: str) -> str:
+    """User data installing the given ed25519 host key and no other (none is generated)."""
+    config = {
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {"ed25519_private": private_key, "ed25519_public": public_key},
+    }
+    return "#cloud-config\n" + yaml.safe_dump(config, default_flow_style=False)
+
+
+class _HostKeyProvider(dynamic.ResourceProvider):
+    """Generates an ed25519 SSH host key once; it then lives on in the stack's state."""
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+        public = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        fingerprint = hashlib.sha256(public.encode()).hexdigest()[:16]
+        return dynamic.CreateResult(fingerprint, {"public": public, "private": private})
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> dynamic.DiffResult:
+        return dynamic.DiffResult(changes=False)
+
+
+class HostKey(dynamic.Resource, module="vps", name="HostKey"):
+    """The server's SSH host key pair; `private` is a secret."""
+
+    public: pulumi.Output[str]
+    private: pulumi.Output[str]
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["private"])
+        opts = pulumi.ResourceOptions.merge(opts, secret)
+        super().__init__(_HostKeyProvider(), name, {"public": None, "private": None}, opts)
 
 
 class _FabricReleaseProvider(dynamic.ResourceProvider):
@@ -122,27 +171,49 @@ class _FabricReleaseProvider(dynamic.ResourceProvider):
 
 
 def _ship(props: dict[str, Any]) -> dict[str, Any]:
-    """Wait for SSH, then provision and deploy through the Fabric tasks."""
-    from fabric import Connection
-
-    # Imported here: only the provider process needs Fabric's tasks.
-    fabric_api = importlib.import_module("infra.targets.vps.fabric_api")
-
+    """Wait for SSH, then provision and deploy through the Fabric tasks, host key pinned."""
     host, port = str(props["host"]), int(props["port"])
     wait_for_port(host, port, timeout_s=SSH_WAIT_SECONDS)
-    conn = Connection(
-        host,
-        user=str(props["user"]),
-        port=port,
-        connect_timeout=15,
-        connect_kwargs={"key_filename": str(Path(str(props["keyPath"])).expanduser())},
-    )
-    settings = fabric_api.settings_from(props["settings"])
-    fabric_api.provision(conn, settings)
-    deployed = fabric_api.deploy([conn], settings, release=props["release"])
-    return {k: v for k, v in props.items() if not k.startswith("__")} | {
-        "deployed": str(deployed) if deployed is not None else props["release"]
-    }
+    with tempfile.TemporaryDirectory(prefix="shipways-ssh-") as scratch:
+        known_hosts = None  # the operator's ~/.ssh/known_hosts
+        if props.get("knownHosts"):
+            known_hosts = Path(scratch) / "known_hosts"
+            known_hosts.write_text(str(props["knownHosts"]) + "\n")
+        conn = fabric_api.connect(
+            host,
+            str(props["user"]),
+            port=port,
+            key_path=Path(str(props["keyPath"])),
+            known_hosts=known_hosts,
+        )
+        try:
+            _open(conn, pinned=known_hosts is not None)
+            fabric_api.provision(conn, props["settings"])
+            deployed = fabric_api.deploy([conn], props["settings"])
+        finally:
+            conn.close()
+    return {k: v for k, v in props.items() if not k.startswith("__")} | {"deployed": str(deployed)}
+
+
+def _open(conn: Any, *, pinned: bool) -> None:
+    """Log in once up front, so an unknown host key fails with what to do about it."""
+    try:
+        conn.open()
+    except paramiko.SSHException as exc:
+        if "known_hosts" not in str(exc) and not isinstance(exc, paramiko.BadHostKeyException):
+            raise
+        if pinned:
+            raise RuntimeError(
+                f"{conn.host} did not present the host key this stack gave it ({exc}); "
+                "someone may be intercepting the connection, or the server was not built "
+                "from this stack's user data: do not proceed until you know which"
+            ) from exc
+        raise RuntimeError(
+            f"{conn.host}: its SSH host key is not in ~/.ssh/known_hosts ({exc}); read the "
+            "key's fingerprint on the server's console (ssh-keygen -lf "
+            "/etc/ssh/ssh_host_ed25519_key.pub), then add it, e.g. "
+            f"`ssh-keyscan -t ed25519 {conn.host} >> ~/.ssh/known_hosts`, once they match"
+        ) from exc
 
 
 def wait_for_port(host: str, port: int, *, timeout_s: float, interval_s: float = 3.0) -> None:
@@ -172,7 +243,9 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
         name: str,
         *,
         server_id: pulumi.Input[str],
-        host: pulumi.Input[str],
+        host: pulumi.Output[str],
+        known_hosts: pulumi.Input[str] | None,
+        settings: dict[str, Any],
         config: VpsConfig,
         release: str,
         opts: pulumi.ResourceOptions | None = None,
@@ -180,10 +253,11 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
         props = {
             "serverId": server_id,
             "host": host,
-            "port": 22,
+            "port": SSH_PORT,
             "user": config.ssh_user,
             "keyPath": config.ssh_private_key_path,
-            "settings": deploy_settings(config),
+            "knownHosts": known_hosts,
+            "settings": settings,
             "release": release,
             "deployed": None,
         }
@@ -197,20 +271,29 @@ class VpsServer(pulumi.ComponentResource):
         self, name: str, config: VpsConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("shipways:vps:Server", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.release = release_fingerprint()
         ready: Sequence[pulumi.Resource] = ()
+        self.known_hosts: pulumi.Output[str] | None = None
         if config.host is not None:
             host: pulumi.Output[str] = pulumi.Output.from_input(config.host)
             server_id: pulumi.Output[str] = host
         else:
-            instance, association, eip = self._server(name, config, child)
+            host_key = HostKey(f"{name}-host-key", opts=pulumi.ResourceOptions(parent=self))
+            instance, association, eip = self._server(name, config, host_key)
             host, server_id, ready = eip.public_ip, instance.id, (instance, association)
+            self.known_hosts = pulumi.Output.all(host, host_key.public).apply(
+                lambda args: known_hosts_line(args[0], args[1])
+            )
         self.host = host
+        # Validated here, so a bad value stops `pulumi preview` rather than the deploy. Plain
+        # data: resource inputs live in the state and travel to the provider process.
+        settings = fabric_api.settings_for(config)
         self.deployment = FabricRelease(
             f"{name}-release",
             server_id=server_id,
             host=host,
+            known_hosts=self.known_hosts,
+            settings=settings.model_dump(mode="json", exclude_none=True),
             config=config,
             release=self.release,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
@@ -218,14 +301,16 @@ class VpsServer(pulumi.ComponentResource):
         web = f"https://{config.domain}" if config.domain else None
         self.url = pulumi.Output.from_input(web) if web else host.apply(lambda h: f"http://{h}")
         self.https_url = host.apply(lambda h: f"https://{config.domain or h}")
-        self.ssh = host.apply(lambda h: f"ssh -i {config.ssh_private_key_path} {DEPLOY_USER}@{h}")
+        login = f"ssh -i {config.ssh_private_key_path} {settings.deploy_user}@"
+        self.ssh = host.apply(lambda h: login + h)
         self.register_outputs(
             {"url": self.url, "https_url": self.https_url, "host": host, "ssh": self.ssh}
         )
 
     def _server(
-        self, name: str, config: VpsConfig, child: pulumi.ResourceOptions
+        self, name: str, config: VpsConfig, host_key: HostKey
     ) -> tuple[aws.ec2.Instance, aws.ec2.EipAssociation, aws.ec2.Eip]:
+        child = pulumi.ResourceOptions(parent=self)
         tags = config.resource_tags()
         arch = ami_architecture(config.instance_type)
         ami = aws.ec2.get_ami_output(
@@ -249,12 +334,16 @@ class VpsServer(pulumi.ComponentResource):
         )
         self._rules(name, group, config, tags)
         burstable = config.instance_type.startswith("t")
+        user_data: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(host_key.private, host_key.public).apply(lambda k: cloud_init(*k))
+        )
         instance = aws.ec2.Instance(
             f"{name}-server",
             ami=ami.id,
             instance_type=config.instance_type,
             key_name=key.key_name,
             vpc_security_group_ids=[group.id],
+            user_data=user_data,
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",
@@ -290,7 +379,7 @@ class VpsServer(pulumi.ComponentResource):
         assert config.ssh_allowed_cidr is not None  # enforced by VpsConfig without `host`
         admin = ipaddress.ip_network(config.ssh_allowed_cidr)
         ssh_source = {"cidr_ipv6" if admin.version == 6 else "cidr_ipv4": str(admin)}
-        ingress = [("ssh", 22, ssh_source), ("http", 80, None), ("https", 443, None)]
+        ingress = [("ssh", SSH_PORT, ssh_source), ("http", 80, None), ("https", 443, None)]
         for label, port, source in ingress:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-in-{label}",
@@ -325,10 +414,14 @@ def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[
         raise TypeError(f"the vps component needs a VpsConfig, got {type(config).__name__}")
     del secrets  # the vps target has no secret keys; SSH uses a key file on the operator's disk
     server = VpsServer(f"{config.app_name}-{config.environment}", config)
-    return {
+    exports: dict[str, Any] = {
         "url": server.url,
         "https_url": server.https_url,
         "host": server.host,
         "ssh": server.ssh,
         "release": server.release,
+        "deployed": server.deployment.deployed,
     }
+    if server.known_hosts is not None:
+        exports["known_hosts"] = server.known_hosts
+    return exports

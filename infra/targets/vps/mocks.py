@@ -12,6 +12,10 @@ from typing import Any
 ELASTIC_IP = "203.0.113.10"
 INSTANCE_IP = "198.51.100.20"
 
+HOST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyMockHostKeyMockHostKeyMock"
+HOST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n"
+DEPLOYED = "20250101T000000Z-mock"
+
 AMI_LOOKUPS: list[dict[str, Any]] = []
 
 
@@ -45,4 +49,9 @@ OUTPUTS = {
         "instanceState": "running",
     },
     "aws:ec2/keyPair:KeyPair": lambda inputs: {"keyName": inputs.get("keyName", "shipways-key")},
+    "pulumi-python:dynamic/vps:HostKey": lambda _inputs: {
+        "public": HOST_PUBLIC_KEY,
+        "private": HOST_PRIVATE_KEY,
+    },
+    "pulumi-python:dynamic/vps:FabricRelease": lambda _inputs: {"deployed": DEPLOYED},
 }
