@@ -26,7 +26,7 @@ from infra.cost.usage import load_usage
 from infra.paths import ROOT
 from infra.report.compare import Comparison, build
 from infra.report.facts import ROWS
-from infra.report.metrics import Figure
+from infra.report.metrics import CATALOGUE, Figure
 from infra.report.table import SWEEP_ROWS, money, requests
 from infra.results import Measurement, Results, load, results_path
 
@@ -149,11 +149,18 @@ def _measured_on(figures: Sequence[Figure]) -> str:
     return f"Measured {span} on {'; '.join(machines)} (snapshot `docs/measurements.json`)."
 
 
+def _shown(metric: int, figures: Sequence[Figure]) -> bool:
+    """Core figures always get a row (saying "not measured" if so); others once measured."""
+    return CATALOGUE[metric].chart or any(f.measured for f in figures)
+
+
 def _operations(c: Comparison, _: PriceBook) -> str:
     columns = list(c.operations)
     first = c.operations[columns[0]]
     rows = [
-        [fig.label, *(_cell(c.operations[t][i]) for t in columns)] for i, fig in enumerate(first)
+        [fig.label, *(_cell(c.operations[t][i]) for t in columns)]
+        for i, fig in enumerate(first)
+        if _shown(i, [c.operations[t][i] for t in columns])
     ]
     every = [f for figs in c.operations.values() for f in figs]
     return _measured_on(every) + "\n\n" + _table(["figure", *columns], rows)
@@ -213,7 +220,9 @@ def _target_cost(target: str) -> Callable[[Comparison, PriceBook], str]:
 def _target_ops(target: str) -> Callable[[Comparison, PriceBook], str]:
     def render(c: Comparison, _: PriceBook) -> str:
         figures = c.operations.get(target, [])
-        rows = [[f.label, _cell(f), f.source or "-"] for f in figures]
+        rows = [
+            [f.label, _cell(f), f.source or "-"] for i, f in enumerate(figures) if _shown(i, [f])
+        ]
         return _measured_on(figures) + "\n\n" + _table(["figure", target, "measured by"], rows)
 
     return render

@@ -195,7 +195,9 @@ def _sweep(c: Comparison, console: Console) -> None:
 
 
 def _operations(c: Comparison, console: Console) -> None:
-    table = Table(title=f"Measured on local runs (results: {c.results_file})")
+    narrow = console.width < 120
+    caption = "-: not measured" if narrow else None
+    table = Table(title=f"Measured on local runs (results: {c.results_file})", caption=caption)
     table.add_column("figure")
     columns = list(c.operations)
     for target in columns:
@@ -205,7 +207,8 @@ def _operations(c: Comparison, console: Console) -> None:
         cells = []
         for target in columns:
             cell = c.operations[target][index]
-            cells.append(cell.text() if cell.measured else "[dim]not measured[/]")
+            missing = "-" if narrow else "[dim]not measured[/]"
+            cells.append(cell.text() if cell.measured else missing)
         table.add_row(first.label, *cells)
     console.print(table)
     for fig in c.other_measurements:
