@@ -119,6 +119,7 @@ def get_product(
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_json)],
     responses={
+        400: {"model": Detail, "description": "Body is not decodable (e.g. not UTF-8)"},
         409: {"model": Detail, "description": "A product with this name exists"},
         413: {"model": Detail, "description": "Body larger than 64 KiB"},
         415: {"model": Detail, "description": "Body is not application/json"},

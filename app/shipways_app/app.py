@@ -10,12 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from shipways_app import APP_NAME, __version__
 from shipways_app.api import router
@@ -30,6 +34,7 @@ log = logging.getLogger("shipways_app")
 DOCS_URL = "/docs"
 OPENAPI_URL = "/openapi.json"
 _SWAGGER_CDN = "https://cdn.jsdelivr.net"
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(router)
     _add_docs(app)
     _add_db_error_handler(app)
+    _add_method_not_allowed_handler(app)
     # Added last = outermost: the request context also wraps the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
@@ -104,3 +110,28 @@ def _add_db_error_handler(app: FastAPI) -> None:
 
     for exc_type in (OperationalError, ProgrammingError, PoolTimeoutError):
         app.add_exception_handler(exc_type, database_unavailable)
+
+
+def _add_method_not_allowed_handler(app: FastAPI) -> None:
+    """405s list every method of the path (Starlette names only the first route's, so
+    `DELETE /products` would claim `Allow: GET` although POST works too)."""
+
+    def allowed_methods(scope: Scope) -> list[str]:
+        # Ask the routes themselves (public `matches`), however FastAPI nests them.
+        return [
+            method
+            for method in _HTTP_METHODS
+            if any(
+                route.matches({**scope, "method": method})[0] is Match.FULL
+                for route in app.router.routes
+            )
+        ]
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code != 405:
+            return await http_exception_handler(request, exc)
+        allow = ", ".join(allowed_methods(request.scope))
+        return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": allow})
+
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed)

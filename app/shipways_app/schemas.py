@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from shipways_app.models import NAME_MAX_LENGTH
 
 MAX_PRICE = Decimal("1000000")
 
-# Exact on the way in (Decimal, at most 2 places); a JSON number on the way out, as clients
-# expect `"price": 999.99`, not the string pydantic would emit for a Decimal.
-Price = Annotated[
+
+def _json_number(value: Any) -> Any:
+    """Only JSON numbers are prices: "9.99" (a string) is a client bug worth reporting."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("price must be a JSON number, e.g. 9.99")
+    return value
+
+
+# Exact on the way in (Decimal, at most 2 places), documented as what it is: a number.
+PriceIn = Annotated[
     Decimal,
-    Field(gt=0, le=MAX_PRICE, decimal_places=2, allow_inf_nan=False, examples=[999.99]),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
+    BeforeValidator(_json_number),
+    Field(gt=0, le=MAX_PRICE, decimal_places=2, allow_inf_nan=False),
+    WithJsonSchema(
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000, "multipleOf": 0.01,
+         "examples": [999.99]}
+    ),
+]  # fmt: skip
+# A JSON number on the way out, as clients expect `"price": 999.99`, not the string pydantic
+# would emit for a Decimal.
+PriceOut = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+# Printable text only: control characters (NUL above all, which PostgreSQL rejects) are a 422.
 ProductName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    ),
     Field(examples=["Laptop"]),
 ]
 
@@ -29,7 +57,7 @@ class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ProductName
-    price: Price
+    price: PriceIn
 
 
 class ProductOut(BaseModel):
@@ -37,7 +65,7 @@ class ProductOut(BaseModel):
 
     id: int
     name: str
-    price: Price
+    price: PriceOut
 
 
 class ProductPage(BaseModel):

@@ -203,6 +203,8 @@ def test_create_duplicate_name_409(api: httpx.Client, unique_name: str) -> None:
         ({"name": "NAME", "price": 1_000_000.01}, "price"),
         ({"name": "NAME", "price": 9.999}, "price"),
         ({"name": "NAME"}, "price"),
+        ({"name": "NAME", "price": "9.99"}, "price"),
+        ({"name": "nul\x00byte", "price": 1}, "name"),
     ],
     ids=[
         "name-empty",
@@ -214,6 +216,8 @@ def test_create_duplicate_name_409(api: httpx.Client, unique_name: str) -> None:
         "price-over-1M",
         "price-3-decimals",
         "price-missing",
+        "price-as-string",
+        "name-control-char",
     ],
 )
 def test_create_product_rejects_invalid(
@@ -315,6 +319,13 @@ def test_hsts_over_https(api: httpx.Client, contract: ContractConfig) -> None:
     hsts = api.get("/healthz").headers.get("strict-transport-security", "")
     match = re.search(r"max-age=(\d+)", hsts)
     assert match and int(match.group(1)) >= 86400 * 180, f"weak or missing HSTS: {hsts!r}"
+
+
+def test_method_not_allowed_lists_the_allowed_methods(api: httpx.Client) -> None:
+    response = api.delete("/products")
+    assert response.status_code == 405
+    allowed = {m.strip() for m in response.headers.get("allow", "").split(",")}
+    assert {"GET", "POST"} <= allowed, response.headers.get("allow")
 
 
 def test_api_responses_are_not_cached(api: httpx.Client) -> None:

@@ -110,6 +110,9 @@ def test_price_is_exact(client: TestClient) -> None:
         ({"name": "ok", "price": 1.005}, "price"),
         ({"name": "ok", "price": True}, "price"),
         ({"name": "ok", "price": "NaN"}, "price"),
+        ({"name": "ok", "price": "9.99"}, "price"),
+        ({"name": "nul\x00byte", "price": 1}, "name"),
+        ({"name": "new\nline", "price": 1}, "name"),
         ({"name": "ok", "price": 1, "colour": "red"}, "colour"),
     ],
 )
@@ -196,3 +199,11 @@ def test_docs_page_has_its_own_csp(client: TestClient) -> None:
     assert client.get("/openapi.json").headers["content-security-policy"] == (
         "default-src 'none'; frame-ancestors 'none'"
     )
+
+
+def test_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    response = client.delete("/products")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert client.put("/hello").headers["allow"] == "GET"
+    assert client.get("/nowhere").status_code == 404, "other HTTP errors are untouched"

@@ -36,6 +36,8 @@ def test_postgres_app_end_to_end(make_client: MakeClient, fresh_db: str) -> None
     created = client.post("/products", json={"name": "Keyboard", "price": 1_000_000})
     assert created.status_code == 201 and created.json()["id"] == 4, "sequence starts after seed"
     assert client.post("/products", json={"name": "Keyboard", "price": 1}).status_code == 409
+    # PostgreSQL cannot store NUL in text: validation stops it before it becomes a 500.
+    assert client.post("/products", json={"name": "a\x00b", "price": 1}).status_code == 422
     assert client.get("/products/4").json()["price"] == 1000000
     assert client.get(f"/products/{2**31 - 1}").status_code == 404
     assert client.get("/products", params={"offset": 2**31 - 1}).json()["products"] == []
