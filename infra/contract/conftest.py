@@ -34,9 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def contract(request: pytest.FixtureRequest) -> ContractConfig:
-    base_url = request.config.getoption("--base-url")
+def _load(config: pytest.Config) -> ContractConfig:
+    base_url = config.getoption("--base-url")
     if not base_url:
         raise pytest.UsageError(
             "no API to test: pass --base-url http://HOST:PORT or set SHIPWAYS_BASE_URL"
@@ -45,12 +44,25 @@ def contract(request: pytest.FixtureRequest) -> ContractConfig:
         raise pytest.UsageError(
             f"--base-url {base_url!r} is not valid: use http://HOST[:PORT] or https://HOST[:PORT]"
         )
-    expect_target = request.config.getoption("--expect-target")
+    expect_target = config.getoption("--expect-target")
     if expect_target is not None and expect_target not in TARGETS:
         raise pytest.UsageError(
             f"--expect-target {expect_target!r} is not valid: use one of {', '.join(TARGETS)}"
         )
     return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify())
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Refuse once, before any test runs, rather than erroring in every contract test."""
+    if session.config.option.collectonly:
+        return
+    if any("contract" in getattr(item, "fixturenames", ()) for item in session.items):
+        _load(session.config)
+
+
+@pytest.fixture(scope="session")
+def contract(request: pytest.FixtureRequest) -> ContractConfig:
+    return _load(request.config)
 
 
 @pytest.fixture(scope="session")

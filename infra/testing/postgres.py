@@ -61,13 +61,13 @@ def create_database(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def find_bin_dir() -> Path:
+def find_bin_dir(debian_root: Path = Path("/usr/lib/postgresql")) -> Path:
     """Directory with initdb/pg_ctl: SHIPWAYS_PG_BIN, else Debian's newest, else PATH."""
     candidates: list[Path] = []
     if os.environ.get("SHIPWAYS_PG_BIN"):
         candidates.append(Path(os.environ["SHIPWAYS_PG_BIN"]))
     debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
+        debian_root.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
