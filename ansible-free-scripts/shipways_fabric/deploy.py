@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paramiko
 from fabric import Connection
 
 from infra.paths import APP_DIR
@@ -99,34 +100,56 @@ def deploy(
     _check_entry(entry)
     if not conns:
         raise DeployError("no servers to deploy to")
-    started = time.perf_counter()
     remotes = [Remote(as_deploy_user(c, settings), progress) for c in conns]
-    platform = rel.server_platform(remotes[0])
+    result = DeployResult(rel.release_id(release or rel.git_label(Path(app_dir))))
     with tempfile.TemporaryDirectory(prefix="shipways-wheels-") as scratch:
-        if progress:
-            progress(
-                f"building the wheelhouse for Python {platform.python_version} ({platform.key})"
-            )
-        build = rel.build(Path(app_dir), platform, Path(scratch) / "wheels", progress)
-        build_seconds = time.perf_counter() - started
-        result = DeployResult(
-            rel.release_id(release or rel.git_label(Path(app_dir))), build_seconds=build_seconds
-        )
-        done: list[str] = []
+        builder = _Builder(Path(app_dir), Path(scratch) / "wheels", progress)
         for index, remote in enumerate(remotes):
             try:
                 result.hosts.append(
-                    _deploy_host(remote, settings, build, result.release, entry, release_command)
+                    _deploy_host(remote, settings, builder, result.release, entry, release_command)
                 )
             except (DeployError, DeployLocked, RemoteError, rel.ReleaseError) as exc:
-                untouched = [r.conn.host for r in remotes[index + 1 :]]
+                done = [h.host for h in result.hosts]
+                untouched = [r.where for r in remotes[index + 1 :]]
                 raise DeployError(
-                    f"{exc}\nroll-out stopped at {remote.conn.host}"
+                    f"{exc}\nroll-out stopped at {remote.where}"
                     + (f"; already on {result.release}: {', '.join(done)}" if done else "")
                     + (f"; not touched: {', '.join(untouched)}" if untouched else "")
                 ) from exc
-            done.append(remote.conn.host)
+        result.build_seconds = builder.seconds
     return result
+
+
+class _Builder:
+    """Builds the wheelhouse once, for the first server's platform, when it is first needed.
+
+    Built under the first server's deploy lock, so a concurrent deploy is refused before it
+    spends time building. Every further server must run the same Python and machine.
+    """
+
+    def __init__(self, app_dir: Path, dest: Path, progress: Progress | None) -> None:
+        self.app_dir, self.dest, self.progress = app_dir, dest, progress
+        self.built: rel.Build | None = None
+        self.platform: Any = None
+        self.seconds = 0.0
+
+    def for_server(self, remote: Remote) -> rel.Build:
+        platform = rel.server_platform(remote)
+        if self.built is None:
+            started = time.perf_counter()
+            remote.say(
+                f"building the wheelhouse for Python {platform.python_version} ({platform.key})"
+            )
+            self.built = rel.build(self.app_dir, platform, self.dest, self.progress)
+            self.platform = platform
+            self.seconds = time.perf_counter() - started
+        elif platform != self.platform:
+            raise DeployError(
+                f"{remote.where} runs Python {platform.python_version} on {platform.key}, but "
+                f"this roll-out was built for {self.platform.key}; deploy it on its own"
+            )
+        return self.built
 
 
 def _check_entry(entry: str) -> None:
@@ -154,7 +177,7 @@ def _holder(action: str, release: str) -> str:
 def _deploy_host(
     remote: Remote,
     settings: Settings,
-    build: rel.Build,
+    builder: _Builder,
     release_id: str,
     entry: str,
     release_command: str | None,
@@ -163,6 +186,7 @@ def _deploy_host(
     started = time.perf_counter()
     _check_provisioned(remote, lay)
     with DeployLock(remote.conn, lay.lock_file, _holder("deploy", release_id)):
+        build = builder.for_server(remote)
         previous = current_release(remote, lay)
         audit = {"event": "deploy", "release": release_id, "previous": previous, "entry": entry}
         try:
@@ -175,24 +199,33 @@ def _deploy_host(
             _audit(remote, lay, {**audit, "result": "failed", "error": str(exc)[:2000]})
             _discard(remote, lay, release_id)
             raise DeployError(
-                f"{remote.conn.host}: deploy of {release_id} failed: {exc}\n"
+                f"{remote.where}: deploy of {release_id} failed: {exc}\n"
                 + (
-                    f"{remote.conn.host} still serves the previous release {previous}."
+                    f"{remote.where} still serves the previous release {previous}."
                     if previous
-                    else f"{remote.conn.host} had no release before this one."
+                    else f"{remote.where} had no release before this one."
                 )
             ) from exc
         seconds = time.perf_counter() - started
         _prune(remote, settings)
         _audit(remote, lay, {**audit, "result": "ok", "mode": mode, "seconds": round(seconds, 1)})
     remote.say(f"{release_id} is live ({mode}, {seconds:.1f}s)")
-    return HostDeploy(remote.conn.host, release_id, previous, mode, seconds)
+    return HostDeploy(remote.where, release_id, previous, mode, seconds)
 
 
 def _check_provisioned(remote: Remote, lay: Layout) -> None:
+    """Log in as the deploy user and find the app's layout; say what to do if either fails."""
+    try:
+        remote.conn.open()
+    except (paramiko.SSHException, OSError) as exc:
+        raise DeployError(
+            f"{remote.where}: cannot log in as {remote.conn.user} ({type(exc).__name__}: {exc}); "
+            "is the server up, provisioned (`provision` creates this user) and its host key "
+            "in known_hosts?"
+        ) from exc
     if not remote.ok(f"test -d {lay.releases} -a -x {lay.ctl} -a -f {lay.env_file}"):
         raise DeployError(
-            f"{remote.conn.host}: not provisioned for this app ({lay.releases}, {lay.ctl} or "
+            f"{remote.where}: not provisioned for this app ({lay.releases}, {lay.ctl} or "
             f"{lay.env_file} missing); run `provision` first"
         )
 
@@ -207,7 +240,7 @@ def _create_release(
 ) -> None:
     path = f"{lay.releases}/{release_id}"
     if remote.ok(f"test -e {path}"):
-        raise DeployError(f"{remote.conn.host}: release {release_id} exists already; retry")
+        raise DeployError(f"{remote.where}: release {release_id} exists already; retry")
     have = set(remote.out(f"ls {lay.wheel_cache}").split())
     missing = [w for w in build.wheels if f"{w.sha256}.whl" not in have]
     remote.say(
@@ -340,11 +373,20 @@ def _running_release(remote: Remote, lay: Layout) -> str | None:
 
 
 def _activate(remote: Remote, settings: Settings, release_id: str) -> str:
-    """Make the live service serve `current`; return how: start, reload or restart."""
+    """Make the live service serve `current`; return how: start, reload or restart.
+
+    A reload (HUP) keeps the gunicorn master, which loaded gunicorn and uvicorn from the
+    release it started in. So it restarts instead (connections wait on the systemd socket
+    meanwhile) when the new release brings another server runtime or entry point, and when
+    the master's release is about to be pruned: a master never outlives its files.
+    """
     lay = settings.layout
     running = _running_release(remote, lay)
+    kept = sorted(remote.out(f"ls {lay.releases}").split())[-settings.releases_to_keep :]
     if running is None:
         mode = "start"
+    elif running not in kept and running != release_id:
+        mode = "restart"
     elif _runtime_of(remote, lay, running) == _runtime_of(remote, lay, release_id):
         mode = "reload"
     else:
@@ -427,7 +469,7 @@ def _prune(remote: Remote, settings: Settings) -> None:
 
 def _audit(remote: Remote, lay: Layout, record: dict[str, Any]) -> None:
     record = {
-        "host": remote.conn.host,
+        "host": remote.where,
         "by": f"{getpass.getuser()}@{socket.gethostname()}",
         **record,
     }
@@ -458,20 +500,18 @@ def rollback(
         with DeployLock(remote.conn, lay.lock_file, _holder("rollback", release or "previous")):
             current = current_release(remote, lay)
             available = releases_on(remote, lay)
-            target = _rollback_target(remote.conn.host, available, current, release)
+            target = _rollback_target(remote.where, available, current, release)
             audit = {"event": "rollback", "release": target, "previous": current}
             try:
                 mode = _switch(remote, settings, target, current)
             except (DeployError, RemoteError) as exc:
                 _audit(remote, lay, {**audit, "result": "failed", "error": str(exc)[:2000]})
-                raise DeployError(
-                    f"{remote.conn.host}: rollback to {target} failed: {exc}"
-                ) from exc
+                raise DeployError(f"{remote.where}: rollback to {target} failed: {exc}") from exc
             _audit(remote, lay, {**audit, "result": "ok", "mode": mode})
     except RemoteError as exc:
         raise DeployError(str(exc)) from exc
     remote.say(f"rolled back to {target} ({mode})")
-    return RollbackResult(remote.conn.host, target, current, mode)
+    return RollbackResult(remote.where, target, current, mode)
 
 
 def _rollback_target(

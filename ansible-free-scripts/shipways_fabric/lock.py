@@ -15,6 +15,8 @@ from types import TracebackType
 from fabric import Connection
 from paramiko import Channel
 
+from shipways_fabric.remote import server_name
+
 CONFLICT_EXIT = 75  # EX_TEMPFAIL: "try again later"
 _WAIT_S = 30.0
 
@@ -52,14 +54,16 @@ class DeployLock:
         code = channel.recv_exit_status()
         channel.close()
         if code == CONFLICT_EXIT:
-            who = self.conn.run(f"cat {info} 2>/dev/null || true", hide=True, warn=True)
+            who = self.conn.run(
+                f"cat {info} 2>/dev/null || true", hide=True, warn=True, in_stream=False
+            )
             raise DeployLocked(
-                f"{self.conn.host}: deploy refused: another deploy or rollback is running "
+                f"{server_name(self.conn)}: deploy refused: another deploy or rollback is running "
                 f"({str(who.stdout).strip() or 'holder unknown'}). Wait for it to finish; its "
                 "lock goes away by itself when it ends or its connection drops."
             )
         raise DeployLocked(
-            f"{self.conn.host}: could not take the deploy lock {self.path} (exit {code})"
+            f"{server_name(self.conn)}: could not take the deploy lock {self.path} (exit {code})"
         )
 
     @staticmethod

@@ -8,7 +8,7 @@ from typing import Any
 from fabric import Connection
 
 from shipways_fabric.deploy import as_deploy_user, current_release, releases_on
-from shipways_fabric.remote import Remote
+from shipways_fabric.remote import Remote, server_name
 from shipways_fabric.settings import Settings, settings_from
 
 
@@ -26,7 +26,7 @@ def status(conn: Connection, settings: Settings | dict[str, Any]) -> dict[str, A
         services[unit] = f"{active}, {enabled}"
     records = remote.out(f"tail -n 5 {lay.audit_log} 2>/dev/null || true")
     return {
-        "host": conn.host,
+        "host": server_name(conn),
         "current": current,
         "releases": releases_on(remote, lay),
         "services": services,

@@ -9,8 +9,10 @@ reports what it changed; a second run on the same server reports nothing.
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass, field
 
+import paramiko
 from fabric import Connection
 
 from shipways_fabric.connect import as_user, public_key_of
@@ -74,13 +76,13 @@ def provision(
     except RemoteError as exc:
         raise ProvisionError(str(exc)) from exc
     remote.say(f"provisioned ({len(remote.changed)} change(s))")
-    return ProvisionResult(conn.host, remote.changed)
+    return ProvisionResult(remote.where, remote.changed)
 
 
 def _preflight(remote: Remote) -> None:
     if remote.conn.user == "root":
         raise ProvisionError(
-            f"{remote.conn.host}: log in as a sudo-capable user other than root (Debian's "
+            f"{remote.where}: log in as a sudo-capable user other than root (Debian's "
             "cloud images: admin). provision turns root login off, so a root login would "
             "lock itself out of the next run."
         )
@@ -92,8 +94,7 @@ def _preflight(remote: Remote) -> None:
     release = remote.out(". /etc/os-release && echo $ID $VERSION_ID")
     if release != "debian 12":
         raise ProvisionError(
-            f"{remote.conn.host}: provision targets Debian 12 (bookworm); this server runs "
-            f"{release!r}"
+            f"{remote.where}: provision targets Debian 12 (bookworm); this server runs {release!r}"
         )
 
 
@@ -282,7 +283,7 @@ def _write_site(remote: Remote, settings: Settings, certificate: tuple[str, str]
         if check.return_code != 0:
             remote.run(f"rm -f {lay.nginx_enabled}", sudo=True)
             raise ProvisionError(
-                f"{remote.conn.host}: the rendered nginx site fails `nginx -t`; it was "
+                f"{remote.where}: the rendered nginx site fails `nginx -t`; it was "
                 f"disabled again:\n{check.stderr or check.stdout}"
             )
         changed = True
@@ -333,15 +334,28 @@ def _sshd(remote: Remote, settings: Settings) -> None:
         raise
 
 
-def _login_works(remote: Remote, user: str, *, before: bool) -> None:
-    conn = as_user(remote.conn, user)
-    try:
-        conn.run("true", hide=True)
-    except Exception as exc:
-        when = "before hardening sshd" if before else "after hardening sshd (rolled back)"
-        raise ProvisionError(
-            f"{remote.conn.host}: {user} cannot log in with the key {when}: {exc}. "
-            "Check the key in the settings (deploy_public_keys) and the pinned host key."
-        ) from exc
-    finally:
-        conn.close()
+def _login_works(remote: Remote, user: str, *, before: bool, attempts: int = 10) -> None:
+    """A fresh login as `user` with the key succeeds.
+
+    After a reload sshd re-executes itself; a login in that instant is refused, so a few
+    attempts a second apart are made before concluding that the new settings lock it out.
+    """
+    for attempt in range(1, attempts + 1):
+        conn = as_user(remote.conn, user)
+        try:
+            conn.run("true", hide=True, in_stream=False)
+            return
+        except paramiko.AuthenticationException as exc:
+            failure: Exception = exc  # a refused key: retrying will not help
+            break
+        except (paramiko.SSHException, OSError) as exc:
+            failure = exc
+            if attempt < attempts:
+                time.sleep(1.0)
+        finally:
+            conn.close()
+    when = "before hardening sshd" if before else "after hardening sshd (rolled back)"
+    raise ProvisionError(
+        f"{remote.where}: {user} cannot log in with the key {when}: {failure}. "
+        "Check the key in the settings (deploy_public_keys) and the pinned host key."
+    ) from failure

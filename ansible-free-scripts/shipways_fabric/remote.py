@@ -27,6 +27,10 @@ class RemoteError(RuntimeError):
     """A command on the server failed; the message names the host, the step and its output."""
 
 
+def server_name(conn: Connection) -> str:
+    return conn.host if conn.port == 22 else f"{conn.host}:{conn.port}"
+
+
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -40,12 +44,17 @@ class Remote:
     changed: list[str] = field(default_factory=list)
 
     @property
+    def where(self) -> str:
+        """The server as messages name it: host, with the port unless it is 22."""
+        return server_name(self.conn)
+
+    @property
     def host(self) -> str:
-        return f"{self.conn.user}@{self.conn.host}"
+        return f"{self.conn.user}@{self.where}"
 
     def say(self, message: str) -> None:
         if self.progress is not None:
-            self.progress(f"[{self.conn.host}] {message}")
+            self.progress(f"[{self.where}] {message}")
 
     def change(self, what: str) -> None:
         """Record (and report) one change made on the server."""
@@ -84,7 +93,7 @@ class Remote:
             output = _tail(result.stderr or result.stdout)
             hint = ""
             if "sudo" in output and "password" in output:
-                hint = f"\n{self.conn.user} needs passwordless sudo on {self.conn.host}."
+                hint = f"\n{self.conn.user} needs passwordless sudo on {self.where}."
             raise RemoteError(
                 f"{self.host}: {what or command!r} failed (exit {result.return_code}):\n"
                 f"{output}{hint}"

@@ -141,26 +141,35 @@ class VpsSandbox:
         )
 
     # -- lifecycle -----------------------------------------------------------------------
-    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
+    def create(self, console: Console) -> Access:
+        """A fresh (or the existing) server, as a cloud hands it over: sshd and a sudo user."""
         say = console.print
         client = ensure_engine(progress=say)
         image = ensure_systemd_image(client, progress=say)
         self._ensure_key()
-        settings = self.settings(stack)
         container = self._container(client, image, say)
         wait_for_systemd(container, timeout=120, progress=say)
-        access = self._bootstrap(container)
+        return self._bootstrap(container)
+
+    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
+        say = console.print
+        access = self.create(console)
+        settings = self.settings(stack)
         admin = access.connection(ADMIN)
-        started = time.perf_counter()
-        with console.status(f"[bold]provisioning {self.instance} over SSH"):
-            outcome = fabric_api.provision(admin, settings, progress=say)
-        provision_s = time.perf_counter() - started
-        say(f"provision: {len(outcome.changed)} change(s) in {provision_s:.1f}s")
-        started = time.perf_counter()
-        with console.status(f"[bold]deploying to {self.instance}"):
-            deployed = fabric_api.deploy([admin], settings, progress=say)
-        deploy_s = time.perf_counter() - started
-        admin.close()
+        try:
+            started = time.perf_counter()
+            with console.status(f"[bold]provisioning {self.instance} over SSH"):
+                outcome = fabric_api.provision(admin, settings, progress=say)
+            provision_s = time.perf_counter() - started
+            say(f"provision: {len(outcome.changed)} change(s) in {provision_s:.1f}s")
+            started = time.perf_counter()
+            with console.status(f"[bold]deploying to {self.instance}"):
+                deployed = fabric_api.deploy([admin], settings, progress=say)
+            deploy_s = time.perf_counter() - started
+        except fabric_api.FAILURES as exc:
+            raise SandboxError(f"{self.instance}: {exc}") from exc
+        finally:
+            admin.close()
         source = f"shipways up vps ({self.instance})"
         metric = "cold_provision_seconds" if outcome.changed else "warm_provision_seconds"
         results.record("vps", metric, provision_s, "s", source)
@@ -256,7 +265,9 @@ class VpsSandbox:
         """The server's self-signed certificate: the CA bundle for checks over HTTPS."""
         conn = access.connection("deploy")
         try:
-            pem = conn.run(f"cat {settings.layout.self_signed_cert}", hide=True).stdout
+            pem = conn.run(
+                f"cat {settings.layout.self_signed_cert}", hide=True, in_stream=False
+            ).stdout
         finally:
             conn.close()
         access.ca_bundle.write_text(str(pem))
@@ -334,8 +345,8 @@ class VpsSandbox:
         started = time.perf_counter()
         try:
             outcome = fabric_api.rollback(conn, self.settings(), release, progress=console.print)
-        except (fabric_api.DeployError, fabric_api.DeployLocked) as exc:
-            raise NotSupported(str(exc)) from exc
+        except fabric_api.FAILURES as exc:
+            raise SandboxError(f"{self.instance}: {exc}") from exc
         finally:
             conn.close()
         results.record(

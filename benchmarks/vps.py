@@ -1,0 +1,131 @@
+"""VPS benchmark: cold provision, warm deploy, rollback, and nginx -> gunicorn vs uvicorn direct.
+
+Creates its own local VPS (`shipways-bench-vps`, removed at the end unless --keep), times each
+operation of the Fabric tasks over SSH, then loads the app through nginx and the same app on
+uvicorn direct on this machine with the same worker count, in the same run, and prints JSON.
+
+The load comes from one address (Docker's bridge gateway), which nginx's per-client rate
+limit (50 r/s) would throttle: the benchmark exempts that address, and says so in its output.
+
+    uv run python benchmarks/vps.py [--seconds 5] [--connections 8] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+
+from infra import results
+from infra.loadgen import measure
+from infra.local_app import running
+from infra.sandbox import ensure_engine
+from infra.targets.vps import fabric_api
+from infra.targets.vps.sandbox import ADMIN, VpsSandbox
+
+INSTANCE = "shipways-bench-vps"
+SOURCE = "benchmark:vps"
+PATH = "/hello"
+
+
+def _timed(what: str, console: Console, action: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    outcome = action()
+    seconds = time.perf_counter() - started
+    console.print(f"[bold]{what}: {seconds:.1f}s")
+    return seconds, outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--keep", action="store_true", help="leave the VPS running")
+    args = parser.parse_args()
+    console = Console(stderr=True)
+
+    box = VpsSandbox(INSTANCE)
+    box.down(console)  # cold means cold: a brand-new server
+    access = box.create(console)
+    gateway = ensure_engine().containers.get(INSTANCE).attrs["NetworkSettings"]["Gateway"]
+    box.overrides["rate_limit_exempt"] = ("127.0.0.1/32", "::1/128", f"{gateway}/32")
+    settings = box.settings()
+    admin = access.connection(ADMIN)
+    deployer = access.connection("deploy")
+    try:
+        cold, provisioned = _timed(
+            "cold provision", console, lambda: fabric_api.provision(admin, settings)
+        )
+        first, _ = _timed("first deploy", console, lambda: fabric_api.deploy([admin], settings))
+        warm_provision, again = _timed(
+            "warm provision", console, lambda: fabric_api.provision(admin, settings)
+        )
+        warm, deployed = _timed(
+            "warm deploy", console, lambda: fabric_api.deploy([deployer], settings)
+        )
+        rollback, _ = _timed("rollback", console, lambda: fabric_api.rollback(deployer, settings))
+        endpoint = box.endpoint()
+        assert endpoint is not None
+        vps = measure(
+            endpoint.url + PATH,
+            connections=args.connections,
+            duration_s=args.seconds,
+            max_requests=args.max_requests,
+        )
+        with running(workers=settings.web_concurrency) as url:
+            direct = measure(
+                url + PATH,
+                connections=args.connections,
+                duration_s=args.seconds,
+                max_requests=args.max_requests,
+            )
+    finally:
+        admin.close()
+        deployer.close()
+        if not args.keep:
+            box.down(console)
+
+    figures = {
+        "cold_provision_seconds": (cold, "s"),
+        "first_deploy_seconds": (first, "s"),
+        "warm_provision_seconds": (warm_provision, "s"),
+        "warm_deploy_seconds": (warm, "s"),
+        "rollback_seconds": (rollback, "s"),
+        "nginx_rps": (vps.rps, "req/s"),
+        "nginx_p99_ms": (vps.p99_ms, "ms"),
+        "direct_rps": (direct.rps, "req/s"),
+        "direct_p99_ms": (direct.p99_ms, "ms"),
+        "rps_ratio_vs_direct": (vps.rps / direct.rps if direct.rps else 0.0, "x"),
+        "p99_ratio_vs_direct": (vps.p99_ms / direct.p99_ms if direct.p99_ms else 0.0, "x"),
+    }
+    for metric, (value, unit) in figures.items():
+        results.record("vps", metric, value, unit, SOURCE)
+    print(
+        json.dumps(
+            {
+                "benchmark": "vps",
+                "workers": settings.web_concurrency,
+                "path": PATH,
+                "cold_provision_changes": len(provisioned.changed),
+                "warm_provision_changes": len(again.changed),
+                "release": deployed.release,
+                "figures": {k: round(v, 3) for k, (v, _) in figures.items()},
+                "through_nginx": vps.model_dump(exclude={"url"}),
+                "uvicorn_direct": direct.model_dump(exclude={"url"}),
+                "notes": [
+                    "through nginx: host -> docker-proxy -> nginx (TLS off, HTTP) -> unix socket "
+                    "-> gunicorn + uvicorn workers; direct: uvicorn on the host, same workers",
+                    f"nginx's rate limit exempts the load generator's address ({gateway})",
+                ],
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

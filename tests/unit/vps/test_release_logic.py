@@ -1,0 +1,140 @@
+"""Release naming, the choice of a rollback target and entry points: the decisions, no server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+from shipways_fabric import release as rel
+from shipways_fabric.deploy import (
+    DeployError,
+    DeployResult,
+    HostDeploy,
+    _check_entry,
+    _rollback_target,
+)
+
+from infra.artifacts.wheelhouse import Platform
+
+pytestmark = pytest.mark.unit
+
+R1, R2, R3 = "20260101T000000Z-aaa", "20260102T000000Z-bbb", "20260103T000000Z-ccc"
+
+
+def test_release_ids_sort_by_time_and_carry_a_clean_label() -> None:
+    first = rel.release_id("Feature/Login!", now=1_700_000_000)
+    later = rel.release_id("abc1234", now=1_700_000_060)
+    assert first == "20231114T221320Z-feature-login"
+    assert sorted([later, first]) == [first, later]
+    assert rel.RELEASE_ID.match(first) and rel.RELEASE_ID.match(later)
+    assert rel.release_id("!!!", now=0).endswith("-release")
+    assert len(rel.release_id("x" * 80, now=0).split("-", 1)[1]) == 24
+
+
+def test_git_label(tmp_path: Path) -> None:
+    assert rel.git_label(tmp_path) == "local"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "f").write_text("1")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    clean = rel.git_label(tmp_path)
+    assert len(clean) == 10
+    (tmp_path / "f").write_text("2")
+    assert rel.git_label(tmp_path) == f"{clean}-dirty"
+
+
+def test_build_refuses_a_directory_that_is_no_app(tmp_path: Path) -> None:
+    with pytest.raises(rel.ReleaseError, match=re.escape("no pyproject.toml")):
+        rel.build(tmp_path, Platform("3.11"), tmp_path / "out")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '1'\n")
+    with pytest.raises(rel.ReleaseError, match=re.escape("no requirements.txt; lock the app")):
+        rel.build(tmp_path, Platform("3.11"), tmp_path / "out")
+
+
+def test_manifest_is_sha256sum_format(tmp_path: Path) -> None:
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    build = rel.Build((rel.Wheel(wheel, "ab" * 32),), wheel.name, "3.11", "fp")
+    assert build.manifest == f"{'ab' * 32}  pkg-1.0-py3-none-any.whl\n"
+
+
+@pytest.mark.parametrize(
+    ("available", "current", "wanted", "expected"),
+    [
+        ([R1, R2, R3], R3, None, R2),
+        ([R1, R2, R3], R2, None, R1),  # after a rollback, roll back further
+        ([R1, R2, R3], R3, R1, R1),
+        ([R1, R2, R3], R1, R3, R3),  # forward again, by name
+    ],
+)
+def test_rollback_target(
+    available: list[str], current: str, wanted: str | None, expected: str
+) -> None:
+    assert _rollback_target("h", available, current, wanted) == expected
+
+
+@pytest.mark.parametrize(
+    ("available", "current", "wanted", "message"),
+    [
+        ([R1], R1, None, "no release before 20260101T000000Z-aaa to roll back to"),
+        ([R1, R2], R2, "nope", "no release 'nope'; available: "),
+        ([R1, R2], R2, R2, "is already the current release"),
+    ],
+)
+def test_rollback_target_errors(
+    available: list[str], current: str, wanted: str | None, message: str
+) -> None:
+    with pytest.raises(DeployError, match=message):
+        _rollback_target("h", available, current, wanted)
+
+
+@pytest.mark.parametrize("entry", ["shipways_app.main:app", "pkg:create_app.app", "a:b"])
+def test_entry_points_accepted(entry: str) -> None:
+    _check_entry(entry)
+
+
+@pytest.mark.parametrize("entry", ["shipways_app.main", "pkg:", ":app", "pkg:app()", "a b:c"])
+def test_entry_points_refused(entry: str) -> None:
+    with pytest.raises(
+        DeployError, match=re.escape("is not an ASGI entry point like package.module:app")
+    ):
+        _check_entry(entry)
+
+
+def test_deploy_result_reads_as_its_release() -> None:
+    result = DeployResult(R2, [HostDeploy("h", R2, R1, "reload", 12.0)])
+    assert str(result) == R2 and result.hosts[0].previous == R1
+
+
+def test_fabric_api_exports_the_tasks() -> None:
+    from infra.targets.vps import fabric_api
+
+    for name in ("provision", "deploy", "rollback", "status", "logs", "settings_from", "connect"):
+        assert callable(getattr(fabric_api, name))
+    assert fabric_api.DEFAULT_ENTRY == "shipways_app.main:app"
+    assert issubclass(fabric_api.DeployLocked, Exception)
+
+
+def test_connections_refuse_unknown_host_keys(tmp_path: Path) -> None:
+    from infra.targets.vps import fabric_api
+
+    conn = fabric_api.connect("203.0.113.1", "deploy", known_hosts=tmp_path / "absent")
+    assert isinstance(conn.client._policy, paramiko.RejectPolicy)
+    other = fabric_api.as_user(conn, "admin")
+    assert other.user == "admin" and isinstance(other.client._policy, paramiko.RejectPolicy)
+
+
+def test_fab_command_line_lists_the_tasks() -> None:
+    listing = subprocess.run(
+        ["fab", "-r", "ansible-free-scripts", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    ).stdout
+    for task in ("provision", "deploy", "rollback", "status", "logs"):
+        assert f"  {task} " in listing
