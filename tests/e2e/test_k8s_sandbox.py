@@ -21,9 +21,11 @@ from typer.testing import CliRunner
 
 from infra import cli
 from infra.config import STACKS_DIR, memory_bytes
+from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
 from infra.targets.k8s import sandbox as k8s_sandbox
+from infra.targets.k8s.image import ensure_app_image, new_layers
 from infra.targets.k8s.sandbox import K8sSandbox
 from infra.verify import run_checks
 
@@ -133,6 +135,17 @@ def test_image_is_labelled_healthchecked_and_has_no_build_tools(
     lines = output.split()
     assert not any(line.endswith(("/gcc", "/cc", "/make", "/pip", "/pip3")) for line in lines)
     assert "gunicorn" in lines and "pip" not in lines and "/build" not in lines
+
+
+def test_a_code_only_change_rebuilds_only_the_code_layer(
+    endpoint: Endpoint, client: docker.DockerClient
+) -> None:
+    code = "shipways_app/__init__.py"
+    changed = (APP_DIR / code).read_bytes() + b"\n# e2e: a code-only change\n"
+    rebuilt = ensure_app_image(client, overrides={code: changed})
+    assert rebuilt.built and rebuilt.id != endpoint.extra["image"]
+    assert new_layers(client, endpoint.extra["image"], rebuilt.id) == 1
+    client.images.remove(rebuilt.id)
 
 
 def test_failed_migration_keeps_the_previous_pod_serving(

@@ -261,3 +261,16 @@ def _describe(
         built=built,
         build_seconds=seconds,
     )
+
+
+def new_layers(client: docker.DockerClient, before: str, after: str) -> int:
+    """How many filesystem layers of image `after` are not shared with `before` (from the
+    base up): what a rebuild really produced, and what a node would have to pull."""
+    old = client.images.get(before).attrs["RootFS"]["Layers"]
+    new = client.images.get(after).attrs["RootFS"]["Layers"]
+    shared = 0
+    for mine, theirs in zip(old, new, strict=False):
+        if mine != theirs:
+            break
+        shared += 1
+    return len(new) - shared
