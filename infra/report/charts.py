@@ -138,7 +138,7 @@ def bar_chart(
     title: str, unit: str, values: Sequence[tuple[str, float | None]], *, better: str
 ) -> str:
     """One measured figure across targets; `None` is drawn as "not measured"."""
-    width, row, left, top = 360, 24, 96, 30
+    width, row, left, top = 330, 24, 90, 30
     height = top + row * len(values) + 10
     plot_w = width - left - 70
     peak = max((v for _, v in values if v is not None), default=0.0) or 1.0
