@@ -4,9 +4,9 @@
   client `awslambdaric` in /var/runtime (its wheels pinned in uv.lock, fetched on the host:
   containers here cannot reach PyPI) and the harness (`runtime_api.py`). Rebuilt only when
   one of those changes.
-- `shipways/lambda:task-<hash>`: the runtime plus the function's zip, unpacked into /var/task
-  by Python's own `zipfile` inside the build, root-owned and read-only to the function. One per
-  zip, so a rollback is switching back to an earlier image.
+- `shipways/lambda:task-<zip sha>-<hash>`: the runtime plus the function's zip, unpacked into
+  /var/task by Python's own `zipfile` inside the build, root-owned and read-only to the
+  function. One per zip, so a rollback is switching back to an earlier image.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import docker
 from infra.artifacts.wheelhouse import dependency_wheels
 from infra.paths import ROOT, state_dir
 from infra.sandbox.errors import Progress, SandboxError
-from infra.sandbox.images import ensure_base_image, ensure_context_image, prune_superseded
+from infra.sandbox.images import ensure_base_image, ensure_context_image
 from infra.targets.serverless.artifact import LambdaZip, ZipTarget, write_zip
 
 REPOSITORY = "shipways/lambda"
@@ -66,7 +66,7 @@ def ensure_runtime_image(
     write_zip(sorted(wheels.glob("*.whl")), context / "runtime.zip", target, exclude={})
     shutil.copy2(HERE / "runtime_api.py", context / "runtime_api.py")
     shutil.copy2(DOCKERFILES / "runtime.Dockerfile", context / "Dockerfile")
-    tag = ensure_context_image(
+    return ensure_context_image(
         client,
         context,
         flavor="runtime",
@@ -78,8 +78,6 @@ def ensure_runtime_image(
         },
         progress=progress,
     )
-    prune_superseded(client, tag, progress)
-    return tag
 
 
 def ensure_task_image(
@@ -91,10 +89,12 @@ def ensure_task_image(
     shutil.copy2(package.path, context / "function.zip")
     shutil.copy2(DOCKERFILES / "task.Dockerfile", context / "Dockerfile")
     try:
+        # One flavor per zip: a new release must not prune the images older releases (kept
+        # for rollback, see ServerlessSandbox) run from.
         return ensure_context_image(
             client,
             context,
-            flavor="task",
+            flavor=f"task-{package.sha256[:12]}",
             repository=REPOSITORY,
             buildargs={"RUNTIME_IMAGE": runtime_image, "SANDBOX_UID": str(SANDBOX_UID)},
             progress=progress,
