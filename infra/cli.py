@@ -17,6 +17,7 @@ from rich.table import Table
 
 from infra import results
 from infra.config import ConfigError, TargetName
+from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, available, sandbox
 
 app = typer.Typer(
@@ -139,7 +140,7 @@ def _up(target: TargetName, stack: str) -> Endpoint:
         box = sandbox(target)
         started = time.perf_counter()
         endpoint = box.up(console, stack=stack)
-    except (NotSupported, ConfigError) as exc:
+    except (NotSupported, ConfigError, SandboxError) as exc:
         raise _fail(str(exc)) from None
     results.record(target.value, "up_seconds", time.perf_counter() - started, "s", "shipways up")
     return endpoint
@@ -150,7 +151,7 @@ def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
     try:
         removed = sandbox(target).down(console)
-    except NotSupported as exc:
+    except (NotSupported, SandboxError) as exc:
         raise _fail(str(exc)) from None
     out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
 
@@ -160,7 +161,7 @@ def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
     try:
         state = sandbox(target).status(console)
-    except NotSupported as exc:
+    except (NotSupported, SandboxError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
         _emit(state)
@@ -182,7 +183,7 @@ def logs(
     """Print the app's logs on TARGET."""
     try:
         sandbox(target).logs(console, follow=follow, lines=lines)
-    except NotSupported as exc:
+    except (NotSupported, SandboxError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -194,7 +195,7 @@ def rollback(
     """Switch TARGET back to an earlier release."""
     try:
         now = sandbox(target).rollback(console, release=release)
-    except NotSupported as exc:
+    except (NotSupported, SandboxError) as exc:
         raise _fail(str(exc)) from None
     out.print(f"{target.value}: now serving release {now}")
 
