@@ -55,7 +55,7 @@ def test_sweep_re_runs_the_estimate_at_each_traffic_level() -> None:
         {},
     )
     ip = Declared("aws:ec2/eip:Eip", "ip", {}, {})
-    config = VpsConfig(sshPublicKey="ssh-ed25519 AAAA x", sshAllowedCidr="203.0.113.7/32")
+    config = VpsConfig(ssh_public_key="ssh-ed25519 AAAA x", ssh_allowed_cidr="203.0.113.7/32")
     vps = OfflinePlan("vps", TargetName.VPS, config, [server, ip])
     usage, prices = load_usage(), load_prices()
     points = breakeven.grid(20_000_000, 40)

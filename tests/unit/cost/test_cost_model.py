@@ -128,7 +128,7 @@ def test_an_ec2_server_with_its_volume_and_address() -> None:
         rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
     )
     eip = res("aws:ec2/eip:Eip", "ip", domain="vpc")
-    config = VpsConfig(sshPublicKey="ssh-ed25519 AAAA x", sshAllowedCidr="203.0.113.7/32")
+    config = VpsConfig(ssh_public_key="ssh-ed25519 AAAA x", ssh_allowed_cidr="203.0.113.7/32")
     est = estimate(plan(TargetName.VPS, config, instance, eip), usage(), PRICES)
     assert est.fixed == pytest.approx(730 * 0.0208 + 20 * 0.08 + 730 * 0.005)  # $20.434
     unknown = res("aws:ec2/instance:Instance", "big", instanceType="m5.large")

@@ -27,7 +27,7 @@ def _res(type_: str, name: str, **inputs: object) -> Declared:
 
 
 def _planned() -> dict[str, Planned]:
-    vps_config = VpsConfig(sshPublicKey="ssh-ed25519 AAAA x", sshAllowedCidr="203.0.113.7/32")
+    vps_config = VpsConfig(ssh_public_key="ssh-ed25519 AAAA x", ssh_allowed_cidr="203.0.113.7/32")
     server = _res(
         "aws:ec2/instance:Instance",
         "srv",
