@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +18,28 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 MakeClient = Callable[..., TestClient]
+_TOUCHED_LOGGERS = (
+    "",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "gunicorn.error",
+    "mangum.http",
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """create_app() configures process-wide logging (as it must in production); undo it so
+    JSON log lines never leak into other tests' captured output."""
+    saved = [
+        (lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+        for lg in map(logging.getLogger, _TOUCHED_LOGGERS)
+    ]
+    yield
+    for lg, handlers, level, propagate, disabled in saved:
+        lg.handlers, lg.propagate, lg.disabled = handlers, propagate, disabled
+        lg.setLevel(level)  # not `.level =`: setLevel also clears the isEnabledFor cache
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ invalid) inputs; the app must never answer 5xx and must match its own OpenAPI do
 from __future__ import annotations
 
 import atexit
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,9 @@ atexit.register(shutil.rmtree, _tmp, True)
 _settings = Settings(DATABASE_URL=None, SHIPWAYS_SQLITE_PATH=Path(_tmp) / "fuzz.db")
 _engine = create_db_engine(_settings)
 upgrade(_engine)
+_root, _saved = logging.getLogger(), list(logging.getLogger().handlers)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings, engine=_engine))
+_root.handlers = _saved  # keep the app's JSON handler out of the rest of the session
 
 
 @schema.parametrize()

@@ -86,12 +86,10 @@ def load_handler(app_env: pytest.MonkeyPatch) -> Iterator[Any]:
         loaded.append(module)
         return module
 
-    root_handlers = list(logging.getLogger().handlers)
     yield load
     for module in loaded:
         module.runtime.engine.dispose()
     sys.modules.pop(MODULE, None)
-    logging.getLogger().handlers = root_handlers
 
 
 def _body(response: dict[str, Any]) -> Any:
