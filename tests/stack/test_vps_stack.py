@@ -432,19 +432,17 @@ class FakeConnection:
     """Stands in for the pinned `fabric.Connection` that `fabric_api.connect` returns."""
 
     def __init__(self, host: str, user: str, port: int, key_path: Path, known: str | None):
-        self.host, self.user, self.port, self.key_path, self.known = (
-            host,
-            user,
-            port,
-            key_path,
-            known,
-        )
+        self.host, self.user, self.port = host, user, port
+        self.key_path, self.known = key_path, known
+        self.connect_kwargs = {"key_filename": str(key_path)}
         self.opened = self.closed = False
-        self.refuse: Exception | None = None
+        self.refusals: list[Exception] = []
+        self.attempts = 0
 
     def open(self) -> None:
-        if self.refuse is not None:
-            raise self.refuse
+        self.attempts += 1
+        if self.refusals:
+            raise self.refusals.pop(0)
         self.opened = True
 
     def close(self) -> None:
@@ -456,14 +454,14 @@ class FakeFabric:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
-        self.refuse: Exception | None = None
+        self.refusals: list[Exception] = []
 
     def connect(
         self, host: str, user: str, *, port: int, key_path: Path, known_hosts: Path | None
     ) -> FakeConnection:
         known = known_hosts.read_text() if known_hosts else None  # the file is temporary
         conn = FakeConnection(host, user, port, key_path, known)
-        conn.refuse = self.refuse
+        conn.refusals = list(self.refusals)
         self.calls.append(("connect", conn))
         return conn
 
@@ -543,13 +541,41 @@ def test_unknown_host_key_stops_before_any_task(
     refusal: str,
     message: str,
 ) -> None:
-    fabric.refuse = paramiko.SSHException(refusal)
+    fabric.refusals = [paramiko.SSHException(refusal)]
     with pytest.raises(RuntimeError, match=message):
         component._FabricReleaseProvider().create(
             _props(listening, tmp_path / "id", knownHosts=known)
         )
     assert [c[0] for c in fabric.calls] == ["connect"]
     assert fabric.calls[0][1].closed
+
+
+def test_a_booting_server_gets_a_few_bounded_retries(
+    listening: int, fabric: FakeFabric, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(component, "SSH_RETRY_PAUSE_S", 0.01)
+    banner = paramiko.SSHException("Error reading SSH protocol banner")
+    fabric.refusals = [banner, ConnectionResetError(104, "reset")]
+    component._FabricReleaseProvider().create(_props(listening, tmp_path / "id"))
+    conn = fabric.calls[0][1]
+    assert conn.attempts == 3
+    assert [c[0] for c in fabric.calls] == ["connect", "provision", "deploy"]
+
+    fabric.calls.clear()
+    fabric.refusals = [banner] * component.SSH_OPEN_ATTEMPTS
+    with pytest.raises(paramiko.SSHException, match="banner"):
+        component._FabricReleaseProvider().create(_props(listening, tmp_path / "id"))
+    assert fabric.calls[0][1].attempts == component.SSH_OPEN_ATTEMPTS
+    assert [c[0] for c in fabric.calls] == ["connect"]
+
+
+def test_a_refused_key_pair_is_final_and_names_the_keys(
+    listening: int, fabric: FakeFabric, tmp_path: Path
+) -> None:
+    fabric.refusals = [paramiko.AuthenticationException("Authentication failed.")]
+    with pytest.raises(RuntimeError, match="sshPrivateKeyPath must be the private half"):
+        component._FabricReleaseProvider().create(_props(listening, tmp_path / "id"))
+    assert fabric.calls[0][1].attempts == 1
 
 
 def test_diff_reruns_only_when_release_settings_or_server_change(tmp_path: Path) -> None:

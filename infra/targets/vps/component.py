@@ -41,6 +41,8 @@ DEBIAN_AWS_ACCOUNT = "136693071363"
 WORLD_V4 = "0.0.0.0/0"
 SSH_PORT = 22
 SSH_WAIT_SECONDS = 300.0
+SSH_OPEN_ATTEMPTS = 5
+SSH_RETRY_PAUSE_S = 5.0
 
 # What a deploy ships: any change here must reach the server on the next `pulumi up`.
 RELEASE_INPUTS: tuple[Path, ...] = (
@@ -196,24 +198,45 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _open(conn: Any, *, pinned: bool) -> None:
-    """Log in once up front, so an unknown host key fails with what to do about it."""
-    try:
-        conn.open()
-    except paramiko.SSHException as exc:
-        if "known_hosts" not in str(exc) and not isinstance(exc, paramiko.BadHostKeyException):
-            raise
-        if pinned:
+    """Log in once before any task, so a refusal says what to do about it.
+
+    A server that has just booted may still drop the first sessions, so those are retried
+    a few times; a wrong host key or key pair is final at once.
+    """
+    for attempt in range(1, SSH_OPEN_ATTEMPTS + 1):
+        try:
+            conn.open()
+            return
+        except paramiko.AuthenticationException as exc:
             raise RuntimeError(
-                f"{conn.host} did not present the host key this stack gave it ({exc}); "
-                "someone may be intercepting the connection, or the server was not built "
-                "from this stack's user data: do not proceed until you know which"
+                f"{conn.user}@{conn.host} refused the key {conn.connect_kwargs.get('key_filename')}"
+                f" ({exc}); shipways:sshPrivateKeyPath must be the private half of "
+                "shipways:sshPublicKey, and shipways:sshUser the image's login user"
             ) from exc
-        raise RuntimeError(
-            f"{conn.host}: its SSH host key is not in ~/.ssh/known_hosts ({exc}); read the "
-            "key's fingerprint on the server's console (ssh-keygen -lf "
-            "/etc/ssh/ssh_host_ed25519_key.pub), then add it, e.g. "
-            f"`ssh-keyscan -t ed25519 {conn.host} >> ~/.ssh/known_hosts`, once they match"
-        ) from exc
+        except paramiko.SSHException as exc:
+            if isinstance(exc, paramiko.BadHostKeyException) or "known_hosts" in str(exc):
+                raise _host_key_error(conn, exc, pinned=pinned) from exc
+            if attempt == SSH_OPEN_ATTEMPTS:
+                raise
+        except OSError:
+            if attempt == SSH_OPEN_ATTEMPTS:
+                raise
+        time.sleep(SSH_RETRY_PAUSE_S)
+
+
+def _host_key_error(conn: Any, exc: Exception, *, pinned: bool) -> RuntimeError:
+    if pinned:
+        return RuntimeError(
+            f"{conn.host} did not present the host key this stack gave it ({exc}); "
+            "someone may be intercepting the connection, or the server was not built "
+            "from this stack's user data: do not proceed until you know which"
+        )
+    return RuntimeError(
+        f"{conn.host}: its SSH host key is not in ~/.ssh/known_hosts ({exc}); read the "
+        "key's fingerprint on the server's console (ssh-keygen -lf "
+        "/etc/ssh/ssh_host_ed25519_key.pub), then add it, e.g. "
+        f"`ssh-keyscan -t ed25519 {conn.host} >> ~/.ssh/known_hosts`, once they match"
+    )
 
 
 def wait_for_port(host: str, port: int, *, timeout_s: float, interval_s: float = 3.0) -> None:
