@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 
 CLEAN = {
     "shipways_app/__init__.py": b'__version__ = "1.0.0"\n',
-    "shipways_app/settings.py": b'database_url: str = "sqlite:///x.db"\ntoken_header = "Authorization"\n',
+    "shipways_app/settings.py": b'db_url = "sqlite:///x.db"\ntoken_header = "Authorization"\n',
     "shipways_app/docs.py": b'# set SHIPWAYS_TOKEN="your-token-here" before running\n'
     b'TOKEN_URL = "https://login.example.com/oauth2/v2.0/token"\n'
     b'REVISION_SCRIPT_TOKEN = "REVISION_SCRIPT_FILENAME"\n',
