@@ -93,6 +93,7 @@ class K8sSandbox:
             current = self._running_pod(client, pods.web.revision)
             if current is not None:
                 say(f"pod {current.name} already runs this release")
+                self._retire_others(client, keep=current, progress=say)  # after an interrupted up
                 return self._endpoint_of(current)
             replacing = any(p.status == "running" for p in self._pods(client))
             for job in pods.jobs:
