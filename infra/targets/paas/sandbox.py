@@ -4,8 +4,9 @@ What the platform does for you, done visibly, one step per line:
 
 1. build   the bundle from `app/` (reproducible zip, see `bundle.py`); nothing new -> no deploy
 2. unpack  it into a fresh release workspace (`releases/<id>/app`), never over a running one
-3. install its pinned requirements into the release's own virtualenv, offline, from the
-           wheelhouse (`pip --no-index --require-hashes`), with the Python `.python-version` names
+3. install its pinned requirements into a virtualenv, offline, from the wheelhouse
+           (`pip --no-index --require-hashes`), with the Python `.python-version` names; like a
+           buildpack's cache, unchanged requirements reuse the virtualenv built for them
 4. release run the Procfile's `release:` process (the migrations) under honcho; if it fails
            the new release stops here and the previous one keeps serving
 5. web     start the Procfile's `web:` process under honcho with a fresh `PORT`, as its own
@@ -69,6 +70,7 @@ class Release(BaseModel):
     python: str
     env: dict[str, str]  # plain settings only; a rollback restarts with exactly these
     health_path: str
+    venv: str  # the virtualenv built for this release's requirements and Python
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -102,9 +104,15 @@ class PaasSandbox:
         "IAM, S3 and Secrets Manager"
     )
 
-    def __init__(self, instance: str = "shipways-paas", keep_releases: int = 3) -> None:
+    def __init__(
+        self,
+        instance: str = "shipways-paas",
+        keep_releases: int = 3,
+        health_timeout: float = HEALTH_TIMEOUT_S,
+    ) -> None:
         self.instance = instance
         self.keep_releases = keep_releases
+        self.health_timeout = health_timeout
 
     # -- where things live -------------------------------------------------------------
 
@@ -304,11 +312,9 @@ class PaasSandbox:
         bundles.unpack(built.path, app)
         version = (app / ".python-version").read_text().strip()
         _say(console, f"release {release_id}: unpacked {built.path.name}; Python {version}")
-        with console.status(f"release {release_id}: installing requirements (offline) ..."):
-            self._install(app, workdir / "venv", version)
-        _say(console, f"release {release_id}: requirements installed from the wheelhouse")
+        venv = self._dependencies(app, version, release_id, console)
         with console.status(f"release {release_id}: running the Procfile's release process ..."):
-            self._run_release(workdir, env)
+            self._run_release(workdir, venv, env)
         _say(console, f"release {release_id}: release process succeeded (migrations applied)")
         return Release(
             id=release_id,
@@ -318,7 +324,24 @@ class PaasSandbox:
             python=version,
             env=env,
             health_path=config.health_check_path,
+            venv=str(venv),
         )
+
+    def _dependencies(self, app: Path, version: str, release_id: str, console: Console) -> Path:
+        """The virtualenv for these exact requirements: reused when unchanged, like a
+        buildpack's dependency cache; otherwise built from the wheelhouse, offline."""
+        digest = hashlib.sha256((app / "requirements.txt").read_bytes()).hexdigest()[:12]
+        venv = self.root / "venvs" / f"py{version}-{digest}"
+        done = venv / ".complete"
+        if done.exists():
+            _say(console, f"release {release_id}: requirements unchanged, reusing {venv.name}")
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built one from an interrupted run
+        with console.status(f"release {release_id}: installing requirements (offline) ..."):
+            self._install(app, venv, version)
+        done.touch()
+        _say(console, f"release {release_id}: requirements installed from the wheelhouse")
+        return venv
 
     def _install(self, app: Path, venv: Path, version: str) -> None:
         python = shutil.which(f"python{version}")
@@ -353,14 +376,14 @@ class PaasSandbox:
             INSTALL_TIMEOUT_S,
         )
 
-    def _run_release(self, workdir: Path, env: dict[str, str]) -> None:
+    def _run_release(self, workdir: Path, venv: Path, env: dict[str, str]) -> None:
         log = workdir / "release.log"
         with log.open("wb") as sink:
             try:
                 result = subprocess.run(
                     _honcho("start", "release"),
                     cwd=workdir / "app",
-                    env={**env, "PATH": _path(workdir / "venv")},
+                    env={**env, "PATH": _path(venv)},
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
@@ -388,13 +411,13 @@ class PaasSandbox:
         pid, started = processes.spawn(
             _honcho("start", "--port", str(port), "web"),
             cwd=workdir / "app",
-            env={**release.env, "PATH": _path(workdir / "venv")},
+            env={**release.env, "PATH": _path(Path(release.venv))},
             log=log,
         )
         web = Web(release=release.id, pid=pid, started=started, port=port)
         path = release.health_path
         with console.status(f"release {release.id}: waiting for {path} on port {port} ..."):
-            problem = _wait_healthy(web, path, HEALTH_TIMEOUT_S)
+            problem = _wait_healthy(web, path, self.health_timeout)
         if problem is not None:
             processes.stop(pid, started)
             raise SandboxError(
@@ -416,17 +439,21 @@ class PaasSandbox:
         )
 
     def _prune(self, state: State) -> None:
-        """Keep the newest releases (and always the serving one); drop failed leftovers."""
+        """Keep the newest releases (and always the serving one), and the virtualenvs they
+        use; drop failed leftovers."""
         serving = state.web.release if state.web else None
         kept = state.releases[-self.keep_releases :]
         if serving and serving not in [r.id for r in kept]:
             kept = [r for r in state.releases if r.id == serving] + kept[1:]
         state.releases = kept
         self._save(state)
-        keep = {r.id for r in kept}
-        for workdir in (self.root / "releases").iterdir():
-            if workdir.name not in keep:
-                shutil.rmtree(workdir, ignore_errors=True)
+        for parent, keep in (
+            (self.root / "releases", {r.id for r in kept}),
+            (self.root / "venvs", {Path(r.venv).name for r in kept}),
+        ):
+            for path in parent.iterdir() if parent.is_dir() else ():
+                if path.name not in keep:
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def _say(console: Console, message: str) -> None:

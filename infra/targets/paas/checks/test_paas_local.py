@@ -73,8 +73,8 @@ def test_web_runs_under_the_procfile_runner_from_its_release(host: Any, served: 
     assert host.file(f"/proc/{served.web.pid}/cwd").linked_to == str(app)
     assert host.file(f"/proc/{master.pid}/cwd").linked_to == str(app)
     interpreter = master.args.split()[0]
-    assert interpreter == str(served.workdir / "venv" / "bin" / "python"), (
-        f"gunicorn runs on {interpreter}, not on the release's own virtualenv"
+    assert interpreter == str(Path(served.release.venv) / "bin" / "python"), (
+        f"gunicorn runs on {interpreter}, not on the virtualenv built for this release"
     )
 
 
@@ -108,7 +108,7 @@ def test_environment_is_the_platforms_not_the_toolkits(host: Any, served: Served
     assert env["PORT"] == str(served.web.port)
     assert env["WEB_BIND_HOST"] == "127.0.0.1"
     assert env["SHIPWAYS_TARGET"] == "paas"
-    assert env["PATH"].split(":")[0] == str(served.workdir / "venv" / "bin")
+    assert env["PATH"].split(":")[0] == str(Path(served.release.venv) / "bin")
     leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL"} & set(env)
     assert not leaked, f"leaked into the app's environment: {sorted(leaked)}"
 
