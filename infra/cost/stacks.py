@@ -105,12 +105,35 @@ def _last_line(stderr: str) -> str:
     return f"planning failed: {lines[-1] if lines else 'no output'}"
 
 
+_CACHE: dict[tuple[TargetName, ...], tuple[tuple[float, int], dict[str, Planned]]] = {}
+
+
+def _sources_fingerprint() -> tuple[float, int]:
+    """Newest change among what a plan reads: the stacks, the config model, the targets."""
+    files = [*(ROOT / "infra" / "targets").rglob("*.py"), *(ROOT / "stacks").glob("*.yaml")]
+    files += [ROOT / "infra" / "config.py", ROOT / "infra" / "stack.py"]
+    stamps = [f.stat().st_mtime for f in files if f.exists()]
+    return (max(stamps, default=0.0), len(stamps))
+
+
 def plan_targets(targets: tuple[TargetName, ...] | None = None) -> dict[str, Planned]:
     """Every target's stack planned from its stack file; any subset may have landed.
-    Results keep the order of `targets`."""
+    Results keep the order of `targets`. Planning takes seconds per stack, so a process
+    that compares twice (tests, demo then report) reuses plans while no source changed."""
     from infra.targets import ORDER
 
     chosen = targets or ORDER
+    fingerprint = _sources_fingerprint()
+    cached = _CACHE.get(chosen)
+    if cached is not None and cached[0] == fingerprint:
+        return dict(cached[1])
+    result = _plan_all(chosen)
+    if all(p.plan is not None or (p.reason or "").startswith("no stack") for p in result.values()):
+        _CACHE[chosen] = (fingerprint, result)  # failures may be passing: plan them again
+    return dict(result)
+
+
+def _plan_all(chosen: tuple[TargetName, ...]) -> dict[str, Planned]:
     found: dict[str, Planned] = {}
     landed = []
     for target in chosen:
