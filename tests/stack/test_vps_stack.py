@@ -46,7 +46,8 @@ STACK = load_stack("vps")
 
 
 class Registrations:
-    """What the program told the engine beyond inputs: dependencies and ignored changes."""
+    """What the program told the engine beyond inputs: dependencies, ignored changes and
+    outputs to keep secret."""
 
     def __init__(self) -> None:
         self.depends: dict[str, set[str]] = {}
@@ -85,7 +86,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def created(shipped: Path) -> Iterator[tuple[OfflinePlan, Registrations, list[dict[str, Any]]]]:
-    """The committed stack file as is: a new server on EC2."""
+    """The committed stack file (plus one extra tag): a new server on EC2."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(component, "RELEASE_INPUTS", (shipped,))
         plan, seen = _plan(tags={"owner": "platform-team"})
