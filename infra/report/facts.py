@@ -41,6 +41,12 @@ def _render(raw: dict[str, Any], config: Any) -> dict[str, Any]:
     return {k: v.format(config=config) if isinstance(v, str) else v for k, v in raw.items()}
 
 
+def _fact(raw: dict[str, Any]) -> Fact:
+    if raw.get("count") is not None:  # a count reads first: "6: nginx, gunicorn, ..."
+        raw = {**raw, "value": f"{raw['count']}: {raw['value']}"}
+    return Fact(**raw)
+
+
 def load_facts(path: Path = FACTS_FILE) -> dict[str, dict[str, Fact]]:
     """Every target's facts, with `{config.*}` filled in from its stack file."""
     data = yaml.safe_load(path.read_text()) or {}
@@ -58,5 +64,5 @@ def load_facts(path: Path = FACTS_FILE) -> dict[str, dict[str, Fact]]:
             raise ValueError(
                 f"{path}: facts of {target.value} quote its stack file: {exc}"
             ) from None
-        facts[target.value] = {key: Fact(**_render(rows[key], config)) for key in ROWS}
+        facts[target.value] = {key: _fact(_render(rows[key], config)) for key in ROWS}
     return facts
