@@ -1,0 +1,118 @@
+"""PaaS: bundle size, bundle-to-healthy time, and load against uvicorn direct. Prints JSON.
+
+Deploys the bundle to its own local PaaS instance (`shipways-bench-paas`, removed at the end)
+twice: cold (dependencies installed from the wheelhouse) and warm (a settings change, the
+dependency cache reused), then loads the served release and uvicorn direct with the same
+number of workers, one after the other, so the ratios compare like with like on this machine.
+
+    uv run python benchmarks/paas.py [--seconds 5] [--connections 8] [--max-requests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+from rich.console import Console
+
+from infra import results
+from infra.config import PaasConfig, load_stack
+from infra.loadgen import measure
+from infra.local_app import running
+from infra.paths import APP_DIR, state_dir
+from infra.targets.paas import bundle as bundles
+from infra.targets.paas.sandbox import PaasSandbox
+
+PATHS = ("/hello", "/products")
+SOURCE = "benchmark:paas"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    args = parser.parse_args()
+    console = Console(stderr=True)
+    config = load_stack("paas")
+    assert isinstance(config, PaasConfig)
+
+    started = time.perf_counter()
+    built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
+    build_seconds = time.perf_counter() - started
+    box = PaasSandbox("shipways-bench-paas")
+    box.down(console)
+    try:
+        begun = time.perf_counter()
+        box.deploy(built, config, console, source=SOURCE)
+        cold = time.perf_counter() - begun
+        begun = time.perf_counter()
+        warm_config = config.model_copy(update={"env": {"SHIPWAYS_LOG_LEVEL": "WARNING"}})
+        endpoint = box.deploy(built, warm_config, console, source=SOURCE)
+        warm = time.perf_counter() - begun
+        load = _compare(endpoint.url, config.web_concurrency, args)
+    finally:
+        box.down(console)
+
+    results.record("paas", "bundle_bytes", built.size_bytes, "B", SOURCE)
+    results.record("paas", "bundle_build_seconds", build_seconds, "s", SOURCE)
+    results.record("paas", "bundle_to_healthy_seconds", cold, "s", SOURCE)
+    results.record("paas", "redeploy_cached_deps_seconds", warm, "s", SOURCE)
+    print(
+        json.dumps(
+            {
+                "benchmark": "paas",
+                "machine_cpus": os.cpu_count(),
+                "bundle": {
+                    "file": built.path.name,
+                    "bytes": built.size_bytes,
+                    "files": len(built.files),
+                },
+                "bundle_build_seconds": round(build_seconds, 3),
+                "bundle_to_healthy_seconds": round(cold, 2),
+                "redeploy_cached_deps_seconds": round(warm, 2),
+                "workers": config.web_concurrency,
+                "paths": load,
+            },
+            indent=2,
+        )
+    )
+
+
+def _compare(paas_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Per path: the PaaS release, uvicorn direct, and their ratios (recorded as they go)."""
+    figures: dict[str, Any] = {}
+    with running(workers=workers) as direct_url:
+        for path in PATHS:
+            paas = _load(paas_url + path, args)
+            direct = _load(direct_url + path, args)
+            name = path.strip("/")
+            rps_ratio = paas.rps / direct.rps if direct.rps else 0.0
+            p99_ratio = paas.p99_ms / direct.p99_ms if direct.p99_ms else 0.0
+            results.record("paas", f"{name}_rps", paas.rps, "req/s", SOURCE)
+            results.record("paas", f"{name}_p99_ms", paas.p99_ms, "ms", SOURCE)
+            results.record("paas", f"{name}_rps_ratio_vs_uvicorn", rps_ratio, "x", SOURCE)
+            results.record("paas", f"{name}_p99_ratio_vs_uvicorn", p99_ratio, "x", SOURCE)
+            figures[path] = {
+                "paas": paas.model_dump(exclude={"url"}),
+                "uvicorn_direct": direct.model_dump(exclude={"url"}),
+                "rps_ratio": round(rps_ratio, 3),
+                "p99_ratio": round(p99_ratio, 3),
+            }
+    return figures
+
+
+def _load(url: str, args: argparse.Namespace) -> Any:
+    return measure(
+        url,
+        connections=args.connections,
+        duration_s=args.seconds,
+        max_requests=args.max_requests,
+    )
+
+
+if __name__ == "__main__":
+    main()
