@@ -55,7 +55,7 @@ def cost_chart(
     *,
     x_max: int,
     title: str,
-    width: int = 760,
+    width: int = 1000,
     height: int = 360,
 ) -> str:
     """Monthly cost (y) against requests a month (x) for each target, with break-evens."""
