@@ -1,0 +1,237 @@
+"""serverless: the Lambda zip, cold starts and per-request cost, against uvicorn direct. JSON.
+
+    uv run python benchmarks/serverless.py [--cold-starts 3] [--seconds 5] [--max-requests 20000]
+
+Measures, on this machine, in one run:
+- the zip: zipped/unzipped size and file count, for the stack's runtime/architecture and for
+  the local sandbox's Python (the one measured below);
+- cold start: the container is restarted `--cold-starts` times (a new Lambda instance each
+  time); per start, the REPORT line's Init Duration (runtime process start to its first
+  `next`: awslambdaric's start plus the handler module's import and init) and the first
+  request's wall time. Beside it, the same app started as uvicorn direct (process start to
+  the first 200) and the handler module's import on the host (a warm `__pycache__`, which
+  Lambda's read-only /var/task never has);
+- warm requests, one connection (latency) and `--connections` (throughput), for GET /hello
+  and GET /products, through the local Lambda (HTTP -> payload 2.0 event -> Runtime API ->
+  awslambdaric -> Mangum -> app, and back) and through uvicorn direct with one worker (one
+  process, like one Lambda instance; its SQLite on a tmpfs like the function's /tmp):
+  p50/p99 and requests/s, the per-request overhead in ms and the ratios; plus the
+  function's own Duration from the REPORT lines.
+Every figure is recorded with `infra.results.record` for `shipways compare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from infra import results
+from infra.config import ServerlessConfig, load_stack
+from infra.loadgen import measure
+from infra.local_app import app_env, migrate, uvicorn_command
+from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.engine import ensure_engine
+from infra.targets.serverless.artifact import ZipTarget, build_zip
+from infra.targets.serverless.sandbox import ServerlessSandbox
+
+SOURCE = "benchmark:serverless"
+PATHS = ("/hello", "/products")
+INSTANCE = "shipways-bench-serverless"
+REPORT = re.compile(r"^REPORT RequestId: \S+\t(?P<fields>.*)$")
+console = Console(stderr=True)
+
+
+def record(metric: str, value: float, unit: str) -> float:
+    results.record("serverless", metric, value, unit, SOURCE)
+    return value
+
+
+def reports(since: datetime) -> list[dict[str, float]]:
+    """The REPORT lines the local Lambda logged since `since`, as {field: number}."""
+    container = ensure_engine().containers.get(INSTANCE)
+    text = bytes(container.logs(since=since)).decode(errors="replace")
+    parsed = []
+    for line in text.splitlines():
+        match = REPORT.match(line)
+        if match:
+            fields = dict(f.split(": ", 1) for f in match["fields"].split("\t"))
+            parsed.append({k: float(v.split()[0]) for k, v in fields.items() if k != "Status"})
+    return parsed
+
+
+def zips(config: ServerlessConfig) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = build_zip(
+            Path(tmp) / "stack.zip", ZipTarget.for_lambda(config.runtime, config.architecture)
+        )
+    return {
+        "built_for": stack.target.label,
+        "zipped_mib": record("zip_mib", round(stack.zipped_bytes / 2**20, 2), "MiB"),
+        "unzipped_mib": record("zip_unzipped_mib", round(stack.unzipped_bytes / 2**20, 2), "MiB"),
+        "files": stack.files,
+        "largest_packages": stack.largest(),
+        "excluded_server_only": list(stack.excluded),
+    }
+
+
+def cold_starts(url: str, count: int) -> dict[str, Any]:
+    container = ensure_engine().containers.get(INSTANCE)
+    inits, firsts = [], []
+    for _ in range(count):
+        since = datetime.now(UTC)
+        container.restart(timeout=10)
+        started = time.perf_counter()
+        wait_for_http(f"{url}/healthz", timeout=60, interval=0.05)
+        firsts.append((time.perf_counter() - started) * 1000)
+        # `since` has one-second resolution: the newest cold start is this restart's.
+        inits.append([r["Init Duration"] for r in reports(since) if "Init Duration" in r][-1])
+    return {
+        "starts": count,
+        "init_duration_ms": [round(v, 1) for v in inits],
+        "init_duration_ms_median": record(
+            "cold_start_init_ms", round(statistics.median(inits), 1), "ms"
+        ),
+        "first_response_ms_median": record(
+            "cold_start_first_response_ms", round(statistics.median(firsts), 1), "ms"
+        ),
+    }
+
+
+@contextmanager
+def uvicorn_direct() -> Iterator[tuple[str, float]]:
+    """uvicorn direct, one worker (one process, like one Lambda instance), with SQLite on a
+    tmpfs as the function's is in /tmp; yields its URL and its process start to first 200."""
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+        env = app_env(Path(tmp) / "direct.db")
+        migrate(env)
+        port = free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            uvicorn_command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_http(f"{url}/healthz", timeout=60, interval=0.05)
+            yield url, (time.perf_counter() - started) * 1000
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def handler_import_ms() -> float:
+    """Importing (and so initialising) the handler module in a fresh host Python."""
+    code = (
+        "import time; t = time.perf_counter(); import shipways_app.lambda_handler; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPWAYS_")}
+        env |= {
+            "SHIPWAYS_TARGET": "serverless",
+            "SHIPWAYS_SQLITE_PATH": str(Path(tmp) / "init.db"),
+            "SHIPWAYS_MIGRATE_ON_INIT": "1",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def load(url: str, connections: int, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        path: measure(
+            url + path,
+            connections=connections,
+            duration_s=args.seconds,
+            max_requests=args.max_requests,
+        ).model_dump(exclude={"url"})
+        for path in PATHS
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold-starts", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    args = parser.parse_args()
+
+    config = load_stack("serverless")
+    assert isinstance(config, ServerlessConfig)
+    figures: dict[str, Any] = {"benchmark": "serverless", "stack_zip": zips(config)}
+
+    box = ServerlessSandbox(INSTANCE)
+    box.down(console)
+    try:
+        endpoint = box.up(console, stack="serverless")
+        figures["local"] = {
+            "built_for": endpoint.extra["built_for"],
+            "memory_mb": config.memory_mb,
+        }
+        cold = cold_starts(endpoint.url, args.cold_starts)
+        since = datetime.now(UTC)
+        lambda_latency = load(endpoint.url, 1, args)
+        durations = [r["Duration"] for r in reports(since)]
+        lambda_load = load(endpoint.url, args.connections, args)
+    finally:
+        box.down(console)
+    import_ms = handler_import_ms()
+    with uvicorn_direct() as (url, uvicorn_ms):
+        direct_latency = load(url, 1, args)
+        direct_load = load(url, args.connections, args)
+
+    cold |= {
+        "uvicorn_direct_start_ms": record("uvicorn_start_ms", round(uvicorn_ms, 1), "ms"),
+        "handler_import_on_host_ms": record("handler_import_ms", round(import_ms, 1), "ms"),
+        "init_vs_uvicorn_start": record(
+            "cold_start_ratio", round(cold["init_duration_ms_median"] / uvicorn_ms, 2), ""
+        ),
+    }
+    warm: dict[str, Any] = {
+        "function_duration_ms_median": round(statistics.median(durations), 2),
+        "paths": {},
+    }
+    for path in PATHS:
+        name = path.strip("/")
+        through, direct = lambda_latency[path], direct_latency[path]
+        loaded, direct_loaded = lambda_load[path], direct_load[path]
+        warm["paths"][path] = {
+            "latency_1_connection": {"lambda": through, "uvicorn_direct": direct},
+            f"load_{args.connections}_connections": {
+                "lambda": loaded,
+                "uvicorn_direct": direct_loaded,
+            },
+            "overhead_ms_p50": record(
+                f"{name}_overhead_ms", round(through["p50_ms"] - direct["p50_ms"], 2), "ms"
+            ),
+            "latency_ratio_p50": record(
+                f"{name}_latency_ratio", round(through["p50_ms"] / direct["p50_ms"], 2), ""
+            ),
+            "rps": record(f"{name}_rps", loaded["rps"], "req/s"),
+            "p99_ms": record(f"{name}_p99_ms", loaded["p99_ms"], "ms"),
+            "rps_ratio": record(
+                f"{name}_rps_ratio", round(loaded["rps"] / direct_loaded["rps"], 3), ""
+            ),
+        }
+    figures |= {"cold_start": cold, "warm": warm}
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
