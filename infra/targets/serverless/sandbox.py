@@ -244,6 +244,13 @@ class ServerlessSandbox:
             chosen = found
         config, region = _config(state.stack)
         client = ensure_engine(progress=console.print)
+        try:
+            client.images.get(chosen.image)
+        except ImageNotFound:
+            raise NotSupported(
+                f"release {chosen.id}'s image {chosen.image} was removed; `shipways up "
+                "serverless` builds the current code again"
+            ) from None
         with file_lock(f"serverless-{self.instance}"):
             self._deploy(console, client, config, region, chosen)
             state.current = chosen.id
