@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,13 +265,10 @@ class VpsSandbox:
 
     def _fetch_certificate(self, access: Access, settings: Any) -> None:
         """The server's self-signed certificate: the CA bundle for checks over HTTPS."""
-        conn = access.connection("deploy")
-        try:
+        with self._deployer() as conn:
             pem = conn.run(
                 f"cat {settings.layout.self_signed_cert}", hide=True, in_stream=False
             ).stdout
-        finally:
-            conn.close()
         access.ca_bundle.write_text(str(pem))
 
     def down(self, console: Console) -> bool:
@@ -323,32 +322,29 @@ class VpsSandbox:
             },
         )
 
-    def status(self, console: Console) -> dict[str, Any]:
-        access = self._running()
-        conn = access.connection("deploy")
+    @contextmanager
+    def _deployer(self) -> Iterator[Connection]:
+        """A deploy-user connection to the running VPS; task failures become SandboxErrors."""
+        conn = self._running().connection("deploy")
         try:
-            return dict(fabric_api.status(conn, self.settings()))
-        finally:
-            conn.close()
-
-    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
-        access = self._running()
-        conn = access.connection("deploy")
-        try:
-            fabric_api.logs(conn, self.settings(), follow=follow, lines=lines)
-        finally:
-            conn.close()
-
-    def rollback(self, console: Console, *, release: str | None) -> str:
-        access = self._running()
-        conn = access.connection("deploy")
-        started = time.perf_counter()
-        try:
-            outcome = fabric_api.rollback(conn, self.settings(), release, progress=console.print)
+            yield conn
         except fabric_api.FAILURES as exc:
             raise SandboxError(f"{self.instance}: {exc}") from exc
         finally:
             conn.close()
+
+    def status(self, console: Console) -> dict[str, Any]:
+        with self._deployer() as conn:
+            return dict(fabric_api.status(conn, self.settings()))
+
+    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
+        with self._deployer() as conn:
+            fabric_api.logs(conn, self.settings(), follow=follow, lines=lines)
+
+    def rollback(self, console: Console, *, release: str | None) -> str:
+        started = time.perf_counter()
+        with self._deployer() as conn:
+            outcome = fabric_api.rollback(conn, self.settings(), release, progress=console.print)
         results.record(
             "vps", "rollback_seconds", time.perf_counter() - started, "s", "shipways rollback vps"
         )
