@@ -17,3 +17,12 @@ def postgres_url() -> Iterator[str]:
             yield server.create_database("shipways_test")
     except PostgresUnavailable as exc:
         pytest.fail(f"PostgreSQL for the `postgres` tests: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_results_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Figures measured by tests (often on a loaded machine) never reach `shipways compare`."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SHIPWAYS_RESULTS", str(tmp_path_factory.mktemp("results") / "results.json"))
+    yield
+    patch.undo()
