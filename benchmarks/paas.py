@@ -3,7 +3,8 @@
 Deploys the bundle to its own local PaaS instance (`shipways-bench-paas`, removed at the end)
 twice: cold (dependencies installed from the wheelhouse) and warm (a settings change, the
 dependency cache reused), then loads the served release and uvicorn direct with the same
-number of workers, one after the other, so the ratios compare like with like on this machine.
+number of workers, one after the other, so the ratios compare like with like on this machine;
+then reads gunicorn's resident memory and times a rollback to the first release.
 
     uv run python benchmarks/paas.py [--seconds 5] [--connections 8] [--max-requests 20000]
 """
@@ -54,6 +55,12 @@ def main() -> None:
         endpoint = box.deploy(built, warm_config, console, source=SOURCE)
         warm = time.perf_counter() - begun
         load = _compare(endpoint.url, config.web_concurrency, args)
+        web = box.load().web
+        assert web is not None
+        memory = box.web_memory_bytes(web)
+        begun = time.perf_counter()
+        box.rollback(console, release=None)
+        rollback = time.perf_counter() - begun
     finally:
         box.down(console)
 
@@ -61,6 +68,8 @@ def main() -> None:
     results.record("paas", "bundle_build_seconds", build_seconds, "s", SOURCE)
     results.record("paas", "bundle_to_healthy_seconds", cold, "s", SOURCE)
     results.record("paas", "redeploy_cached_deps_seconds", warm, "s", SOURCE)
+    results.record("paas", "rollback_seconds", rollback, "s", SOURCE)
+    results.record("paas", "memory_mib", memory / 2**20, "MiB", SOURCE)
     print(
         json.dumps(
             {
@@ -74,6 +83,8 @@ def main() -> None:
                 "bundle_build_seconds": round(build_seconds, 3),
                 "bundle_to_healthy_seconds": round(cold, 2),
                 "redeploy_cached_deps_seconds": round(warm, 2),
+                "rollback_seconds": round(rollback, 2),
+                "memory_mib_after_load": round(memory / 2**20, 1),
                 "workers": config.web_concurrency,
                 "paths": load,
             },
@@ -93,6 +104,7 @@ def _compare(paas_url: str, workers: int, args: argparse.Namespace) -> dict[str,
             rps_ratio = paas.rps / direct.rps if direct.rps else 0.0
             p99_ratio = paas.p99_ms / direct.p99_ms if direct.p99_ms else 0.0
             results.record("paas", f"{name}_rps", paas.rps, "req/s", SOURCE)
+            results.record("paas", f"{name}_p50_ms", paas.p50_ms, "ms", SOURCE)
             results.record("paas", f"{name}_p99_ms", paas.p99_ms, "ms", SOURCE)
             results.record("paas", f"{name}_rps_ratio_vs_uvicorn", rps_ratio, "x", SOURCE)
             results.record("paas", f"{name}_p99_ratio_vs_uvicorn", p99_ratio, "x", SOURCE)

@@ -243,6 +243,8 @@ def test_instances_health_updates_and_deployments(plan: OfflinePlan) -> None:
     launch = "aws:autoscaling:launchconfiguration"
     assert settings[("aws:ec2:instances", "InstanceTypes")] == "t3.small"
     assert settings[(launch, "DisableIMDSv1")] == "true"
+    assert settings[(launch, "RootVolumeType")] == "gp3"
+    assert settings[(launch, "RootVolumeSize")] == "10"
     assert settings[(launch, "SSHSourceRestriction")].endswith("127.0.0.1/32")
     assert (launch, "EC2KeyName") not in settings
     assert settings[("aws:elasticbeanstalk:application", "Application Healthcheck URL")] == (

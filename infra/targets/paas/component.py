@@ -44,6 +44,7 @@ SERVICE_ROLE_POLICIES = (
 APP_PORT = "8000"  # where Beanstalk's nginx forwards; the Procfile binds $PORT
 SQLITE_PATH = "/var/app/data/shipways.db"  # outside /var/app/current, which deploys replace
 LOG_RETENTION_DAYS = "14"
+ROOT_VOLUME_GB = "10"  # the app, its virtualenv, logs and the SQLite fallback fit easily
 UPDATE_WINDOW = "Sun:03:00"  # UTC; managed platform updates (minor and patch)
 VERSIONS_KEPT = 20
 
@@ -391,6 +392,7 @@ def _environment_settings(
         _setting("aws:autoscaling:launchconfiguration", "IamInstanceProfile", instance_profile),
         _setting("aws:autoscaling:launchconfiguration", "DisableIMDSv1", "true"),
         _setting("aws:autoscaling:launchconfiguration", "RootVolumeType", "gp3"),
+        _setting("aws:autoscaling:launchconfiguration", "RootVolumeSize", ROOT_VOLUME_GB),
         # No key pair is configured; this also closes port 22 in Beanstalk's security group.
         _setting(
             "aws:autoscaling:launchconfiguration", "SSHSourceRestriction", "tcp,22,22,127.0.0.1/32"

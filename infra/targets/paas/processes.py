@@ -102,3 +102,38 @@ def stop(pid: int, started: int, timeout: float = STOP_TIMEOUT_S) -> bool:
             break
         time.sleep(_POLL_S)
     return True
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the Procfile runner's shell, gunicorn, its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we looked
+        parent = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def resident_bytes(pids: Sequence[int]) -> int:
+    """Summed resident memory (VmRSS) of `pids`; processes that are gone count as zero."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total

@@ -184,7 +184,9 @@ class PaasSandbox:
                     )
                     return self._endpoint(current)
             release = self._prepare(state, built, fingerprint, env, config, console)
+            starting = time.perf_counter()
             web = self._start_web(release, console)
+            to_healthy = time.perf_counter() - starting
             previous = state.web
             state.releases.append(release)
             state.web = web
@@ -196,6 +198,7 @@ class PaasSandbox:
         _say(console, f"release {release.id} healthy at {web.url} ({seconds:.1f}s from bundle)")
         results.record("paas", "bundle_bytes", built.size_bytes, "B", source)
         results.record("paas", "bundle_to_healthy_seconds", seconds, "s", source)
+        results.record("paas", "time_to_healthy_seconds", to_healthy, "s", source)
         return self._endpoint(web)
 
     def down(self, console: Console) -> bool:
@@ -234,6 +237,7 @@ class PaasSandbox:
             "bundle_bytes": serving.bundle_bytes if serving else None,
             "python": serving.python if serving else None,
             "releases": [r.id for r in state.releases],
+            "memory_mib": round(self.web_memory_bytes(web) / 2**20, 1) if web else None,
             "database": str(self.shared_dir / "shipways.db"),
         }
 
@@ -276,6 +280,11 @@ class PaasSandbox:
                 processes.stop(current.pid, current.started)
         _say(console, f"rolled back to {release} at {web.url}")
         return release
+
+    def web_memory_bytes(self, web: Web) -> int:
+        """Resident memory of gunicorn's master and workers (the Procfile runner left out)."""
+        pids = [pid for pid in processes.descendants(web.pid) if b"gunicorn" in _cmdline(pid)]
+        return processes.resident_bytes(pids)
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -454,6 +463,13 @@ class PaasSandbox:
             for path in parent.iterdir() if parent.is_dir() else ():
                 if path.name not in keep:
                     shutil.rmtree(path, ignore_errors=True)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _say(console: Console, message: str) -> None:
