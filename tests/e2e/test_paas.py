@@ -8,8 +8,8 @@ platform's release history. Only 127.0.0.1 is contacted, every wait is bounded.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,6 +78,20 @@ def _get(url: str) -> httpx.Response:
     return httpx.get(url, timeout=10, trust_env=False)
 
 
+def _runs_from(proc: Path, root: Path) -> bool:
+    try:
+        return Path(os.readlink(proc / "cwd")).is_relative_to(root)
+    except OSError:
+        return False
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _procfile_line(source: Path, name: str, command: str) -> None:
     procfile = source / "Procfile"
     lines = procfile.read_text().splitlines()
@@ -141,11 +155,9 @@ def test_a_web_that_never_gets_healthy_is_stopped(
     assert box.endpoint() == first
     assert _get(f"{first.url}/readyz").status_code == 200
     leftovers = [
-        line
-        for line in subprocess.run(
-            ["ps", "-eo", "args"], capture_output=True, text=True
-        ).stdout.splitlines()
-        if "http.server" in line
+        proc.name
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit() and _runs_from(proc, box.root) and b"http.server" in _cmdline(proc)
     ]
     assert leftovers == []
 

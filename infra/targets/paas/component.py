@@ -395,7 +395,9 @@ def _environment_settings(
         _setting("aws:autoscaling:launchconfiguration", "RootVolumeSize", ROOT_VOLUME_GB),
         # No key pair is configured; this also closes port 22 in Beanstalk's security group.
         _setting(
-            "aws:autoscaling:launchconfiguration", "SSHSourceRestriction", "tcp,22,22,127.0.0.1/32"
+            "aws:autoscaling:launchconfiguration",
+            "SSHSourceRestriction",
+            "tcp, 22, 22, 127.0.0.1/32",
         ),
         _setting("aws:ec2:instances", "InstanceTypes", config.instance_type),
         _setting(
