@@ -246,6 +246,8 @@ class PaasSandbox:
         if state.web is None:
             raise NotSupported(f"paas ({self.instance}) has no release; run `shipways up paas`")
         log = self.release_dir(state.web.release) / "web.log"
+        if not log.exists():
+            raise NotSupported(f"no log at {log}; run `shipways up paas` to start a release")
         with log.open(errors="replace") as handle:
             for line in handle.readlines()[-lines:]:
                 console.print(line.rstrip(), markup=False, highlight=False)
