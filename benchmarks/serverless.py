@@ -3,8 +3,8 @@
     uv run python benchmarks/serverless.py [--cold-starts 3] [--seconds 5] [--max-requests 20000]
 
 Measures, on this machine, in one run:
-- the zip: zipped/unzipped size and file count, for the stack's runtime/architecture and for
-  the local sandbox's Python (the one measured below);
+- the stack's zip (its runtime/architecture): zipped/unzipped size, file count, and build
+  time with the wheels already in the host's cache;
 - cold start: the container is restarted `--cold-starts` times (a new Lambda instance each
   time); per start, the REPORT line's Init Duration (runtime process start to its first
   `next`: awslambdaric's start plus the handler module's import and init) and the first
@@ -16,7 +16,7 @@ Measures, on this machine, in one run:
   awslambdaric -> Mangum -> app, and back) and through uvicorn direct with one worker (one
   process, like one Lambda instance; its SQLite on a tmpfs like the function's /tmp):
   p50/p99 and requests/s, the per-request overhead in ms and the ratios; plus the
-  function's own Duration from the REPORT lines.
+  function's own Duration and Max Memory Used (the runtime's peak RSS) from the REPORT lines.
 Every figure is recorded with `infra.results.record` for `shipways compare`.
 """
 
@@ -75,10 +75,13 @@ def reports(since: datetime) -> list[dict[str, float]]:
 
 def zips(config: ServerlessConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
         stack = build_zip(
             Path(tmp) / "stack.zip", ZipTarget.for_lambda(config.runtime, config.architecture)
         )
+        seconds = time.perf_counter() - started
     return {
+        "build_seconds_wheels_cached": record("zip_build_seconds", round(seconds, 2), "s"),
         "built_for": stack.target.label,
         "zipped_mib": record("zip_mib", round(stack.zipped_bytes / 2**20, 2), "MiB"),
         "unzipped_mib": record("zip_unzipped_mib", round(stack.unzipped_bytes / 2**20, 2), "MiB"),
@@ -107,6 +110,9 @@ def cold_starts(url: str, count: int) -> dict[str, Any]:
         ),
         "first_response_ms_median": record(
             "cold_start_first_response_ms", round(statistics.median(firsts), 1), "ms"
+        ),
+        "start_to_healthy_s": record(
+            "start_to_healthy_seconds", round(statistics.median(firsts) / 1000, 2), "s"
         ),
     }
 
@@ -189,6 +195,7 @@ def main() -> None:
         lambda_latency = load(endpoint.url, 1, args)
         durations = [r["Duration"] for r in reports(since)]
         lambda_load = load(endpoint.url, args.connections, args)
+        peak_mb = max(r["Max Memory Used"] for r in reports(since))
     finally:
         box.down(console)
     import_ms = handler_import_ms()
@@ -205,6 +212,7 @@ def main() -> None:
     }
     warm: dict[str, Any] = {
         "function_duration_ms_median": round(statistics.median(durations), 2),
+        "max_memory_used_mib": record("memory_mib", peak_mb, "MiB"),
         "paths": {},
     }
     for path in PATHS:
@@ -224,9 +232,13 @@ def main() -> None:
                 f"{name}_latency_ratio", round(through["p50_ms"] / direct["p50_ms"], 2), ""
             ),
             "rps": record(f"{name}_rps", loaded["rps"], "req/s"),
+            "p50_ms": record(f"{name}_p50_ms", loaded["p50_ms"], "ms"),
             "p99_ms": record(f"{name}_p99_ms", loaded["p99_ms"], "ms"),
             "rps_ratio": record(
                 f"{name}_rps_ratio", round(loaded["rps"] / direct_loaded["rps"], 3), ""
+            ),
+            "p99_ratio": record(
+                f"{name}_p99_ratio", round(loaded["p99_ms"] / direct_loaded["p99_ms"], 3), ""
             ),
         }
     figures |= {"cold_start": cold, "warm": warm}
