@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 from fabric import Connection, task
 
@@ -47,17 +48,26 @@ def _pinned(c: Connection, known_hosts: str) -> Connection:
     return tasks.pin_host_keys(c, Path(known_hosts) if known_hosts else None)
 
 
-def _fail(exc: Exception) -> NoReturn:
-    sys.exit(f"error: {exc}")
+@contextmanager
+def _failures_as_errors() -> Iterator[None]:
+    """A task failure ends `fab` with its message (it says what to do), not a traceback."""
+    try:
+        yield
+    except tasks.FAILURES as exc:
+        hint = ""
+        if "known_hosts" in str(exc):
+            hint = (
+                "\nAdd the server's host key to ~/.ssh/known_hosts (check its fingerprint "
+                "against your provider's console), or pass --known-hosts FILE."
+            )
+        sys.exit(f"error: {exc}{hint}")
 
 
 @task(help=_COMMON)
 def provision(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
     """Install and harden the server for the app (idempotent; log in as a sudo user)."""
-    try:
+    with _failures_as_errors():
         result = tasks.provision(_pinned(c, known_hosts), _settings(stack), progress=print)
-    except tasks.ProvisionError as exc:
-        _fail(exc)
     print(f"{c.host}: provisioned, {len(result.changed)} change(s)")
 
 
@@ -80,7 +90,7 @@ def deploy(
     no_release_command: bool = False,
 ) -> None:
     """Build, upload, health-check and switch to a new release (zero downtime)."""
-    try:
+    with _failures_as_errors():
         result = tasks.deploy(
             [_pinned(c, known_hosts)],
             _settings(stack),
@@ -90,27 +100,25 @@ def deploy(
             release_command=None if no_release_command else tasks.MIGRATE,
             progress=print,
         )
-    except (tasks.DeployError, tasks.DeployLocked, tasks.ReleaseError) as exc:
-        _fail(exc)
     print(f"{c.host}: serving {result.release}")
 
 
 @task(help={**_COMMON, "release": "release to go back to (default: the previous one)"})
 def rollback(c: Connection, release: str = "", stack: str = "vps", known_hosts: str = "") -> None:
     """Serve an earlier release again."""
-    try:
+    with _failures_as_errors():
         result = tasks.rollback(
             _pinned(c, known_hosts), _settings(stack), release or None, progress=print
         )
-    except (tasks.DeployError, tasks.DeployLocked) as exc:
-        _fail(exc)
     print(f"{c.host}: serving {result.release} (was {result.previous})")
 
 
 @task(help=_COMMON)
 def status(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
     """Current release, releases kept, service state, last deploys (JSON)."""
-    print(json.dumps(tasks.status(_pinned(c, known_hosts), _settings(stack)), indent=2))
+    with _failures_as_errors():
+        state = tasks.status(_pinned(c, known_hosts), _settings(stack))
+    print(json.dumps(state, indent=2))
 
 
 @task(help={**_COMMON, "follow": "keep printing new lines", "lines": "lines to show"})
@@ -118,4 +126,5 @@ def logs(
     c: Connection, follow: bool = False, lines: int = 50, stack: str = "vps", known_hosts: str = ""
 ) -> None:
     """The app service's journal."""
-    tasks.logs(_pinned(c, known_hosts), _settings(stack), follow=follow, lines=int(lines))
+    with _failures_as_errors():
+        tasks.logs(_pinned(c, known_hosts), _settings(stack), follow=follow, lines=int(lines))

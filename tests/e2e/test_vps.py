@@ -24,6 +24,7 @@ from fabric import Connection
 from rich.console import Console
 
 from infra.paths import APP_DIR
+from infra.sandbox import ensure_engine
 from infra.targets.vps import fabric_api
 from infra.targets.vps.sandbox import ADMIN, Access, VpsSandbox
 from infra.verify import run_checks
@@ -108,7 +109,7 @@ def box() -> Iterator[VpsSandbox]:
 
 @pytest.fixture(scope="module")
 def access(box: VpsSandbox) -> Access:
-    found = box._access()
+    found = box.access()
     assert found is not None
     return found
 
@@ -261,6 +262,17 @@ def test_rollback_restores_the_previous_release(
     assert load.failed == 0, load.errors[:5]
     assert box.rollback(console, release=latest) == latest  # and forward again
     assert _serving(url) == latest
+
+
+def test_up_again_reuses_the_server(box: VpsSandbox, access: Access, url: str) -> None:
+    """`up` is idempotent: same container and ports, nothing to provision, a new release."""
+    client = ensure_engine()
+    container = client.containers.get(INSTANCE).id
+    before = _serving(url)
+    endpoint = box.up(console)
+    assert endpoint.url == url and box.access() == access
+    assert client.containers.get(INSTANCE).id == container
+    assert _serving(url) != before
 
 
 def test_concurrent_deploy_is_refused(access: Access, settings: Any) -> None:

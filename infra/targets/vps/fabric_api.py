@@ -11,8 +11,6 @@ import importlib
 import sys
 from typing import Any
 
-import paramiko
-
 from infra.paths import FABRIC_DIR
 
 if str(FABRIC_DIR) not in sys.path:
@@ -25,15 +23,7 @@ DeployError = _api.DeployError
 DeployLocked = _api.DeployLocked
 ProvisionError = _api.ProvisionError
 ReleaseError = _api.ReleaseError
-# Everything a task raises for a reason the user can act on (the message says what to do).
-FAILURES: tuple[type[Exception], ...] = (
-    DeployError,
-    DeployLocked,
-    ProvisionError,
-    ReleaseError,
-    paramiko.SSHException,
-    OSError,
-)
+FAILURES: tuple[type[Exception], ...] = _api.FAILURES
 DEFAULT_ENTRY: str = _api.DEFAULT_ENTRY
 MIGRATE: str = _api.MIGRATE
 settings_from = _api.settings_from

@@ -123,7 +123,7 @@ class VpsSandbox:
     def state(self) -> Path:
         return state_dir("vps", self.instance)
 
-    def _access(self) -> Access | None:
+    def access(self) -> Access | None:
         path = self.state / "access.json"
         if not path.exists():
             return None
@@ -202,7 +202,7 @@ class VpsSandbox:
         key.with_suffix(".pub").write_text(f"{public.decode()} shipways-{self.instance}\n")
 
     def _container(self, client: docker.DockerClient, image: str, say: Any) -> Container:
-        access = self._access()
+        access = self.access()
         try:
             existing = client.containers.get(self.instance)
         except docker.errors.NotFound:
@@ -234,7 +234,7 @@ class VpsSandbox:
 
     def _bootstrap(self, container: Container) -> Access:
         """The cloud's part: the admin user with the key, and the host key pinned."""
-        access = self._access()
+        access = self.access()
         assert access is not None
         public = (self.state / "id_ed25519.pub").read_text().strip()
         exec_checked(
@@ -279,7 +279,7 @@ class VpsSandbox:
 
     # -- discovery and operations ------------------------------------------------------
     def endpoint(self) -> Endpoint | None:
-        access = self._access()
+        access = self.access()
         if access is None:
             return None
         try:
@@ -300,7 +300,7 @@ class VpsSandbox:
         )
 
     def _running(self) -> Access:
-        access = self._access()
+        access = self.access()
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
         return access

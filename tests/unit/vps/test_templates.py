@@ -252,3 +252,23 @@ def test_audit_stamps_time_and_account_itself(tmp_path: Path) -> None:
     assert len(record) == 1 and bad.returncode != 0
     assert '"account": "deploy"' in record[0] and "1999" not in record[0]
     assert '"release": "r1"' in record[0]
+
+
+def test_a_domain_brings_lets_encrypt() -> None:
+    from shipways_fabric.provision import certbot_command, packages_for
+
+    settings = settings_from({"domain": "api.example.com", "letsencryptEmail": "ops@example.com"})
+    assert "certbot" in packages_for(settings) and "certbot" not in packages_for(SETTINGS)
+    command = certbot_command(settings)
+    for part in (
+        "certbot certonly --webroot --non-interactive --agree-tos",
+        "--webroot-path /var/www/letsencrypt",
+        "--domain api.example.com",
+        "--email ops@example.com",
+        "--keep-until-expiring",
+    ):
+        assert part in command
+    assert settings.server_names == ("api.example.com",)
+    hook = templates.system_files(settings, ())["certbot_hook"]
+    assert hook.path == "/etc/letsencrypt/renewal-hooks/deploy/shipways-reload-nginx.sh"
+    assert "nginx -t -q" in hook.content and "systemctl reload nginx" in hook.content
