@@ -31,6 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from infra.artifacts.wheelhouse import Platform, Progress, build
+from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT
+from infra.sandbox.host import file_lock
 
 HANDLER = "shipways_app.lambda_handler.handler"
 MANIFEST = "shipways-artifact.json"
@@ -177,6 +179,39 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
         package = write_zip(wheelhouse.wheels, dest, target)
     check_limits(package)
     return package
+
+
+def inputs_digest(target: ZipTarget) -> str:
+    """What decides a zip's content: the app package's source, the lock, the target, this code."""
+    package = APP_DIR / "shipways_app"
+    files = [APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__)]
+    files += sorted(
+        p
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    digest = hashlib.sha256(repr(target).encode())
+    for path in files:
+        name = path.relative_to(ROOT).as_posix().encode()
+        digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
+    """`build_zip`, once per set of inputs: an unchanged app reuses its zip (no pip, no network).
+
+    `pulumi preview`, `shipways plan` and a repeated `up` then cost milliseconds, not a build.
+    """
+    stem = f"{target.runtime.name}-{target.architecture}"
+    dest = directory / f"{stem}-{inputs_digest(target)}.zip"
+    with file_lock(f"lambda-zip-{stem}"):  # `up`, a test and `pulumi up` may build at once
+        if dest.exists():
+            package = load_zip(dest, target)
+            check_limits(package)
+            return package
+        for stale in directory.glob(f"{stem}-*.zip"):
+            stale.unlink()
+        return build_zip(dest, target, progress)
 
 
 def write_zip(

@@ -21,7 +21,7 @@ Resources, and why each looks the way it does:
   rate and burst and writes an access log.
 - a Lambda permission letting only this API (its execution ARN) invoke only the alias.
 
-Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.build_zip`, or
+Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.cached_zip`, or
 taken from SHIPWAYS_LAMBDA_ZIP when CI built it once already (checked against the config).
 """
 
@@ -43,7 +43,7 @@ from infra.targets.serverless.artifact import (
     ArtifactError,
     LambdaZip,
     ZipTarget,
-    build_zip,
+    cached_zip,
     load_zip,
 )
 
@@ -260,10 +260,7 @@ def function_zip(config: ServerlessConfig) -> LambdaZip:
     prebuilt = os.environ.get(PREBUILT_ZIP_ENV)
     if prebuilt:
         return load_zip(Path(prebuilt), target)
-    dest = state_dir("serverless", "build") / (
-        f"{spec.function_name(config)}-{config.runtime}-{config.architecture}.zip"
-    )
-    return build_zip(dest, target, progress=lambda line: pulumi.log.info(line))
+    return cached_zip(state_dir("serverless", "build"), target, progress=pulumi.log.info)
 
 
 def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:

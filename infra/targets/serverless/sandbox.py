@@ -2,7 +2,7 @@
 
 One step per line:
 
-1. zip      build the deployment zip with the stack's own builder (`artifact.build_zip`).
+1. zip      build the deployment zip with the stack's own builder (`artifact.cached_zip`).
             Only its inputs differ: the Python is the container's (Debian 12's 3.11, not
             Lambda's python3.12) and the CPU is the Docker engine's. Both are printed.
 2. runtime  the runtime image: Debian base, Lambda's sandbox user, `awslambdaric` in
@@ -60,7 +60,7 @@ from infra.targets.serverless.artifact import (
     ArtifactError,
     LambdaZip,
     ZipTarget,
-    build_zip,
+    cached_zip,
 )
 from infra.targets.serverless.images import (
     SANDBOX_UID,
@@ -261,10 +261,9 @@ class ServerlessSandbox:
 
     def _build(self, console: Console, config: ServerlessConfig, target: ZipTarget) -> LambdaZip:
         stack_target = ZipTarget.for_lambda(config.runtime, config.architecture)
-        dest = state_dir("serverless", self.instance) / "function.zip"
         with console.status(f"building the Lambda zip for {target.label} ..."):
             try:
-                package = build_zip(dest, target, progress=_quiet(console))
+                package = cached_zip(state_dir("serverless", "build"), target, _quiet(console))
             except ArtifactError as exc:
                 raise SandboxError(str(exc)) from exc
         console.print(

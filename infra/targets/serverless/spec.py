@@ -6,10 +6,8 @@ these, so the local function is named, logs and is configured exactly like the c
 
 from __future__ import annotations
 
-import subprocess
-
 from infra.config import ServerlessConfig
-from infra.paths import ROOT
+from infra.targets.k8s.image import git_revision
 
 SQLITE_PATH = "/tmp/shipways.db"  # noqa: S108 - Lambda's only writable path, per instance
 
@@ -40,11 +38,9 @@ def app_environment(*, has_database: bool, git_sha: str) -> dict[str, str]:
 
 
 def git_sha() -> str:
-    """The checked-out commit (short), or `unknown` outside a git checkout."""
-    result = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+    """The last commit that changed app/ (`-dirty` with uncommitted changes there).
+
+    Not HEAD: a commit elsewhere must not publish a new function version. The rule (and its
+    code) is the k8s image's, shared so both targets report the same revision.
+    """
+    return git_revision()

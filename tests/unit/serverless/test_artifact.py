@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.paths import APP_DIR, APP_REQUIREMENTS
+from infra.targets.serverless import artifact
 from infra.targets.serverless.artifact import (
     LOCAL_SYSTEM,
     MANIFEST,
@@ -261,3 +262,25 @@ def test_the_app_imports_no_server_only_package() -> None:
             else:
                 continue
             assert not imported & modules, f"{source} imports {imported & modules}"
+
+
+def test_cached_zip_builds_once_per_set_of_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[Path] = []
+
+    def fake_build(dest: Path, target: ZipTarget, progress: object = None) -> object:
+        built.append(dest)
+        return write_zip(wheel_set(tmp_path / f"wheels-{len(built)}"), dest, target)
+
+    monkeypatch.setattr(artifact, "build_zip", fake_build)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    first = artifact.cached_zip(cache, TARGET)
+    again = artifact.cached_zip(cache, TARGET)
+    assert len(built) == 1  # the second call read the zip back, no build
+    assert again.sha256 == first.sha256 and again.path == first.path
+    arm = artifact.cached_zip(cache, ZipTarget.for_lambda("python3.12", "arm64"))
+    assert len(built) == 2 and arm.path != first.path
+    assert artifact.inputs_digest(TARGET) in first.path.name
+    assert artifact.inputs_digest(TARGET) != artifact.inputs_digest(arm.target)
