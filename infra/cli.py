@@ -335,6 +335,31 @@ def docs(
 
 
 @app.command()
+def proof(
+    only: Annotated[
+        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
+    ] = None,
+    max_examples: Annotated[
+        int, typer.Option(min=1, max=500, help="Fuzz examples per operation and data mode.")
+    ] = 25,
+    faults: Annotated[bool, typer.Option(help="Inject the VPS faults.")] = True,
+    down: Annotated[bool, typer.Option(help="Remove the proof instances afterwards.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fuzz every local target from the API schema, check each stack against the policy pack
+    and bad config, scan every artifact, audit dependencies, put the VPS through faults."""
+    from infra.proof.runner import render, run
+
+    result = run(console, only=only or (), max_examples=max_examples, with_faults=faults, down=down)
+    if as_json:
+        _emit(result.to_json())
+    else:
+        render(result, out)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     only: Annotated[
         list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")

@@ -1,0 +1,256 @@
+"""`shipways proof`: every proof across the landed targets, and one summary.
+
+Order: the offline proofs first (policy over each stack's resource graph, bad config, the
+dependency audit), then the artifacts (built and scanned), then the running targets: each is
+brought up on its own proof instance (`shipways-proof-<target>`, idempotent: reused when it is
+already up), fuzzed from the app's schema, and the VPS is put through its faults.
+
+The summary has one row per target: requests tried, policy violations, bad stacks caught,
+bad configs refused, artifact findings, faults survived and data lost (which must be 0).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.config import TargetName
+from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies, targets
+
+PROOF_PREFIX = "shipways-proof"
+
+
+@dataclass
+class TargetProof:
+    target: str
+    stack_violations: list[str] = field(default_factory=list)
+    bad_stacks: int = 0
+    bad_stacks_caught: int = 0
+    bad_configs: int = 0
+    bad_configs_refused: int = 0
+    artifact: str | None = None
+    artifact_files: int = 0
+    artifact_findings: list[str] = field(default_factory=list)
+    url: str | None = None
+    fuzz_requests: int = 0
+    fuzz_failures: list[str] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # a step that could not run at all
+
+    @property
+    def faults_survived(self) -> int:
+        return sum(1 for f in self.faults if f["survived"])
+
+    @property
+    def data_lost(self) -> int:
+        return sum(int(f["data_lost"]) for f in self.faults)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.stack_violations
+            or self.bad_stacks_caught < self.bad_stacks
+            or self.bad_configs_refused < self.bad_configs
+            or self.artifact_findings
+            or self.fuzz_failures
+            or self.faults_survived < len(self.faults)
+            or self.data_lost
+            or self.errors
+        )
+
+
+@dataclass
+class Proof:
+    targets: list[TargetProof] = field(default_factory=list)
+    dependencies: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.targets) and bool(self.dependencies.get("ok"))
+
+    def to_json(self) -> dict[str, Any]:
+        rows = []
+        for t in self.targets:
+            row = asdict(t)
+            row.update(faults_survived=t.faults_survived, data_lost=t.data_lost, ok=t.ok)
+            rows.append(row)
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 1),
+            "targets": rows,
+            "dependencies": self.dependencies,
+        }
+
+
+Step = Callable[[TargetProof], None]
+
+
+def run(
+    console: Console,
+    *,
+    only: Iterable[TargetName] = (),
+    max_examples: int = 25,
+    with_faults: bool = True,
+    down: bool = False,
+) -> Proof:
+    """Run every proof for the landed targets (or `only` these) and return the summary."""
+    started = time.perf_counter()
+    wanted = [t for t in targets.landed() if not only or t in set(only)]
+    proof = Proof([TargetProof(t.value) for t in wanted])
+    say = console.print
+    with tempfile.TemporaryDirectory(prefix="shipways-proof-") as scratch:
+        for row in proof.targets:
+            target = TargetName(row.target)
+            console.rule(f"[bold]{target.value}")
+            _step(row, "policy", _policy, say)
+            _step(row, "bad config", _bad_config, say)
+            _step(row, "artifact", lambda r: _artifact(r, Path(scratch), console), say)
+            _step(
+                row,
+                "fuzz and faults",
+                lambda r: _running(r, console, max_examples, with_faults, down),
+                say,
+            )
+    console.rule("[bold]dependencies")
+    with console.status("auditing app/requirements.txt (pip-audit, PyPI) ..."):
+        report = audit.audit()
+    proof.dependencies = {
+        "ok": report.ok,
+        "packages": len(report.packages),
+        "vulnerable": [
+            {"package": p.name, "version": p.version, "advisories": [str(a) for a in p.advisories]}
+            for p in report.vulnerable
+        ],
+        "unaudited": [
+            {"package": p.name, "version": p.version, "reason": p.reason} for p in report.unaudited
+        ],
+        "methods": sorted({p.method for p in report.packages}),
+    }
+    proof.seconds = time.perf_counter() - started
+    return proof
+
+
+def _step(row: TargetProof, what: str, step: Step, say: Callable[[str], None]) -> None:
+    """Run one step; a step that breaks is a failed proof with the reason, not a crash."""
+    try:
+        step(row)
+    except Exception as exc:  # every failure is reported in the summary, then the rest runs
+        row.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        say(f"[red]{row.target}: {what} could not run:[/] {exc}")
+
+
+def _policy(row: TargetProof) -> None:
+    plan, violations = policies.check_stack(row.target)
+    row.stack_violations = [str(v) for v in violations]
+    cases = [c for c in policies.BAD_CASES if c.stack == row.target]
+    row.bad_stacks = len(cases)
+    row.bad_stacks_caught = sum(policies.check_bad_case(c, plan).caught for c in cases)
+
+
+def _bad_config(row: TargetProof) -> None:
+    cases = [c for c in badconfig.CASES if c.stack == row.target]
+    row.bad_configs = len(cases)
+    row.bad_configs_refused = sum(badconfig.attempt(c).ok for c in cases)
+
+
+def _artifact(row: TargetProof, scratch: Path, console: Console) -> None:
+    (kind,) = [a for a in artifacts.ARTIFACTS if a.target.value == row.target]
+    with console.status(f"building and scanning the {kind.kind} ..."):
+        report = kind.scan(scratch / row.target, lambda _line: None)
+    row.artifact = report.artifact
+    row.artifact_files = report.files
+    row.artifact_findings = [str(f) for f in report.findings]
+
+
+def _running(
+    row: TargetProof, console: Console, max_examples: int, with_faults: bool, down: bool
+) -> None:
+    target = TargetName(row.target)
+    box = targets.instance(target, f"{PROOF_PREFIX}-{target.value}")
+    try:
+        endpoint = box.up(console, stack=target.value)
+        row.url = endpoint.url
+        with console.status(f"fuzzing {endpoint.url} ({max_examples} examples per operation) ..."):
+            report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)
+        row.fuzz_requests = report.requests
+        row.fuzz_failures = [str(f) for f in report.failures]
+        if with_faults and target is TargetName.VPS:
+            _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
+    finally:
+        if down:
+            box.down(console)
+
+
+def _faults(row: TargetProof, container_name: str, url: str, console: Console) -> None:
+    from infra.sandbox import ensure_engine
+
+    container = ensure_engine().containers.get(container_name)
+    injector = faults.VpsFaults(container, url, progress=console.print)
+    try:
+        for fault in (injector.kill_master, injector.database_down, injector.restart_host):
+            with console.status(f"fault: {fault.__name__} ..."):
+                result = fault()
+            row.faults.append(asdict(result))
+            console.print(
+                f"{result.name}: survived={result.survived} {result.seconds:.1f}s {result.notes}"
+            )
+    finally:
+        injector.close()
+
+
+def render(proof: Proof, out: Console) -> None:
+    table = Table(title="shipways proof")
+    for column in (
+        "target",
+        "requests tried",
+        "fuzz failures",
+        "policy violations",
+        "bad stacks caught",
+        "bad configs refused",
+        "artifact findings",
+        "faults survived",
+        "data lost",
+        "",
+    ):
+        table.add_column(column, justify="left" if column in {"target", ""} else "right")
+    for t in proof.targets:
+        table.add_row(
+            t.target,
+            str(t.fuzz_requests),
+            str(len(t.fuzz_failures)),
+            str(len(t.stack_violations)),
+            f"{t.bad_stacks_caught}/{t.bad_stacks}",
+            f"{t.bad_configs_refused}/{t.bad_configs}",
+            f"{len(t.artifact_findings)} in {t.artifact_files} files",
+            f"{t.faults_survived}/{len(t.faults)}" if t.faults else "-",
+            str(t.data_lost) if t.faults else "-",
+            "[green]ok[/]" if t.ok else "[red]FAILED[/]",
+        )
+    out.print(table)
+    deps = proof.dependencies
+    status = "[green]ok[/]" if deps.get("ok") else "[red]FAILED[/]"
+    out.print(
+        f"dependencies: {deps.get('packages', 0)} pinned packages audited via "
+        f"{', '.join(deps.get('methods', []))}; {len(deps.get('vulnerable', []))} vulnerable, "
+        f"{len(deps.get('unaudited', []))} could not be audited {status}"
+    )
+    for item in deps.get("vulnerable", []):
+        for advisory in item["advisories"]:
+            out.print(f"  [red]{item['package']} {item['version']}[/]: {advisory}")
+    for item in deps.get("unaudited", []):
+        out.print(f"  [yellow]not audited[/] {item['package']} {item['version']}: {item['reason']}")
+    for t in proof.targets:
+        for problem in (*t.errors, *t.stack_violations, *t.artifact_findings, *t.fuzz_failures):
+            out.print(f"  [red]{t.target}[/]: {problem}")
+        for fault in t.faults:
+            if not fault["survived"] or fault["data_lost"]:
+                out.print(f"  [red]{t.target}[/]: fault {fault['name']}: {fault['notes']}")
+    out.print(f"{'[green]proved[/]' if proof.ok else '[red]not proved[/]'} in {proof.seconds:.0f}s")
