@@ -25,7 +25,7 @@ from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
 from infra.targets.k8s import sandbox as k8s_sandbox
-from infra.targets.k8s.image import ensure_app_image, new_layers
+from infra.targets.k8s.image import ensure_app_image, layers, new_layers
 from infra.targets.k8s.sandbox import K8sSandbox
 from infra.verify import run_checks
 
@@ -144,7 +144,7 @@ def test_a_code_only_change_rebuilds_only_the_code_layer(
     changed = (APP_DIR / code).read_bytes() + b"\n# e2e: a code-only change\n"
     rebuilt = ensure_app_image(client, overrides={code: changed})
     assert rebuilt.built and rebuilt.id != endpoint.extra["image"]
-    assert new_layers(client, endpoint.extra["image"], rebuilt.id) == 1
+    assert new_layers(layers(client, endpoint.extra["image"]), layers(client, rebuilt.id)) == 1
     client.images.remove(rebuilt.id)
 
 

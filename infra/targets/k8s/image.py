@@ -263,14 +263,17 @@ def _describe(
     )
 
 
-def new_layers(client: docker.DockerClient, before: str, after: str) -> int:
-    """How many filesystem layers of image `after` are not shared with `before` (from the
-    base up): what a rebuild really produced, and what a node would have to pull."""
-    old = client.images.get(before).attrs["RootFS"]["Layers"]
-    new = client.images.get(after).attrs["RootFS"]["Layers"]
+def layers(client: docker.DockerClient, image: str) -> list[str]:
+    """The image's filesystem layers (diff ids), base first."""
+    return list(client.images.get(image).attrs["RootFS"]["Layers"])
+
+
+def new_layers(before: list[str], after: list[str]) -> int:
+    """How many layers of `after` are not shared with `before` (from the base up): what a
+    rebuild really produced, and what a node would have to pull."""
     shared = 0
-    for mine, theirs in zip(old, new, strict=False):
+    for mine, theirs in zip(before, after, strict=False):
         if mine != theirs:
             break
         shared += 1
-    return len(new) - shared
+    return len(after) - shared

@@ -185,3 +185,10 @@ def test_health_check_and_oci_labels() -> None:
 def test_offline_pip_args_point_at_the_copied_wheels() -> None:
     assert "COPY requirements.txt wheel[s] /build/" in DOCKERFILE
     assert image.OFFLINE_PIP_ARGS == "--no-index --find-links=/build"
+
+
+def test_new_layers_counts_from_the_first_difference() -> None:
+    assert image.new_layers(["a", "b", "c"], ["a", "b", "d"]) == 1
+    assert image.new_layers(["a", "b", "c"], ["a", "x", "c"]) == 2
+    assert image.new_layers(["a", "b"], ["a", "b", "c"]) == 1
+    assert image.new_layers(["a"], ["a"]) == 0
