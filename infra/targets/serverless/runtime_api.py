@@ -390,7 +390,10 @@ class LambdaService:
         env.process.wait()
         env.exited.set()
         invocation = self._current
-        if invocation is not None:  # wake its caller; `_run` sees the exit and reports it
+        # A crash wakes the caller waiting on this runtime (`_run` sees the exit and reports
+        # it). A runtime `stop` killed is no longer `_env`, and `_current` may already be the
+        # next runtime's invocation: leave that one alone.
+        if self._env is env and invocation is not None:
             invocation.delivered.set()
             invocation.done.set()
 

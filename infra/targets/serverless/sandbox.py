@@ -49,7 +49,7 @@ from infra.sandbox.containers import (
     wait_for_http,
 )
 from infra.sandbox.engine import ensure_engine
-from infra.sandbox.errors import SandboxError
+from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.host import file_lock
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.serverless import spec
@@ -462,7 +462,7 @@ def _remove_image(client: docker.DockerClient, image: str) -> None:
         client.images.remove(image)
 
 
-def _quiet(console: Console) -> Any:
+def _quiet(console: Console) -> Progress:
     """Progress sink for sub-steps: dim lines under the current step."""
 
     def report(line: str) -> None:
