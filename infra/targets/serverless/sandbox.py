@@ -194,7 +194,6 @@ class ServerlessSandbox:
             env={
                 "SHIPWAYS_LAMBDA_MEMORY_MB": str(endpoint.extra.get("memory_mb", "")),
                 "SHIPWAYS_LAMBDA_FUNCTION": str(endpoint.extra.get("function", "")),
-                "SHIPWAYS_LAMBDA_INVOKE_URL": str(endpoint.extra.get("invoke_url", "")),
             },
         )
 
