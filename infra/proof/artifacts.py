@@ -44,12 +44,14 @@ def _bundle(work: Path, progress: Progress) -> ScanReport:
 
 
 def _lambda_zip(work: Path, progress: Progress) -> ScanReport:
-    from infra.targets.serverless.artifact import ZipTarget, build_zip
+    """The zip the stack uploads: the stack's own cached build for its runtime and CPU."""
+    from infra.paths import state_dir
+    from infra.targets.serverless.artifact import ZipTarget, cached_zip
 
     config = load_stack("serverless")
     assert isinstance(config, ServerlessConfig)
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
-    built = build_zip(work / "function.zip", target, progress)
+    built = cached_zip(state_dir("serverless", "build"), target, progress)
     return scan_zip(built.path, f"serverless zip ({target.label})", ours=LAMBDA_FIRST_PARTY)
 
 

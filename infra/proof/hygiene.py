@@ -84,6 +84,7 @@ class Finding:
 @dataclass
 class ScanReport:
     artifact: str
+    source: str = ""  # the file, directory or image scanned
     files: int = 0
     bytes_read: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -158,8 +159,8 @@ def check_content(data: bytes) -> list[tuple[str, str]]:
     return hits
 
 
-def scan_entries(artifact: str, entries: Iterable[Entry]) -> ScanReport:
-    report = ScanReport(artifact)
+def scan_entries(artifact: str, entries: Iterable[Entry], source: str = "") -> ScanReport:
+    report = ScanReport(artifact, source)
     for entry in entries:
         report.files += 1
         hits = check_path(entry.path, third_party=entry.third_party)
@@ -207,7 +208,7 @@ def scan_zip(path: Path, name: str | None = None, ours: Ours = None) -> ScanRepo
     """A zip (by default all ours, like the PaaS bundle) or a wheel (its `shipways_app`)."""
     with zipfile.ZipFile(path) as archive:
         entries = zip_entries(archive, ours=_nested_ours(path.name, ours))
-        return scan_entries(name or path.name, entries)
+        return scan_entries(name or path.name, entries, str(path))
 
 
 def dir_entries(root: Path, ours: Ours = None) -> Iterator[Entry]:
@@ -227,7 +228,7 @@ def dir_entries(root: Path, ours: Ours = None) -> Iterator[Entry]:
 
 def scan_dir(root: Path, name: str | None = None, ours: Ours = None) -> ScanReport:
     """A directory tree: a wheelhouse (wheels opened), an unpacked bundle, a build context."""
-    return scan_entries(name or root.name, dir_entries(root, ours))
+    return scan_entries(name or root.name, dir_entries(root, ours), str(root))
 
 
 def tar_entries(
@@ -296,4 +297,4 @@ def scan_image(
     """A Docker image (docker SDK `Image`): every layer, limited to `scope`."""
     label = name or (image.tags[0] if image.tags else image.short_id)
     stream = io.BufferedReader(_ChunkReader(image.save(chunk_size=2**20)), 2**20)
-    return scan_entries(label, image_entries(stream, scope, ours))
+    return scan_entries(label, image_entries(stream, scope, ours), str(image.id))

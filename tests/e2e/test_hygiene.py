@@ -86,10 +86,9 @@ def test_planted_key_fails_the_paas_bundle(work: Path) -> None:
 
 
 def test_planted_git_data_fails_the_lambda_zip(work: Path) -> None:
-    if not (work / "serverless").exists():
-        KINDS["serverless"].scan(work / "serverless", lambda _line: None)
+    report = KINDS["serverless"].scan(work / "serverless", lambda _line: None)  # cached: fast
     planted = _add_to_zip(
-        work / "serverless" / "function.zip",
+        Path(report.source),
         work / "function-planted.zip",
         {".git/config": b"[core]\n", "shipways_app/test_handler.py": b"x = 1\n"},
     )
