@@ -163,12 +163,24 @@ def plan_stack(
         settings.ROOT.set(None)
         runtime_config.set_all_config(full, [f"{NAMESPACE}:{k}" for k in secret_keys])
         mocks.set_mocks(recorder, project="shipways", stack=stack_name, preview=False)
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
         loop.run_until_complete(stack.run_pulumi_func(run))
     finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+        _drain(loop)
     config = validate(target, values)
     return OfflinePlan(stack_name, target, config, recorder.declared, holder.get("exports", {}))
+
+
+def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a failed program left pending, so the next run starts from a clean slate."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def _as_config_text(value: Any) -> str:
