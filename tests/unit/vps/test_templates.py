@@ -108,7 +108,9 @@ def test_gunicorn_config_reads_the_release_it_runs(tmp_path: Path) -> None:
 
 def test_nginx_site_proxies_to_the_socket_with_hardened_defaults() -> None:
     site = _site()
-    assert "server unix:/run/shipways/gunicorn.sock" in site
+    assert "server unix:/run/shipways/gunicorn.sock max_fails=0;" in site
+    assert "server unix:/run/shipways/gunicorn.sock max_fails=0 backup;" in site
+    assert "proxy_next_upstream error;" in site and "proxy_next_upstream_tries 2;" in site
     assert site.count("server_tokens off;") == 2
     assert "limit_req_zone $shipways_rate_key zone=shipways_requests:10m rate=50r/s;" in site
     assert "limit_req zone=shipways_requests burst=100 nodelay;" in site
