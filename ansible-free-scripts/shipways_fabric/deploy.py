@@ -34,6 +34,8 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
+from infra.artifacts.revision import app_revision
+from infra.artifacts.wheelhouse import Platform
 from infra.paths import APP_DIR
 from shipways_fabric import release as rel
 from shipways_fabric.connect import as_user
@@ -101,7 +103,7 @@ def deploy(
     if not conns:
         raise DeployError("no servers to deploy to")
     remotes = [Remote(as_deploy_user(c, settings), progress) for c in conns]
-    result = DeployResult(rel.release_id(release or rel.git_label(Path(app_dir))))
+    result = DeployResult(rel.release_id(release or app_revision(Path(app_dir))))
     with tempfile.TemporaryDirectory(prefix="shipways-wheels-") as scratch:
         builder = _Builder(Path(app_dir), Path(scratch) / "wheels", progress)
         for index, remote in enumerate(remotes):
@@ -131,7 +133,7 @@ class _Builder:
     def __init__(self, app_dir: Path, dest: Path, progress: Progress | None) -> None:
         self.app_dir, self.dest, self.progress = app_dir, dest, progress
         self.built: rel.Build | None = None
-        self.platform: Any = None
+        self.platform: Platform | None = None
         self.seconds = 0.0
 
     def for_server(self, remote: Remote) -> rel.Build:
@@ -145,9 +147,10 @@ class _Builder:
             self.platform = platform
             self.seconds = time.perf_counter() - started
         elif platform != self.platform:
+            built_for = self.platform.key if self.platform else "another platform"
             raise DeployError(
                 f"{remote.where} runs Python {platform.python_version} on {platform.key}, but "
-                f"this roll-out was built for {self.platform.key}; deploy it on its own"
+                f"this roll-out was built for {built_for}; deploy it on its own"
             )
         return self.built
 

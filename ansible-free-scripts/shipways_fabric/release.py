@@ -140,25 +140,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def git_label(app_dir: Path) -> str:
-    """Short commit of `app_dir` (with `-dirty` for uncommitted changes), else `local`."""
-    head = subprocess.run(
-        ["git", "-C", str(app_dir), "rev-parse", "--short=10", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if head.returncode != 0:
-        return "local"
-    dirty = subprocess.run(
-        ["git", "-C", str(app_dir), "status", "--porcelain", "--", "."],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def release_id(label: str, now: float | None = None) -> str:
     """`YYYYmmddTHHMMSSZ-label`: sorts by time; the label is reduced to [a-z0-9-], 24 chars."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))

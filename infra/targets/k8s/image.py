@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -35,7 +34,8 @@ from docker.errors import ImageNotFound
 from docker.utils.build import exclude_paths
 
 from infra.artifacts import wheelhouse
-from infra.paths import APP_DIR, ROOT, state_dir
+from infra.artifacts.revision import app_revision, source_url
+from infra.paths import APP_DIR, state_dir
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import file_lock
 from infra.sandbox.images import build_image, ensure_base_image, prune_superseded
@@ -87,43 +87,13 @@ def source_digest(app_dir: Path = APP_DIR) -> str:
     return digest.hexdigest()[:12]
 
 
-def git_revision(root: Path = ROOT) -> str:
-    """The last commit that changed app/ (short), `-dirty` when app/ has uncommitted changes.
-
-    Not HEAD: a commit elsewhere in the repository must not make a new image (and release).
-    """
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "log", "-1", "--format=%h", "--abbrev=12", "--", "app"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "app"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
-
-
-def git_source(root: Path = ROOT) -> str:
-    """The repository URL for the OCI `source` label, if the checkout has a remote."""
-    result = subprocess.run(
-        ["git", "-C", str(root), "remote", "get-url", "origin"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() or SOURCE_UNKNOWN
-
-
 def label_args() -> dict[str, str]:
     """Build args that end up in the OCI labels (and SHIPWAYS_GIT_SHA)."""
-    return {"VERSION": shipways_app.__version__, "GIT_SHA": git_revision(), "SOURCE": git_source()}
+    return {
+        "VERSION": shipways_app.__version__,
+        "GIT_SHA": app_revision(),
+        "SOURCE": source_url() or SOURCE_UNKNOWN,
+    }
 
 
 def write_context(

@@ -43,8 +43,9 @@ from rich.console import Console
 
 from infra import results
 from infra.artifacts import wheelhouse
+from infra.artifacts.revision import app_revision
 from infra.config import ConfigError, PaasConfig, TargetName, load_stack
-from infra.paths import APP_DIR, ROOT, state_dir
+from infra.paths import APP_DIR, state_dir
 from infra.sandbox.containers import free_port
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.host import file_lock
@@ -298,7 +299,7 @@ class PaasSandbox:
             **config.env,
             "SHIPWAYS_TARGET": "paas",
             "SHIPWAYS_SQLITE_PATH": str(self.shared_dir / "shipways.db"),
-            "SHIPWAYS_GIT_SHA": _git_sha(),
+            "SHIPWAYS_GIT_SHA": app_revision(),
             "WEB_CONCURRENCY": str(config.web_concurrency),
             "WEB_BIND_HOST": LOOPBACK,
             "PYTHONUNBUFFERED": "1",
@@ -494,22 +495,6 @@ def _fingerprint(bundle_sha256: str, env: dict[str, str]) -> str:
     settings = {k: v for k, v in env.items() if k != "SHIPWAYS_GIT_SHA"}
     payload = json.dumps({"bundle": bundle_sha256, "env": settings}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _git_sha() -> str:
-    """The checkout's commit, reported by /version; `unknown` outside a git checkout."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    sha = result.stdout.strip()
-    return sha if result.returncode == 0 and sha else "unknown"
 
 
 def _run(command: list[str], what: str, timeout: int) -> None:

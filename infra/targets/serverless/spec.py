@@ -6,8 +6,8 @@ these, so the local function is named, logs and is configured exactly like the c
 
 from __future__ import annotations
 
+from infra.artifacts.revision import app_revision
 from infra.config import ServerlessConfig
-from infra.targets.k8s.image import git_revision
 
 SQLITE_PATH = "/tmp/shipways.db"  # noqa: S108 - Lambda's only writable path, per instance
 
@@ -38,9 +38,5 @@ def app_environment(*, has_database: bool, git_sha: str) -> dict[str, str]:
 
 
 def git_sha() -> str:
-    """The last commit that changed app/ (`-dirty` with uncommitted changes there).
-
-    Not HEAD: a commit elsewhere must not publish a new function version. The rule (and its
-    code) is the k8s image's, shared so both targets report the same revision.
-    """
-    return git_revision()
+    """The revision `/version` reports (see infra.artifacts.revision: app/, not HEAD)."""
+    return app_revision()

@@ -34,19 +34,6 @@ def test_release_ids_sort_by_time_and_carry_a_clean_label() -> None:
     assert len(rel.release_id("x" * 80, now=0).split("-", 1)[1]) == 24
 
 
-def test_git_label(tmp_path: Path) -> None:
-    assert rel.git_label(tmp_path) == "local"
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    (tmp_path / "f").write_text("1")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "add", "f"], check=True)
-    subprocess.run([*git, "commit", "-qm", "c"], check=True)
-    clean = rel.git_label(tmp_path)
-    assert len(clean) == 10
-    (tmp_path / "f").write_text("2")
-    assert rel.git_label(tmp_path) == f"{clean}-dirty"
-
-
 def test_build_refuses_a_directory_that_is_no_app(tmp_path: Path) -> None:
     with pytest.raises(rel.ReleaseError, match=re.escape("no pyproject.toml")):
         rel.build(tmp_path, Platform("3.11"), tmp_path / "out")
