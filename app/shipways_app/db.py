@@ -70,19 +70,24 @@ class StorageInfo:
     note: str
 
 
+DURABLE_HINT = " Set DATABASE_URL to a PostgreSQL database for durable, shared data."
+EPHEMERAL_SQLITE = {
+    Target.SERVERLESS: "SQLite in the function's /tmp: data is per-instance and lost when the "
+    "instance is recycled.",
+    Target.K8S: "SQLite in the pod's memory-backed /tmp (emptyDir): data is per-pod and lost "
+    "when the pod is replaced.",
+}
+
+
 def describe_storage(engine: Engine, target: Target) -> StorageInfo:
     """What /version says about where data lives: the trade-off each target makes."""
     if engine.dialect.name == "postgresql":
         return StorageInfo(
             "postgresql", True, "PostgreSQL: shared by every instance, survives restarts."
         )
-    if target is Target.SERVERLESS:
-        return StorageInfo(
-            "sqlite",
-            False,
-            "SQLite in the function's /tmp: data is per-instance and lost when the instance "
-            "is recycled. Set DATABASE_URL to a PostgreSQL database for durable, shared data.",
-        )
+    ephemeral = EPHEMERAL_SQLITE.get(target)
+    if ephemeral is not None:
+        return StorageInfo("sqlite", False, ephemeral + DURABLE_HINT)
     return StorageInfo(
         "sqlite",
         True,

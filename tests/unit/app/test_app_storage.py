@@ -117,3 +117,6 @@ def test_storage_notes(app_env: pytest.MonkeyPatch) -> None:
     assert describe_storage(sqlite, Target.VPS).persistent is True
     lambda_sqlite = describe_storage(sqlite, Target.SERVERLESS)
     assert lambda_sqlite.persistent is False and "DATABASE_URL" in lambda_sqlite.note
+    pod_sqlite = describe_storage(sqlite, Target.K8S)
+    assert pod_sqlite.persistent is False and "per-pod" in pod_sqlite.note
+    assert describe_storage(sqlite, Target.PAAS).persistent is True
