@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from infra import results
 from infra.config import TargetName
 from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies, targets
 
@@ -182,6 +183,7 @@ def _running(
             report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
+        results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
         if with_faults and target is TargetName.VPS:
             _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
     finally:
