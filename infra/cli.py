@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,10 @@ from rich.table import Table
 from infra import results
 from infra.config import ConfigError, TargetName
 from infra.sandbox.errors import SandboxError
-from infra.targets import Endpoint, NotSupported, available, sandbox
+from infra.targets import Endpoint, NotSupported, Sandbox, available, sandbox
+
+if TYPE_CHECKING:
+    from infra.verify import VerifyReport
 
 app = typer.Typer(
     help="One Python web app shipped four ways: deploy locally, verify, plan and compare.",
@@ -90,19 +93,10 @@ def verify(
         raise _fail("give a TARGET or --url URL (one of them)", 2)
     if target is not None:
         try:
-            endpoint, checks = _checks_for(target)
+            endpoint = _running(target)
         except NotSupported as exc:
             raise _fail(str(exc)) from None
-        report = run_checks(
-            endpoint.url,
-            expect_target=target.value,
-            extra_modules=checks.modules,
-            extra_args=checks.pytest_args,
-            env=checks.env,
-        )
-        reports = [report] + [
-            run_checks(extra, expect_target=target.value, env=checks.env) for extra in checks.urls
-        ]
+        reports = _verify_target(sandbox(target), endpoint)
     else:
         assert url is not None
         reports = [run_checks(url)]
@@ -115,12 +109,28 @@ def verify(
         raise typer.Exit(1)
 
 
-def _checks_for(target: TargetName) -> tuple[Endpoint, Any]:
-    box = sandbox(target)
-    endpoint = box.endpoint()
+def _running(target: TargetName) -> Endpoint:
+    endpoint = sandbox(target).endpoint()
     if endpoint is None:
         raise NotSupported(f"{target.value} is not running; start it with `shipways up {target}`")
-    return endpoint, box.checks(endpoint)
+    return endpoint
+
+
+def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
+    """The contract plus the target's own checks on its main URL, the contract on the others."""
+    from infra.verify import run_checks
+
+    checks = box.checks(endpoint)
+    target = box.name.value
+    main = run_checks(
+        endpoint.url,
+        expect_target=target,
+        extra_modules=checks.modules,
+        extra_args=checks.pytest_args,
+        env=checks.env,
+    )
+    others = [run_checks(u, expect_target=target, env=checks.env) for u in checks.urls]
+    return [main, *others]
 
 
 @app.command()
@@ -371,51 +381,54 @@ def demo(
     from infra.verify import render, run_checks
 
     boxes = [b for b in available() if not only or b.name in only]
-    summary: list[dict[str, Any]] = []
+    shown = console if as_json else out
     console.rule("[bold]local baseline (uvicorn direct)")
     with local_app.running() as url:
-        report = run_checks(url, expect_target="local")
-    render(report, out)
-    summary.append(
-        {
-            "target": "local",
-            "url": url,
-            "up_seconds": None,
-            "checks_passed": report.passed,
-            "checks_failed": report.failed,
-            "proves": "the app and the contract agree, with no platform in between",
-        }
-    )
+        baseline = run_checks(url, expect_target="local")
+    render(baseline, shown)
+    summary = [
+        _row(
+            "local",
+            url + " (stopped)",
+            None,
+            [baseline],
+            "the app and the contract agree, with no platform in between",
+        )
+    ]
     for box in boxes:
         console.rule(f"[bold]{box.name.value}")
         started = time.perf_counter()
-        endpoint = _up(box.name, box.name.value)
+        try:
+            endpoint = _up(box.name, box.name.value)
+        except typer.Exit:
+            summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
+            continue
         up_seconds = time.perf_counter() - started
-        checks = box.checks(endpoint)
-        report = run_checks(
-            endpoint.url,
-            expect_target=box.name.value,
-            extra_modules=checks.modules,
-            extra_args=checks.pytest_args,
-            env=checks.env,
-        )
-        render(report, out)
-        summary.append(
-            {
-                **endpoint.as_json(),
-                "up_seconds": round(up_seconds, 1),
-                "checks_passed": report.passed,
-                "checks_failed": report.failed,
-                "proves": box.proves,
-            }
-        )
+        reports = _verify_target(box, endpoint)
+        for report in reports:
+            render(report, shown)
+        summary.append(_row(box.name.value, endpoint.url, up_seconds, reports, box.proves))
     if as_json:
         _emit(summary)
     else:
         _print_summary(summary)
-    _print_comparison(console if as_json else out)
-    if any(s["checks_failed"] for s in summary):
+    _print_comparison(shown)
+    if any(not row["ok"] for row in summary):
         raise typer.Exit(1)
+
+
+def _row(
+    target: str, url: str, seconds: float | None, reports: list[VerifyReport], proves: str
+) -> dict[str, Any]:
+    return {
+        "target": target,
+        "url": url,
+        "up_seconds": None if seconds is None else round(seconds, 1),
+        "checks_passed": sum(r.passed for r in reports),
+        "checks_failed": sum(r.failed for r in reports),
+        "ok": bool(reports) and all(r.ok for r in reports),
+        "proves": proves,
+    }
 
 
 def _print_comparison(where: Console) -> None:
