@@ -12,8 +12,8 @@ import argparse
 import json
 
 from infra import results
+from infra.loadgen import LoadOptions, measure_paths
 from infra.local_app import running
-from infra.loadgen import measure
 
 PATHS = ("/hello", "/products")
 
@@ -21,36 +21,19 @@ PATHS = ("/hello", "/products")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    LoadOptions.add_arguments(parser)
     args = parser.parse_args()
 
-    figures = {}
     with running(workers=args.workers) as url:
-        for path in PATHS:
-            result = measure(
-                url + path,
-                connections=args.connections,
-                duration_s=args.seconds,
-                max_requests=args.max_requests,
-            )
-            figures[path] = result.model_dump(exclude={"url"})
-            name = path.strip("/")
-            results.record("local", f"{name}_rps", result.rps, "req/s", "benchmark:baseline")
-            results.record("local", f"{name}_p50_ms", result.p50_ms, "ms", "benchmark:baseline")
-            results.record("local", f"{name}_p99_ms", result.p99_ms, "ms", "benchmark:baseline")
-    print(
-        json.dumps(
-            {
-                "benchmark": "baseline",
-                "server": "uvicorn",
-                "workers": args.workers,
-                "paths": figures,
-            },
-            indent=2,
-        )
-    )
+        measured = measure_paths(url, PATHS, LoadOptions.from_args(args))
+    for path, result in measured.items():
+        name = path.strip("/")
+        results.record("local", f"{name}_rps", result.rps, "req/s", "benchmark:baseline")
+        results.record("local", f"{name}_p50_ms", result.p50_ms, "ms", "benchmark:baseline")
+        results.record("local", f"{name}_p99_ms", result.p99_ms, "ms", "benchmark:baseline")
+    figures = {path: result.model_dump(exclude={"url"}) for path, result in measured.items()}
+    report = {"benchmark": "baseline", "server": "uvicorn", "workers": args.workers}
+    print(json.dumps({**report, "paths": figures}, indent=2))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from infra import results
 from infra.config import K8sConfig, load_stack
-from infra.loadgen import measure
+from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.paths import APP_DIR
 from infra.sandbox.containers import exec_checked
@@ -72,24 +72,11 @@ def pod_memory_bytes(container: str) -> int:
     return int(exec_checked(pod, ["/bin/sh", "-c", read]).strip())
 
 
-def load(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        path: measure(
-            url + path,
-            connections=args.connections,
-            duration_s=args.seconds,
-            max_requests=args.max_requests,
-        ).model_dump(exclude={"url"})
-        for path in PATHS
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    LoadOptions.add_arguments(parser)
     args = parser.parse_args()
+    options = LoadOptions.from_args(args)
 
     config = load_stack("k8s")
     assert isinstance(config, K8sConfig)
@@ -101,29 +88,16 @@ def main() -> None:
         endpoint = box.up(console, stack="k8s")
         assert box.last_start_to_healthy_s is not None
         healthy = record("start_to_healthy_seconds", round(box.last_start_to_healthy_s, 2), "s")
-        pod = load(endpoint.url, args)
+        pod = measure_paths(endpoint.url, PATHS, options)
         memory = record(
             "memory_mib", round(pod_memory_bytes(endpoint.extra["container"]) / 2**20, 1), "MiB"
         )
     finally:
         box.down(console)
     with running(workers=config.web_concurrency) as url:
-        direct = load(url, args)
+        direct = measure_paths(url, PATHS, options)
 
-    ratios: dict[str, Any] = {}
-    for path in PATHS:
-        name = path.strip("/")
-        record(f"{name}_rps", pod[path]["rps"], "req/s")
-        record(f"{name}_p50_ms", pod[path]["p50_ms"], "ms")
-        record(f"{name}_p99_ms", pod[path]["p99_ms"], "ms")
-        ratios[path] = {
-            "rps_vs_uvicorn": record(
-                f"{name}_rps_ratio", round(pod[path]["rps"] / direct[path]["rps"], 3), ""
-            ),
-            "p99_vs_uvicorn": record(
-                f"{name}_p99_ratio", round(pod[path]["p99_ms"] / direct[path]["p99_ms"], 3), ""
-            ),
-        }
+    paths = versus_direct("k8s", SOURCE, pod, direct)
     figures |= {
         "pod": {
             "start_to_healthy_s": healthy,
@@ -131,10 +105,9 @@ def main() -> None:
             "workers": config.web_concurrency,
             "cpu_limit": config.cpu_limit,
             "memory_limit": config.memory_limit,
-            "paths": pod,
         },
-        "uvicorn_direct": {"workers": config.web_concurrency, "paths": direct},
-        "ratios": ratios,
+        "uvicorn_direct_workers": config.web_concurrency,
+        "paths": paths,
     }
     print(json.dumps(figures, indent=2))
 

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from infra import results
 from infra.config import PaasConfig, load_stack
-from infra.loadgen import measure
+from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.paths import APP_DIR, state_dir
 from infra.targets.paas import bundle as bundles
@@ -33,9 +33,7 @@ SOURCE = "benchmark:paas"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    LoadOptions.add_arguments(parser)
     args = parser.parse_args()
     console = Console(stderr=True)
     config = load_stack("paas")
@@ -95,35 +93,11 @@ def main() -> None:
 
 def _compare(paas_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
     """Per path: the PaaS release, uvicorn direct, and their ratios (recorded as they go)."""
-    figures: dict[str, Any] = {}
+    options = LoadOptions.from_args(args)
+    paas = measure_paths(paas_url, PATHS, options)
     with running(workers=workers) as direct_url:
-        for path in PATHS:
-            paas = _load(paas_url + path, args)
-            direct = _load(direct_url + path, args)
-            name = path.strip("/")
-            rps_ratio = paas.rps / direct.rps if direct.rps else 0.0
-            p99_ratio = paas.p99_ms / direct.p99_ms if direct.p99_ms else 0.0
-            results.record("paas", f"{name}_rps", paas.rps, "req/s", SOURCE)
-            results.record("paas", f"{name}_p50_ms", paas.p50_ms, "ms", SOURCE)
-            results.record("paas", f"{name}_p99_ms", paas.p99_ms, "ms", SOURCE)
-            results.record("paas", f"{name}_rps_ratio_vs_uvicorn", rps_ratio, "x", SOURCE)
-            results.record("paas", f"{name}_p99_ratio_vs_uvicorn", p99_ratio, "x", SOURCE)
-            figures[path] = {
-                "paas": paas.model_dump(exclude={"url"}),
-                "uvicorn_direct": direct.model_dump(exclude={"url"}),
-                "rps_ratio": round(rps_ratio, 3),
-                "p99_ratio": round(p99_ratio, 3),
-            }
-    return figures
-
-
-def _load(url: str, args: argparse.Namespace) -> Any:
-    return measure(
-        url,
-        connections=args.connections,
-        duration_s=args.seconds,
-        max_requests=args.max_requests,
-    )
+        direct = measure_paths(direct_url, PATHS, options)
+    return versus_direct("paas", SOURCE, paas, direct)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from rich.console import Console
 
 from infra import results
 from infra.config import ServerlessConfig, load_stack
-from infra.loadgen import measure
+from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import app_env, migrate, uvicorn_command
 from infra.sandbox.containers import free_port, wait_for_http
 from infra.sandbox.engine import ensure_engine
@@ -158,25 +158,12 @@ def handler_import_ms() -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def load(url: str, connections: int, args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        path: measure(
-            url + path,
-            connections=connections,
-            duration_s=args.seconds,
-            max_requests=args.max_requests,
-        ).model_dump(exclude={"url"})
-        for path in PATHS
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-starts", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    LoadOptions.add_arguments(parser)
     args = parser.parse_args()
+    options = LoadOptions.from_args(args)
 
     config = load_stack("serverless")
     assert isinstance(config, ServerlessConfig)
@@ -192,16 +179,16 @@ def main() -> None:
         }
         cold = cold_starts(endpoint.url, args.cold_starts)
         since = datetime.now(UTC)
-        lambda_latency = load(endpoint.url, 1, args)
+        lambda_latency = measure_paths(endpoint.url, PATHS, options, connections=1)
         durations = [r["Duration"] for r in reports(since)]
-        lambda_load = load(endpoint.url, args.connections, args)
+        lambda_load = measure_paths(endpoint.url, PATHS, options)
         peak_mb = max(r["Max Memory Used"] for r in reports(since))
     finally:
         box.down(console)
     import_ms = handler_import_ms()
     with uvicorn_direct() as (url, uvicorn_ms):
-        direct_latency = load(url, 1, args)
-        direct_load = load(url, args.connections, args)
+        direct_latency = measure_paths(url, PATHS, options, connections=1)
+        direct_load = measure_paths(url, PATHS, options)
 
     cold |= {
         "uvicorn_direct_start_ms": record("uvicorn_start_ms", round(uvicorn_ms, 1), "ms"),
@@ -215,31 +202,22 @@ def main() -> None:
         "max_memory_used_mib": record("memory_mib", peak_mb, "MiB"),
         "paths": {},
     }
+    loaded = versus_direct("serverless", SOURCE, lambda_load, direct_load)
     for path in PATHS:
         name = path.strip("/")
         through, direct = lambda_latency[path], direct_latency[path]
-        loaded, direct_loaded = lambda_load[path], direct_load[path]
         warm["paths"][path] = {
-            "latency_1_connection": {"lambda": through, "uvicorn_direct": direct},
-            f"load_{args.connections}_connections": {
-                "lambda": loaded,
-                "uvicorn_direct": direct_loaded,
+            "latency_1_connection": {
+                "lambda": through.model_dump(exclude={"url"}),
+                "uvicorn_direct": direct.model_dump(exclude={"url"}),
             },
             "overhead_ms_p50": record(
-                f"{name}_overhead_ms", round(through["p50_ms"] - direct["p50_ms"], 2), "ms"
+                f"{name}_overhead_ms", round(through.p50_ms - direct.p50_ms, 2), "ms"
             ),
             "latency_ratio_p50": record(
-                f"{name}_latency_ratio", round(through["p50_ms"] / direct["p50_ms"], 2), ""
+                f"{name}_latency_ratio", round(through.p50_ms / direct.p50_ms, 2), ""
             ),
-            "rps": record(f"{name}_rps", loaded["rps"], "req/s"),
-            "p50_ms": record(f"{name}_p50_ms", loaded["p50_ms"], "ms"),
-            "p99_ms": record(f"{name}_p99_ms", loaded["p99_ms"], "ms"),
-            "rps_ratio": record(
-                f"{name}_rps_ratio", round(loaded["rps"] / direct_loaded["rps"], 3), ""
-            ),
-            "p99_ratio": record(
-                f"{name}_p99_ratio", round(loaded["p99_ms"] / direct_loaded["p99_ms"], 3), ""
-            ),
+            f"load_{options.connections}_connections": loaded[path],
         }
     figures |= {"cold_start": cold, "warm": warm}
     print(json.dumps(figures, indent=2))

@@ -8,13 +8,18 @@ Compare targets as ratios against `infra.local_app.running()` measured in the sa
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
+
+from infra import results
 
 SCRIPT = Path(__file__).with_name("loadgen.lua")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -95,3 +100,70 @@ def _run(wrk: str, url: str, connections: int, duration_s: float, budget: int) -
         if line.startswith("{"):
             return dict(json.loads(line))
     raise LoadError(f"wrk gave no result for {url}: {done.stderr.strip() or done.stdout[-300:]}")
+
+
+class LoadOptions(BaseModel):
+    """How hard and how long every benchmark loads a target: the same for all, so ratios hold."""
+
+    connections: int = 8
+    seconds: float = 5.0
+    max_requests: int = 20_000
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        defaults = LoadOptions()
+        parser.add_argument("--connections", type=int, default=defaults.connections)
+        parser.add_argument("--seconds", type=float, default=defaults.seconds)
+        parser.add_argument("--max-requests", type=int, default=defaults.max_requests)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LoadOptions:
+        return cls(
+            connections=args.connections, seconds=args.seconds, max_requests=args.max_requests
+        )
+
+
+def measure_paths(
+    base_url: str, paths: Iterable[str], options: LoadOptions, *, connections: int | None = None
+) -> dict[str, LoadResult]:
+    """One bounded load run per path, one after the other."""
+    return {
+        path: measure(
+            base_url + path,
+            connections=connections or options.connections,
+            duration_s=options.seconds,
+            max_requests=options.max_requests,
+        )
+        for path in paths
+    }
+
+
+def versus_direct(
+    target: str,
+    source: str,
+    through: dict[str, LoadResult],
+    direct: dict[str, LoadResult],
+) -> dict[str, dict[str, Any]]:
+    """Per path: the target's figures, uvicorn direct's, and their ratios, all recorded.
+
+    Metric names are the same for every target (`hello_rps`, `hello_p99_ms`,
+    `hello_rps_ratio`, `hello_p99_ratio`, ...), which is what `shipways compare` reads.
+    """
+    figures: dict[str, dict[str, Any]] = {}
+    for path, mine in through.items():
+        theirs = direct[path]
+        name = path.strip("/").replace("/", "_")
+        rps_ratio = round(mine.rps / theirs.rps, 3) if theirs.rps else 0.0
+        p99_ratio = round(mine.p99_ms / theirs.p99_ms, 3) if theirs.p99_ms else 0.0
+        results.record(target, f"{name}_rps", mine.rps, "req/s", source)
+        results.record(target, f"{name}_p50_ms", mine.p50_ms, "ms", source)
+        results.record(target, f"{name}_p99_ms", mine.p99_ms, "ms", source)
+        results.record(target, f"{name}_rps_ratio", rps_ratio, "x", source)
+        results.record(target, f"{name}_p99_ratio", p99_ratio, "x", source)
+        figures[path] = {
+            target: mine.model_dump(exclude={"url"}),
+            "uvicorn_direct": theirs.model_dump(exclude={"url"}),
+            "rps_ratio": rps_ratio,
+            "p99_ratio": p99_ratio,
+        }
+    return figures
