@@ -146,13 +146,31 @@ def _deploy(access: Access, settings: Any, **kwargs: Any) -> Any:
         conn.close()
 
 
-def _broken_copy(tmp: Path, module: str, source: str) -> Path:
-    """A copy of the sample app with one extra module (the broken entry point)."""
-    copy = tmp / "app"
+NOT_READY = """
+from shipways_app.main import app as _app
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "http" and scope["path"] == "/readyz":
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"status": "unavailable"}'})
+        return
+    await _app(scope, receive, send)
+"""
+
+
+@pytest.fixture(scope="module")
+def broken_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the sample app with two broken entry points: `broken` fails on import,
+    `not_ready` is the app with /readyz answering 503. One copy, so one wheel build."""
+    copy = tmp_path_factory.mktemp("broken") / "app"
     shutil.copytree(
         APP_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
     )
-    (copy / "shipways_app" / f"{module}.py").write_text(source)
+    package = copy / "shipways_app"
+    (package / "broken.py").write_text('raise RuntimeError("deliberately broken release")\n')
+    (package / "not_ready.py").write_text(NOT_READY)
     return copy
 
 
@@ -203,12 +221,11 @@ def test_redeploy_under_load_fails_no_request(access: Access, settings: Any, url
 
 
 def test_release_that_fails_to_import_is_refused(
-    access: Access, settings: Any, url: str, tmp_path: Path
+    access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    app = _broken_copy(tmp_path, "broken", 'raise RuntimeError("deliberately broken release")\n')
     with Load(url) as load, pytest.raises(fabric_api.DeployError) as failure:
-        _deploy(access, settings, app_dir=app, entry="shipways_app.broken:app")
+        _deploy(access, settings, app_dir=broken_app, entry="shipways_app.broken:app")
     message = str(failure.value)
     assert "on the side socket" in message
     assert "deliberately broken release" in message  # the app's own error, from the journal
@@ -218,27 +235,12 @@ def test_release_that_fails_to_import_is_refused(
     assert _current(access, settings) == before
 
 
-NOT_READY = """
-from shipways_app.main import app as _app
-
-
-async def app(scope, receive, send):
-    if scope["type"] == "http" and scope["path"] == "/readyz":
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": b'{"status": "unavailable"}'})
-        return
-    await _app(scope, receive, send)
-"""
-
-
 def test_release_whose_readiness_fails_is_refused(
-    access: Access, settings: Any, url: str, tmp_path: Path
+    access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    app = _broken_copy(tmp_path, "not_ready", NOT_READY)
     with Load(url) as load, pytest.raises(fabric_api.DeployError) as failure:
-        _deploy(access, settings, app_dir=app, entry="shipways_app.not_ready:app")
+        _deploy(access, settings, app_dir=broken_app, entry="shipways_app.not_ready:app")
     message = str(failure.value)
     assert "failed its health check on the side socket: GET /readyz -> HTTP 503" in message
     assert f"still serves the previous release {before}" in message
