@@ -7,7 +7,9 @@ uvicorn direct on this machine with the same worker count, in the same run, and 
 The load comes from one address (Docker's bridge gateway), which nginx's per-client rate
 limit (50 r/s) would throttle: the benchmark exempts that address, and says so in its output.
 
-    uv run python benchmarks/vps.py [--seconds 5] [--connections 8] [--keep]
+    uv run python benchmarks/vps.py [--seconds 5] [--connections 8] [--max-requests N] [--keep]
+
+/products reads PostgreSQL on the VPS and SQLite on uvicorn direct: its ratio includes that.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from infra import results
-from infra.loadgen import measure
+from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.sandbox import ensure_engine
 from infra.targets.vps import fabric_api
@@ -28,7 +30,7 @@ from infra.targets.vps.sandbox import ADMIN, VpsSandbox
 
 INSTANCE = "shipways-bench-vps"
 SOURCE = "benchmark:vps"
-PATH = "/hello"
+PATHS = ("/hello", "/products")
 
 
 def _timed(what: str, console: Console, action: Any) -> tuple[float, Any]:
@@ -41,11 +43,10 @@ def _timed(what: str, console: Console, action: Any) -> tuple[float, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    LoadOptions.add_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="leave the VPS running")
     args = parser.parse_args()
+    options = LoadOptions.from_args(args)
     console = Console(stderr=True)
 
     box = VpsSandbox(INSTANCE)
@@ -70,19 +71,9 @@ def main() -> None:
         rollback, _ = _timed("rollback", console, lambda: fabric_api.rollback(deployer, settings))
         endpoint = box.endpoint()
         assert endpoint is not None
-        vps = measure(
-            endpoint.url + PATH,
-            connections=args.connections,
-            duration_s=args.seconds,
-            max_requests=args.max_requests,
-        )
+        through = measure_paths(endpoint.url, PATHS, options)
         with running(workers=settings.web_concurrency) as url:
-            direct = measure(
-                url + PATH,
-                connections=args.connections,
-                duration_s=args.seconds,
-                max_requests=args.max_requests,
-            )
+            direct = measure_paths(url, PATHS, options)
     finally:
         admin.close()
         deployer.close()
@@ -90,32 +81,25 @@ def main() -> None:
             box.down(console)
 
     figures = {
-        "cold_provision_seconds": (cold, "s"),
-        "first_deploy_seconds": (first, "s"),
-        "warm_provision_seconds": (warm_provision, "s"),
-        "warm_deploy_seconds": (warm, "s"),
-        "rollback_seconds": (rollback, "s"),
-        "nginx_rps": (vps.rps, "req/s"),
-        "nginx_p99_ms": (vps.p99_ms, "ms"),
-        "direct_rps": (direct.rps, "req/s"),
-        "direct_p99_ms": (direct.p99_ms, "ms"),
-        "rps_ratio_vs_direct": (vps.rps / direct.rps if direct.rps else 0.0, "x"),
-        "p99_ratio_vs_direct": (vps.p99_ms / direct.p99_ms if direct.p99_ms else 0.0, "x"),
+        "cold_provision_seconds": cold,
+        "first_deploy_seconds": first,
+        "warm_provision_seconds": warm_provision,
+        "warm_deploy_seconds": warm,
+        "rollback_seconds": rollback,
     }
-    for metric, (value, unit) in figures.items():
-        results.record("vps", metric, value, unit, SOURCE)
+    for metric, value in figures.items():
+        results.record("vps", metric, value, "s", SOURCE)
+    load = versus_direct("vps", SOURCE, through, direct)
     print(
         json.dumps(
             {
                 "benchmark": "vps",
                 "workers": settings.web_concurrency,
-                "path": PATH,
                 "cold_provision_changes": len(provisioned.changed),
                 "warm_provision_changes": len(again.changed),
                 "release": deployed.release,
-                "figures": {k: round(v, 3) for k, (v, _) in figures.items()},
-                "through_nginx": vps.model_dump(exclude={"url"}),
-                "uvicorn_direct": direct.model_dump(exclude={"url"}),
+                "seconds": {k: round(v, 2) for k, v in figures.items()},
+                "paths": load,
                 "notes": [
                     "through nginx: host -> docker-proxy -> nginx (TLS off, HTTP) -> unix socket "
                     "-> gunicorn + uvicorn workers; direct: uvicorn on the host, same workers",
