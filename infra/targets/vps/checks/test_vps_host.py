@@ -15,6 +15,7 @@ import os
 import re
 
 import pytest
+from testinfra.host import Host
 
 APP = os.environ.get("SHIPWAYS_VPS_APP", "shipways")
 DEPLOY = os.environ.get("SHIPWAYS_VPS_DEPLOY_USER", "deploy")
@@ -23,12 +24,12 @@ BASE = f"/srv/{APP}"
 RELEASE = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9-]{1,24}$")
 
 
-def _root(host, command: str) -> str:  # type: ignore[no-untyped-def]
+def _root(host: Host, command: str) -> str:
     with host.sudo():
         return str(host.check_output(command))
 
 
-def _main_pid(host) -> int:  # type: ignore[no-untyped-def]
+def _main_pid(host: Host) -> int:
     pid = int(host.check_output(f"systemctl show -p MainPID --value {APP}.service"))
     assert pid > 0, f"{APP}.service has no main process"
     return pid
@@ -37,13 +38,13 @@ def _main_pid(host) -> int:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "unit", ["nginx.service", f"{APP}.socket", f"{APP}.service", "postgresql.service"]
 )
-def test_service_active_and_enabled(host, unit: str) -> None:  # type: ignore[no-untyped-def]
+def test_service_active_and_enabled(host: Host, unit: str) -> None:
     service = host.service(unit)
     assert service.is_running, f"{unit} is not active"
     assert service.is_enabled, f"{unit} is not enabled (would not come back after a reboot)"
 
 
-def test_gunicorn_master_and_workers_run_as_deploy_user(host) -> None:  # type: ignore[no-untyped-def]
+def test_gunicorn_master_and_workers_run_as_deploy_user(host: Host) -> None:
     pid = _main_pid(host)
     master = host.check_output(f"ps -o user= -p {pid}").strip()
     workers = host.check_output(f"ps -o user= --ppid {pid}").split()
@@ -52,7 +53,7 @@ def test_gunicorn_master_and_workers_run_as_deploy_user(host) -> None:  # type: 
     assert set(workers) == {DEPLOY}, f"workers run as {set(workers)}"
 
 
-def test_app_process_is_sandboxed(host) -> None:  # type: ignore[no-untyped-def]
+def test_app_process_is_sandboxed(host: Host) -> None:
     """The hardening is in force, not just written down: read-only /, no home, no privileges."""
     pid = _main_pid(host)
     status = _root(host, f"cat /proc/{pid}/status")
@@ -68,13 +69,13 @@ def test_app_process_is_sandboxed(host) -> None:  # type: ignore[no-untyped-def]
     assert "/tmp" in mounts, "PrivateTmp is not in force"  # noqa: S108 - a mount point
 
 
-def test_nginx_configuration_is_valid(host) -> None:  # type: ignore[no-untyped-def]
+def test_nginx_configuration_is_valid(host: Host) -> None:
     with host.sudo():
         result = host.run("nginx -t")
     assert result.rc == 0, result.stderr
 
 
-def test_only_ssh_http_https_listen_publicly(host) -> None:  # type: ignore[no-untyped-def]
+def test_only_ssh_http_https_listen_publicly(host: Host) -> None:
     """80/443 (nginx) and 22 listen; PostgreSQL only on loopback; gunicorn on no TCP port."""
     listeners = _root(host, "ss -Hltnp").splitlines()
     public = set()
@@ -89,20 +90,20 @@ def test_only_ssh_http_https_listen_publicly(host) -> None:  # type: ignore[no-u
     assert public == {22, 80, 443}, f"public TCP ports: {sorted(public)}"
 
 
-def test_app_reachable_only_through_its_unix_socket(host) -> None:  # type: ignore[no-untyped-def]
+def test_app_reachable_only_through_its_unix_socket(host: Host) -> None:
     sock = host.file(f"/run/{APP}/gunicorn.sock")
     assert sock.is_socket
     assert (sock.user, sock.group, sock.mode) == (DEPLOY, "www-data", 0o660)
 
 
-def test_postgresql_listens_on_loopback_only(host) -> None:  # type: ignore[no-untyped-def]
+def test_postgresql_listens_on_loopback_only(host: Host) -> None:
     lines = _root(host, "ss -Hltn sport = :5432").splitlines()
     assert lines, "PostgreSQL is not listening"
     for line in lines:
         assert line.split()[3].rpartition(":")[0].strip("[]") in {"127.0.0.1", "::1"}, line
 
 
-def test_sshd_is_hardened(host) -> None:  # type: ignore[no-untyped-def]
+def test_sshd_is_hardened(host: Host) -> None:
     effective = dict(
         line.split(" ", 1) for line in _root(host, "sshd -T").splitlines() if " " in line
     )
@@ -114,14 +115,14 @@ def test_sshd_is_hardened(host) -> None:  # type: ignore[no-untyped-def]
     assert DEPLOY in effective.get("allowusers", "").split()
 
 
-def test_firewall_drops_everything_but_ssh_http_https(host) -> None:  # type: ignore[no-untyped-def]
+def test_firewall_drops_everything_but_ssh_http_https(host: Host) -> None:
     rules = _root(host, f"nft list table inet {VAR}_firewall")
     assert "hook input priority filter; policy drop;" in rules
     assert re.search(r"tcp dport \{ 22, 80, 443 \} accept", rules), rules
     assert host.service("nftables.service").is_enabled
 
 
-def test_unattended_security_upgrades_on(host) -> None:  # type: ignore[no-untyped-def]
+def test_unattended_security_upgrades_on(host: Host) -> None:
     assert host.package("unattended-upgrades").is_installed
     periodic = host.check_output("apt-config dump APT::Periodic")
     assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
@@ -130,7 +131,7 @@ def test_unattended_security_upgrades_on(host) -> None:  # type: ignore[no-untyp
         assert host.service(timer).is_enabled, f"{timer} is not enabled"
 
 
-def test_release_layout_and_current_link(host) -> None:  # type: ignore[no-untyped-def]
+def test_release_layout_and_current_link(host: Host) -> None:
     with host.sudo():  # /srv/APP is private to the deploy user
         current = host.file(f"{BASE}/current")
         assert current.is_symlink
@@ -143,21 +144,21 @@ def test_release_layout_and_current_link(host) -> None:  # type: ignore[no-untyp
         assert host.file(BASE).mode == 0o750
 
 
-def test_env_file_is_private(host) -> None:  # type: ignore[no-untyped-def]
+def test_env_file_is_private(host: Host) -> None:
     with host.sudo():
         env = host.file(f"{BASE}/shared/.env")
         assert (env.user, env.group, env.mode) == (DEPLOY, DEPLOY, 0o600)
         assert env.contains("^DATABASE_URL=postgresql://")
 
 
-def test_deploy_user_has_only_narrow_sudo_rules(host) -> None:  # type: ignore[no-untyped-def]
+def test_deploy_user_has_only_narrow_sudo_rules(host: Host) -> None:
     rules = _root(host, f"sudo -l -U {DEPLOY}")
     allowed = rules.split("may run the following commands", 1)[1]
     assert "NOPASSWD: ALL" not in allowed and "(ALL) ALL" not in allowed, allowed
     assert f"/usr/local/sbin/{APP}-ctl" in allowed
 
 
-def test_logs_are_rotated_and_bounded(host) -> None:  # type: ignore[no-untyped-def]
+def test_logs_are_rotated_and_bounded(host: Host) -> None:
     assert host.file(f"/etc/logrotate.d/{APP}").contains(f"/var/log/{APP}/")
     assert host.file(f"/etc/systemd/journald.conf.d/{APP}.conf").contains("SystemMaxUse=")
     audit = host.file(f"/var/log/{APP}/deploys.log")
