@@ -130,7 +130,11 @@ class VpsSandbox:
         data = json.loads(path.read_text())
         return Access(self.state, data["ssh"], data["http"], data["https"])
 
-    def settings(self, stack: str = "vps") -> Any:
+    def settings(self, stack: str | None = None) -> Any:
+        """The Fabric settings for this VPS: the stack `up` used (remembered), plus its key."""
+        remembered = self.state / "stack"
+        if stack is None:
+            stack = remembered.read_text().strip() if remembered.exists() else "vps"
         config = load_stack(stack)
         if not isinstance(config, VpsConfig):
             raise NotSupported(f"stack {stack!r} is not a vps stack")
@@ -157,6 +161,7 @@ class VpsSandbox:
         say = console.print
         access = self.create(console)
         settings = self.settings(stack)
+        (self.state / "stack").write_text(stack)
         admin = access.connection(ADMIN)
         try:
             started = time.perf_counter()
@@ -273,7 +278,7 @@ class VpsSandbox:
 
     def down(self, console: Console) -> bool:
         removed = remove_container(ensure_engine(progress=console.print), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem"):
+        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "stack"):
             (self.state / name).unlink(missing_ok=True)
         return removed
 
