@@ -2,7 +2,7 @@
 # shipways bootstrap: installs what the project needs (idempotently), then runs one job.
 #
 #   ./dev.sh demo    the main job: deploy the sample app to every local target, verify, compare
-#   ./dev.sh test    the whole test suite (unit, stack, e2e)
+#   ./dev.sh test    lint, then the whole test suite (unit, stack, e2e)
 #   ./dev.sh setup   only install/start prerequisites
 #   ./dev.sh -- ARGS run `shipways ARGS` inside the project's environment
 #
@@ -61,10 +61,17 @@ setup() {
   uv run --frozen shipways engine
 }
 
+lint() {
+  say "lint: ruff check, ruff format --check, mypy"
+  uv run --frozen ruff check --quiet .
+  uv run --frozen ruff format --check --quiet .
+  uv run --frozen mypy
+}
+
 job="${1:-}"
 case "$job" in
   demo)  shift; setup; exec uv run --frozen shipways demo "$@" ;;
-  test)  shift; setup; exec uv run --frozen pytest "$@" ;;
+  test)  shift; setup; lint; exec uv run --frozen pytest "$@" ;;
   setup) setup ;;
   --)    shift; ensure_uv; ensure_venv; exec uv run --frozen shipways "$@" ;;
   *)     sed -n '2,12p' "$0"; exit 2 ;;
