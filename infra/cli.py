@@ -442,10 +442,15 @@ def _print_comparison(where: Console) -> None:
 
 def _print_summary(summary: list[dict[str, Any]]) -> None:
     table = Table(title="shipways: one app, four ways (local stand-ins)")
-    for column in ("target", "url", "up (s)", "checks", "what this run proves"):
-        table.add_column(column)
+    table.add_column("target")
+    table.add_column("url", no_wrap=True, overflow="fold")
+    table.add_column("up (s)", justify="right")
+    table.add_column("checks")
     for row in summary:
         checks = f"{row['checks_passed']} passed, {row['checks_failed']} failed"
         seconds = "-" if row["up_seconds"] is None else str(row["up_seconds"])
-        table.add_row(row["target"], row["url"], seconds, checks, row["proves"])
+        table.add_row(row["target"], row["url"], seconds, checks)
     out.print(table)
+    out.print("[bold]What each local run proves[/] (and what only the real platform proves):")
+    for row in summary:
+        out.print(f"  [bold]{row['target']}[/]: {row['proves']}")
