@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -314,11 +314,18 @@ def _logs_tail(container: Container, lines: int = 30) -> str:
 
 
 def wait_for_http(
-    url: str, timeout: float = 30.0, expect_status: int = 200, *, interval: float = 0.5
+    url: str,
+    timeout: float = 30.0,
+    expect_status: int = 200,
+    *,
+    interval: float = 0.5,
+    give_up: Callable[[], str | None] | None = None,
 ) -> httpx.Response:
     """Poll a loopback URL until it answers `expect_status`; bounded in time and attempts.
 
     Only 127.0.0.1/localhost URLs are accepted: the sandbox never sends traffic elsewhere.
+    `give_up` is asked before each attempt; a reason from it (say, the server process exited)
+    ends the wait at once instead of polling a server that can no longer answer.
     """
     host = urlsplit(url).hostname
     if host not in _LOCAL_HOSTS:
@@ -328,6 +335,9 @@ def wait_for_http(
     last = "no attempt made"
     with httpx.Client(timeout=min(5.0, timeout), trust_env=False) as http:
         for _ in range(attempts):
+            reason = give_up() if give_up else None
+            if reason:
+                raise SandboxError(f"{url}: {reason}")
             try:
                 response = http.get(url)
                 if response.status_code == expect_status:

@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, Field
 from rich.console import Console
 
@@ -46,7 +45,7 @@ from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.config import ConfigError, PaasConfig, TargetName, load_stack
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox.containers import free_port
+from infra.sandbox.containers import free_port, wait_for_http
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.host import file_lock
 from infra.targets import Checks, Endpoint, NotSupported
@@ -511,24 +510,15 @@ def _run(command: list[str], what: str, timeout: int) -> None:
 
 def _wait_healthy(web: Web, path: str, timeout: float) -> str | None:
     """None once `path` answers 200; else why not. Bounded in time and attempts."""
-    interval = 0.25
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    with httpx.Client(timeout=5.0, trust_env=False) as http:
-        for _ in range(int(timeout / interval) + 1):
-            if not processes.alive(web.pid, web.started):
-                return "the web process exited"
-            try:
-                response = http.get(f"{web.url}{path}")
-                if response.status_code == 200:
-                    return None
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}"
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
-    return f"after {timeout:.0f}s, last: {last}"
+
+    def exited() -> str | None:
+        return None if processes.alive(web.pid, web.started) else "the web process exited"
+
+    try:
+        wait_for_http(f"{web.url}{path}", timeout, interval=0.25, give_up=exited)
+    except SandboxError as exc:
+        return str(exc)
+    return None
 
 
 def _tail(log: Path, lines: int = 25) -> str:
