@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,6 +43,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def _operation_errors() -> Iterator[None]:
+    """What a sandbox operation can say no with becomes one clear line and exit 1."""
+    try:
+        yield
+    except (NotSupported, ConfigError, SandboxError) as exc:
+        raise _fail(str(exc)) from None
+
+
 def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -64,7 +75,6 @@ def engine(
 ) -> None:
     """Make sure a Docker engine answers (on Debian as root: install and start it)."""
     from infra.sandbox.engine import ensure_engine
-    from infra.sandbox.errors import SandboxError
     from infra.sandbox.images import ensure_base_image, ensure_systemd_image
 
     try:
@@ -92,10 +102,8 @@ def verify(
     if (target is None) == (url is None):
         raise _fail("give a TARGET or --url URL (one of them)", 2)
     if target is not None:
-        try:
+        with _operation_errors():
             endpoint = _running(target)
-        except NotSupported as exc:
-            raise _fail(str(exc)) from None
         reports = _verify_target(sandbox(target), endpoint)
     else:
         assert url is not None
@@ -135,7 +143,11 @@ def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
 
 @app.command()
 def up(
-    target: TargetArg, stack: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+    target: TargetArg,
+    stack: Annotated[
+        str | None, typer.Option(help="Stack file to read settings from (default: TARGET).")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
     endpoint = _up(target, stack or target.value)
@@ -146,12 +158,10 @@ def up(
 
 
 def _up(target: TargetName, stack: str) -> Endpoint:
-    try:
+    with _operation_errors():
         box = sandbox(target)
         started = time.perf_counter()
         endpoint = box.up(console, stack=stack)
-    except (NotSupported, ConfigError, SandboxError) as exc:
-        raise _fail(str(exc)) from None
     results.record(target.value, "up_seconds", time.perf_counter() - started, "s", "shipways up")
     return endpoint
 
@@ -159,20 +169,16 @@ def _up(target: TargetName, stack: str) -> Endpoint:
 @app.command()
 def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
-    try:
+    with _operation_errors():
         removed = sandbox(target).down(console)
-    except (NotSupported, SandboxError) as exc:
-        raise _fail(str(exc)) from None
     out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
 
 
 @app.command()
 def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
-    try:
+    with _operation_errors():
         state = sandbox(target).status(console)
-    except (NotSupported, SandboxError) as exc:
-        raise _fail(str(exc)) from None
     if as_json:
         _emit(state)
         return
@@ -188,13 +194,11 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many recent lines.")] = 50,
 ) -> None:
     """Print the app's logs on TARGET."""
-    try:
+    with _operation_errors():
         sandbox(target).logs(console, follow=follow, lines=lines)
-    except (NotSupported, SandboxError) as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -203,10 +207,8 @@ def rollback(
     release: Annotated[str | None, typer.Argument(help="Release id (default: previous).")] = None,
 ) -> None:
     """Switch TARGET back to an earlier release."""
-    try:
+    with _operation_errors():
         now = sandbox(target).rollback(console, release=release)
-    except (NotSupported, SandboxError) as exc:
-        raise _fail(str(exc)) from None
     out.print(f"{target.value}: now serving release {now}")
 
 

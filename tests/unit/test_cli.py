@@ -44,3 +44,22 @@ def test_plan_of_an_unknown_stack_names_the_known_ones() -> None:
     assert result.exit_code == 1
     assert "known stacks: k8s, paas, serverless, vps" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["status", "down", "logs", "rollback", "up"])
+def test_sandbox_failures_are_one_clear_line(command: str, monkeypatch) -> None:
+    from infra import cli
+    from infra.sandbox.errors import SandboxError
+
+    class Broken:
+        def __getattr__(self, name: str):
+            def fail(*args, **kwargs):
+                raise SandboxError("Docker engine not reachable; start it and retry")
+
+            return fail
+
+    monkeypatch.setattr(cli, "sandbox", lambda target: Broken())
+    result = runner.invoke(app, [command, "vps"])
+    assert result.exit_code == 1
+    assert "error: Docker engine not reachable; start it and retry" in result.output
+    assert "Traceback" not in result.output
