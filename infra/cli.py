@@ -150,20 +150,22 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
-    endpoint = _up(target, stack or target.value)
+    endpoint, _ = _up(target, stack or target.value)
     if as_json:
         _emit(endpoint.as_json())
     else:
         out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
-def _up(target: TargetName, stack: str) -> Endpoint:
+def _up(target: TargetName, stack: str) -> tuple[Endpoint, float]:
+    """Bring TARGET up; the endpoint and how long it took (recorded for `compare`)."""
     with _operation_errors():
         box = sandbox(target)
         started = time.perf_counter()
         endpoint = box.up(console, stack=stack)
-    results.record(target.value, "up_seconds", time.perf_counter() - started, "s", "shipways up")
-    return endpoint
+    seconds = time.perf_counter() - started
+    results.record(target.value, "up_seconds", seconds, "s", "shipways up")
+    return endpoint, seconds
 
 
 @app.command()
@@ -399,13 +401,11 @@ def demo(
     ]
     for box in boxes:
         console.rule(f"[bold]{box.name.value}")
-        started = time.perf_counter()
         try:
-            endpoint = _up(box.name, box.name.value)
+            endpoint, up_seconds = _up(box.name, box.name.value)
         except typer.Exit:
             summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
             continue
-        up_seconds = time.perf_counter() - started
         reports = _verify_target(box, endpoint)
         for report in reports:
             render(report, shown)
