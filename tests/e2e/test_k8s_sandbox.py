@@ -141,7 +141,9 @@ def test_a_code_only_change_rebuilds_only_the_code_layer(
     endpoint: Endpoint, client: docker.DockerClient
 ) -> None:
     code = "shipways_app/__init__.py"
-    changed = (APP_DIR / code).read_bytes() + b"\n# e2e: a code-only change\n"
+    # A change no earlier run made: an image left by an interrupted run must not be reused.
+    marker = f"\n# e2e: a code-only change {uuid.uuid4().hex}\n".encode()
+    changed = (APP_DIR / code).read_bytes() + marker
     rebuilt = ensure_app_image(client, overrides={code: changed})
     assert rebuilt.built and rebuilt.id != endpoint.extra["image"]
     assert new_layers(layers(client, endpoint.extra["image"]), layers(client, rebuilt.id)) == 1
