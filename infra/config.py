@@ -49,6 +49,8 @@ class ConfigError(ValueError):
 TagKey = Annotated[str, Field(min_length=1, max_length=128)]
 Tags = dict[TagKey, Annotated[str, Field(max_length=256)]]
 AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+WebConcurrency = Annotated[int, Field(ge=1, le=32)]
+ReleasesToKeep = Annotated[int, Field(ge=2, le=50)]
 
 
 class StackConfig(BaseModel):
@@ -64,7 +66,7 @@ class StackConfig(BaseModel):
     app_name: AppName = "shipways"
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")] = "demo"
     tags: Tags = Field(default_factory=dict)
-    web_concurrency: Annotated[int, Field(ge=1, le=32)] = 2
+    web_concurrency: WebConcurrency = 2
 
     def resource_tags(self) -> dict[str, str]:
         """Tags stamped on every taggable resource, so cost and ownership are traceable."""
@@ -107,7 +109,7 @@ class VpsConfig(StackConfig):
     root_volume_gb: Annotated[int, Field(ge=8, le=512)] = 20
     domain: str | None = None
     letsencrypt_email: str | None = None
-    releases_to_keep: Annotated[int, Field(ge=2, le=50)] = 5
+    releases_to_keep: ReleasesToKeep = 5
 
     @field_validator("ssh_allowed_cidr")
     @classmethod

@@ -19,9 +19,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from infra.config import VpsConfig
+from infra.config import AppName, ReleasesToKeep, VpsConfig, WebConcurrency
 
-AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,30}$")]
 # A host name or IP address that may appear in nginx's server_name and a certificate.
 _NAME = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*$")
@@ -39,8 +38,8 @@ class Settings(BaseModel):
 
     app_name: AppName = "shipways"
     environment: str = "demo"
-    web_concurrency: Annotated[int, Field(ge=1, le=32)] = 2
-    releases_to_keep: Annotated[int, Field(ge=2, le=50)] = 5
+    web_concurrency: WebConcurrency = 2
+    releases_to_keep: ReleasesToKeep = 5
     domain: str | None = None
     letsencrypt_email: str | None = None
     deploy_user: UserName = "deploy"
