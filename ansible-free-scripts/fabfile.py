@@ -1,14 +1,16 @@
 """`fab` command line for the VPS tasks (the same functions the Pulumi stack and the sandbox call).
 
-    uv run fab -r ansible-free-scripts -H admin@HOST provision [--stack vps]
+    uv run fab -r ansible-free-scripts -H admin@HOST provision [--settings FILE]
     uv run fab -r ansible-free-scripts -H deploy@HOST deploy [--app-dir app] [--entry m:app]
     uv run fab -r ansible-free-scripts -H deploy@HOST rollback [--release ID]
     uv run fab -r ansible-free-scripts -H deploy@HOST status
     uv run fab -r ansible-free-scripts -H deploy@HOST logs [--follow] [--lines 100]
 
-Settings come from the stack file (stacks/Pulumi.<stack>.yaml). Host keys are checked
-against ~/.ssh/known_hosts, or the file given with --known-hosts: unknown keys are refused.
-With several -H hosts Fabric runs a task host by host and stops at the first failure.
+The tasks come from the installed `shipways-fabric` package (this directory, a member of
+the project's uv workspace). Settings come from a YAML file (`--settings`, keys as in
+`shipways_fabric.Settings`, e.g. `appName: my-api`), or are the defaults. Host keys are
+checked against ~/.ssh/known_hosts, or the file given with --known-hosts: unknown keys are
+refused. With several -H hosts Fabric runs a task host by host and stops at the first failure.
 """
 
 from __future__ import annotations
@@ -19,29 +21,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import shipways_fabric as tasks
 from fabric import Connection, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import shipways_fabric as tasks
-
-from infra.config import ConfigError, VpsConfig, load_stack
-from infra.paths import APP_DIR
+# The sample app of the repository this file lives in.
+SAMPLE_APP = Path(__file__).resolve().parent.parent / "app"
 
 _COMMON = {
-    "stack": "stack file to read settings from (default: vps)",
+    "settings": "YAML file of settings, e.g. `appName: my-api` (default: the defaults)",
     "known-hosts": "known_hosts file with the server's key (default: ~/.ssh/known_hosts)",
 }
 
 
-def _settings(stack: str) -> tasks.Settings:
+def _settings(path: str) -> tasks.Settings:
+    if not path:
+        return tasks.Settings()
     try:
-        config = load_stack(stack)
-    except ConfigError as exc:
+        return tasks.read_settings(Path(path))
+    except ValueError as exc:
         sys.exit(f"error: {exc}")
-    if not isinstance(config, VpsConfig):
-        sys.exit(f"error: stack {stack!r} is not a vps stack")
-    return tasks.settings_for(config)
 
 
 def _pinned(c: Connection, known_hosts: str) -> Connection:
@@ -64,10 +62,10 @@ def _failures_as_errors() -> Iterator[None]:
 
 
 @task(help=_COMMON)
-def provision(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
+def provision(c: Connection, settings: str = "", known_hosts: str = "") -> None:
     """Install and harden the server for the app (idempotent; log in as a sudo user)."""
     with _failures_as_errors():
-        result = tasks.provision(_pinned(c, known_hosts), _settings(stack), progress=print)
+        result = tasks.provision(_pinned(c, known_hosts), _settings(settings), progress=print)
     print(f"{c.host}: provisioned, {len(result.changed)} change(s)")
 
 
@@ -82,9 +80,9 @@ def provision(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
 )
 def deploy(
     c: Connection,
-    stack: str = "vps",
+    settings: str = "",
     known_hosts: str = "",
-    app_dir: str = str(APP_DIR),
+    app_dir: str = str(SAMPLE_APP),
     entry: str = tasks.DEFAULT_ENTRY,
     release: str = "",
     no_release_command: bool = False,
@@ -93,7 +91,7 @@ def deploy(
     with _failures_as_errors():
         result = tasks.deploy(
             [_pinned(c, known_hosts)],
-            _settings(stack),
+            _settings(settings),
             Path(app_dir),
             entry,
             release=release or None,
@@ -104,27 +102,27 @@ def deploy(
 
 
 @task(help={**_COMMON, "release": "release to go back to (default: the previous one)"})
-def rollback(c: Connection, release: str = "", stack: str = "vps", known_hosts: str = "") -> None:
+def rollback(c: Connection, release: str = "", settings: str = "", known_hosts: str = "") -> None:
     """Serve an earlier release again."""
     with _failures_as_errors():
         result = tasks.rollback(
-            _pinned(c, known_hosts), _settings(stack), release or None, progress=print
+            _pinned(c, known_hosts), _settings(settings), release or None, progress=print
         )
     print(f"{c.host}: serving {result.release} (was {result.previous})")
 
 
 @task(help=_COMMON)
-def status(c: Connection, stack: str = "vps", known_hosts: str = "") -> None:
+def status(c: Connection, settings: str = "", known_hosts: str = "") -> None:
     """Current release, releases kept, service state, last deploys (JSON)."""
     with _failures_as_errors():
-        state = tasks.status(_pinned(c, known_hosts), _settings(stack))
+        state = tasks.status(_pinned(c, known_hosts), _settings(settings))
     print(json.dumps(state, indent=2))
 
 
 @task(help={**_COMMON, "follow": "keep printing new lines", "lines": "lines to show"})
 def logs(
-    c: Connection, follow: bool = False, lines: int = 50, stack: str = "vps", known_hosts: str = ""
+    c: Connection, follow: bool = False, lines: int = 50, settings: str = "", known_hosts: str = ""
 ) -> None:
     """The app service's journal."""
     with _failures_as_errors():
-        tasks.logs(_pinned(c, known_hosts), _settings(stack), follow=follow, lines=int(lines))
+        tasks.logs(_pinned(c, known_hosts), _settings(settings), follow=follow, lines=int(lines))

@@ -19,13 +19,14 @@ import json
 import time
 from typing import Any
 
+import shipways_fabric
 from rich.console import Console
 
 from infra import results
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.sandbox import ensure_engine
-from infra.targets.vps import fabric_api
+from infra.targets.vps import sample_app
 from infra.targets.vps.sandbox import ADMIN, VpsSandbox
 
 INSTANCE = "shipways-bench-vps"
@@ -59,16 +60,18 @@ def main() -> None:
     deployer = access.connection("deploy")
     try:
         cold, provisioned = _timed(
-            "cold provision", console, lambda: fabric_api.provision(admin, settings)
+            "cold provision", console, lambda: shipways_fabric.provision(admin, settings)
         )
-        first, _ = _timed("first deploy", console, lambda: fabric_api.deploy([admin], settings))
+        first, _ = _timed("first deploy", console, lambda: sample_app.deploy([admin], settings))
         warm_provision, again = _timed(
-            "warm provision", console, lambda: fabric_api.provision(admin, settings)
+            "warm provision", console, lambda: shipways_fabric.provision(admin, settings)
         )
         warm, deployed = _timed(
-            "warm deploy", console, lambda: fabric_api.deploy([deployer], settings)
+            "warm deploy", console, lambda: sample_app.deploy([deployer], settings)
         )
-        rollback, _ = _timed("rollback", console, lambda: fabric_api.rollback(deployer, settings))
+        rollback, _ = _timed(
+            "rollback", console, lambda: shipways_fabric.rollback(deployer, settings)
+        )
         endpoint = box.endpoint()
         assert endpoint is not None
         through = measure_paths(endpoint.url, PATHS, options)

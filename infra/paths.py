@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
 APP_REQUIREMENTS = APP_DIR / "requirements.txt"
-TEMPLATES_DIR = ROOT / "nginx"
-FABRIC_DIR = ROOT / "ansible-free-scripts"
+NGINX_DIR = ROOT / "nginx"  # the nginx site template
+FABRIC_DIR = ROOT / "ansible-free-scripts"  # the Fabric package (and the host templates it ships)
 STACKS_DIR = ROOT / "stacks"
 
 

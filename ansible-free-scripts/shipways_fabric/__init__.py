@@ -1,8 +1,10 @@
 """shipways' VPS tasks as a library: provision, deploy, rollback, status, logs.
 
-`fabfile.py` next to this package exposes the same functions to the `fab` command line;
-the Pulumi component and the local VPS sandbox import them (via
-`infra.targets.vps.fabric_api`). Every function takes `fabric.Connection`s and `Settings`.
+A package of its own (distribution `shipways-fabric`), usable against any Debian 12 host
+without the rest of shipways: `fabfile.py` next to it exposes the same functions to the
+`fab` command line, and the shipways toolkit (`infra.targets.vps`) imports them by name,
+mapping its stack config onto `Settings`. Nothing here imports the toolkit. Every function
+takes `fabric.Connection`s and `Settings`; the host's file templates ship in `templates/`.
 """
 
 import paramiko
@@ -22,7 +24,15 @@ from shipways_fabric.lock import DeployLocked
 from shipways_fabric.ops import logs, status
 from shipways_fabric.provision import ProvisionError, ProvisionResult, provision
 from shipways_fabric.release import ReleaseError
-from shipways_fabric.settings import Layout, Settings, settings_for, settings_from
+from shipways_fabric.settings import Layout, Settings, read_settings, settings_from
+from shipways_fabric.templates import TemplateError
+from shipways_fabric.wheels import (
+    ServerPlatform,
+    WheelBuilder,
+    WheelError,
+    git_label,
+    locked_wheels,
+)
 
 # What a task raises for a reason the user can act on; each message says what to do.
 FAILURES: tuple[type[Exception], ...] = (
@@ -30,6 +40,7 @@ FAILURES: tuple[type[Exception], ...] = (
     DeployLocked,
     ProvisionError,
     ReleaseError,
+    TemplateError,
     paramiko.SSHException,
     OSError,
 )
@@ -47,15 +58,21 @@ __all__ = [
     "ProvisionResult",
     "ReleaseError",
     "RollbackResult",
+    "ServerPlatform",
     "Settings",
+    "TemplateError",
+    "WheelBuilder",
+    "WheelError",
     "as_user",
     "connect",
     "deploy",
+    "git_label",
+    "locked_wheels",
     "logs",
     "pin_host_keys",
     "provision",
+    "read_settings",
     "rollback",
-    "settings_for",
     "settings_from",
     "status",
 ]

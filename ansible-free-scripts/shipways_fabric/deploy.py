@@ -34,14 +34,12 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from infra.artifacts.revision import app_revision
-from infra.artifacts.wheelhouse import Platform
-from infra.paths import APP_DIR
 from shipways_fabric import release as rel
 from shipways_fabric.connect import as_user
 from shipways_fabric.lock import DeployLock, DeployLocked
 from shipways_fabric.remote import Progress, Remote, RemoteError
 from shipways_fabric.settings import Layout, Settings, settings_from
+from shipways_fabric.wheels import ServerPlatform, WheelBuilder, git_label, locked_wheels
 
 DEFAULT_ENTRY = "shipways_app.main:app"
 MIGRATE = "python -m shipways_app migrate"
@@ -85,27 +83,29 @@ class RollbackResult:
 def deploy(
     conns: Sequence[Connection],
     settings: Settings | dict[str, Any],
-    app_dir: Path = APP_DIR,
+    app_dir: Path,
     entry: str = DEFAULT_ENTRY,
     *,
     release: str | None = None,
     release_command: str | None = MIGRATE,
+    wheels: WheelBuilder = locked_wheels,
     progress: Progress | None = None,
 ) -> DeployResult:
     """Deploy the app in `app_dir` (ASGI `entry`) to each server in turn.
 
     `release` labels the release (default: the app's git commit). `release_command` runs in
-    the new release before it starts (None: nothing to run). Connections may log in as any
-    user with the deploy key; the deploy itself always runs as the deploy user.
+    the new release before it starts (None: nothing to run). `wheels` builds the app's wheels
+    for the server (default: from its hash-locked requirements.txt). Connections may log in
+    as any user with the deploy key; the deploy itself always runs as the deploy user.
     """
     settings = settings_from(settings)
     _check_entry(entry)
     if not conns:
         raise DeployError("no servers to deploy to")
     remotes = [Remote(as_deploy_user(c, settings), progress) for c in conns]
-    result = DeployResult(rel.release_id(release or app_revision(Path(app_dir))))
+    result = DeployResult(rel.release_id(release or git_label(Path(app_dir))))
     with tempfile.TemporaryDirectory(prefix="shipways-wheels-") as scratch:
-        builder = _Builder(Path(app_dir), Path(scratch) / "wheels", progress)
+        builder = _Builder(Path(app_dir), Path(scratch) / "wheels", wheels, progress)
         for index, remote in enumerate(remotes):
             try:
                 result.hosts.append(
@@ -130,10 +130,12 @@ class _Builder:
     spends time building. Every further server must run the same Python and machine.
     """
 
-    def __init__(self, app_dir: Path, dest: Path, progress: Progress | None) -> None:
-        self.app_dir, self.dest, self.progress = app_dir, dest, progress
+    def __init__(
+        self, app_dir: Path, dest: Path, wheels: WheelBuilder, progress: Progress | None
+    ) -> None:
+        self.app_dir, self.dest, self.wheels, self.progress = app_dir, dest, wheels, progress
         self.built: rel.Build | None = None
-        self.platform: Platform | None = None
+        self.platform: ServerPlatform | None = None
         self.seconds = 0.0
 
     def for_server(self, remote: Remote) -> rel.Build:
@@ -143,7 +145,7 @@ class _Builder:
             remote.say(
                 f"building the wheelhouse for Python {platform.python_version} ({platform.key})"
             )
-            self.built = rel.build(self.app_dir, platform, self.dest, self.progress)
+            self.built = rel.build(self.app_dir, platform, self.dest, self.wheels, self.progress)
             self.platform = platform
             self.seconds = time.perf_counter() - started
         elif platform != self.platform:

@@ -23,6 +23,7 @@ from shipways_fabric.templates import (
     app_files,
     helper_files,
     nginx_site,
+    nginx_templates,
     system_files,
 )
 
@@ -59,6 +60,7 @@ def provision(
 ) -> ProvisionResult:
     """Bring `conn`'s server to the desired state; return what had to change."""
     settings = settings_from(settings)
+    nginx_templates(settings)  # before touching the server
     remote = Remote(conn, progress)
     try:
         _preflight(remote)

@@ -1,9 +1,10 @@
 """What the tasks need to know about one app on one server, and where everything lives there.
 
 `Settings` is plain, JSON-able data (the Pulumi component stores it in its state and hands it
-to a provider process): the stack's `VpsConfig` values plus server-side choices with safe
-defaults. How to reach the server (host, user, key, pinned host keys) is not in here: that is
-the `fabric.Connection` the caller passes, so the same settings serve every host.
+to a provider process), validated here because anyone may call the tasks: `fab` with a
+settings file, the shipways toolkit (which maps its stack config onto these settings), or
+another program. How to reach the server (host, user, key, pinned host keys) is not in here:
+that is the `fabric.Connection` the caller passes, so the same settings serve every host.
 
 `Layout` derives every path and unit name from the app name in one place, so templates,
 tasks and testinfra checks cannot disagree about them.
@@ -14,13 +15,26 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from infra.config import AppName, ReleasesToKeep, VpsConfig, WebConcurrency
-
+# The app name becomes a user-visible path (/srv/NAME), systemd unit, sudoers file, nginx
+# zone and PostgreSQL role: lower-case letters, digits and inner dashes only.
+AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
+WebConcurrency = Annotated[int, Field(ge=1, le=32)]
+# The live release and at least one to roll back to.
+ReleasesToKeep = Annotated[int, Field(ge=2, le=50)]
 UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,30}$")]
 # A host name or IP address that may appear in nginx's server_name and a certificate.
 _NAME = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*$")
@@ -60,6 +74,9 @@ class Settings(BaseModel):
     env: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], str] = Field(
         default_factory=dict
     )
+    # Directory holding the nginx site template (site.conf.j2); default: the repository's
+    # nginx/ next to ansible-free-scripts/. The other host templates ship in this package.
+    nginx_templates: Path | None = None
 
     @field_validator("domain")
     @classmethod
@@ -134,30 +151,32 @@ class Settings(BaseModel):
         return tuple(names)
 
 
-def settings_for(config: VpsConfig, **overrides: Any) -> Settings:
-    """Settings for a stack's validated config (`load_stack("vps")`), plus overrides."""
-    values: dict[str, Any] = config.model_dump(
-        include={
-            "app_name",
-            "environment",
-            "web_concurrency",
-            "releases_to_keep",
-            "domain",
-            "letsencrypt_email",
-        }
-    )
-    if config.ssh_public_key:
-        values["deploy_public_keys"] = (config.ssh_public_key,)
-    if config.host and not config.domain:
-        values["tls_names"] = (config.host,)
-    return Settings.model_validate({**values, **overrides})
-
-
 def settings_from(data: dict[str, Any] | Settings) -> Settings:
-    """Settings from plain data (the stack's values, camelCase or snake_case)."""
+    """Settings from plain data (camelCase or snake_case keys)."""
     if isinstance(data, Settings):
         return data
     return Settings.model_validate(data)
+
+
+def read_settings(path: Path) -> Settings:
+    """Settings from a YAML (or JSON) file holding one mapping of the keys above.
+
+    Raises ValueError naming the file, the key and what is wrong with it.
+    """
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read settings ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, like `appName: my-api`")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ValueError(f"{path}: {problems}") from None
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,63 @@
-"""Every file provision puts on a server, rendered from the Jinja2 templates in `nginx/`.
+"""Every file provision puts on a server, rendered from Jinja2 templates.
 
-Rendering is pure (settings in, text out), so unit tests check the exact files a server gets
-without a server, and provision only decides where they go and what to do when they change.
+The host's own files (systemd units, gunicorn settings, sshd, nftables, sudoers, helper
+scripts) are templates inside this package (`shipways_fabric/templates/`), so they ship with
+it. The nginx site lives in the repository's `nginx/` directory, where people look for it;
+`Settings.nginx_templates` points elsewhere. Rendering is pure (settings in, text out), so
+unit tests check the exact files a server gets without a server, and provision only decides
+where they go and what to do when they change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
-from infra.paths import TEMPLATES_DIR
 from shipways_fabric.settings import Layout, Settings
 
 MANAGED = "Managed by shipways (ansible-free-scripts `provision`); local edits are overwritten."
 OPEN_PORTS = (22, 80, 443)
+# ansible-free-scripts/shipways_fabric/templates.py -> the repository's nginx/
+DEFAULT_NGINX_TEMPLATES = Path(__file__).resolve().parents[2] / "nginx"
+NGINX_SITE = "site.conf.j2"
 
-_env = Environment(
-    loader=FileSystemLoader(str(TEMPLATES_DIR)),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - config files and scripts, not HTML
-)
+
+class TemplateError(RuntimeError):
+    """The nginx templates are not where the settings say; the message says what to set."""
+
+
+def nginx_templates(settings: Settings) -> Path:
+    """The directory the nginx site template is read from."""
+    directory = settings.nginx_templates or DEFAULT_NGINX_TEMPLATES
+    if not (directory / NGINX_SITE).is_file():
+        raise TemplateError(
+            f"no nginx site template at {directory / NGINX_SITE}; set `nginxTemplates` in the "
+            "settings to the directory holding site.conf.j2 (the repository's nginx/)"
+        )
+    return directory
+
+
+@cache
+def _environment(nginx_dir: Path) -> Environment:
+    return Environment(
+        loader=ChoiceLoader(
+            [PackageLoader("shipways_fabric", "templates"), FileSystemLoader(nginx_dir)]
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - config files and scripts, not HTML
+    )
 
 
 def render(template: str, settings: Settings, **context: object) -> str:
     """Render one template with the settings, their layout and `context`."""
-    return _env.get_template(template).render(
+    environment = _environment(settings.nginx_templates or DEFAULT_NGINX_TEMPLATES)
+    return environment.get_template(template).render(
         managed=MANAGED,
         app=settings.app_name,
         settings=settings,
@@ -123,8 +152,9 @@ def app_files(settings: Settings, writable_paths: tuple[str, ...] = ()) -> list[
 def nginx_site(
     settings: Settings, *, certificate: str, certificate_key: str, redirect_http: bool
 ) -> str:
+    nginx_templates(settings)  # a missing directory is named, not a bare TemplateNotFound
     return render(
-        "site.conf.j2",
+        NGINX_SITE,
         settings,
         certificate=certificate,
         certificate_key=certificate_key,

@@ -20,12 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+import shipways_fabric
 from fabric import Connection
 from rich.console import Console
 
 from infra.paths import APP_DIR
 from infra.sandbox import ensure_engine
-from infra.targets.vps import fabric_api
+from infra.targets.vps import sample_app
 from infra.targets.vps.sandbox import ADMIN, Access, VpsSandbox
 from infra.verify import run_checks
 
@@ -129,7 +130,7 @@ def url(box: VpsSandbox) -> str:
 def _current(access: Access, settings: Any) -> str:
     conn = access.connection("deploy")
     try:
-        return str(fabric_api.status(conn, settings)["current"])
+        return str(shipways_fabric.status(conn, settings)["current"])
     finally:
         conn.close()
 
@@ -138,10 +139,20 @@ def _serving(url: str) -> str:
     return str(httpx.get(f"{url}/version", timeout=10, trust_env=False).json()["git_sha"])
 
 
-def _deploy(access: Access, settings: Any, **kwargs: Any) -> Any:
+def _deploy(access: Access, settings: Any) -> Any:
+    """The sample app, as `shipways up vps` and `pulumi up` ship it."""
     conn = access.connection("deploy")
     try:
-        return fabric_api.deploy([conn], settings, progress=console.print, **kwargs)
+        return sample_app.deploy([conn], settings, progress=console.print)
+    finally:
+        conn.close()
+
+
+def _deploy_app(access: Access, settings: Any, app_dir: Path, entry: str) -> Any:
+    """Another app, as `fab deploy --app-dir` ships it (wheels from its requirements.txt)."""
+    conn = access.connection("deploy")
+    try:
+        return shipways_fabric.deploy([conn], settings, app_dir, entry, progress=console.print)
     finally:
         conn.close()
 
@@ -184,7 +195,7 @@ def test_up_serves_the_release_through_nginx(access: Access, settings: Any, url:
 def test_second_provision_changes_nothing(access: Access, settings: Any) -> None:
     conn = access.connection(ADMIN)
     try:
-        again = fabric_api.provision(conn, settings)
+        again = shipways_fabric.provision(conn, settings)
     finally:
         conn.close()
     assert again.changed == []
@@ -224,8 +235,8 @@ def test_release_that_fails_to_import_is_refused(
     access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    with Load(url) as load, pytest.raises(fabric_api.DeployError) as failure:
-        _deploy(access, settings, app_dir=broken_app, entry="shipways_app.broken:app")
+    with Load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
+        _deploy_app(access, settings, broken_app, "shipways_app.broken:app")
     message = str(failure.value)
     assert "on the side socket" in message
     assert "deliberately broken release" in message  # the app's own error, from the journal
@@ -239,8 +250,8 @@ def test_release_whose_readiness_fails_is_refused(
     access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    with Load(url) as load, pytest.raises(fabric_api.DeployError) as failure:
-        _deploy(access, settings, app_dir=broken_app, entry="shipways_app.not_ready:app")
+    with Load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
+        _deploy_app(access, settings, broken_app, "shipways_app.not_ready:app")
     message = str(failure.value)
     assert "failed its health check on the side socket: GET /readyz -> HTTP 503" in message
     assert f"still serves the previous release {before}" in message
@@ -253,7 +264,7 @@ def test_rollback_restores_the_previous_release(
 ) -> None:
     conn = access.connection("deploy")
     try:
-        releases = fabric_api.status(conn, settings)["releases"]
+        releases = shipways_fabric.status(conn, settings)["releases"]
     finally:
         conn.close()
     latest, previous = releases[-1], releases[-2]
@@ -289,12 +300,13 @@ def test_concurrent_deploy_is_refused(access: Access, settings: Any) -> None:
         while admin.run(probe, warn=True, hide=True, in_stream=False).ok:
             assert time.monotonic() < deadline and worker.is_alive(), "first deploy never locked"
             time.sleep(0.2)
-        with pytest.raises(fabric_api.DeployError, match="another deploy or rollback is running"):
+        refused = "another deploy or rollback is running"
+        with pytest.raises(shipways_fabric.DeployError, match=refused):
             _deploy(access, settings)
         deploy_conn = access.connection("deploy")
         try:
-            with pytest.raises(fabric_api.DeployLocked, match="another deploy or rollback"):
-                fabric_api.rollback(deploy_conn, settings)
+            with pytest.raises(shipways_fabric.DeployLocked, match="another deploy or rollback"):
+                shipways_fabric.rollback(deploy_conn, settings)
         finally:
             deploy_conn.close()
     finally:
@@ -341,15 +353,15 @@ def test_rolling_deploy_stops_at_the_first_failure(
     bare_name = f"127.0.0.1:{bare_server.port}"
     vps_name = f"127.0.0.1:{access.ssh_port}"
     try:
-        with pytest.raises(fabric_api.DeployError) as first_fails:
-            fabric_api.deploy([bare_server, vps], settings)
+        with pytest.raises(shipways_fabric.DeployError) as first_fails:
+            sample_app.deploy([bare_server, vps], settings)
         message = str(first_fails.value)
         assert f"{bare_name}: cannot log in as deploy" in message, message
         assert f"roll-out stopped at {bare_name}; not touched: {vps_name}" in message
         assert _current(access, settings) == before
 
-        with pytest.raises(fabric_api.DeployError) as second_fails:
-            fabric_api.deploy([vps, bare_server], settings)
+        with pytest.raises(shipways_fabric.DeployError) as second_fails:
+            sample_app.deploy([vps, bare_server], settings)
         message = str(second_fails.value)
         now = _current(access, settings)
         assert now != before and _serving(url) == now
@@ -361,7 +373,7 @@ def test_rolling_deploy_stops_at_the_first_failure(
 def test_old_releases_are_pruned_and_deploys_audited(access: Access, settings: Any) -> None:
     conn = access.connection("deploy")
     try:
-        state = fabric_api.status(conn, settings)
+        state = shipways_fabric.status(conn, settings)
         wheels = conn.run(
             f"find {settings.layout.wheel_cache} -type f -links 1 | wc -l",
             hide=True,

@@ -15,14 +15,16 @@ from typing import Any
 import paramiko
 import pulumi_aws
 import pytest
+import shipways_fabric
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
 from infra import paths
 from infra.config import ConfigError, load_stack, namespaced, read_stack_file
 from infra.harness import Declared, OfflinePlan, plan_stack
-from infra.targets.vps import component, fabric_api
+from infra.targets.vps import component
 from infra.targets.vps import mocks as vps_mocks
+from infra.targets.vps.settings import fabric_settings
 
 pytestmark = [
     pytest.mark.stack,
@@ -324,8 +326,8 @@ def test_release_runs_on_the_elastic_ip_after_the_server_exists(
 def test_release_fingerprint_and_settings_are_inputs(plan: OfflinePlan, shipped: Path) -> None:
     release = plan.one(RELEASE)
     assert release.inputs["release"] == component.release_fingerprint([shipped])
-    settings = fabric_api.Settings.model_validate(release.inputs["settings"])
-    assert settings == fabric_api.settings_for(STACK)
+    settings = shipways_fabric.Settings.model_validate(release.inputs["settings"])
+    assert settings == fabric_settings(STACK)  # type: ignore[arg-type]
     assert (settings.app_name, settings.environment) == ("shipways", "demo")
     assert (settings.web_concurrency, settings.releases_to_keep) == (2, 5)
     assert settings.deploy_user == "deploy"
@@ -400,8 +402,17 @@ def test_keys_a_new_server_needs_are_named_when_missing(key: str) -> None:
 
 def test_fingerprint_covers_app_lock_templates_and_fabric_tasks() -> None:
     roots = set(component.RELEASE_INPUTS)
-    assert {paths.APP_DIR, paths.TEMPLATES_DIR, paths.FABRIC_DIR, paths.ROOT / "uv.lock"} <= roots
-    assert all(r.exists() for r in roots - {component.RELEASE_INPUTS[-1]})
+    assert {paths.APP_DIR, paths.NGINX_DIR, paths.FABRIC_DIR, paths.ROOT / "uv.lock"} <= roots
+    assert all(r.exists() for r in roots)
+    shipped = [
+        paths.FABRIC_DIR / "shipways_fabric" / "templates" / "gunicorn.service.j2",
+        paths.FABRIC_DIR / "pyproject.toml",
+        paths.NGINX_DIR / "site.conf.j2",
+        Path(component.__file__).with_name("settings.py"),
+        Path(component.__file__).with_name("sample_app.py"),
+    ]
+    for path in shipped:
+        assert path.is_file() and any(r == path or r in path.parents for r in roots), path
     assert re.fullmatch(r"[0-9a-f]{16}", component.release_fingerprint())
 
 
@@ -430,7 +441,7 @@ def listening() -> Iterator[int]:
 
 
 class FakeConnection:
-    """Stands in for the pinned `fabric.Connection` that `fabric_api.connect` returns."""
+    """Stands in for the pinned `fabric.Connection` that `shipways_fabric.connect` returns."""
 
     def __init__(self, host: str, user: str, port: int, key_path: Path, known: str | None):
         self.host, self.user, self.port = host, user, port
@@ -478,7 +489,8 @@ class FakeFabric:
 @pytest.fixture
 def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
     fake = FakeFabric()
-    monkeypatch.setattr(component, "fabric_api", fake)
+    monkeypatch.setattr(component, "shipways_fabric", fake)  # connect, provision
+    monkeypatch.setattr(component, "sample_app", fake)  # deploy
     return fake
 
 
@@ -520,7 +532,7 @@ def test_existing_host_is_checked_against_the_operators_known_hosts(
     listening: int, fabric: FakeFabric, tmp_path: Path
 ) -> None:
     component._FabricReleaseProvider().create(_props(listening, tmp_path / "id", knownHosts=None))
-    assert fabric.calls[0][1].known is None  # fabric_api.connect then loads ~/.ssh/known_hosts
+    assert fabric.calls[0][1].known is None  # shipways_fabric.connect then loads ~/.ssh/known_hosts
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 Pulumi owns the server's lifetime and the release on it: besides the EC2 resources, the
 stack declares a `FabricRelease` whose inputs are the server's address and a fingerprint of
-everything a deploy ships (app source, lock file, nginx templates, Fabric tasks). `pulumi up`
-runs the same Fabric provision + deploy that `shipways up vps` runs against a local systemd
-container, again whenever that fingerprint, the settings or the server itself change, so the
-code on the server is always the code of the last `pulumi up`.
+everything a deploy ships (app source, lock file, nginx site, the Fabric package and its
+host templates). `pulumi up` runs the same Fabric provision + deploy that `shipways up vps`
+runs against a local systemd container, again whenever that fingerprint, the settings or the
+server itself change, so the code on the server is always the code of the last `pulumi up`.
 
 SSH never trusts a host key on first sight. A created server gets its ed25519 host key from
 the stack (generated once, kept as a secret in the state, handed over in cloud-init user
@@ -30,12 +30,14 @@ from typing import Any
 import paramiko
 import pulumi
 import pulumi_aws as aws
+import shipways_fabric
 import yaml
 from pulumi import dynamic
 
 from infra import paths
 from infra.config import StackConfig, VpsConfig
-from infra.targets.vps import fabric_api
+from infra.targets.vps import sample_app
+from infra.targets.vps.settings import fabric_settings
 
 DEBIAN_AWS_ACCOUNT = "136693071363"
 WORLD_V4 = "0.0.0.0/0"
@@ -44,13 +46,15 @@ SSH_WAIT_SECONDS = 300.0
 SSH_OPEN_ATTEMPTS = 5
 SSH_RETRY_PAUSE_S = 5.0
 
-# What a deploy ships: any change here must reach the server on the next `pulumi up`.
+# What a deploy ships: any change here must reach the server on the next `pulumi up`. The
+# Fabric package's directory holds its tasks and the host templates; the nginx site is apart.
 RELEASE_INPUTS: tuple[Path, ...] = (
     paths.APP_DIR,
     paths.ROOT / "uv.lock",
-    paths.TEMPLATES_DIR,
+    paths.NGINX_DIR,
     paths.FABRIC_DIR,
-    Path(__file__).with_name("fabric_api.py"),
+    Path(__file__).with_name("settings.py"),
+    Path(__file__).with_name("sample_app.py"),
 )
 _NOT_SHIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"}
 
@@ -181,7 +185,7 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
         if props.get("knownHosts"):
             known_hosts = Path(scratch) / "known_hosts"
             known_hosts.write_text(str(props["knownHosts"]) + "\n")
-        conn = fabric_api.connect(
+        conn = shipways_fabric.connect(
             host,
             str(props["user"]),
             port=port,
@@ -190,8 +194,8 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
         )
         try:
             _open(conn, pinned=known_hosts is not None)
-            fabric_api.provision(conn, props["settings"])
-            deployed = fabric_api.deploy([conn], props["settings"])
+            shipways_fabric.provision(conn, props["settings"])
+            deployed = sample_app.deploy([conn], props["settings"])
         finally:
             conn.close()
     return {k: v for k, v in props.items() if not k.startswith("__")} | {"deployed": str(deployed)}
@@ -310,7 +314,7 @@ class VpsServer(pulumi.ComponentResource):
         self.host = host
         # Validated here, so a bad value stops `pulumi preview` rather than the deploy. Plain
         # data: resource inputs live in the state and travel to the provider process.
-        settings = fabric_api.settings_for(config)
+        settings = fabric_settings(config)
         self.deployment = FabricRelease(
             f"{name}-release",
             server_id=server_id,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import shipways_fabric
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from docker.models.containers import Container
@@ -42,7 +43,8 @@ from infra.sandbox import (
     wait_for_systemd,
 )
 from infra.targets import Checks, Endpoint, NotSupported
-from infra.targets.vps import fabric_api
+from infra.targets.vps import sample_app
+from infra.targets.vps.settings import fabric_settings
 
 ADMIN = "admin"
 LOOPBACK = "127.0.0.1"
@@ -88,7 +90,7 @@ class Access:
         return self.state / "server-cert.pem"
 
     def connection(self, user: str) -> Connection:
-        return fabric_api.connect(
+        return shipways_fabric.connect(
             LOOPBACK,
             user,
             port=self.ssh_port,
@@ -130,7 +132,7 @@ class VpsSandbox:
         data = json.loads(path.read_text())
         return Access(self.state, data["ssh"], data["http"], data["https"])
 
-    def settings(self, stack: str | None = None) -> Any:
+    def settings(self, stack: str | None = None) -> shipways_fabric.Settings:
         """The Fabric settings for this VPS: the stack `up` used (remembered), plus its key."""
         remembered = self.state / "stack"
         if stack is None:
@@ -139,7 +141,7 @@ class VpsSandbox:
         if not isinstance(config, VpsConfig):
             raise NotSupported(f"stack {stack!r} is not a vps stack")
         key = self.state / "id_ed25519.pub"
-        return fabric_api.settings_for(
+        return fabric_settings(
             config,
             tls_names=("localhost", LOOPBACK),
             deploy_public_keys=(key.read_text().strip(),) if key.exists() else (),
@@ -166,14 +168,14 @@ class VpsSandbox:
         try:
             started = time.perf_counter()
             with console.status(f"[bold]provisioning {self.instance} over SSH"):
-                outcome = fabric_api.provision(admin, settings, progress=say)
+                outcome = shipways_fabric.provision(admin, settings, progress=say)
             provision_s = time.perf_counter() - started
             say(f"provision: {len(outcome.changed)} change(s) in {provision_s:.1f}s")
             started = time.perf_counter()
             with console.status(f"[bold]deploying to {self.instance}"):
-                deployed = fabric_api.deploy([admin], settings, progress=say)
+                deployed = sample_app.deploy([admin], settings, progress=say)
             deploy_s = time.perf_counter() - started
-        except fabric_api.FAILURES as exc:
+        except shipways_fabric.FAILURES as exc:
             raise SandboxError(f"{self.instance}: {exc}") from exc
         finally:
             admin.close()
@@ -333,23 +335,25 @@ class VpsSandbox:
         conn = self._running().connection("deploy")
         try:
             yield conn
-        except fabric_api.FAILURES as exc:
+        except shipways_fabric.FAILURES as exc:
             raise SandboxError(f"{self.instance}: {exc}") from exc
         finally:
             conn.close()
 
     def status(self, console: Console) -> dict[str, Any]:
         with self._deployer() as conn:
-            return dict(fabric_api.status(conn, self.settings()))
+            return dict(shipways_fabric.status(conn, self.settings()))
 
     def logs(self, console: Console, *, follow: bool, lines: int) -> None:
         with self._deployer() as conn:
-            fabric_api.logs(conn, self.settings(), follow=follow, lines=lines)
+            shipways_fabric.logs(conn, self.settings(), follow=follow, lines=lines)
 
     def rollback(self, console: Console, *, release: str | None) -> str:
         started = time.perf_counter()
         with self._deployer() as conn:
-            outcome = fabric_api.rollback(conn, self.settings(), release, progress=console.print)
+            outcome = shipways_fabric.rollback(
+                conn, self.settings(), release, progress=console.print
+            )
         results.record(
             "vps", "rollback_seconds", time.perf_counter() - started, "s", "shipways rollback vps"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import paramiko
@@ -16,12 +17,15 @@ from shipways_fabric.deploy import (
     _check_entry,
     _rollback_target,
 )
+from shipways_fabric.wheels import ServerPlatform, WheelError, locked_wheels
 
-from infra.artifacts.wheelhouse import Platform
+from infra.paths import APP_DIR, ROOT
+from infra.targets.vps.sample_app import sample_app_wheels
 
 pytestmark = pytest.mark.unit
 
 R1, R2, R3 = "20260101T000000Z-aaa", "20260102T000000Z-bbb", "20260103T000000Z-ccc"
+SERVER = ServerPlatform("3.11", "x86_64")
 
 
 def test_release_ids_sort_by_time_and_carry_a_clean_label() -> None:
@@ -36,10 +40,31 @@ def test_release_ids_sort_by_time_and_carry_a_clean_label() -> None:
 
 def test_build_refuses_a_directory_that_is_no_app(tmp_path: Path) -> None:
     with pytest.raises(rel.ReleaseError, match=re.escape("no pyproject.toml")):
-        rel.build(tmp_path, Platform("3.11"), tmp_path / "out")
+        rel.build(tmp_path, SERVER, tmp_path / "out", locked_wheels)
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '1'\n")
     with pytest.raises(rel.ReleaseError, match=re.escape("no requirements.txt; lock the app")):
-        rel.build(tmp_path, Platform("3.11"), tmp_path / "out")
+        rel.build(tmp_path, SERVER, tmp_path / "out", locked_wheels)
+
+
+def test_server_platform_names_the_wheel_tags_and_refuses_unknown_machines() -> None:
+    arm = ServerPlatform.of("3.11", "arm64")
+    assert arm.tags == ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+    assert arm.abi == "cp311" and ServerPlatform.of("3.11", "amd64") == SERVER
+    with pytest.raises(WheelError, match="'riscv64' is neither x86_64 nor arm64"):
+        ServerPlatform.of("3.11", "riscv64")
+
+
+def test_the_toolkit_builder_builds_the_sample_app_only(tmp_path: Path) -> None:
+    with pytest.raises(WheelError, match="is not the sample app"):
+        sample_app_wheels(tmp_path, SERVER, tmp_path / "out", None)
+
+
+def test_builders_fail_as_release_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(app_dir: Path, platform: ServerPlatform, dest: Path, progress: object) -> str:
+        raise WheelError("pip download failed: no matching distribution")
+
+    with pytest.raises(rel.ReleaseError, match="no matching distribution"):
+        rel.build(APP_DIR, SERVER, tmp_path / "out", failing)
 
 
 def test_manifest_is_sha256sum_format(tmp_path: Path) -> None:
@@ -97,21 +122,33 @@ def test_deploy_result_reads_as_its_release() -> None:
     assert str(result) == R2 and result.hosts[0].previous == R1
 
 
-def test_fabric_api_exports_the_tasks() -> None:
-    from infra.targets.vps import fabric_api
+def test_the_package_exports_the_tasks() -> None:
+    import shipways_fabric
 
     for name in ("provision", "deploy", "rollback", "status", "logs", "settings_from", "connect"):
-        assert callable(getattr(fabric_api, name))
-    assert fabric_api.DEFAULT_ENTRY == "shipways_app.main:app"
-    assert issubclass(fabric_api.DeployLocked, Exception)
+        assert callable(getattr(shipways_fabric, name))
+    assert shipways_fabric.DEFAULT_ENTRY == "shipways_app.main:app"
+    assert issubclass(shipways_fabric.DeployLocked, Exception)
+
+
+def test_the_fabric_package_and_fabfile_import_nothing_of_the_toolkit() -> None:
+    probe = (
+        "import runpy, sys; import shipways_fabric; "
+        "runpy.run_path('ansible-free-scripts/fabfile.py'); "
+        "print(sorted(m for m in sys.modules if m == 'infra' or m.startswith('infra.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_connections_refuse_unknown_host_keys(tmp_path: Path) -> None:
-    from infra.targets.vps import fabric_api
+    import shipways_fabric
 
-    conn = fabric_api.connect("203.0.113.1", "deploy", known_hosts=tmp_path / "absent")
+    conn = shipways_fabric.connect("203.0.113.1", "deploy", known_hosts=tmp_path / "absent")
     assert isinstance(conn.client._policy, paramiko.RejectPolicy)
-    other = fabric_api.as_user(conn, "admin")
+    other = shipways_fabric.as_user(conn, "admin")
     assert other.user == "admin" and isinstance(other.client._policy, paramiko.RejectPolicy)
 
 
@@ -121,7 +158,24 @@ def test_fab_command_line_lists_the_tasks() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=ROOT,
     ).stdout
     for task in ("provision", "deploy", "rollback", "status", "logs"):
         assert f"  {task} " in listing
+
+
+def test_fab_refuses_a_bad_settings_file_before_connecting(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("appName: My App\n")
+    command = ["fab", "-r", "ansible-free-scripts", "-H", "deploy@203.0.113.1", "status"]
+    failed = subprocess.run(
+        [*command, "--settings", str(settings)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert failed.returncode != 0
+    assert f"error: {settings}: appName: String should match pattern" in failed.stderr
+    assert "Traceback" not in failed.stderr

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
-from shipways_fabric.settings import Settings, settings_for, settings_from
+from shipways_fabric.settings import Settings, read_settings, settings_from
 
 from infra.config import VpsConfig
+from infra.targets.vps.settings import fabric_settings
 
 pytestmark = pytest.mark.unit
 
@@ -63,7 +67,7 @@ def test_settings_for_a_stack_config() -> None:
         releases_to_keep=7,
         web_concurrency=3,
     )
-    settings = settings_for(config, health_timeout_s=5)
+    settings = fabric_settings(config, health_timeout_s=5)
     assert settings.deploy_public_keys == ("ssh-ed25519 AAAAkey ops@example",)
     assert settings.tls_names == ("198.51.100.7",)
     assert (settings.releases_to_keep, settings.web_concurrency) == (7, 3)
@@ -75,3 +79,43 @@ def test_certificate_names_without_domain_cover_the_host() -> None:
     settings = settings_from({"tlsNames": ["localhost", "127.0.0.1"]})
     assert settings.server_names == ("localhost", "127.0.0.1")
     assert settings.certificate_names("203.0.113.9") == ("localhost", "127.0.0.1", "203.0.113.9")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"app_name": "abc", "web_concurrency": 1, "releases_to_keep": 2},
+        {"app_name": "a" + "b" * 30 + "c", "web_concurrency": 32, "releases_to_keep": 50},
+    ],
+)
+def test_every_stack_config_maps_onto_valid_fabric_settings(values: dict[str, object]) -> None:
+    """The Fabric package restates the bounds it accepts; the stack's bounds fit inside."""
+    config = VpsConfig(host="198.51.100.7", **values)  # type: ignore[arg-type]
+    settings = fabric_settings(config)
+    assert settings.model_dump(include=set(values)) == values
+
+
+def test_a_settings_file_reads_like_the_stack_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text("appName: my-api\nwebConcurrency: 3\nenv:\n  GREETING: hi\n")
+    settings = read_settings(path)
+    assert (settings.app_name, settings.web_concurrency, settings.env) == (
+        "my-api",
+        3,
+        {"GREETING": "hi"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- appName\n", "expected a mapping of settings"),
+        ("releasesToKeep: 1\n", "releasesToKeep: Input should be greater than or equal to 2"),
+        ("appName: [\n", "cannot read settings"),
+    ],
+)
+def test_a_bad_settings_file_is_named_with_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+        read_settings(path)

@@ -274,3 +274,24 @@ def test_a_domain_brings_lets_encrypt() -> None:
     hook = templates.system_files(settings, ())["certbot_hook"]
     assert hook.path == "/etc/letsencrypt/renewal-hooks/deploy/shipways-reload-nginx.sh"
     assert "nginx -t -q" in hook.content and "systemctl reload nginx" in hook.content
+
+
+def test_host_templates_ship_in_the_package_and_the_nginx_site_in_nginx() -> None:
+    from importlib.resources import files
+
+    from infra.paths import NGINX_DIR
+
+    shipped = {p.name for p in files("shipways_fabric").joinpath("templates").iterdir()}
+    assert {"gunicorn.service.j2", "sshd.conf.j2", "sudoers.j2", "ctl.sh.j2"} <= shipped
+    assert templates.DEFAULT_NGINX_TEMPLATES == NGINX_DIR
+    assert sorted(p.name for p in NGINX_DIR.iterdir()) == ["site.conf.j2"]
+
+
+def test_the_nginx_templates_directory_comes_from_the_settings(tmp_path: Path) -> None:
+    (tmp_path / "site.conf.j2").write_text("server_name {{ settings.server_names[0] }};\n")
+    own = settings_from({"nginxTemplates": str(tmp_path), "domain": None})
+    site = templates.nginx_site(own, certificate="/c", certificate_key="/k", redirect_http=False)
+    assert site == "server_name localhost;\n"
+    missing = settings_from({"nginxTemplates": str(tmp_path / "absent")})
+    with pytest.raises(templates.TemplateError, match="set `nginxTemplates` in the settings"):
+        templates.nginx_site(missing, certificate="/c", certificate_key="/k", redirect_http=False)

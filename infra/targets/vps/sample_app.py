@@ -1,0 +1,54 @@
+"""What this project ships to a VPS: the sample app, from the wheelhouse every target shares.
+
+The Fabric package deploys any app directory with wheels from any builder. The toolkit gives
+it the sample app's wheelhouse (`infra.artifacts.wheelhouse`: cached, the same wheels the
+other targets install and the artifact checks scan) and labels the release with the app's
+revision, which is what `/version` reports on every target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import shipways_fabric
+from fabric import Connection
+
+from infra.artifacts import wheelhouse
+from infra.artifacts.revision import app_revision
+from infra.paths import APP_DIR
+
+
+def sample_app_wheels(
+    app_dir: Path,
+    platform: shipways_fabric.ServerPlatform,
+    dest: Path,
+    progress: Callable[[str], None] | None,
+) -> str:
+    """A `WheelBuilder` for the sample app: the shared wheelhouse, for the server's Python."""
+    if app_dir.resolve() != APP_DIR.resolve():
+        raise shipways_fabric.WheelError(f"{app_dir} is not the sample app ({APP_DIR})")
+    server = wheelhouse.Platform(platform.python_version, platform.tags)
+    try:
+        built = wheelhouse.build(dest, server, progress)
+    except wheelhouse.WheelhouseError as exc:
+        raise shipways_fabric.WheelError(str(exc)) from exc
+    return built.app_wheel.name
+
+
+def deploy(
+    conns: Sequence[Connection],
+    settings: shipways_fabric.Settings | dict[str, Any],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> shipways_fabric.DeployResult:
+    """Deploy the sample app to each server in turn (see `shipways_fabric.deploy`)."""
+    return shipways_fabric.deploy(
+        conns,
+        settings,
+        APP_DIR,
+        release=app_revision(APP_DIR),
+        wheels=sample_app_wheels,
+        progress=progress,
+    )
