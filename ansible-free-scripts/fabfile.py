@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import shipways_fabric as tasks
 from fabric import Connection, task
+
+import shipways_fabric as tasks
 
 # The sample app of the repository this file lives in.
 SAMPLE_APP = Path(__file__).resolve().parent.parent / "app"
