@@ -1,0 +1,172 @@
+"""The SDK's own plugin servers, started the way the Pulumi CLI starts them, driven over gRPC.
+
+`provider_server` is `python -m pulumi.dynamic` (what `pulumi-resource-pulumi-python` runs)
+and `policy_pack` is `python -m pulumi.policy` (what `pulumi-analyzer-policy-python` runs):
+each a fresh process in the directory the CLI would give it, with the interpreter its
+launcher would pick and only the environment the engine passes. Both print their port on
+their first line of output, as every Pulumi plugin does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.proto import (
+    analyzer_pb2_grpc,
+    plugin_pb2,
+    provider_pb2,
+    provider_pb2_grpc,
+)
+
+from infra.paths import ROOT
+from infra.testing.launcher import (
+    engine_env,
+    plugin_env,
+    policy_interpreter,
+    policy_runtime,
+    project_runtime,
+    provider_interpreter,
+)
+
+START_TIMEOUT_S = 60.0
+RPC_TIMEOUT_S = 30.0
+DEPLOY_TIMEOUT_S = 1200.0
+
+
+class PluginFailed(RuntimeError):
+    """The plugin process did not start, or a call failed; carries what it printed."""
+
+
+def _start(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[Any, int, IO[str]]:
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    if not first.isdigit():
+        process.kill()
+        process.wait(timeout=10)
+        log.seek(0)
+        raise PluginFailed(f"`{' '.join(command)}` in {cwd} did not start: {first}{log.read()}")
+    return process, int(first), log
+
+
+def _stop(process: Any, log: IO[str]) -> str:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    log.seek(0)
+    text = log.read()
+    log.close()
+    return text
+
+
+def as_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return dict(json_format.MessageToDict(struct))
+
+
+@dataclass
+class ProviderServer:
+    """A running dynamic-provider server: the engine's side of each call."""
+
+    stub: provider_pb2_grpc.ResourceProviderStub
+    log: IO[str]
+
+    def _call(self, method: str, request: Any, timeout: float = RPC_TIMEOUT_S) -> Any:
+        try:
+            return getattr(self.stub, method)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            self.log.seek(0, 2)
+            raise PluginFailed(f"{method}: {exc.details()}") from exc  # type: ignore[attr-defined]
+
+    def configure(self) -> provider_pb2.ConfigureResponse:
+        request = provider_pb2.ConfigureRequest(
+            args=struct_pb2.Struct(), acceptSecrets=True, acceptResources=True
+        )
+        return self._call("Configure", request)
+
+    def check(
+        self, urn: str, news: struct_pb2.Struct, olds: struct_pb2.Struct | None = None
+    ) -> provider_pb2.CheckResponse:
+        request = provider_pb2.CheckRequest(
+            urn=urn, olds=olds or struct_pb2.Struct(), news=news, randomSeed=b"\0" * 32
+        )
+        return self._call("Check", request)
+
+    def diff(
+        self, urn: str, id_: str, olds: struct_pb2.Struct, news: struct_pb2.Struct
+    ) -> provider_pb2.DiffResponse:
+        request = provider_pb2.DiffRequest(urn=urn, id=id_, olds=olds, news=news)
+        return self._call("Diff", request)
+
+    def create(self, urn: str, properties: struct_pb2.Struct) -> provider_pb2.CreateResponse:
+        request = provider_pb2.CreateRequest(
+            urn=urn, properties=properties, timeout=DEPLOY_TIMEOUT_S
+        )
+        return self._call("Create", request, timeout=DEPLOY_TIMEOUT_S)
+
+    def update(
+        self, urn: str, id_: str, olds: struct_pb2.Struct, news: struct_pb2.Struct
+    ) -> provider_pb2.UpdateResponse:
+        request = provider_pb2.UpdateRequest(
+            urn=urn, id=id_, olds=olds, news=news, timeout=DEPLOY_TIMEOUT_S
+        )
+        return self._call("Update", request, timeout=DEPLOY_TIMEOUT_S)
+
+    def delete(self, urn: str, id_: str, properties: struct_pb2.Struct) -> None:
+        request = provider_pb2.DeleteRequest(urn=urn, id=id_, properties=properties)
+        self._call("Delete", request)
+
+    def plugin_info(self) -> plugin_pb2.PluginInfo:
+        from google.protobuf import empty_pb2
+
+        return self._call("GetPluginInfo", empty_pb2.Empty())
+
+
+@contextmanager
+def provider_server(
+    project_file: Path = ROOT / "Pulumi.yaml", *, home: Path | None = None
+) -> Iterator[ProviderServer]:
+    """`pulumi-resource-pulumi-python` for this project: raises `LauncherError` where the
+    launcher would exit 1, `PluginFailed` where the server would not come up."""
+    runtime = project_runtime(project_file)
+    env = engine_env(runtime, home)
+    python = provider_interpreter(runtime, env)
+    command = [str(python), "-u", "-m", "pulumi.dynamic"]
+    process, port, log = _start(command, runtime.directory, plugin_env(python, env))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield ProviderServer(provider_pb2_grpc.ResourceProviderStub(channel), log)
+    finally:
+        _stop(process, log)
+
+
+@contextmanager
+def policy_pack(pack_dir: Path = ROOT / "policy") -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The policy pack as `pulumi preview --policy-pack policy/` starts it: in the pack's
+    directory, `-m pulumi.policy <engine> .`, with its virtualenv's interpreter."""
+    runtime = policy_runtime(pack_dir)
+    python = policy_interpreter(runtime)
+    # Its runtime options reach it as arguments, not as variables.
+    env = plugin_env(python, engine_env(replace(runtime, options={})))
+    # The engine address is where the pack would send log messages; nothing listens there
+    # in these tests, and the pack only uses it to log.
+    command = [str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."]
+    process, port, log = _start(command, runtime.directory, env)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        _stop(process, log)
