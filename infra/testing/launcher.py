@@ -57,9 +57,10 @@ def _runtime_options(spec: dict[str, Any], path: Path) -> dict[str, Any]:
     return dict(options)
 
 
-def project_runtime(project_file: Path) -> Runtime:
-    """`Pulumi.yaml`: the program runs in its `main` directory (default: beside the file)."""
-    spec = yaml.safe_load(project_file.read_text()) or {}
+def project_runtime(project_file: Path, text: str | None = None) -> Runtime:
+    """`Pulumi.yaml` (or `text` as if it were that file): the program runs in its `main`
+    directory, by default the file's own."""
+    spec = yaml.safe_load(project_file.read_text() if text is None else text) or {}
     main = project_file.parent / str(spec.get("main") or ".")
     directory = main if main.is_dir() or not main.suffix else main.parent
     return Runtime(directory.resolve(), _runtime_options(spec, project_file))
@@ -74,7 +75,9 @@ def policy_runtime(pack_dir: Path) -> Runtime:
 
 def _interpreter(virtualenv: str, cwd: Path, option: str) -> Path:
     venv = Path(virtualenv.rstrip("/"))
-    venv = venv if venv.is_absolute() else cwd / venv
+    # Normalised, never resolved: a venv's python is a symlink, and only the path inside
+    # the venv makes Python pick up the venv's packages.
+    venv = Path(os.path.normpath(venv if venv.is_absolute() else cwd / venv))
     python = venv / "bin" / "python"
     if python.is_file():
         return python
