@@ -19,6 +19,7 @@ from unittest import mock
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, rpc
 
+from infra.config import namespaced, read_stack_file
 from infra.harness import OfflinePlan, plan_stack
 
 PROVIDER_KEY = "__provider"
@@ -100,8 +101,12 @@ def capture(
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
 ) -> CapturedStack:
-    """Run `stack`'s program under mocks; return its graph and its dynamic registrations."""
+    """Run `stack`'s program under mocks; return its graph and its dynamic registrations.
+
+    `overrides` change the stack file's values (our keys, no namespace); None removes one."""
+    values, _ = namespaced(read_stack_file(stack))
+    values = {k: v for k, v in (values | dict(overrides or {})).items() if v is not None}
     found: list[DynamicRegistration] = []
     with _recording(found):
-        plan = plan_stack(stack, overrides=overrides, secrets=secrets)
+        plan = plan_stack(stack, overrides=values, secrets=secrets, use_stack_file=False)
     return CapturedStack(plan, found)

@@ -137,12 +137,16 @@ class ProviderServer:
 
 @contextmanager
 def provider_server(
-    project_file: Path = ROOT / "Pulumi.yaml", *, home: Path | None = None
+    project_file: Path = ROOT / "Pulumi.yaml",
+    *,
+    home: Path | None = None,
+    path: str | None = None,
 ) -> Iterator[ProviderServer]:
     """`pulumi-resource-pulumi-python` for this project: raises `LauncherError` where the
-    launcher would exit 1, `PluginFailed` where the server would not come up."""
+    launcher would exit 1, `PluginFailed` where the server would not come up. `home` and
+    `path` stand for the operator's HOME and PATH, which the CLI passes on."""
     runtime = project_runtime(project_file)
-    env = engine_env(runtime, home)
+    env = engine_env(runtime, home) | ({"PATH": path} if path is not None else {})
     python = provider_interpreter(runtime, env)
     command = [str(python), "-u", "-m", "pulumi.dynamic"]
     process, port, log = _start(command, runtime.directory, plugin_env(python, env))
