@@ -20,8 +20,22 @@ from typing import Any
 import yaml
 
 # What a plugin started by the CLI sees of the environment in these tests: a plain PATH and
-# HOME, and nothing of the test process (no VIRTUAL_ENV, no PYTHONPATH, no activated venv).
+# HOME, the operator's network settings, and nothing of the test process (no VIRTUAL_ENV,
+# no PYTHONPATH, no activated venv).
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+OPERATOR_PREFIXES = (
+    "PIP_",
+    "SSL_CERT_",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "DOCKER_HOST",
+)
 
 
 class LauncherError(RuntimeError):
@@ -47,14 +61,12 @@ class Runtime:
 def _runtime_options(spec: dict[str, Any], path: Path) -> dict[str, Any]:
     runtime = spec.get("runtime")
     if isinstance(runtime, str):
-        name, options = runtime, {}
-    elif isinstance(runtime, dict):
-        name, options = runtime.get("name"), runtime.get("options") or {}
-    else:
+        runtime = {"name": runtime}
+    if not isinstance(runtime, dict):
         raise LauncherError(f"{path}: `runtime` is missing")
-    if name != "python":
-        raise LauncherError(f"{path}: runtime {name!r} is not python")
-    return dict(options)
+    if runtime.get("name") != "python":
+        raise LauncherError(f"{path}: runtime {runtime.get('name')!r} is not python")
+    return dict(runtime.get("options") or {})
 
 
 def project_runtime(project_file: Path, text: str | None = None) -> Runtime:
@@ -83,7 +95,7 @@ def _interpreter(virtualenv: str, cwd: Path, option: str) -> Path:
         return python
     problem = "doesn't appear to be a virtual environment" if venv.is_dir() else "doesn't exist"
     raise LauncherError(
-        f"The '{option}' option in Pulumi.yaml is set to \"{venv}\", but \"{venv}\" {problem}."
+        f'The \'{option}\' option in Pulumi.yaml is set to "{venv}", but "{venv}" {problem}.'
     )
 
 
@@ -115,8 +127,8 @@ def engine_env(runtime: Runtime, home: Path | None = None) -> dict[str, str]:
     """The environment a provider plugin gets from the CLI in these tests."""
     env = {"PATH": SYSTEM_PATH, "HOME": str(home or Path.home()), "LANG": "C.UTF-8"}
     env |= runtime.variables()
-    if "DOCKER_HOST" in os.environ:  # the operator's engine, as the CLI would inherit it
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    # The operator's network and tool settings, which the CLI passes on from their shell.
+    env |= {k: v for k, v in os.environ.items() if k.startswith(OPERATOR_PREFIXES)}
     return env
 
 

@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import (
     analyzer_pb2_grpc,
-    plugin_pb2,
     provider_pb2,
     provider_pb2_grpc,
 )
@@ -45,32 +44,28 @@ class PluginFailed(RuntimeError):
     """The plugin process did not start, or a call failed; carries what it printed."""
 
 
-def _start(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[Any, int, IO[str]]:
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True
-    )
-    assert process.stdout is not None
-    first = process.stdout.readline().strip()
-    if not first.isdigit():
-        process.kill()
-        process.wait(timeout=10)
-        log.seek(0)
-        raise PluginFailed(f"`{' '.join(command)}` in {cwd} did not start: {first}{log.read()}")
-    return process, int(first), log
-
-
-def _stop(process: Any, log: IO[str]) -> str:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    log.seek(0)
-    text = log.read()
-    log.close()
-    return text
+@contextmanager
+def _plugin(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[int]:
+    """Run a plugin process; yield the port it printed; stop it on the way out."""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline().strip()
+            if not first.isdigit():
+                process.wait(timeout=START_TIMEOUT_S)
+                log.seek(0)
+                raise PluginFailed(f"`{' '.join(command)}` in {cwd} did not start: {log.read()}")
+            yield int(first)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def as_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -82,14 +77,13 @@ class ProviderServer:
     """A running dynamic-provider server: the engine's side of each call."""
 
     stub: provider_pb2_grpc.ResourceProviderStub
-    log: IO[str]
 
     def _call(self, method: str, request: Any, timeout: float = RPC_TIMEOUT_S) -> Any:
         try:
             return getattr(self.stub, method)(request, timeout=timeout)
         except grpc.RpcError as exc:
-            self.log.seek(0, 2)
-            raise PluginFailed(f"{method}: {exc.details()}") from exc  # type: ignore[attr-defined]
+            # The server aborts with the provider's traceback as the details.
+            raise PluginFailed(f"{method}: {exc.details()}") from exc
 
     def configure(self) -> provider_pb2.ConfigureResponse:
         request = provider_pb2.ConfigureRequest(
@@ -129,11 +123,6 @@ class ProviderServer:
         request = provider_pb2.DeleteRequest(urn=urn, id=id_, properties=properties)
         self._call("Delete", request)
 
-    def plugin_info(self) -> plugin_pb2.PluginInfo:
-        from google.protobuf import empty_pb2
-
-        return self._call("GetPluginInfo", empty_pb2.Empty())
-
 
 @contextmanager
 def provider_server(
@@ -149,12 +138,11 @@ def provider_server(
     env = engine_env(runtime, home) | ({"PATH": path} if path is not None else {})
     python = provider_interpreter(runtime, env)
     command = [str(python), "-u", "-m", "pulumi.dynamic"]
-    process, port, log = _start(command, runtime.directory, plugin_env(python, env))
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield ProviderServer(provider_pb2_grpc.ResourceProviderStub(channel), log)
-    finally:
-        _stop(process, log)
+    with (
+        _plugin(command, runtime.directory, plugin_env(python, env)) as port,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        yield ProviderServer(provider_pb2_grpc.ResourceProviderStub(channel))
 
 
 @contextmanager
@@ -168,9 +156,8 @@ def policy_pack(pack_dir: Path = ROOT / "policy") -> Iterator[analyzer_pb2_grpc.
     # The engine address is where the pack would send log messages; nothing listens there
     # in these tests, and the pack only uses it to log.
     command = [str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."]
-    process, port, log = _start(command, runtime.directory, env)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        _stop(process, log)
+    with (
+        _plugin(command, runtime.directory, env) as port,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
