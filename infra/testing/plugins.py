@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -58,6 +59,9 @@ def _plugin(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[int]
                 process.wait(timeout=START_TIMEOUT_S)
                 log.seek(0)
                 raise PluginFailed(f"`{' '.join(command)}` in {cwd} did not start: {log.read()}")
+            # Keep reading what it prints, as the engine does: a full pipe would block it.
+            printed: list[str] = []
+            threading.Thread(target=printed.extend, args=(process.stdout,), daemon=True).start()
             yield int(first)
         finally:
             process.terminate()
