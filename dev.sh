@@ -2,7 +2,7 @@
 # shipways bootstrap: installs what the project needs (idempotently), then runs one job.
 #
 #   ./dev.sh demo    the main job: deploy the sample app to every local target, verify, compare
-#   ./dev.sh test    lint, then the whole test suite (unit, stack, e2e)
+#   ./dev.sh test    lint, then the whole test suite (unit, stack, engine, e2e)
 #   ./dev.sh setup   only install/start prerequisites
 #   ./dev.sh -- ARGS run `shipways ARGS` inside the project's environment
 #

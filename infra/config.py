@@ -100,6 +100,7 @@ class VpsConfig(StackConfig):
     secret_keys: ClassVar[tuple[str, ...]] = ()
 
     host: str | None = None
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_user: str = "admin"
     ssh_public_key: str | None = None
     ssh_private_key_path: str = "~/.ssh/id_ed25519"
@@ -150,6 +151,10 @@ class VpsConfig(StackConfig):
             raise ValueError(
                 "sshAllowedCidr: required to create a server; use your own address, "
                 "e.g. `pulumi config set sshAllowedCidr 203.0.113.7/32`"
+            )
+        if self.host is None and self.ssh_port != 22:
+            raise ValueError(
+                "sshPort: a created server's sshd listens on 22; another port needs `host`"
             )
         world = self.ssh_allowed_cidr is not None and self.ssh_allowed_cidr.endswith("/0")
         if world and not self.allow_ssh_from_anywhere:

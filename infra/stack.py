@@ -1,8 +1,8 @@
 """The stack entry: pick the target from the stack, validate its config, declare only that target.
 
-`pulumi up --stack vps` runs `stacks/__main__.py`, which calls `main()`. The target's module
-(and so its cloud SDKs) is imported only after the config has been validated, so a typo
-fails in a second with the key named, before any resource is declared.
+`pulumi up --stack vps` runs `__main__.py` (beside Pulumi.yaml), which calls `main()`. The
+target's module (and so its cloud SDKs) is imported only after the config has been validated,
+so a typo fails in a second with the key named, before any resource is declared.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Entry point the Pulumi CLI runs: `pulumi preview --stack vps --policy-pack policy/`.
 
-The pack is part of this repository (it shares its rules with the offline evaluator), so the
-repository root goes on the import path before `policy.pack` is imported.
+The CLI starts it with `python -m pulumi.policy` in this directory, using the interpreter of
+the virtualenv named in PulumiPolicy.yaml (the project's `.venv`), where `policy` is
+installed with the project: it shares its rules with the offline evaluator.
 """
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 

@@ -4,18 +4,14 @@ refused before any resource is declared."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pulumi
 import pytest
 import yaml
-from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import analyzer_pb2_grpc
 
 import infra.stack
 from infra.config import ConfigError
@@ -23,6 +19,8 @@ from infra.harness import Declared, OfflinePlan
 from infra.paths import ROOT
 from infra.proof.badconfig import CASES, ConfigCase, attempt
 from infra.proof.policies import BAD_CASES, BadCase, bad_resources, check_stack
+from infra.testing.analyzer import diagnostics
+from infra.testing.plugins import policy_pack
 from policy.pack import PACK_NAME, policies
 from policy.rules import RULES, evaluate
 
@@ -79,48 +77,9 @@ def test_every_rule_is_proven_by_a_bad_case() -> None:
 
 @pytest.fixture(scope="module")
 def pack() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    """`policy/__main__.py` in its own process: the gRPC analyzer the engine talks to."""
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "policy" / "__main__.py")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline().decode().strip())
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _struct(inputs: dict[str, Any]) -> struct_pb2.Struct:
-    props = struct_pb2.Struct()
-    props.update(json.loads(json.dumps(inputs, default=str)))  # assets travel as their names
-    return props
-
-
-def _through_pack(stub: Any, resources: list[Declared]) -> list[tuple[str, str]]:
-    """(policy, message) of every diagnostic the running pack reports for these resources."""
-    urns = {r.name: f"urn:pulumi:test::shipways::{r.type}::{r.name}" for r in resources}
-    found = []
-    for r in resources:
-        request = analyzer_pb2.AnalyzeRequest(
-            type=r.type, properties=_struct(r.inputs), urn=urns[r.name], name=r.name
-        )
-        found += list(stub.Analyze(request, timeout=30).diagnostics)
-    stack = analyzer_pb2.AnalyzeStackRequest(
-        resources=[
-            analyzer_pb2.AnalyzerResource(
-                type=r.type, properties=_struct(r.inputs), urn=urns[r.name], name=r.name
-            )
-            for r in resources
-        ]
-    )
-    found += list(stub.AnalyzeStack(stack, timeout=30).diagnostics)
-    # a diagnostic's message is the rule's description, a newline, then the violation
-    return sorted((d.policyName.removesuffix("-stack"), d.message.split("\n", 1)[1]) for d in found)
+    """The pack as `pulumi preview --policy-pack policy/` starts it: the gRPC analyzer."""
+    with policy_pack() as stub:
+        yield stub
 
 
 def test_pack_serves_every_policy(pack: Any) -> None:
@@ -132,14 +91,14 @@ def test_pack_serves_every_policy(pack: Any) -> None:
 @pytest.mark.parametrize("case", BAD_CASES, ids=_case_id)
 def test_pack_reports_what_the_offline_evaluator_reports(pack: Any, case: BadCase) -> None:
     resources = bad_resources(case, committed(case.stack))
-    through_pack = _through_pack(pack, resources)
+    through_pack = diagnostics(pack, resources)
     assert through_pack == sorted((v.policy, v.message) for v in evaluate(resources))
     assert case.expect in {policy for policy, _ in through_pack}
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_pack_passes_the_committed_stacks(pack: Any, stack: str) -> None:
-    assert _through_pack(pack, committed(stack).resources) == []
+    assert diagnostics(pack, committed(stack).resources) == []
 
 
 def test_values_unknown_in_a_preview_count_as_not_set(pack: Any) -> None:
@@ -148,10 +107,10 @@ def test_values_unknown_in_a_preview_count_as_not_set(pack: Any) -> None:
     tags = {"project": "shipways", "environment": "demo"}
     ssh = {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "tags": tags}
     known = Declared(rule, "ssh", {**ssh, "cidrIpv4": "0.0.0.0/0", "securityGroupId": UNKNOWN}, {})
-    assert [p for p, _ in _through_pack(pack, [known])] == ["no-ssh-from-anywhere"]
+    assert [p for p, _ in diagnostics(pack, [known])] == ["no-ssh-from-anywhere"]
     instance = "aws:ec2/instance:Instance"
     server = Declared(instance, "server", {"tags": tags, "metadataOptions": UNKNOWN}, {})
-    assert "imdsv2-required" in {p for p, _ in _through_pack(pack, [server])}
+    assert "imdsv2-required" in {p for p, _ in diagnostics(pack, [server])}
 
 
 def test_pack_policy_names_are_unique_and_the_pack_runs_on_python() -> None:

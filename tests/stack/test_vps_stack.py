@@ -138,6 +138,12 @@ def test_existing_host_creates_nothing_on_aws() -> None:
     assert plan.exports["host"] == "198.51.100.7"
 
 
+def test_existing_host_on_another_ssh_port() -> None:
+    plan, _ = _plan(("sshPublicKey", "sshAllowedCidr"), host="127.0.0.1", sshPort=2222)
+    assert plan.one(RELEASE).inputs["port"] == 2222
+    assert " -p 2222 deploy@127.0.0.1" in plan.exports["ssh"]
+
+
 def test_image_is_debian_12_from_debians_own_account(
     created: tuple[OfflinePlan, Registrations, list[dict[str, Any]]],
 ) -> None:

@@ -61,6 +61,12 @@ def test_missing_stack_file_lists_known_stacks() -> None:
         ),
         (TargetName.VPS, {"host": "h", "sshAllowedCidr": "10.0.0.1/8"}, "not a CIDR block"),
         (TargetName.VPS, {"host": "h", "domain": "a.example"}, "letsencryptEmail: required"),
+        (
+            TargetName.VPS,
+            {"sshPublicKey": "k", "sshAllowedCidr": "1.2.3.4/32", "sshPort": 2222},
+            "sshPort: a created server's sshd listens on 22",
+        ),
+        (TargetName.VPS, {"host": "h", "sshPort": 70000}, "shipways:sshPort"),
         (TargetName.K8S, {}, "shipways:registry: required when clusterMode is 'registry'"),
         (TargetName.K8S, {"clusterMode": "kind", "replicas": 9}, "hpaMaxReplicas: 6 is below"),
         (TargetName.PAAS, {"minInstances": 3, "maxInstances": 2}, "maxInstances: 2 is below"),
@@ -80,6 +86,11 @@ def test_world_ssh_needs_an_explicit_opt_in() -> None:
         {"sshPublicKey": "k", "sshAllowedCidr": "0.0.0.0/0", "allowSshFromAnywhere": True},
     )
     assert config.ssh_allowed_cidr == "0.0.0.0/0"
+
+
+def test_an_existing_host_may_listen_on_another_ssh_port() -> None:
+    config = validate(TargetName.VPS, {"host": "127.0.0.1", "sshPort": "2222"})
+    assert config.ssh_port == 2222
 
 
 def test_structured_values_arrive_as_json_text() -> None:

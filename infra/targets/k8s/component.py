@@ -78,7 +78,13 @@ class _LoadImageProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         command = load_command(props["tool"], props["cluster"], props["image"])
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"`{command[0]}` is not on the PATH of `pulumi up`: install {props['tool']} "
+                f"(shipways:clusterMode is {props['tool']}), or use clusterMode: registry"
+            ) from None
         if result.returncode != 0:
             raise RuntimeError(
                 f"`{' '.join(command)}` failed ({result.returncode}): "

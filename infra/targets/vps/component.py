@@ -280,7 +280,7 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
         props = {
             "serverId": server_id,
             "host": host,
-            "port": SSH_PORT,
+            "port": config.ssh_port,
             "user": config.ssh_user,
             "keyPath": config.ssh_private_key_path,
             "knownHosts": known_hosts,
@@ -328,7 +328,8 @@ class VpsServer(pulumi.ComponentResource):
         web = f"https://{config.domain}" if config.domain else None
         self.url = pulumi.Output.from_input(web) if web else host.apply(lambda h: f"http://{h}")
         self.https_url = host.apply(lambda h: f"https://{config.domain or h}")
-        login = f"ssh -i {config.ssh_private_key_path} {settings.deploy_user}@"
+        port = f" -p {config.ssh_port}" if config.ssh_port != SSH_PORT else ""
+        login = f"ssh -i {config.ssh_private_key_path}{port} {settings.deploy_user}@"
         self.ssh = host.apply(lambda h: login + h)
         self.register_outputs(
             {"url": self.url, "https_url": self.https_url, "host": host, "ssh": self.ssh}
