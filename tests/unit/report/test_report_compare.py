@@ -13,11 +13,13 @@ from infra.cost.prices import load_prices
 from infra.cost.stacks import Planned
 from infra.cost.usage import load_usage
 from infra.harness import Declared, OfflinePlan
-from infra.report.compare import Comparison, build
+from infra.report import measurements
+from infra.report.build import build_comparison
 from infra.report.docs import DocsError, render_page
 from infra.report.facts import ROWS, load_facts
 from infra.report.html import render_html
 from infra.report.metrics import convert
+from infra.report.model import Comparison
 
 pytestmark = pytest.mark.unit
 
@@ -55,13 +57,14 @@ def comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comparison:
     results.record("serverless", "cold_start_seconds", 0.75, "s", "benchmark:serverless")
     results.record("serverless", "cold_start_seconds", 0.5, "s", "benchmark:serverless")
     results.record("serverless", "invocations_total", 12, "count", "benchmark:serverless")
-    return build(
+    recorded = results.load(path)
+    return build_comparison(
         usage=load_usage(),
         prices=load_prices(),
-        results=results.load(path),
+        results=recorded,
+        measured=measurements.describe(recorded, path, snapshot=False),
         today=date(2026, 11, 24),
         planned=_planned(),
-        results_file=path,
     )
 
 
@@ -171,7 +174,7 @@ def test_plan_tree_shows_key_inputs_and_monthly_cost() -> None:
     from rich.console import Console
 
     from infra.cost.model import estimate
-    from infra.report.table import plan_tree, render_estimate
+    from infra.report.plan_tree import plan_tree, render_estimate
 
     plan = _planned()["vps"].plan
     assert plan is not None
