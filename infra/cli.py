@@ -337,7 +337,7 @@ def report(
         return
     out.print(f"wrote {path} ({size // 1024} KiB)")
     if measured.is_snapshot:
-        console.print(f"measured figures: {measured.label()}")
+        console.print(f"measured figures: {measured.label()}", soft_wrap=True)
 
 
 @app.command()
