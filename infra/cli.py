@@ -19,6 +19,7 @@ from rich.table import Table
 
 from infra import results
 from infra.cli_errors import BadOption, CommandError, answered
+from infra.cli_options import REQUESTS_HELP, USAGE_HELP
 from infra.config import ConfigError, TargetName
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, available, sandbox
@@ -215,19 +216,9 @@ def rollback(
     out.print(f"{target.value}: now serving release {now}")
 
 
-UsageOpt = Annotated[
-    str,
-    typer.Option(
-        "--usage", help="Usage profile: a name in infra/cost/usage/ or a path to a YAML file."
-    ),
-]
+UsageOpt = Annotated[str, typer.Option("--usage", help=USAGE_HELP)]
 RequestsOpt = Annotated[  # read by infra.cli_options, so a mistake is answered like any other
-    str | None,
-    typer.Option(
-        "--requests-per-month",
-        metavar="INTEGER",
-        help="Traffic level, 0 to 1,000,000,000,000 a month (default: the profile's).",
-    ),
+    str | None, typer.Option("--requests-per-month", metavar="INTEGER", help=REQUESTS_HELP)
 ]
 
 

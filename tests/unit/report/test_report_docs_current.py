@@ -4,6 +4,7 @@ plans every landed stack, so it runs as a `stack` test."""
 from __future__ import annotations
 
 import pytest
+
 from infra.report.docs import refresh
 
 pytestmark = pytest.mark.stack
