@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
+from infra.cli_errors import BadOption, CommandError, answered
+from infra.cli_options import REQUESTS_HELP, USAGE_HELP
 from infra.config import ConfigError, TargetName
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, available, sandbox
@@ -214,15 +216,9 @@ def rollback(
     out.print(f"{target.value}: now serving release {now}")
 
 
-UsageOpt = Annotated[
-    str,
-    typer.Option(
-        "--usage", help="Usage profile: a name in infra/cost/usage/ or a path to a YAML file."
-    ),
-]
-RequestsOpt = Annotated[
-    int | None,
-    typer.Option("--requests-per-month", min=0, help="Traffic level (default: the profile's)."),
+UsageOpt = Annotated[str, typer.Option("--usage", help=USAGE_HELP)]
+RequestsOpt = Annotated[  # read by infra.cli_options, so a mistake is answered like any other
+    str | None, typer.Option("--requests-per-month", metavar="INTEGER", help=REQUESTS_HELP)
 ]
 
 
@@ -239,17 +235,17 @@ def plan(
 ) -> None:
     """Show what `pulumi up --stack STACK` would create, computed offline (no cloud, no CLI),
     and what it would cost a month under a usage profile."""
+    from infra.cli_options import usage_profile
     from infra.cost import CostInputError, estimate_plan, stale_prices_used
     from infra.harness import plan_stack
-    from infra.report.table import plan_tree, render_estimate
+    from infra.report.plan_tree import plan_tree, render_estimate
 
-    try:
+    with answered(as_json=as_json, failures=(ConfigError, CostInputError)):
+        profile = usage_profile(usage, requests_per_month)
         result = plan_stack(stack)
-        cost = estimate_plan(result, usage, requests_per_month)
-    except (ConfigError, CostInputError) as exc:
-        raise _fail(str(exc)) from None
-    if manifests is not None:
-        _write_manifests(result, manifests)
+        cost = estimate_plan(result, profile)
+        if manifests is not None:
+            _write_manifests(result, manifests)
     if as_json:
         _emit(
             {
@@ -272,13 +268,13 @@ def plan(
 
 def _write_manifests(result: Any, directory: Path) -> None:
     if result.target is not TargetName.K8S:
-        raise _fail("--manifests: only the k8s stack declares Kubernetes objects", 2)
+        raise BadOption("--manifests", "only the k8s stack declares Kubernetes objects")
     from infra.targets.k8s.export import ManifestError, from_plan, write
 
     try:
         written = write(from_plan(result.resources), directory)
     except ManifestError as exc:
-        raise _fail(str(exc)) from None
+        raise CommandError(str(exc)) from None
     console.print(f"wrote {len(written)} Kubernetes manifests to {directory} (schema-checked)")
 
 
@@ -288,14 +284,14 @@ def compare(
 ) -> None:
     """The four targets side by side: cost (fixed + per request), break-evens over 0-100M
     requests/month, measured operations figures, recipe facts and which to choose."""
+    from infra.cli_options import usage_profile
     from infra.cost import CostInputError
-    from infra.report.compare import current
+    from infra.report.build import comparison_now
+    from infra.report.measurements import MeasurementsError
     from infra.report.table import render_comparison
 
-    try:
-        comparison = current(usage=usage, requests_per_month=requests_per_month)
-    except CostInputError as exc:
-        raise _fail(str(exc)) from None
+    with answered(as_json=as_json, failures=(CostInputError, MeasurementsError)):
+        comparison = comparison_now(usage_profile(usage, requests_per_month))
     if as_json:
         _emit(comparison.model_dump(mode="json"))
     else:
@@ -309,18 +305,30 @@ def report(
     ),
     requests_per_month: RequestsOpt = None,
     usage: UsageOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the comparison as one self-contained HTML page (charts inline, no network)."""
+    from infra.cli_options import output_file, usage_profile
     from infra.cost import CostInputError
-    from infra.report.compare import current
+    from infra.report.build import comparison_now
     from infra.report.html import render_html
+    from infra.report.measurements import MeasurementsError
 
-    try:
-        comparison = current(usage=usage, requests_per_month=requests_per_month)
-    except CostInputError as exc:
-        raise _fail(str(exc)) from None
-    output.write_text(render_html(comparison), encoding="utf-8")
-    out.print(f"wrote {output} ({output.stat().st_size // 1024} KiB)")
+    with answered(as_json=as_json, failures=(CostInputError, MeasurementsError)):
+        path = output_file(output)
+        comparison = comparison_now(usage_profile(usage, requests_per_month))
+        try:
+            path.write_text(render_html(comparison), encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+    measured, size = comparison.measurements, path.stat().st_size
+    if as_json:
+        source = measured.model_dump(mode="json")
+        _emit({"output": str(path), "bytes": size, "measurements": source})
+        return
+    out.print(f"wrote {path} ({size // 1024} KiB)")
+    if measured.is_snapshot:
+        console.print(f"measured figures: {measured.label()}", soft_wrap=True)
 
 
 @app.command()
@@ -336,14 +344,12 @@ def docs(
     """Regenerate the figures in docs/*.md from the price data and the measured results."""
     from infra.report.docs import DocsError, refresh
 
-    try:
+    with answered(failures=(DocsError,)):
         changed = refresh(check=check, snapshot_results=snapshot)
-    except DocsError as exc:
-        raise _fail(str(exc)) from None
-    for path in changed:
-        out.print(f"{'out of date' if check else 'updated'}: {path}")
-    if check and changed:
-        raise _fail("docs figures are out of date: run `uv run shipways docs`")
+        for path in changed:
+            out.print(f"{'out of date' if check else 'updated'}: {path}")
+        if check and changed:
+            raise CommandError("docs figures are out of date: run `uv run shipways docs`")
     if not changed:
         out.print("docs figures are up to date")
 
@@ -435,11 +441,11 @@ def _row(
 
 def _print_comparison(where: Console) -> None:
     """End of the main job: the targets compared, with the figures this run just recorded."""
-    from infra.report.compare import current
+    from infra.report.build import comparison_now
     from infra.report.table import render_comparison
 
     where.rule("[bold]compared")
-    render_comparison(current(), where)
+    render_comparison(comparison_now(), where)
 
 
 def _print_summary(summary: list[dict[str, Any]]) -> None:

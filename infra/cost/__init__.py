@@ -12,17 +12,20 @@ from pathlib import Path
 from infra.cost.errors import CostInputError
 from infra.cost.model import Estimate, estimate
 from infra.cost.prices import load_prices, stale
-from infra.cost.usage import load_usage
+from infra.cost.usage import UsageProfile, load_usage
 from infra.harness import OfflinePlan
 
 __all__ = ["CostInputError", "estimate_plan", "stale_prices_used"]
 
 
 def estimate_plan(
-    plan: OfflinePlan, usage: str | Path = "default", requests_per_month: int | None = None
+    plan: OfflinePlan,
+    usage: UsageProfile | str | Path = "default",
+    requests_per_month: int | None = None,
 ) -> Estimate:
-    """`plan`'s monthly cost under a named usage profile (optionally at another traffic)."""
-    profile = load_usage(usage)
+    """`plan`'s monthly cost under a usage profile, loaded or named (optionally at another
+    traffic)."""
+    profile = usage if isinstance(usage, UsageProfile) else load_usage(usage)
     if requests_per_month is not None:
         profile = profile.at(requests_per_month)
     return estimate(plan, profile, load_prices())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from infra.cost.model import Estimate, estimate
 from infra.cost.prices import PriceBook
@@ -24,6 +24,8 @@ SWEEP_STEPS = 200
 
 class BreakEven(BaseModel):
     """Below `requests_per_month`, `cheaper_below` costs less; above it, `cheaper_above` does."""
+
+    model_config = ConfigDict(frozen=True)
 
     cheaper_below: str
     cheaper_above: str

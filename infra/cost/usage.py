@@ -20,6 +20,9 @@ from infra.cost.errors import CostInputError
 USAGE_DIR = Path(__file__).resolve().parent / "usage"
 DEFAULT_PROFILE = "default"
 HOURS_PER_MONTH = 730  # AWS's own convention for a month of an always-on resource
+# A sanity bound, not a price limit: a trillion requests a month is about 380,000 a second
+# around the clock, beyond any stack here and any list price (volume deals apply long before).
+MAX_REQUESTS_PER_MONTH = 10**12
 
 
 class UsageError(CostInputError):
@@ -50,7 +53,7 @@ class UsageProfile(BaseModel):
 
     name: str
     description: str
-    requests_per_month: Annotated[int, Field(ge=0)]
+    requests_per_month: Annotated[int, Field(ge=0, le=MAX_REQUESTS_PER_MONTH)]
     avg_duration_ms: Annotated[float, Field(gt=0, le=900_000)] = Field(
         description="billed time per request (Lambda)"
     )
@@ -101,16 +104,20 @@ def profile_names(directory: Path = USAGE_DIR) -> list[str]:
 def load_usage(
     name_or_path: str | Path = DEFAULT_PROFILE, directory: Path = USAGE_DIR
 ) -> UsageProfile:
-    """A profile by name (`infra/cost/usage/<name>.yaml`) or by path to any YAML file."""
+    """A profile by name (`infra/cost/usage/<name>.yaml`) or by path to a YAML file (ending
+    in .yaml or .yml, or naming a directory: `/etc/passwd` is read, and refused, as a file)."""
     path = Path(name_or_path)
-    if path.suffix not in {".yaml", ".yml"}:
+    if path.suffix not in {".yaml", ".yml"} and len(path.parts) == 1:
         path = directory / f"{name_or_path}.yaml"
-    if not path.exists():
+    if not path.is_file():
         known = ", ".join(profile_names(directory))
         raise UsageError(f"no usage profile {name_or_path!r}; known profiles: {known}, or a path")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = _read_yaml(path)
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: a usage profile is a mapping of keys to values")
+        raise UsageError(
+            f"{path} is not a usage profile: a profile is a YAML mapping of keys to values, "
+            "like infra/cost/usage/default.yaml"
+        )
     data.setdefault("name", path.stem)
     try:
         return UsageProfile.model_validate(data)
@@ -120,3 +127,15 @@ def load_usage(
             for e in exc.errors()
         )
         raise UsageError(f"{path}: {problems}") from None
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} cannot be read ({exc}); give a YAML text file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not YAML"
+        raise UsageError(f"{path} is not valid YAML{where}: {problem}; fix the file") from None

@@ -1,6 +1,8 @@
 """Comparing the targets: the comparison data, its terminal table, the HTML report and the docs.
 
-`compare.build()` gathers everything (cost estimates and break-evens from `infra.cost`,
-measured figures from `infra.results`, recipe facts, the guide); `table`, `html` and `docs`
-only present it, so the terminal, the report and the docs always show the same numbers.
+Dependencies point one way. The data model (`model`, with `metrics`, `facts`) holds what a
+comparison is; the builders (`costs`, `figures`, `measurements`, `guide`) compute its parts
+and `build` makes it once, whole; the renderers (`table`, `html` with `charts`, `markdown`,
+`plan_tree`) only present it, so the terminal, the report and the docs show the same numbers.
+`docs` rewrites the figures in docs/*.md.
 """

@@ -10,20 +10,22 @@ shown as such, not a cloud capacity).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from infra.cost.model import estimate
 from infra.cost.prices import PriceBook
+from infra.cost.stacks import Planned
 from infra.cost.usage import load_usage
-from infra.report.facts import ROWS
+from infra.report.facts import ROWS, Fact
+from infra.report.format import money
+from infra.report.model import Figure, Option, Recommendation
 
-if TYPE_CHECKING:
-    from infra.cost.stacks import Planned
-    from infra.report.compare import Comparison
+Facts = Mapping[str, Mapping[str, Fact]]
+Operations = Mapping[str, Sequence[Figure]]
 
 GUIDE_FILE = Path(__file__).with_name("guide.yaml")
 SECONDS_PER_MONTH = 730 * 3600
@@ -35,28 +37,8 @@ class Scenario(BaseModel):
     key: str
     title: str
     profile: str
-    needs: list[str] = Field(default_factory=list)
+    needs: tuple[str, ...] = ()
     situation: str
-
-
-class Option(BaseModel):
-    target: str
-    monthly_usd: float
-    complete: bool
-
-
-class Recommendation(BaseModel):
-    key: str
-    title: str
-    situation: str
-    profile: str
-    requests_per_month: int
-    needs: list[str]
-    pick: str | None
-    runner_up: str | None
-    options: list[Option]  # every target that meets the needs, cheapest first
-    excluded: dict[str, str]  # target -> the need it fails
-    reasons: list[str]
 
 
 def load_scenarios(path: Path = GUIDE_FILE) -> list[Scenario]:
@@ -72,18 +54,20 @@ def load_scenarios(path: Path = GUIDE_FILE) -> list[Scenario]:
     return scenarios
 
 
-def _money(usd: float) -> str:
-    return f"${usd:,.2f}"
-
-
 def recommend(
-    comparison: Comparison, planned: dict[str, Planned], prices: PriceBook
-) -> list[Recommendation]:
-    return [_answer(s, comparison, planned, prices) for s in load_scenarios()]
+    planned: Mapping[str, Planned], prices: PriceBook, facts: Facts, operations: Operations
+) -> tuple[Recommendation, ...]:
+    """Every scenario answered from the plans, the prices, the facts and the measured figures
+    (built before the comparison that will hold the answers)."""
+    return tuple(_answer(s, planned, prices, facts, operations) for s in load_scenarios())
 
 
 def _answer(
-    scenario: Scenario, comparison: Comparison, planned: dict[str, Planned], prices: PriceBook
+    scenario: Scenario,
+    planned: Mapping[str, Planned],
+    prices: PriceBook,
+    facts: Facts,
+    operations: Operations,
 ) -> Recommendation:
     usage = load_usage(scenario.profile)
     excluded: dict[str, str] = {}
@@ -92,11 +76,11 @@ def _answer(
         if outcome.plan is None:
             excluded[target] = f"not comparable yet: {outcome.reason}"
             continue
-        facts = comparison.facts[target]
-        failed = [need for need in scenario.needs if facts[need].flag is not True]
+        own = facts[target]
+        failed = [need for need in scenario.needs if own[need].flag is not True]
         if failed:
             need = failed[0]
-            excluded[target] = f"{ROWS[need]}: {facts[need].value}"
+            excluded[target] = f"{ROWS[need]}: {own[need].value}"
             continue
         cost = estimate(outcome.plan, usage, prices)
         options.append(Option(target=target, monthly_usd=cost.monthly, complete=cost.complete))
@@ -107,19 +91,24 @@ def _answer(
     if pick is not None:
         bound = "" if pick.complete else " (lower bound: some parts not priced)"
         reasons.append(
-            f"{pick.target} is the cheapest that meets the needs: {_money(pick.monthly_usd)} "
+            f"{pick.target} is the cheapest that meets the needs: {money(pick.monthly_usd)} "
             f"a month at {usage.requests_per_month:,} requests{bound}"
         )
         if runner_up is not None:
             reasons.append(
-                f"next: {runner_up.target} at {_money(runner_up.monthly_usd)} "
-                f"({_money(runner_up.monthly_usd - pick.monthly_usd)} more)"
+                f"next: {runner_up.target} at {money(runner_up.monthly_usd)} "
+                f"({money(runner_up.monthly_usd - pick.monthly_usd)} more)"
             )
         for need in scenario.needs:
-            fact = comparison.facts[pick.target][need]
+            fact = facts[pick.target][need]
             reasons.append(f"{ROWS[need]}: {fact.value}")
         reasons.extend(
-            _capacity(pick.target, comparison, usage.requests_per_month, usage.peak_to_average)
+            _capacity(
+                facts[pick.target],
+                operations.get(pick.target, ()),
+                usage.requests_per_month,
+                usage.peak_to_average,
+            )
         )
     else:
         reasons.append("no landed target meets every need of this scenario")
@@ -132,21 +121,20 @@ def _answer(
         needs=scenario.needs,
         pick=pick.target if pick else None,
         runner_up=runner_up.target if runner_up else None,
-        options=options,
+        options=tuple(options),
         excluded=excluded,
-        reasons=reasons,
+        reasons=tuple(reasons),
     )
 
 
-def _capacity(target: str, comparison: Comparison, requests: int, peak: float) -> list[str]:
+def _capacity(
+    facts: Mapping[str, Fact], figures: Sequence[Figure], requests: int, peak: float
+) -> list[str]:
     """For fixed capacity, the peak rate beside the locally measured rate of one instance."""
-    if comparison.facts[target]["scaling"].flag:
+    if facts["scaling"].flag:
         return []
     peak_rps = requests / SECONDS_PER_MONTH * peak
-    served = next(
-        (f for f in comparison.operations.get(target, []) if f.metric == "rps" and f.measured),
-        None,
-    )
+    served = next((f for f in figures if f.metric == "rps" and f.measured), None)
     if served is None or served.value is None:
         return [
             f"peak about {peak_rps:,.1f} requests/s on fixed capacity (throughput not measured)"

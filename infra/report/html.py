@@ -14,10 +14,10 @@ from markupsafe import Markup
 
 from infra.cost.prices import PriceBook, load_prices
 from infra.report import charts
-from infra.report.compare import Comparison
 from infra.report.facts import ROWS
+from infra.report.format import money, requests
 from infra.report.metrics import CATALOGUE
-from infra.report.table import money, requests
+from infra.report.model import Comparison
 
 TEMPLATES = Path(__file__).with_name("templates")
 ZOOM_STEPS = (2_000_000, 5_000_000, 10_000_000, 15_000_000, 20_000_000, 25_000_000, 50_000_000)

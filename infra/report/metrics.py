@@ -1,20 +1,16 @@
-"""The operations figures a comparison shows, read from the results file (`infra.results`).
+"""The catalogue of operations figures a comparison shows: one row per metric, in order.
 
 Each row names the metric names it accepts (benchmarks of different targets were written by
 different hands) and one display unit; a recorded value in another unit of the same kind
-(ms vs s, bytes vs MiB) is converted. The newest measurement wins. A figure nobody measured
-is `None` and shows as "not measured", and any recorded metric no row claims is still listed
-("other measurements"), so nothing measured is hidden.
+(ms vs s, bytes vs MiB) converts into it (`convert`). Reading the figures out of a results
+file is `infra.report.figures`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
-
-from infra.results import Measurement, Results
+from pydantic import BaseModel, ConfigDict
 
 _SCALES: dict[str, dict[str, float]] = {
     "time": {"s": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6},
@@ -42,6 +38,8 @@ def convert(value: float, unit: str, to: str) -> float | None:
 
 
 class Metric(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     key: str
     label: str
     unit: str
@@ -200,92 +198,3 @@ CATALOGUE: tuple[Metric, ...] = (
         chart=False,
     ),
 )
-
-
-class Figure(BaseModel):
-    """One cell of the operations table."""
-
-    metric: str
-    label: str
-    unit: str
-    value: float | None = None  # in `unit`; None: not measured
-    raw_unit: str | None = None  # set when the recorded unit could not be converted
-    recorded_as: str | None = None
-    source: str | None = None
-    measured_at: datetime | None = None
-    machine: str | None = None
-
-    @property
-    def measured(self) -> bool:
-        return self.value is not None
-
-    def text(self) -> str:
-        if self.value is None:
-            return "not measured"
-        unit = self.raw_unit if self.raw_unit is not None else self.unit
-        return f"{_number(self.value)} {unit}".strip()
-
-
-def _number(value: float) -> str:
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def _describe_machine(m: Measurement) -> str:
-    return f"{m.machine.system}, {m.machine.machine}, {m.machine.cpus} CPUs"
-
-
-def _latest(results: Results, target: str, names: tuple[str, ...]) -> Measurement | None:
-    """The newest value of the first accepted name this target recorded (names are in order
-    of preference: a benchmark's precise figure before a by-product of `up`)."""
-    for name in names:
-        found = results.latest(target, name)
-        if found is not None:
-            return found
-    return None
-
-
-def figure(results: Results, target: str, metric: Metric) -> Figure:
-    found = _latest(results, target, metric.names)
-    cell = Figure(metric=metric.key, label=metric.label, unit=metric.unit)
-    if found is None:
-        return cell
-    value = convert(found.value, found.unit, metric.unit)
-    cell.value = found.value if value is None else value
-    cell.raw_unit = found.unit if value is None else None
-    cell.recorded_as = found.metric
-    cell.source = found.source
-    cell.measured_at = found.measured_at
-    cell.machine = _describe_machine(found)
-    return cell
-
-
-def operations(results: Results, target: str) -> list[Figure]:
-    return [figure(results, target, metric) for metric in CATALOGUE]
-
-
-def unclaimed(results: Results, targets: list[str]) -> list[Figure]:
-    """The newest value of every recorded metric no catalogue row accepts."""
-    claimed = {name for metric in CATALOGUE for name in metric.names}
-    seen: dict[tuple[str, str], Measurement] = {}
-    for m in results.measurements:
-        if m.target in targets and m.metric not in claimed:
-            key = (m.target, m.metric)
-            if key not in seen or m.measured_at > seen[key].measured_at:
-                seen[key] = m
-    return [
-        Figure(
-            metric=f"{m.target}:{m.metric}",
-            label=m.metric,
-            unit=m.unit,
-            value=m.value,
-            recorded_as=m.metric,
-            source=m.source,
-            measured_at=m.measured_at,
-            machine=_describe_machine(m),
-        )
-        for (_, _), m in sorted(seen.items())
-    ]

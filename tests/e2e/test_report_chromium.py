@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.report.compare import current
-from infra.report.docs import SNAPSHOT
+from infra.report.build import comparison_now
 from infra.report.html import render_html
+from infra.report.measurements import SNAPSHOT
 from infra.report.metrics import CATALOGUE
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +50,7 @@ def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    comparison = current(results_file=SNAPSHOT)
+    comparison = comparison_now(results_file=SNAPSHOT)
     path = tmp / "report.html"
     path.write_text(render_html(comparison), encoding="utf-8")
     return path

@@ -104,4 +104,4 @@ def test_plan_command_prints_the_estimate() -> None:
     assert data["resources"] and data["estimate"]["fixed_usd"] > 0
     assert data["estimate"]["assumptions"]["requests per month"] == "0"
     bad = CliRunner().invoke(app, ["plan", "vps", "--usage", "nope"])
-    assert bad.exit_code == 1 and "known profiles" in bad.output
+    assert bad.exit_code == 2 and "--usage: no usage profile" in bad.output  # a usage mistake

@@ -13,11 +13,13 @@ from infra.cost.prices import load_prices
 from infra.cost.stacks import Planned
 from infra.cost.usage import load_usage
 from infra.harness import Declared, OfflinePlan
-from infra.report.compare import Comparison, build
+from infra.report import measurements
+from infra.report.build import build_comparison
 from infra.report.docs import DocsError, render_page
 from infra.report.facts import ROWS, load_facts
 from infra.report.html import render_html
 from infra.report.metrics import convert
+from infra.report.model import Comparison
 
 pytestmark = pytest.mark.unit
 
@@ -55,13 +57,14 @@ def comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comparison:
     results.record("serverless", "cold_start_seconds", 0.75, "s", "benchmark:serverless")
     results.record("serverless", "cold_start_seconds", 0.5, "s", "benchmark:serverless")
     results.record("serverless", "invocations_total", 12, "count", "benchmark:serverless")
-    return build(
+    recorded = results.load(path)
+    return build_comparison(
         usage=load_usage(),
         prices=load_prices(),
-        results=results.load(path),
+        results=recorded,
+        measured=measurements.describe(recorded, path, snapshot=False),
         today=date(2026, 11, 24),
         planned=_planned(),
-        results_file=path,
     )
 
 
@@ -171,7 +174,7 @@ def test_plan_tree_shows_key_inputs_and_monthly_cost() -> None:
     from rich.console import Console
 
     from infra.cost.model import estimate
-    from infra.report.table import plan_tree, render_estimate
+    from infra.report.plan_tree import plan_tree, render_estimate
 
     plan = _planned()["vps"].plan
     assert plan is not None
@@ -183,3 +186,52 @@ def test_plan_tree_shows_key_inputs_and_monthly_cost() -> None:
     assert "aws:ec2:Instance srv instanceType=t3.small" in text
     assert "$16.78/month" in text  # 730 h x $0.0208 + 20 GB x $0.08
     assert "data transfer out" in text and "$20.78 a month" in text
+
+
+def test_a_comparison_is_built_once_and_cannot_be_changed(comparison: Comparison) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
+        comparison.guide = ()  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        comparison.costs[0].monthly_usd = 0.0  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        comparison.operations["vps"][0].value = 1.0  # type: ignore[misc]
+    assert isinstance(comparison.costs, tuple) and isinstance(comparison.guide, tuple)
+    assert comparison.guide, "the guide is part of the comparison when it is built"
+
+
+def _render_text(c: Comparison) -> str:
+    from rich.console import Console
+
+    from infra.report.table import render_comparison
+
+    console = Console(record=True, width=200)
+    render_comparison(c, console)
+    return " ".join(console.export_text().split())  # titles wrap to their table's width
+
+
+def test_figures_say_where_they_were_measured(comparison: Comparison, tmp_path: Path) -> None:
+    here = comparison.measurements
+    assert here.source == "this-machine" and here.path == str(tmp_path / "results.json")
+    assert f"Measured on local runs (results: {here.path})" in _render_text(comparison)
+    assert "committed snapshot" not in render_html(comparison)
+    assert comparison.model_dump(mode="json")["results_file"] == here.path
+
+    snapshot, source = measurements.snapshot_results()
+    shown = build_comparison(
+        usage=load_usage(),
+        prices=load_prices(),
+        results=snapshot,
+        measured=source,
+        today=date(2026, 11, 24),
+        planned=_planned(),
+    )
+    text = _render_text(shown)
+    assert "committed snapshot docs/measurements.json, measured 20" in text
+    assert "nothing measured on this machine yet" in text
+    html = render_html(shown)
+    assert 'id="measurements-source"' in html and "<code>docs/measurements.json</code>" in html
+    data = shown.model_dump(mode="json")["measurements"]
+    assert data["source"] == "snapshot" and data["path"] == "docs/measurements.json"
+    assert data["measured_at"].startswith("20")

@@ -1,0 +1,21 @@
+"""How money and request counts read, the same in the terminal, the page, the docs and the guide."""
+
+from __future__ import annotations
+
+# The traffic levels a cost-versus-traffic table shows as columns (terminal and docs).
+SWEEP_ROWS = (0, 1_000_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000)
+
+
+def money(usd: float | None) -> str:
+    if usd is None:
+        return "-"
+    return f"${usd:,.2f}"
+
+
+def requests(n: int) -> str:
+    """A request count as people say it: 5M, 300k, or the digits when it is not round."""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1_000 and n % 100 == 0:
+        return f"{n / 1_000:g}k"
+    return f"{n:,}"
