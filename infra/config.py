@@ -427,7 +427,9 @@ def require_real_values(config: StackConfig) -> None:
             f"with `pulumi config set {NAMESPACE}:{key} ...`"
             for key, reason in found.items()
         ]
-        raise ConfigError("example values must be replaced before a deploy:\n  " + "\n  ".join(lines))
+        raise ConfigError(
+            "example values must be replaced before a deploy:\n  " + "\n  ".join(lines)
+        )
 
 
 MODELS: dict[TargetName, type[StackConfig]] = {

@@ -121,7 +121,7 @@ class _OptionsMonitor(mocks.MockMonitor):
         super().__init__(recorder)
         self._recorder = recorder
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         self._recorder.options[request.name] = RegisteredOptions(
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
