@@ -17,7 +17,7 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 import yaml
 from pydantic import (
@@ -55,6 +55,13 @@ ReleasesToKeep = Annotated[int, Field(ge=2, le=50)]
 THROWAWAY_ENVIRONMENTS = frozenset({"demo", "dev"})
 
 
+class StatefulOptions(TypedDict):
+    """The Pulumi resource options a stateful resource takes (`ResourceOptions(**these)`)."""
+
+    protect: bool
+    retain_on_delete: bool
+
+
 class StackConfig(BaseModel):
     """Keys every stack shares."""
 
@@ -86,8 +93,8 @@ class StackConfig(BaseModel):
             return self.protect_stateful
         return self.environment not in THROWAWAY_ENVIRONMENTS
 
-    def stateful_options(self) -> dict[str, bool]:
-        """`protect` and `retain_on_delete` for a stateful resource, as ResourceOptions kwargs."""
+    def stateful_options(self) -> StatefulOptions:
+        """`protect` and `retain_on_delete` for a stateful resource."""
         return {"protect": self.protects_stateful, "retain_on_delete": self.protects_stateful}
 
 

@@ -82,12 +82,13 @@ def plain_release(
     registry_auth: str | None = None,
 ) -> Release:
     """A release from plain values (sandbox, YAML); the component builds its own from Outputs."""
-    with_db = database_url is not None
+    if database_url is None:
+        return Release(image=image, registry_auth=registry_auth)
     return Release(
         image=image,
         database_url=database_url,
-        migrate_job=migrate_job_name(config, image) if with_db else None,
-        database_secret=secret_name(config, database_url) if with_db else None,
+        migrate_job=migrate_job_name(config, image),
+        database_secret=secret_name(config, database_url),
         registry_auth=registry_auth,
     )
 
