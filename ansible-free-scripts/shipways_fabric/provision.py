@@ -318,12 +318,13 @@ def _nginx(remote: Remote, settings: Settings) -> TlsPlan:
         have_letsencrypt = remote.ok(f"test -f {le_cert}", sudo=True)
         if have_letsencrypt:
             certificate = (le_cert, le_key)
+    asks_dns = bool(settings.domain) and not have_letsencrypt
     plan = tls_plan(
         settings.domain,
         have_letsencrypt=have_letsencrypt,
-        domain_addresses=resolve(settings.domain) if settings.domain else set(),
+        domain_addresses=resolve(settings.domain) if asks_dns and settings.domain else set(),
         server=remote.conn.host,
-        server_addresses=resolve(remote.conn.host),
+        server_addresses=resolve(remote.conn.host) if asks_dns else set(),
     )
     changed = _write_site(remote, settings, certificate)
     if plan.action == "obtain":
