@@ -153,6 +153,7 @@ class App(pulumi.ComponentResource):
         secrets: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        registry_auth = _registry_auth(config, secrets)  # refused before anything is declared
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.image = self._build_image(config, secrets, child)
@@ -173,7 +174,7 @@ class App(pulumi.ComponentResource):
                 if database_url is not None
                 else None
             ),
-            registry_auth=_registry_auth(config, secrets),
+            registry_auth=registry_auth,
         )
         provider = k8s.Provider("cluster", context=kube_context(config), opts=child)
         self.objects: dict[str, list[pulumi.CustomResource]] = {}
