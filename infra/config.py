@@ -17,7 +17,7 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 import yaml
 from pydantic import (
@@ -51,6 +51,15 @@ Tags = dict[TagKey, Annotated[str, Field(max_length=256)]]
 AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
 WebConcurrency = Annotated[int, Field(ge=1, le=32)]
 ReleasesToKeep = Annotated[int, Field(ge=2, le=50)]
+# Environments whose stateful resources may go away with `pulumi destroy` unless told otherwise.
+THROWAWAY_ENVIRONMENTS = frozenset({"demo", "dev"})
+
+
+class StatefulOptions(TypedDict):
+    """The Pulumi resource options a stateful resource takes (`ResourceOptions(**these)`)."""
+
+    protect: bool
+    retain_on_delete: bool
 
 
 class StackConfig(BaseModel):
@@ -67,10 +76,26 @@ class StackConfig(BaseModel):
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")] = "demo"
     tags: Tags = Field(default_factory=dict)
     web_concurrency: WebConcurrency = 2
+    protect_stateful: bool | None = None
 
     def resource_tags(self) -> dict[str, str]:
         """Tags stamped on every taggable resource, so cost and ownership are traceable."""
         return {"project": self.app_name, "environment": self.environment, **self.tags}
+
+    @property
+    def protects_stateful(self) -> bool:
+        """Whether resources holding data or addresses are protected and retained on delete.
+
+        On by default outside throwaway environments: a mistyped `pulumi destroy` on prod
+        must not take the server, its address or its bundles with it.
+        """
+        if self.protect_stateful is not None:
+            return self.protect_stateful
+        return self.environment not in THROWAWAY_ENVIRONMENTS
+
+    def stateful_options(self) -> StatefulOptions:
+        """`protect` and `retain_on_delete` for a stateful resource."""
+        return {"protect": self.protects_stateful, "retain_on_delete": self.protects_stateful}
 
 
 def _cidr(value: str) -> str:
@@ -204,6 +229,8 @@ class PaasConfig(StackConfig):
     # Must pick the Python that app/.python-version names (a test keeps the two in step).
     platform_pattern: str = r"^64bit Amazon Linux 2023 (.*) running Python 3\.11$"
     health_check_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/readyz"
+    # Application versions Beanstalk keeps (the newest ones): what a rollback can go back to.
+    versions_to_keep: Annotated[int, Field(ge=2, le=1000)] = 20
     env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
 
     @field_validator("platform_pattern")
@@ -256,6 +283,12 @@ class K8sConfig(StackConfig):
         None
     )
     registry_username: str | None = None
+    # The kubeconfig context `pulumi up` deploys to (registry mode): named, never "current".
+    kube_context: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    # The nodes' platform: the image is built for it (Graviton/Ampere nodes: linux/arm64).
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
+    # How users reach the app without an Ingress: a cloud load balancer, or port-forward.
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     local_cluster: DnsName | None = None
     namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] = "shipways"
     replicas: Annotated[int, Field(ge=1, le=50)] = 2
@@ -290,6 +323,17 @@ class K8sConfig(StackConfig):
             raise ValueError(
                 "registry: required when clusterMode is 'registry' (e.g. ghcr.io/you); "
                 "for a local kind/k3d/minikube cluster set clusterMode instead"
+            )
+        if self.cluster_mode == "registry" and not self.kube_context:
+            raise ValueError(
+                "kubeContext: required when clusterMode is 'registry': the kubeconfig context "
+                "of the cluster to deploy to (`kubectl config get-contexts` lists them), so "
+                "`pulumi up` never deploys to whichever cluster happens to be current"
+            )
+        if self.kube_context and self.cluster_mode != "registry":
+            raise ValueError(
+                f"kubeContext: only used when clusterMode is 'registry'; {self.cluster_mode} "
+                "deploys to the context its tool creates for localCluster"
             )
         if self.registry_username and self.cluster_mode != "registry":
             raise ValueError(
@@ -338,6 +382,66 @@ class ServerlessConfig(StackConfig):
             allowed = ", ".join(map(str, cls.RETENTION_DAYS))
             raise ValueError(f"CloudWatch keeps logs for one of {allowed} days, not {value}")
         return value
+
+
+# What the committed stack files use as example values: documentation addresses (RFC 5737,
+# RFC 3849), reserved names (RFC 2606) and an explicit marker. None of them can be a real
+# deploy's value, so `pulumi preview`/`up` refuses them; the local sandboxes, which never
+# create a server or push an image, do not ask.
+_DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_RESERVED_NAMES = ("example.com", "example.net", "example.org", "example", "test", "invalid")
+_MARKER = "replace-me"
+
+
+def _example_reason(key: str, value: str) -> str | None:
+    """Why `value` is a placeholder rather than a real setting, or None if it looks real."""
+    if _MARKER in value.lower():
+        return f"carries the {_MARKER!r} marker"
+    for token in re.split(r"[\s/@]+", value.lower()):
+        try:
+            network = ipaddress.ip_network(token, strict=False)
+        except ValueError:
+            network = None
+        if network is not None and any(
+            network.version == doc.version and network.subnet_of(doc)  # type: ignore[arg-type]
+            for doc in _DOCUMENTATION_NETWORKS
+        ):
+            return f"{token} is a documentation address (RFC 5737/3849), not yours"
+        name = token.split(":")[0]
+        if "." in name and any(name == r or name.endswith(f".{r}") for r in _RESERVED_NAMES):
+            return f"{name} is a reserved example name (RFC 2606)"
+    if key == "registry" and value.split("/")[1:2] == ["example"]:
+        return "the `example` account is the stack file's placeholder"
+    return None
+
+
+def example_values(config: StackConfig) -> dict[str, str]:
+    """Keys still holding a stack file's example value, with why each one is refused."""
+    found = {}
+    for name, field in type(config).model_fields.items():
+        value = getattr(config, name)
+        if isinstance(value, str):
+            reason = _example_reason(name, value)
+            if reason is not None:
+                found[field.alias or name] = reason
+    return found
+
+
+def require_real_values(config: StackConfig) -> None:
+    """Refuse example values before a real deploy (`pulumi preview`/`up`), naming each key."""
+    found = example_values(config)
+    if found:
+        lines = [
+            f"{NAMESPACE}:{key}: still the stack file's example value ({reason}); set yours "
+            f"with `pulumi config set {NAMESPACE}:{key} ...`"
+            for key, reason in found.items()
+        ]
+        raise ConfigError(
+            "example values must be replaced before a deploy:\n  " + "\n  ".join(lines)
+        )
 
 
 MODELS: dict[TargetName, type[StackConfig]] = {

@@ -39,6 +39,15 @@ PLACEHOLDER_SECRET = "offline-placeholder-secret"  # noqa: S105 - stands in for 
 
 
 @dataclass(frozen=True)
+class RegisteredOptions:
+    """The resource options the program sent with a registration (what `up` would honour)."""
+
+    protect: bool
+    retain_on_delete: bool
+    dependencies: frozenset[str]  # names it waits for: `depends_on` and those of its inputs
+
+
+@dataclass(frozen=True)
 class Declared:
     """One resource the program declared: what `pulumi up` would create."""
 
@@ -47,6 +56,7 @@ class Declared:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     provider: str | None = None
+    options: RegisteredOptions | None = None
 
     @property
     def short_type(self) -> str:
@@ -77,6 +87,7 @@ class OfflinePlan:
 class _Recorder(mocks.Mocks):
     def __init__(self, outputs: Mapping[str, MockFn], calls: Mapping[str, MockFn]) -> None:
         self.declared: list[Declared] = []
+        self.options: dict[str, RegisteredOptions] = {}
         self._outputs = outputs
         self._calls = calls
 
@@ -87,8 +98,9 @@ class _Recorder(mocks.Mocks):
         if extra is not None:
             state.update(extra(dict(args.inputs)))
         if not args.typ.startswith("pulumi:providers:"):
+            options = self.options.get(args.name)
             self.declared.append(
-                Declared(args.typ, args.name, dict(args.inputs), state, args.provider)
+                Declared(args.typ, args.name, dict(args.inputs), state, args.provider, options)
             )
         return fake_id, state
 
@@ -100,6 +112,22 @@ class _Recorder(mocks.Mocks):
                 "add it to the target's mocks.py CALLS"
             )
         return fn(dict(args.args)), []
+
+
+class _OptionsMonitor(mocks.MockMonitor):
+    """The SDK's mock monitor, noting the options `Mocks.new_resource` is not given."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__(recorder)
+        self._recorder = recorder
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
+        self._recorder.options[request.name] = RegisteredOptions(
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            dependencies=frozenset(urn.rsplit("::", 1)[-1] for urn in request.dependencies),
+        )
+        return super().RegisterResource(request)
 
 
 def _target_mocks(target: TargetName) -> tuple[dict[str, MockFn], dict[str, MockFn]]:
@@ -162,7 +190,13 @@ def plan_stack(
     try:
         settings.ROOT.set(None)
         runtime_config.set_all_config(full, [f"{NAMESPACE}:{k}" for k in secret_keys])
-        mocks.set_mocks(recorder, project="shipways", stack=stack_name, preview=False)
+        mocks.set_mocks(
+            recorder,
+            project="shipways",
+            stack=stack_name,
+            preview=False,
+            monitor=_OptionsMonitor(recorder),
+        )
         settings.SETTINGS.rpc_manager.clear()
         settings.SETTINGS.outputs.clear()
         loop.run_until_complete(stack.run_pulumi_func(run))

@@ -9,8 +9,10 @@ reports what it changed; a second run on the same server reports nothing.
 from __future__ import annotations
 
 import shlex
+import socket
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import paramiko
 from fabric import Connection
@@ -49,10 +51,17 @@ class ProvisionError(RuntimeError):
     """Provisioning stopped; the message says on which host, at which step and what to do."""
 
 
+# What the server's HTTPS serves after provisioning. "pending": a domain is configured but
+# does not resolve to this server yet, so the self-signed certificate stands in for now.
+Certificate = Literal["self-signed", "letsencrypt", "pending"]
+
+
 @dataclass
 class ProvisionResult:
     host: str
     changed: list[str] = field(default_factory=list)
+    certificate: Certificate = "self-signed"
+    notice: str | None = None  # what the operator should do next, if anything
 
 
 def provision(
@@ -71,14 +80,14 @@ def provision(
         remote.ensure_service("postgresql.service")
         _database(remote, settings)
         _app_service(remote, settings)
-        _nginx(remote, settings)
+        tls = _nginx(remote, settings)
         _firewall(remote, settings)
         _upgrades_and_logs(remote, settings)
         _sshd(remote, settings)
     except RemoteError as exc:
         raise ProvisionError(str(exc)) from exc
     remote.say(f"provisioned ({len(remote.changed)} change(s))")
-    return ProvisionResult(remote.where, remote.changed)
+    return ProvisionResult(remote.where, remote.changed, tls.certificate, tls.notice)
 
 
 def _preflight(remote: Remote) -> None:
@@ -243,20 +252,90 @@ def certbot_command(settings: Settings) -> str:
     )
 
 
-def _nginx(remote: Remote, settings: Settings) -> None:
+@dataclass(frozen=True)
+class TlsPlan:
+    """What to do about the certificate, decided before touching certbot."""
+
+    action: Literal["self-signed", "keep-letsencrypt", "obtain", "wait-for-dns"]
+    notice: str | None = None
+
+    @property
+    def certificate(self) -> Certificate:
+        """What HTTPS serves once the plan has run."""
+        return _SERVED[self.action]
+
+
+_SERVED: dict[str, Certificate] = {
+    "self-signed": "self-signed",
+    "keep-letsencrypt": "letsencrypt",
+    "obtain": "letsencrypt",
+    "wait-for-dns": "pending",
+}
+
+
+def resolve(name: str) -> set[str]:
+    """Every address `name` resolves to from here; none when it does not resolve."""
+    try:
+        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return set()
+    return {str(info[4][0]) for info in found}
+
+
+def tls_plan(
+    domain: str | None,
+    *,
+    have_letsencrypt: bool,
+    domain_addresses: set[str],
+    server: str,
+    server_addresses: set[str],
+) -> TlsPlan:
+    """Let's Encrypt only validates a domain that points at this server. A server created
+    in the same `pulumi up` has a new address no DNS record names yet: certbot would fail
+    the whole update, so it keeps the self-signed certificate and says what to do instead.
+    """
+    if not domain:
+        return TlsPlan("self-signed")
+    if have_letsencrypt:
+        return TlsPlan("keep-letsencrypt")
+    if domain_addresses & server_addresses:
+        return TlsPlan("obtain")
+    seen = ", ".join(sorted(domain_addresses)) or "no address"
+    return TlsPlan(
+        "wait-for-dns",
+        f"TLS: {domain} resolves to {seen}, not to this server ({server}); serving the "
+        f"self-signed certificate for now. Point {domain}'s DNS A/AAAA record at {server}, "
+        "then run `pulumi up` again once it resolves: that run obtains the Let's Encrypt "
+        "certificate.",
+    )
+
+
+def _nginx(remote: Remote, settings: Settings) -> TlsPlan:
     """The site, TLS included; `nginx -t` vets every change before nginx reloads."""
     self_signed = _self_signed(remote, settings)
     certificate = self_signed
+    have_letsencrypt = False
     if settings.domain:
         le_cert, le_key = _letsencrypt_paths(settings)
-        if remote.ok(f"test -f {le_cert}", sudo=True):
+        have_letsencrypt = remote.ok(f"test -f {le_cert}", sudo=True)
+        if have_letsencrypt:
             certificate = (le_cert, le_key)
+    asks_dns = bool(settings.domain) and not have_letsencrypt
+    plan = tls_plan(
+        settings.domain,
+        have_letsencrypt=have_letsencrypt,
+        domain_addresses=resolve(settings.domain) if asks_dns and settings.domain else set(),
+        server=remote.conn.host,
+        server_addresses=resolve(remote.conn.host) if asks_dns else set(),
+    )
     changed = _write_site(remote, settings, certificate)
-    if settings.domain and certificate == self_signed:
+    if plan.action == "obtain":
         # nginx now serves the ACME webroot on port 80: ask Let's Encrypt, then switch to it.
         remote.run(certbot_command(settings), sudo=True, timeout=300, what="certbot")
         remote.change(f"TLS: Let's Encrypt certificate for {settings.domain}")
         changed |= _write_site(remote, settings, _letsencrypt_paths(settings))
+    if plan.notice:
+        remote.say(plan.notice)
     if settings.domain:
         hook = system_files(settings, ())["certbot_hook"]
         _files(remote, [hook])
@@ -264,6 +343,7 @@ def _nginx(remote: Remote, settings: Settings) -> None:
     remote.ensure_service("nginx.service")
     if changed:
         remote.run("nginx -t -q && systemctl reload nginx", sudo=True, what="reload nginx")
+    return plan
 
 
 def _write_site(remote: Remote, settings: Settings, certificate: tuple[str, str]) -> bool:

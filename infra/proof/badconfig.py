@@ -97,6 +97,10 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("k8s", "hpaMaxReplicas", "autoscaler below replicas", {"hpaMaxReplicas": 1}),
     ConfigCase("k8s", "namespace", "invalid namespace", {"namespace": "Shop_NS"}),
     ConfigCase("k8s", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
+    ConfigCase("k8s", "kubeContext", "registry mode without a context", drop=("kubeContext",)),
+    ConfigCase("k8s", "platform", "unknown node platform", {"platform": "linux/s390x"}),
+    ConfigCase("k8s", "serviceType", "unsupported Service type", {"serviceType": "NodePort"}),
+    ConfigCase("paas", "versionsToKeep", "nothing to roll back to", {"versionsToKeep": 1}),
     ConfigCase("serverless", "memoryMb", "below Lambda's minimum", {"memoryMb": 64}),
     ConfigCase("serverless", "timeoutS", "beyond API Gateway's 30 s", {"timeoutS": 60}),
     ConfigCase(

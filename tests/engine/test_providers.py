@@ -29,7 +29,7 @@ pytestmark = [
 HOST_KEY = "pulumi-python:dynamic/vps:HostKey"
 RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
 LOADED = "pulumi-python:dynamic:Resource"
-KIND = {"clusterMode": "kind", "registry": None, "localCluster": "dev"}
+KIND = {"clusterMode": "kind", "registry": None, "kubeContext": None, "localCluster": "dev"}
 # Each stack's dynamic resources (k8s has one only in a local-cluster mode).
 EXPECTED = {
     "vps": [HOST_KEY, RELEASE],

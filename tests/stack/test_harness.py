@@ -33,3 +33,17 @@ def test_declared_resources_carry_their_inputs() -> None:
     function = plan.one("aws:lambda/function:Function")
     assert function.inputs["memorySize"] == plan.config.memory_mb
     assert function.short_type == "aws:lambda:Function"
+
+
+def test_declared_resources_carry_the_options_the_engine_would_honour() -> None:
+    """protect, retain_on_delete and dependencies travel in the registration, not the inputs."""
+    plan = plan_stack("vps", overrides={"environment": "prod"})
+    server = plan.one("aws:ec2/instance:Instance")
+    release = plan.one("pulumi-python:dynamic/vps:FabricRelease")
+    group = plan.one("aws:ec2/securityGroup:SecurityGroup")
+    assert server.options is not None and release.options is not None
+    assert (server.options.protect, server.options.retain_on_delete) == (True, True)
+    assert group.options is not None and not group.options.protect
+    assert {server.name, f"{server.name.removesuffix('-server')}-ip-association"} <= (
+        release.options.dependencies
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -102,13 +105,20 @@ def _spec(resource: Declared) -> dict[str, Any]:
     return export.from_plan([resource])[0]
 
 
+def _secret(plan: OfflinePlan, name: str = "secret") -> Declared:
+    """The database Secret (`secret`) or the registry login (`registrySecret`)."""
+    (found,) = [r for r in plan.of_type(SECRET) if r.name == name]
+    return found
+
+
 def _pod(plan: OfflinePlan, kind: str = DEPLOYMENT) -> dict[str, Any]:
     return dict(_spec(plan.one(kind))["spec"]["template"]["spec"])
 
 
 def test_graph_with_postgres_and_ingress(plan: OfflinePlan) -> None:
     counts = Counter(r.type for r in plan.resources)
-    expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, JOB, DEPLOYMENT, SERVICE]
+    expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, SECRET, JOB, DEPLOYMENT]
+    expected += [SERVICE]
     expected += [PDB, HPA, POLICY, INGRESS]
     assert counts == Counter(expected)
 
@@ -185,7 +195,7 @@ def test_secret_holds_the_database_url_as_a_pulumi_secret(
     postgres: tuple[OfflinePlan, Registrations],
 ) -> None:
     plan, seen = postgres
-    assert _spec(plan.one(SECRET))["stringData"] == {"DATABASE_URL": DB_URL}
+    assert _spec(_secret(plan))["stringData"] == {"DATABASE_URL": DB_URL}
     wrapped = seen.raw["secret"]["stringData"]  # the whole map travels as one secret
     assert wrapped[SIG_KEY] == SECRET_SIG
     assert wrapped["value"] == {"DATABASE_URL": DB_URL}
@@ -228,7 +238,7 @@ def test_migration_job_runs_before_the_deployment_rolls(
 
 
 def test_migration_job_is_named_after_the_image_so_each_release_migrates() -> None:
-    config = K8sConfig(registry="ghcr.io/example/shipways")
+    config = K8sConfig(registry="ghcr.io/example/shipways", kubeContext="prod")
     first = manifests.migrate_job_name(config, "ghcr.io/example/shipways@sha256:" + "a" * 64)
     second = manifests.migrate_job_name(config, "ghcr.io/example/shipways@sha256:" + "b" * 64)
     assert first != second
@@ -236,7 +246,9 @@ def test_migration_job_is_named_after_the_image_so_each_release_migrates() -> No
 
 
 def test_job_name_in_the_stack_follows_the_pushed_digest(plan: OfflinePlan) -> None:
-    expected = manifests.migrate_job_name(K8sConfig(registry="r.example/x"), plan.exports["image"])
+    expected = manifests.migrate_job_name(
+        K8sConfig(registry="r.example/x", kubeContext="c"), plan.exports["image"]
+    )
     assert _spec(plan.one(JOB))["metadata"]["name"] == expected
 
 
@@ -244,7 +256,9 @@ def test_with_postgres_pods_use_the_secret_and_the_images_own_command(plan: Offl
     container = _pod(plan)["containers"][0]
     assert "command" not in container and "args" not in container
     refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
-    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], "shipways-database"]
+    database = _spec(_secret(plan))["metadata"]["name"]
+    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], database]
+    assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
 
 
 def test_with_sqlite_each_pod_migrates_its_own_database_first(
@@ -342,10 +356,31 @@ def test_ingress_terminates_tls_for_the_host(plan: OfflinePlan) -> None:
     assert plan.exports["url"] == "https://api.example.com"
 
 
-def test_without_ingress_the_url_is_the_services_cluster_name(
+def test_without_ingress_the_url_is_reached_through_the_exported_port_forward(
     sqlite: tuple[OfflinePlan, Registrations],
 ) -> None:
-    assert sqlite[0].exports["url"] == "http://shipways.shipways.svc.cluster.local"
+    """A ClusterIP Service has no address outside the cluster: the URL is the local end of
+    the exported `kubectl port-forward`, on the stack's own context."""
+    exports = sqlite[0].exports
+    assert exports["url"] == "http://127.0.0.1:8080"
+    assert exports["portForward"] == (
+        "kubectl --context replace-me-with-your-context --namespace shipways "
+        "port-forward service/shipways 8080:80"
+    )
+    assert ".svc.cluster.local" not in str(exports)
+    assert _spec(sqlite[0].one(SERVICE))["spec"]["type"] == "ClusterIP"
+
+
+def test_load_balancer_url_is_the_address_the_cloud_gives_the_service() -> None:
+    plan, _ = _plan(serviceType="LoadBalancer")
+    assert _spec(plan.one(SERVICE))["spec"]["type"] == "LoadBalancer"
+    assert plan.exports["url"] == "http://a1b2c3-123456789.us-east-1.elb.amazonaws.example"
+    assert "portForward" not in plan.exports
+
+
+def test_ingress_url_wins_over_the_service_type() -> None:
+    plan, _ = _plan(serviceType="LoadBalancer", ingressHost="api.example.com")
+    assert plan.exports["url"] == "http://api.example.com"
 
 
 def test_hpa_scales_the_deployment_on_cpu(plan: OfflinePlan) -> None:
@@ -380,7 +415,7 @@ def test_network_policy_admits_only_the_app_port(plan: OfflinePlan) -> None:
 
 
 def test_local_cluster_mode_loads_the_image_instead_of_pushing() -> None:
-    local, seen = _plan(clusterMode="kind", registry=None, localCluster="dev")
+    local, seen = _plan(clusterMode="kind", registry=None, kubeContext=None, localCluster="dev")
     image = local.one(IMAGE)
     assert image.inputs["skipPush"] is True
     assert "registry" not in image.inputs
@@ -406,8 +441,49 @@ def test_local_clusters_use_their_own_kubeconfig_context(
         original(self, name, *args, **kwargs)
 
     monkeypatch.setattr(component.k8s.Provider, "__init__", spy)
-    _plan(clusterMode=tool, registry=None)
+    _plan(clusterMode=tool, registry=None, kubeContext=None)
     assert seen["context"] == context
+
+
+def _provider_contexts(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> list[Any]:
+    contexts: list[Any] = []
+    original = component.k8s.Provider.__init__
+
+    def spy(self: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        contexts.append(kwargs.get("context"))
+        original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(component.k8s.Provider, "__init__", spy)
+    _plan(**overrides)
+    return contexts
+
+
+def test_registry_mode_deploys_to_the_configured_context_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One explicit provider, on `kubeContext`: never the kubeconfig's current context."""
+    contexts = _provider_contexts(monkeypatch, kubeContext="arn:aws:eks:eu-west-1:1:cluster/prod")
+    assert contexts == ["arn:aws:eks:eu-west-1:1:cluster/prod"]
+
+
+def test_every_object_goes_through_the_explicit_provider(plan: OfflinePlan) -> None:
+    for resource in plan.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert resource.provider and "pulumi:providers:kubernetes::cluster" in resource.provider
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kubeContext": None}, "kubeContext: required when clusterMode is 'registry'"),
+        ({"clusterMode": "kind", "registry": None}, "kubeContext: only used when"),
+    ],
+)
+def test_kube_context_is_required_exactly_in_registry_mode(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _plan(**overrides)
 
 
 def test_load_commands_name_image_and_cluster() -> None:
@@ -427,10 +503,16 @@ def test_declared_objects_are_exactly_the_rendered_manifests(plan: OfflinePlan) 
     """The single source: what the stack declares is `manifests.render`, field for field."""
     config = plan.config
     assert isinstance(config, K8sConfig)
+    login = manifests.docker_config_json("ghcr.io", "deployer", "registry-token")
     rendered = manifests.render(
-        config, manifests.plain_release(config, plan.exports["image"], DB_URL)
+        config, manifests.plain_release(config, plan.exports["image"], DB_URL, login)
     )
-    assert export.from_plan(plan.resources) == rendered
+
+    def by_name(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The two Secrets' registrations may reach the engine in either order.
+        return sorted(objects, key=lambda o: (o["kind"], o["metadata"]["name"]))
+
+    assert by_name(export.from_plan(plan.resources)) == by_name(rendered)
 
 
 def test_declared_objects_validate_against_the_pinned_kubernetes_schema(
@@ -451,7 +533,12 @@ def test_declared_objects_validate_against_the_pinned_kubernetes_schema(
         ({"ingressTlsSecret": "tls"}, "ingressHost"),
         ({"ingressHost": "Not A Host"}, "ingressHost"),
         ({"trustedProxies": "10.0.0.0/8,nope"}, "trustedProxies"),
-        ({"clusterMode": "kind", "registry": None, "registryUsername": "x"}, "registryUsername"),
+        (
+            {"clusterMode": "kind", "registry": None, "kubeContext": None, "registryUsername": "x"},
+            "registryUsername",
+        ),
+        ({"platform": "linux/s390x"}, "platform"),
+        ({"serviceType": "NodePort"}, "serviceType"),
         ({"replicaz": 2}, "replicaz"),
     ],
 )
@@ -480,3 +567,74 @@ def test_plan_manifests_is_only_for_the_k8s_stack(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli.app, ["plan", "vps", "--manifests", str(tmp_path)])
     assert result.exit_code == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_pods_and_the_migration_job_pull_with_the_registry_login(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    """A private registry needs the login on the node too, or pods sit in ImagePullBackOff."""
+    plan, seen = postgres
+    login = _spec(_secret(plan, "registrySecret"))
+    assert login["type"] == "kubernetes.io/dockerconfigjson"
+    document = json.loads(login["stringData"][".dockerconfigjson"])
+    token = base64.b64encode(b"deployer:registry-token").decode()
+    assert document == {
+        "auths": {"ghcr.io": {"username": "deployer", "password": "registry-token", "auth": token}}
+    }
+    assert seen.raw["registrySecret"]["stringData"][SIG_KEY] == SECRET_SIG
+    for kind, name in ((DEPLOYMENT, "deployment"), (JOB, "job")):
+        assert _pod(plan, kind)["imagePullSecrets"] == [{"name": "shipways-registry"}]
+        assert "registrySecret" in seen.depends[name]
+
+
+def test_without_a_registry_login_pods_pull_anonymously(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    assert "imagePullSecrets" not in _pod(sqlite[0])
+    assert not sqlite[0].of_type(SECRET)
+
+
+def test_a_registry_username_without_its_password_is_refused() -> None:
+    with pytest.raises(ConfigError, match="registryPassword: required with registryUsername"):
+        _plan(registryUsername="deployer")
+
+
+@pytest.mark.parametrize("platform", ["linux/amd64", "linux/arm64"])
+def test_image_platform_comes_from_config(platform: str) -> None:
+    plan, _ = _plan(platform=platform)
+    assert plan.one(IMAGE).inputs["build"]["platform"] == platform
+
+
+def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
+    """env from a Secret is read when a container starts: the Secret is named after its
+    content, so a new URL is a new Secret and a changed pod template, which rolls."""
+    rotated, _ = _plan(
+        secrets={"databaseUrl": DB_URL.replace("s3cret-pw", "rotated-pw")},
+        ingressHost="api.example.com",
+    )
+    before = _spec(_secret(plan))["metadata"]["name"]
+    after = _spec(_secret(rotated))["metadata"]["name"]
+    assert before != after and after.startswith("shipways-database-")
+    for kind in (DEPLOYMENT, JOB):
+        refs = [
+            s["secretRef"]["name"]
+            for s in _pod(rotated, kind)["containers"][0]["envFrom"]
+            if "secretRef" in s
+        ]
+        assert refs == [after]
+    assert "rotated-pw" not in after and "s3cret" not in before
+
+
+@pytest.mark.parametrize(
+    ("environment", "protect", "expected"),
+    [("demo", None, False), ("dev", None, False), ("prod", None, True), ("prod", False, False)],
+)
+def test_namespace_is_protected_and_retained_outside_demo(
+    environment: str, protect: bool | None, expected: bool
+) -> None:
+    plan, _ = _plan(environment=environment, protectStateful=protect)
+    options = plan.one(NAMESPACE).options
+    assert options is not None
+    assert (options.protect, options.retain_on_delete) == (expected, expected)
+    others = [r for r in plan.resources if r.type.startswith("kubernetes:") and r.type != NAMESPACE]
+    assert others and not any(r.options and r.options.protect for r in others)

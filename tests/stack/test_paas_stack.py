@@ -405,3 +405,67 @@ def test_secret_value_is_not_echoed_in_the_error() -> None:
 def test_database_url_in_plain_text_is_refused() -> None:
     with pytest.raises(ConfigError, match="pulumi config set --secret databaseUrl"):
         _plan(databaseUrl=DATABASE_URL)
+
+
+def _dependencies(plan: OfflinePlan, type_token: str) -> frozenset[str]:
+    options = plan.one(type_token).options
+    assert options is not None
+    return options.dependencies
+
+
+def test_environment_waits_for_the_roles_policies_and_the_secrets_value(
+    plan: OfflinePlan, with_database: OfflinePlan
+) -> None:
+    """Nothing in the environment's inputs references these, yet its first instances need
+    them: without the edges Beanstalk may launch before the roles may act or the secret has
+    a value to read."""
+    needed = {r.name for r in plan.of_type(ATTACHMENT)} | {plan.one(INLINE).name}
+    assert len(needed) == 3
+    assert needed <= _dependencies(plan, ENVIRONMENT)
+    value = with_database.one(SECRET_VERSION).name
+    assert needed | {value} <= _dependencies(with_database, ENVIRONMENT)
+
+
+def test_application_keeps_the_configured_number_of_versions() -> None:
+    """The lifecycle keeps the newest N versions (a rollback target), bundles stay in S3."""
+    assert STACK.versions_to_keep == 20
+    plan, _ = _plan(versionsToKeep=7)
+    lifecycle = plan.one(APPLICATION).inputs["appversionLifecycle"]
+    assert lifecycle["maxCount"] == 7
+    assert lifecycle["deleteSourceFromS3"] is False
+    assert lifecycle["serviceRole"] == _role(plan, "-eb-service").outputs["arn"]
+
+
+@pytest.mark.parametrize("count", [1, 1001])
+def test_versions_to_keep_is_bounded(count: int) -> None:
+    with pytest.raises(ConfigError, match="versionsToKeep"):
+        _plan(versionsToKeep=count)
+
+
+def test_demo_bucket_is_emptied_by_destroy(plan: OfflinePlan) -> None:
+    bucket = plan.one(BUCKET)
+    assert STACK.environment == "demo"
+    assert bucket.inputs["forceDestroy"] is True
+    assert bucket.options is not None
+    assert (bucket.options.protect, bucket.options.retain_on_delete) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "protected"),
+    [
+        ({"environment": "prod"}, True),
+        ({"environment": "staging"}, True),
+        ({"environment": "prod", "protectStateful": False}, False),
+        ({"environment": "dev"}, False),
+        ({"environment": "demo", "protectStateful": True}, True),
+    ],
+)
+def test_bucket_is_protected_and_retained_outside_demo(
+    overrides: dict[str, Any], protected: bool
+) -> None:
+    plan, _ = _plan(**overrides)
+    bucket = plan.one(BUCKET)
+    assert bucket.options is not None
+    assert bucket.options.protect is protected
+    assert bucket.options.retain_on_delete is protected
+    assert bucket.inputs["forceDestroy"] is not protected

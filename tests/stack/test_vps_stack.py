@@ -26,6 +26,8 @@ from infra.targets.vps import component
 from infra.targets.vps import mocks as vps_mocks
 from infra.targets.vps.settings import fabric_settings
 
+ProvisionResult = shipways_fabric.ProvisionResult
+
 pytestmark = [
     pytest.mark.stack,
     # pulumi_aws warns about a deprecated EC2 resource this stack does not use, on import.
@@ -361,6 +363,8 @@ def test_exports(plan: OfflinePlan, shipped: Path) -> None:
         "ssh": f"ssh -i ~/.ssh/id_ed25519 deploy@{ip}",
         "release": component.release_fingerprint([shipped]),
         "deployed": vps_mocks.DEPLOYED,
+        "certificate": "self-signed",
+        "certificateNotice": "",
         "known_hosts": f"{ip} {vps_mocks.HOST_PUBLIC_KEY}",
     }
 
@@ -483,9 +487,12 @@ class FakeFabric:
         self.calls.append(("connect", conn))
         return conn
 
-    def provision(self, conn: FakeConnection, settings: dict[str, Any]) -> None:
+    def provision(self, conn: FakeConnection, settings: dict[str, Any]) -> Any:
         assert conn.opened and not conn.closed
         self.calls.append(("provision", (conn, settings)))
+        return self.provisioned
+
+    provisioned = ProvisionResult("127.0.0.1", [], "self-signed", None)
 
     def deploy(self, conns: list[FakeConnection], settings: dict[str, Any]) -> str:
         self.calls.append(("deploy", (conns, settings)))
@@ -642,3 +649,57 @@ def test_provider_travels_by_reference_to_a_fresh_process(plan: OfflinePlan) -> 
     )
     assert found.stdout.split() == ["infra.targets.vps.component", "_FabricReleaseProvider"]
     assert len(serialized) < 400  # a reference to the class, not a copy of its code
+
+
+def test_a_pending_certificate_is_recorded_with_what_to_do(
+    listening: int, fabric: FakeFabric, tmp_path: Path
+) -> None:
+    notice = "TLS: api.example.com resolves to no address, not to this server (127.0.0.1)"
+    fabric.provisioned = ProvisionResult("127.0.0.1", [], "pending", notice)
+    settings = {"app_name": "shipways", "domain": "api.example.com"}
+    result = component._FabricReleaseProvider().create(
+        _props(listening, tmp_path / "id", settings=settings)
+    )
+    assert result.outs is not None
+    assert (result.outs["certificate"], result.outs["certificateNotice"]) == ("pending", notice)
+
+
+def test_a_pending_certificate_makes_the_next_up_provision_again(tmp_path: Path) -> None:
+    """Nothing else changed, but the last run could not get the certificate: `up` retries
+    (then certbot runs if DNS resolves by now), and stops retrying once it has it."""
+    provider = component._FabricReleaseProvider()
+    settings = {"app_name": "shipways", "domain": "api.example.com"}
+    news = _props(22, tmp_path, settings=settings)
+    pending = news | {"deployed": "r-1", "certificate": "pending"}
+    assert provider.diff("id", pending, news).changes is True
+    obtained = pending | {"certificate": "letsencrypt"}
+    assert provider.diff("id", obtained, news).changes is False
+    plain = _props(22, tmp_path) | {"deployed": "r-1", "certificate": "pending"}
+    assert provider.diff("id", plain, _props(22, tmp_path)).changes is False  # no domain
+
+
+def test_a_first_up_with_a_domain_exports_the_pending_certificate() -> None:
+    plan, _ = _plan(domain="api.example.com", letsencryptEmail="ops@example.com")
+    assert plan.exports["certificate"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "protected"),
+    [
+        ({}, False),
+        ({"environment": "dev"}, False),
+        ({"environment": "prod"}, True),
+        ({"environment": "prod", "protectStateful": False}, False),
+        ({"protectStateful": True}, True),
+    ],
+)
+def test_server_and_address_are_protected_and_retained_outside_demo(
+    overrides: dict[str, Any], protected: bool
+) -> None:
+    plan, _ = _plan(**overrides)
+    for type_token in (INSTANCE, EIP):
+        options = plan.one(type_token).options
+        assert options is not None
+        assert (options.protect, options.retain_on_delete) == (protected, protected), type_token
+    for resource in plan.of_type(GROUP) + plan.of_type(KEY_PAIR) + plan.of_type(ASSOCIATION):
+        assert resource.options is not None and not resource.options.protect

@@ -5,8 +5,10 @@ import pytest
 from infra.config import (
     ConfigError,
     TargetName,
+    example_values,
     load_stack,
     namespaced,
+    require_real_values,
     select_target,
     validate,
 )
@@ -104,3 +106,107 @@ def test_secure_values_count_as_secret_and_other_namespaces_are_ignored() -> Non
     )
     assert values == {"databaseUrl": {"secure": "v1:abc"}, "x": 1}
     assert secret == {"databaseUrl"}
+
+
+REAL_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmXBsQ7h8zK0Yc4vJdfZcN1t9i6dQ8m5W2Lq3yVt0x1 ops@acme.io"
+)
+
+
+@pytest.mark.parametrize(
+    ("stack", "keys"),
+    [
+        ("vps", {"sshPublicKey", "sshAllowedCidr"}),
+        ("k8s", {"registry", "kubeContext"}),
+        ("paas", set()),
+        ("serverless", set()),
+    ],
+)
+def test_the_stack_files_example_values_are_refused_before_a_deploy(
+    stack: str, keys: set[str]
+) -> None:
+    """The sandboxes read these files as they are (load_stack passes); a real deploy may not."""
+    config = load_stack(stack)
+    assert set(example_values(config)) == keys
+    if not keys:
+        require_real_values(config)
+        return
+    with pytest.raises(ConfigError) as refused:
+        require_real_values(config)
+    for key in keys:
+        assert f"shipways:{key}: still the stack file's example value" in str(refused.value)
+        assert f"pulumi config set shipways:{key}" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "values", "key"),
+    [
+        (TargetName.VPS, {"host": "198.51.100.10"}, "host"),
+        (TargetName.VPS, {"host": "2001:db8::7"}, "host"),
+        (TargetName.VPS, {"host": "vps.example.net"}, "host"),
+        (
+            TargetName.VPS,
+            {"host": "203.0.113.250", "domain": "api.acme.io", "letsencryptEmail": "a@acme.io"},
+            "host",
+        ),
+        (
+            TargetName.VPS,
+            {"host": "52.1.2.3", "domain": "api.example.com", "letsencryptEmail": "a@acme.io"},
+            "domain",
+        ),
+        (
+            TargetName.VPS,
+            {"host": "52.1.2.3", "domain": "api.acme.io", "letsencryptEmail": "ops@example.com"},
+            "letsencryptEmail",
+        ),
+        (TargetName.K8S, {"registry": "registry.test/app", "kubeContext": "prod"}, "registry"),
+        (
+            TargetName.K8S,
+            {"registry": "ghcr.io/acme/app", "kubeContext": "prod", "ingressHost": "a.example"},
+            "ingressHost",
+        ),
+    ],
+)
+def test_documentation_addresses_and_reserved_names_are_examples(
+    target: TargetName, values: dict[str, str], key: str
+) -> None:
+    assert list(example_values(validate(target, values))) == [key]
+
+
+@pytest.mark.parametrize(
+    ("target", "values"),
+    [
+        (TargetName.VPS, {"sshPublicKey": REAL_KEY, "sshAllowedCidr": "52.14.7.9/32"}),
+        (TargetName.VPS, {"host": "10.0.0.5"}),
+        (
+            TargetName.VPS,
+            {"host": "vps.acme.io", "domain": "api.acme.io", "letsencryptEmail": "o@acme.io"},
+        ),
+        (TargetName.K8S, {"registry": "ghcr.io/acme/shipways", "kubeContext": "prod-eks"}),
+        (TargetName.K8S, {"clusterMode": "kind"}),
+        (TargetName.PAAS, {"environment": "test"}),
+    ],
+)
+def test_real_values_pass(target: TargetName, values: dict[str, str]) -> None:
+    require_real_values(validate(target, values))
+
+
+@pytest.mark.parametrize(
+    ("environment", "setting", "protected"),
+    [
+        ("demo", None, False),
+        ("dev", None, False),
+        ("staging", None, True),
+        ("prod", None, True),
+        ("prod", False, False),
+        ("demo", True, True),
+    ],
+)
+def test_stateful_resources_are_protected_outside_throwaway_environments(
+    environment: str, setting: bool | None, protected: bool
+) -> None:
+    values: dict[str, object] = {"environment": environment}
+    if setting is not None:
+        values["protectStateful"] = setting
+    config = validate(TargetName.SERVERLESS, values)
+    assert config.stateful_options() == {"protect": protected, "retain_on_delete": protected}

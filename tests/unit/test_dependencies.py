@@ -1,6 +1,7 @@
-"""The app's locked runtime requirements (app/requirements.txt) audited with pip-audit.
+"""Dependencies: the app's locked runtime requirements (app/requirements.txt) audited with
+pip-audit, and pyproject's lower bounds kept in the series the lock (and the code) use.
 
-This module asks PyPI (the package registry, bounded by timeouts): advisories live there.
+The audit asks PyPI (the package registry, bounded by timeouts): advisories live there.
 A vulnerable pin fails with the package and advisory named. A pin that could not be audited
 (see infra/proof/audit.py for why that happens behind this network's proxy) is an expected
 failure with the reason: never reported as a pass.
@@ -8,13 +9,15 @@ failure with the reason: never reported as a pass.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from infra.paths import APP_REQUIREMENTS
+from infra.paths import APP_REQUIREMENTS, ROOT
 from infra.proof.audit import AuditReport, audit
 
 pytestmark = pytest.mark.unit
@@ -74,3 +77,33 @@ def test_an_old_vulnerable_pin_is_never_reported_clean(tmp_path: Path) -> None:
         pytest.xfail(f"the network can't tell: {package.reason}")
     ids = {a.id for a in package.advisories} | {x for a in package.advisories for x in a.aliases}
     assert "CVE-2019-10906" in ids
+
+
+def _series(version: Version) -> tuple[int, ...]:
+    """Releases that promise compatibility: one major, or one minor below 1.0 (0.x)."""
+    return (version.major,) if version.major else (0, version.minor)
+
+
+def test_lower_bounds_are_in_the_locked_release_series() -> None:
+    """A bound from an older major admits releases whose API this code does not speak (e.g.
+    pulumi-aws 6 has no `get_region().region`, schemathesis 3 another CLI): `pip install`
+    outside the lock could pick one. Each `>=` bound must be in the locked version's series.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    locked = {
+        canonicalize_name(p["name"]): Version(p["version"])
+        for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+        if "version" in p
+    }
+    declared = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
+    behind = []
+    for line in declared:
+        requirement = Requirement(line)
+        for spec in requirement.specifier:
+            version = locked[canonicalize_name(requirement.name)]
+            if spec.operator == ">=" and _series(Version(spec.version)) != _series(version):
+                behind.append(f"{requirement.name}: >={spec.version}, locked {version}")
+    assert not behind, "lower bounds behind the lock's series:\n" + "\n".join(behind)
+    bounds = {canonicalize_name(Requirement(r).name): Requirement(r).specifier for r in declared}
+    assert Version("6.99") not in bounds["pulumi-aws"]  # the code uses pulumi-aws 7 APIs
+    assert Version("4.99") not in bounds["pulumi-docker"]

@@ -4,15 +4,21 @@ The objects come from `manifests.render`, the same function `shipways plan k8s -
 writes as YAML and the local sandbox runs, so the three can never drift. This module only
 adds what a real deploy needs around them:
 
-- the image, built from `app/Dockerfile` with BuildKit and pushed to `registry` (credentials
-  from config, the password a secret); pods reference it by the digest the push returned.
+- the image, built from `app/Dockerfile` with BuildKit for the nodes' `platform` and pushed
+  to `registry` (credentials from config, the password a secret); pods reference it by the
+  digest the push returned, and pull it with those same credentials (an imagePullSecret);
   With `clusterMode: kind | k3d | minikube` it is not pushed but loaded into that cluster,
   under a tag named after the build context's content hash (a local image has no digest);
 - the order: every object waits for its Namespace, pods for their ConfigMap, Secret and
   ServiceAccount, and the Deployment for the migration Job, which pulumi-kubernetes awaits
   until it has completed. The Job is named after the image, so each release migrates once;
 - the HPA owns `replicas` after the first deploy (`ignore_changes`), so `pulumi up` does not
-  scale the Deployment back down under load.
+  scale the Deployment back down under load;
+- the cluster: always a named kubeconfig context (`kubeContext`, or the one the local tool
+  creates), never whichever context is current on the deploying machine;
+- the URL users reach: the Ingress host, the LoadBalancer's address, or, for a ClusterIP
+  Service, 127.0.0.1 through the exported `portForward` command;
+- the Namespace is stateful (deleting it deletes everything in it): `protectStateful`.
 """
 
 from __future__ import annotations
@@ -26,13 +32,12 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from pulumi import dynamic
 
-from infra.config import K8sConfig, StackConfig
+from infra.config import NAMESPACE, ConfigError, K8sConfig, StackConfig
 from infra.paths import APP_DIR
 from infra.targets.k8s import image as app_image
 from infra.targets.k8s import manifests
 
 TYPE = "shipways:k8s:App"
-PLATFORM = "linux/amd64"
 
 KINDS: dict[str, type[pulumi.CustomResource]] = {
     "Namespace": k8s.core.v1.Namespace,
@@ -125,11 +130,27 @@ def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
+def kube_context(config: K8sConfig) -> str:
+    """The kubeconfig context the stack deploys to: configured, or the local tool's."""
+    if config.cluster_mode == "registry":
+        assert config.kube_context is not None  # required by K8sConfig in registry mode
+        return config.kube_context
+    context, default = LOCAL_CLUSTERS[config.cluster_mode]
+    return context.format(config.local_cluster or default)
+
+
+def _load_balancer_url(status: Any) -> str:
+    """`http://<hostname or ip>` of a LoadBalancer Service (pulumi-kubernetes waits for it)."""
+    first = status.load_balancer.ingress[0]
+    return f"http://{first.hostname or first.ip}"
+
+
 class App(pulumi.ComponentResource):
     """The image and every Kubernetes object of one environment of the app."""
 
     url: pulumi.Output[str]
     image: pulumi.Output[str]
+    port_forward: str | None
 
     def __init__(
         self,
@@ -138,6 +159,7 @@ class App(pulumi.ComponentResource):
         secrets: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        registry_auth = _registry_auth(config, secrets)  # refused before anything is declared
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.image = self._build_image(config, secrets, child)
@@ -150,13 +172,38 @@ class App(pulumi.ComponentResource):
                 if database_url is not None
                 else None
             ),
+            # A hash of the URL, not the URL: shown in plain text like any object name.
+            database_secret=(
+                pulumi.Output.unsecret(
+                    database_url.apply(lambda url: manifests.secret_name(config, url))
+                )
+                if database_url is not None
+                else None
+            ),
+            registry_auth=registry_auth,
         )
-        provider = self._cluster_options(config, child)
-        self.objects: dict[str, pulumi.CustomResource] = {}
+        provider = k8s.Provider("cluster", context=kube_context(config), opts=child)
+        self.objects: dict[str, list[pulumi.CustomResource]] = {}
         for obj in manifests.render(config, release):
-            self._declare(obj, pulumi.ResourceOptions.merge(child, provider))
-        self.url = pulumi.Output.from_input(manifests.url(config))
+            self._declare(
+                obj,
+                pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=provider)),
+                config,
+            )
+        self.url, self.port_forward = self._url(config)
         self.register_outputs({"url": self.url, "image": self.image})
+
+    def _url(self, config: K8sConfig) -> tuple[pulumi.Output[str], str | None]:
+        """Where a user reaches the app, and the command that opens it when one is needed."""
+        ingress = manifests.ingress_url(config)
+        if ingress is not None:
+            return pulumi.Output.from_input(ingress), None
+        service = self.objects["Service"][0]
+        if config.service_type == "LoadBalancer":
+            return service.status.apply(_load_balancer_url), None  # type: ignore[attr-defined]
+        local = f"http://127.0.0.1:{manifests.PORT_FORWARD_LOCAL}"
+        command = manifests.port_forward_command(config, kube_context(config))
+        return pulumi.Output.from_input(local), command
 
     def _build_image(
         self,
@@ -180,7 +227,7 @@ class App(pulumi.ComponentResource):
             build=docker.DockerBuildArgs(
                 context=str(APP_DIR),
                 dockerfile=str(APP_DIR / app_image.DOCKERFILE),
-                platform=PLATFORM,
+                platform=config.platform,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
                 args=app_image.label_args(),
             ),
@@ -200,33 +247,48 @@ class App(pulumi.ComponentResource):
         )
         return loaded.image
 
-    def _cluster_options(
-        self, config: K8sConfig, child: pulumi.ResourceOptions
-    ) -> pulumi.ResourceOptions:
-        """Local clusters: their own kubeconfig context. Registry mode: the current context."""
-        if config.cluster_mode == "registry":
-            return pulumi.ResourceOptions()
-        context, default = LOCAL_CLUSTERS[config.cluster_mode]
-        provider = k8s.Provider(
-            "cluster", context=context.format(config.local_cluster or default), opts=child
-        )
-        return pulumi.ResourceOptions(provider=provider)
-
-    def _declare(self, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    def _declare(
+        self, obj: dict[str, Any], opts: pulumi.ResourceOptions, config: K8sConfig
+    ) -> None:
         kind = obj["kind"]
-        needs = [self.objects[k] for k in ("Namespace", *NEEDS.get(kind, ())) if k in self.objects]
+        kinds = ("Namespace", *NEEDS.get(kind, ()))
+        needs = [r for k in kinds for r in self.objects.get(k, [])]
         extra = pulumi.ResourceOptions(depends_on=needs)
+        if kind == "Namespace":
+            extra = pulumi.ResourceOptions(**config.stateful_options())
         if kind == "Deployment":
             extra.ignore_changes = ["spec.replicas"]
         if kind == "Secret":
             extra.additional_secret_outputs = ["stringData", "data"]
         props = {_snake(k): v for k, v in obj.items() if k not in ("apiVersion", "kind")}
         name = kind[0].lower() + kind[1:]
+        if obj.get("type") == "kubernetes.io/dockerconfigjson":
+            name = "registrySecret"
         merged = pulumi.ResourceOptions.merge(opts, extra)
-        self.objects[kind] = KINDS[kind](name, opts=merged, **props)
+        self.objects.setdefault(kind, []).append(KINDS[kind](name, opts=merged, **props))
+
+
+def _registry_auth(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) -> Any:
+    """The `.dockerconfigjson` pods pull with (a secret), when the stack logs in to push."""
+    if not config.registry_username:
+        return None
+    password = secrets.get("registryPassword")
+    if password is None:
+        raise ConfigError(
+            f"{NAMESPACE}:registryPassword: required with registryUsername (the cluster pulls "
+            "with the same login); `pulumi config set --secret registryPassword ...`"
+        )
+    server = str(config.registry).split("/")[0]
+    username = config.registry_username
+    return pulumi.Output.secret(
+        password.apply(lambda pw: manifests.docker_config_json(server, username, pw))
+    )
 
 
 def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     assert isinstance(config, K8sConfig)
     app = App(config.app_name, config, secrets)
-    return {"url": app.url, "image": app.image, "namespace": config.namespace}
+    exports: dict[str, Any] = {"url": app.url, "image": app.image, "namespace": config.namespace}
+    if app.port_forward is not None:
+        exports["portForward"] = app.port_forward
+    return exports

@@ -19,12 +19,14 @@ from typing import Any, Protocol
 import kubernetes_validate
 import yaml
 
-from infra.targets.k8s.manifests import KUBERNETES_VERSION, Obj
+from infra.targets.k8s.manifests import DOCKER_CONFIG_KEY, KUBERNETES_VERSION, Obj
 
 # The Pulumi RPC's marker of a secret value: {_SIG_KEY: _SECRET_SIG, "value": ...}.
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a marker, not a secret
 REDACTED = "<secret: `pulumi config set --secret databaseUrl ...`>"
+# The registry login's placeholder: it is built from registryUsername and this secret.
+REDACTED_LOGIN = "<secret: `pulumi config set --secret registryPassword ...`>"
 _ORDER = (
     "Namespace",
     "ServiceAccount",
@@ -80,7 +82,10 @@ def redact(objects: Iterable[Obj]) -> list[Obj]:
             obj = {
                 **obj,
                 **{
-                    field: dict.fromkeys(obj[field], REDACTED)
+                    field: {
+                        key: REDACTED_LOGIN if key == DOCKER_CONFIG_KEY else REDACTED
+                        for key in obj[field]
+                    }
                     for field in ("data", "stringData")
                     if field in obj
                 },

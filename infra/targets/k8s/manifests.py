@@ -7,8 +7,9 @@ This module is the single source of what runs on a cluster:
 - the local sandbox runs the Deployment's pod template (and the migration Job) on Docker.
 
 Values that only exist at deploy time (the image digest, the migration Job's name, the
-database URL) are parameters: plain strings here and in the sandbox, Pulumi Outputs (the URL
-a Pulumi secret) in the component. Nothing in here reads them, it only places them.
+database URL and its Secret's name, the registry login) are parameters: plain strings here
+and in the sandbox, Pulumi Outputs (the URL and the login Pulumi secrets) in the component.
+Nothing in here reads them, it only places them.
 
 Databases. With `databaseUrl` (PostgreSQL) the schema is migrated by a Job, named after the
 image, that must complete before the Deployment rolls. Without it every pod keeps its own
@@ -18,6 +19,7 @@ own database as it starts (`migrate && exec gunicorn`), and its data is lost wit
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shlex
@@ -39,6 +41,7 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
+DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
 Obj = dict[str, Any]
 
@@ -48,16 +51,23 @@ class Release:
     """What one deploy adds to the config: the image and, with PostgreSQL, its URL.
 
     `image` is `registry/repo@sha256:...` from the push (an image id locally). `migrate_job`
-    is set exactly when `database_url` is: the Job's name, from `migrate_job_name(image)`.
+    and `database_secret` are set exactly when `database_url` is: the Job's name, from
+    `migrate_job_name(image)`, and the Secret's, from `secret_name(database_url)`.
+    `registry_auth`, a `.dockerconfigjson` document (`docker_config_json`), is set when the
+    stack has registry credentials: pods then pull with it.
     """
 
     image: Any
     database_url: Any = None
     migrate_job: Any = None
+    database_secret: Any = None
+    registry_auth: Any = None
 
     def __post_init__(self) -> None:
         if (self.database_url is None) != (self.migrate_job is None):
             raise ValueError("a migration Job is declared exactly when a database URL is set")
+        if (self.database_url is None) != (self.database_secret is None):
+            raise ValueError("a database Secret is named exactly when a database URL is set")
 
 
 def migrate_job_name(config: K8sConfig, image: str) -> str:
@@ -65,10 +75,29 @@ def migrate_job_name(config: K8sConfig, image: str) -> str:
     return f"{config.app_name}-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
 
 
-def plain_release(config: K8sConfig, image: str, database_url: str | None = None) -> Release:
+def plain_release(
+    config: K8sConfig,
+    image: str,
+    database_url: str | None = None,
+    registry_auth: str | None = None,
+) -> Release:
     """A release from plain values (sandbox, YAML); the component builds its own from Outputs."""
-    job = migrate_job_name(config, image) if database_url is not None else None
-    return Release(image=image, database_url=database_url, migrate_job=job)
+    if database_url is None:
+        return Release(image=image, registry_auth=registry_auth)
+    return Release(
+        image=image,
+        database_url=database_url,
+        migrate_job=migrate_job_name(config, image),
+        database_secret=secret_name(config, database_url),
+        registry_auth=registry_auth,
+    )
+
+
+def docker_config_json(server: str, username: str, password: str) -> str:
+    """The `.dockerconfigjson` a kubelet pulls with: one registry, one login."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    auth = {"username": username, "password": password, "auth": token}
+    return json.dumps({"auths": {server: auth}}, sort_keys=True)
 
 
 def render(config: K8sConfig, release: Release) -> list[Obj]:
@@ -78,8 +107,10 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
         service_account(config),
         config_map(config),
     ]
+    if release.registry_auth is not None:
+        objects.append(registry_secret(config, release.registry_auth))
     if release.database_url is not None:
-        objects += [secret(config, release.database_url), migrate_job(config, release)]
+        objects += [secret(config, release), migrate_job(config, release)]
     objects += [
         deployment(config, release),
         service(config),
@@ -165,24 +196,42 @@ def config_map(config: K8sConfig) -> Obj:
     }
 
 
-def secret_name(config: K8sConfig) -> str:
-    return f"{config.app_name}-database"
+def secret_name(config: K8sConfig, database_url: str) -> str:
+    """Named after its content, like the ConfigMap: a rotated URL is a new Secret, so the
+    pod template changes and the Deployment rolls (env from a Secret is read only at start).
+    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same)."""
+    return f"{config.app_name}-database-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}"
 
 
-def secret(config: K8sConfig, database_url: Any) -> Obj:
+def secret(config: K8sConfig, release: Release) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(config, secret_name(config)),
+        "metadata": _meta(config, release.database_secret),
         "type": "Opaque",
-        "stringData": {DATABASE_URL_KEY: database_url},
+        "stringData": {DATABASE_URL_KEY: release.database_url},
+    }
+
+
+def registry_secret_name(config: K8sConfig) -> str:
+    return f"{config.app_name}-registry"
+
+
+def registry_secret(config: K8sConfig, registry_auth: Any) -> Obj:
+    """The registry login pods pull with (a private registry otherwise: ImagePullBackOff)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(config, registry_secret_name(config)),
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {DOCKER_CONFIG_KEY: registry_auth},
     }
 
 
 def _env_from(config: K8sConfig, release: Release) -> list[Obj]:
     sources: list[Obj] = [{"configMapRef": {"name": config_map_name(config)}}]
     if release.database_url is not None:
-        sources.append({"secretRef": {"name": secret_name(config)}})
+        sources.append({"secretRef": {"name": release.database_secret}})
     return sources
 
 
@@ -221,8 +270,8 @@ def _tmp_volume() -> Obj:
     return {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": TMP_SIZE}}
 
 
-def _pod_spec(config: K8sConfig, containers: list[Obj], restart: str) -> Obj:
-    return {
+def _pod_spec(config: K8sConfig, release: Release, containers: list[Obj], restart: str) -> Obj:
+    spec: Obj = {
         "serviceAccountName": config.app_name,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -232,6 +281,9 @@ def _pod_spec(config: K8sConfig, containers: list[Obj], restart: str) -> Obj:
         "containers": containers,
         "volumes": [_tmp_volume()],
     }
+    if release.registry_auth is not None:
+        spec["imagePullSecrets"] = [{"name": registry_secret_name(config)}]
+    return spec
 
 
 def _container(config: K8sConfig, release: Release, name: str) -> Obj:
@@ -300,7 +352,7 @@ def deployment(config: K8sConfig, release: Release) -> Obj:
             },
             "template": {
                 "metadata": {"labels": template_labels},
-                "spec": _pod_spec(config, [web_container(config, release)], "Always"),
+                "spec": _pod_spec(config, release, [web_container(config, release)], "Always"),
             },
         },
     }
@@ -319,7 +371,7 @@ def migrate_job(config: K8sConfig, release: Release) -> Obj:
             "activeDeadlineSeconds": 300,
             "template": {
                 "metadata": {"labels": labels(config, "migrate")},
-                "spec": _pod_spec(config, [container], "Never"),
+                "spec": _pod_spec(config, release, [container], "Never"),
             },
         },
     }
@@ -331,7 +383,7 @@ def service(config: K8sConfig) -> Obj:
         "kind": "Service",
         "metadata": _meta(config, config.app_name, "web"),
         "spec": {
-            "type": "ClusterIP",
+            "type": config.service_type,
             "selector": selector(config),
             "ports": [
                 {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
@@ -427,12 +479,23 @@ def ingress(config: K8sConfig) -> Obj:
     }
 
 
-def url(config: K8sConfig) -> str:
-    """Where the app answers: its Ingress host, else the Service's in-cluster name."""
-    if config.ingress_host:
-        scheme = "https" if config.ingress_tls_secret else "http"
-        return f"{scheme}://{config.ingress_host}"
-    return f"http://{config.app_name}.{config.namespace}.svc.cluster.local"
+def ingress_url(config: K8sConfig) -> str | None:
+    """Where users reach the app through its Ingress, if it has one."""
+    if not config.ingress_host:
+        return None
+    scheme = "https" if config.ingress_tls_secret else "http"
+    return f"{scheme}://{config.ingress_host}"
+
+
+PORT_FORWARD_LOCAL = 8080
+
+
+def port_forward_command(config: K8sConfig, context: str) -> str:
+    """How a user reaches a ClusterIP Service from their machine (then http://127.0.0.1:8080)."""
+    return (
+        f"kubectl --context {shlex.quote(context)} --namespace {config.namespace} "
+        f"port-forward service/{config.app_name} {PORT_FORWARD_LOCAL}:{SERVICE_PORT}"
+    )
 
 
 def find(objects: Iterable[Obj], kind: str) -> list[Obj]:

@@ -18,6 +18,14 @@ def _pushed(inputs: dict[str, Any]) -> dict[str, Any]:
     return {"repoDigest": f"{repository}@sha256:{digest}"}
 
 
+def _service(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A LoadBalancer Service gets the address a cloud would give it (AWS: a hostname)."""
+    if inputs.get("spec", {}).get("type") != "LoadBalancer":
+        return {}
+    address = {"hostname": "a1b2c3-123456789.us-east-1.elb.amazonaws.example"}
+    return {"status": {"loadBalancer": {"ingress": [address]}}}
+
+
 CALLS: dict[str, Any] = {}
 
-OUTPUTS = {"docker:index/image:Image": _pushed}
+OUTPUTS = {"docker:index/image:Image": _pushed, "kubernetes:core/v1:Service": _service}

@@ -6,8 +6,15 @@ What gets declared, and why each piece is shaped the way it is:
   enforced), SSE-S3 encryption by default, versioning, and a policy refusing plain HTTP. The
   bundle object's key carries its content hash, so a new bundle is a new object and a new
   Beanstalk application version, and the previous one stays available to roll back to.
-- The Beanstalk application (old versions pruned by Beanstalk, bundles kept in S3) and the
-  application version made from that object.
+- The Beanstalk application, which keeps the newest `versionsToKeep` application versions
+  (older ones pruned by Beanstalk, their bundles kept in S3) so a rollback has somewhere to
+  go, and the application version made from that object.
+- The environment waits for everything it needs at launch but does not reference: the
+  service role's policies, the instance role's policy and the secret's value. Without those
+  edges the first instances can boot before they may read their bundle or secret.
+- The bundle bucket is stateful: with `protectStateful` (default outside demo/dev) it is
+  protected and retained by `pulumi destroy`; without, `force_destroy` empties it (every
+  object version) so the destroy succeeds.
 - An environment on the newest platform matching `platformPattern` (looked up at deploy time,
   so managed platform updates and new stacks need no code change): single instance or load
   balanced, enhanced health on `healthCheckPath`, immutable deployments (a failed version
@@ -46,7 +53,6 @@ SQLITE_PATH = "/var/app/data/shipways.db"  # outside /var/app/current, which dep
 LOG_RETENTION_DAYS = "14"
 ROOT_VOLUME_GB = "10"  # the app, its virtualenv, logs and the SQLite fallback fit easily
 UPDATE_WINDOW = "Sun:03:00"  # UTC; managed platform updates (minor and patch)
-VERSIONS_KEPT = 20
 
 
 def _policy(*statements: dict[str, Any]) -> str:
@@ -77,10 +83,12 @@ class BeanstalkApp(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
-        bucket, bundle_object = self._bundle_store(name, prefix, built, tags, child)
-        service_role = self._service_role(name, prefix, account.account_id, tags, child)
-        database_secret = self._database_secret(name, prefix, secrets, tags, child)
-        profile = self._instance_profile(
+        bucket, bundle_object = self._bundle_store(name, prefix, config, built, tags, child)
+        service_role, attachments = self._service_role(
+            name, prefix, account.account_id, tags, child
+        )
+        database_secret, secret_value = self._database_secret(name, prefix, secrets, tags, child)
+        profile, instance_policy = self._instance_profile(
             name,
             prefix,
             config,
@@ -98,7 +106,7 @@ class BeanstalkApp(pulumi.ComponentResource):
             description=f"{config.app_name} ({config.environment}): the shipways sample API",
             appversion_lifecycle={
                 "service_role": service_role.arn,
-                "max_count": VERSIONS_KEPT,
+                "max_count": config.versions_to_keep,
                 "delete_source_from_s3": False,
             },
             tags=tags,
@@ -124,7 +132,10 @@ class BeanstalkApp(pulumi.ComponentResource):
             version=version.name,
             settings=_environment_settings(config, service_role.arn, profile.name, database_secret),
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*attachments, instance_policy, *secret_value],
+            ),
         )
 
         self.url: pulumi.Output[str] = pulumi.Output.concat("http://", environment.cname)
@@ -140,12 +151,18 @@ class BeanstalkApp(pulumi.ComponentResource):
         self,
         name: str,
         prefix: str,
+        config: PaasConfig,
         built: bundles.Bundle,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> tuple[aws.s3.Bucket, aws.s3.BucketObject]:
         bucket = aws.s3.Bucket(
-            f"{name}-bundles", bucket_prefix=f"{prefix}-bundles-", tags=tags, opts=child
+            f"{name}-bundles",
+            bucket_prefix=f"{prefix}-bundles-",
+            # Unprotected, `pulumi destroy` empties it; protected, it stays with its bundles.
+            force_destroy=not config.protects_stateful,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, **config.stateful_options()),
         )
         private = aws.s3.BucketPublicAccessBlock(
             f"{name}-bundles-private",
@@ -210,7 +227,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         account_id: pulumi.Output[str],
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
-    ) -> aws.iam.Role:
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
         role = aws.iam.Role(
             f"{name}-service-role",
             name=f"{prefix}-eb-service",
@@ -233,14 +250,16 @@ class BeanstalkApp(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for arn in SERVICE_ROLE_POLICIES:
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-service-{arn.rsplit('/', 1)[-1]}",
                 role=role.name,
                 policy_arn=arn,
                 opts=child,
             )
-        return role
+            for arn in SERVICE_ROLE_POLICIES
+        ]
+        return role, attachments
 
     def _database_secret(
         self,
@@ -249,10 +268,11 @@ class BeanstalkApp(pulumi.ComponentResource):
         secrets: StackSecrets,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
-    ) -> aws.secretsmanager.Secret | None:
+    ) -> tuple[aws.secretsmanager.Secret | None, list[aws.secretsmanager.SecretVersion]]:
+        """The secret and its value (none without `databaseUrl`)."""
         url = secrets.get("databaseUrl")
         if url is None:
-            return None
+            return None, []
         secret = aws.secretsmanager.Secret(
             f"{name}-database-url",
             name_prefix=f"{prefix}/database-url-",
@@ -261,13 +281,13 @@ class BeanstalkApp(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(
+        value = aws.secretsmanager.SecretVersion(
             f"{name}-database-url-value",
             secret_id=secret.id,
             secret_string=url,  # a Pulumi secret from config to state
             opts=child,
         )
-        return secret
+        return secret, [value]
 
     def _instance_profile(
         self,
@@ -280,7 +300,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         database_secret: aws.secretsmanager.Secret | None,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
-    ) -> aws.iam.InstanceProfile:
+    ) -> tuple[aws.iam.InstanceProfile, aws.iam.RolePolicy]:
         role = aws.iam.Role(
             f"{name}-instance-role",
             name=f"{prefix}-eb-instance",
@@ -299,10 +319,13 @@ class BeanstalkApp(pulumi.ComponentResource):
         policy = pulumi.Output.all(
             bucket=bucket.arn, account=account_id, region=region, secret=secret_arn
         ).apply(lambda v: _instance_policy(prefix, **v))
-        aws.iam.RolePolicy(f"{name}-instance-policy", role=role.name, policy=policy, opts=child)
-        return aws.iam.InstanceProfile(
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-instance-policy", role=role.name, policy=policy, opts=child
+        )
+        profile = aws.iam.InstanceProfile(
             f"{name}-instance-profile", name=f"{prefix}-eb-instance", role=role.name, opts=child
         )
+        return profile, role_policy
 
 
 def _platform(pattern: str, parent: pulumi.Resource) -> str:

@@ -13,6 +13,15 @@ data), so the very first connection is already pinned to it; an existing `host` 
 the operator's ~/.ssh/known_hosts.
 
 With `host` set, nothing is created on AWS: the release is deployed to that server as is.
+
+With a `domain`, certbot runs only once the domain resolves to the server. A server created
+in the same update has an address no DNS record names yet: it serves the self-signed
+certificate, the release records `certificate: pending` with what to do (the stack's
+`certificate` and `certificateNotice` outputs), and the next `pulumi up` sees the pending
+state and provisions again, obtaining the certificate once DNS resolves.
+
+The server and its Elastic IP hold the data and the address users know: with
+`protectStateful` (default outside demo/dev) they are protected and retained on destroy.
 """
 
 from __future__ import annotations
@@ -163,6 +172,8 @@ class _FabricReleaseProvider(dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed = [k for k in RELEASE_KEYS if olds.get(k) != news.get(k)]
+        if certificate_pending(olds, news):
+            changed.append("certificate")
         return dynamic.DiffResult(changes=bool(changed), replaces=[], stables=[])
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
@@ -174,6 +185,14 @@ class _FabricReleaseProvider(dynamic.ResourceProvider):
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
+
+
+def certificate_pending(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the last run left the domain's certificate waiting for DNS: then every `up`
+    provisions again (idempotent, so only the certbot step does anything new) until it
+    has been obtained."""
+    domain = (news.get("settings") or {}).get("domain")
+    return bool(domain) and olds.get("certificate") == "pending"
 
 
 def _ship(props: dict[str, Any]) -> dict[str, Any]:
@@ -194,11 +213,15 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
         )
         try:
             _open(conn, pinned=known_hosts is not None)
-            shipways_fabric.provision(conn, props["settings"])
+            provisioned = shipways_fabric.provision(conn, props["settings"])
             deployed = sample_app.deploy([conn], props["settings"])
         finally:
             conn.close()
-    return {k: v for k, v in props.items() if not k.startswith("__")} | {"deployed": str(deployed)}
+    return {k: v for k, v in props.items() if not k.startswith("__")} | {
+        "deployed": str(deployed),
+        "certificate": provisioned.certificate,
+        "certificateNotice": provisioned.notice or "",
+    }
 
 
 def _open(conn: Any, *, pinned: bool) -> None:
@@ -264,6 +287,8 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
     """One release of the app on one server, shipped by the Fabric tasks."""
 
     deployed: pulumi.Output[str]
+    certificate: pulumi.Output[str]
+    certificateNotice: pulumi.Output[str]
 
     def __init__(
         self,
@@ -287,6 +312,8 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
             "settings": settings,
             "release": release,
             "deployed": None,
+            "certificate": None,
+            "certificateNotice": None,
         }
         super().__init__(_FabricReleaseProvider(), name, props, opts)
 
@@ -390,9 +417,16 @@ class VpsServer(pulumi.ComponentResource):
             tags={"Name": f"{config.app_name}-{config.environment}", **tags},
             # A newer Debian image must not silently replace a server holding data;
             # move to one on purpose with `pulumi up --replace <instance urn>`.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["ami"], **config.stateful_options()
+            ),
         )
-        eip = aws.ec2.Eip(f"{name}-ip", domain="vpc", tags=tags, opts=child)
+        eip = aws.ec2.Eip(
+            f"{name}-ip",
+            domain="vpc",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, **config.stateful_options()),
+        )
         association = aws.ec2.EipAssociation(
             f"{name}-ip-association",
             allocation_id=eip.allocation_id,
@@ -449,6 +483,8 @@ def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[
         "ssh": server.ssh,
         "release": server.release,
         "deployed": server.deployment.deployed,
+        "certificate": server.deployment.certificate,
+        "certificateNotice": server.deployment.certificateNotice,
     }
     if server.known_hosts is not None:
         exports["known_hosts"] = server.known_hosts

@@ -53,5 +53,10 @@ OUTPUTS = {
         "public": HOST_PUBLIC_KEY,
         "private": HOST_PRIVATE_KEY,
     },
-    "pulumi-python:dynamic/vps:FabricRelease": lambda _inputs: {"deployed": DEPLOYED},
+    "pulumi-python:dynamic/vps:FabricRelease": lambda inputs: {
+        "deployed": DEPLOYED,
+        # A first run with a domain: the new address is not in DNS yet.
+        "certificate": "pending" if inputs["settings"].get("domain") else "self-signed",
+        "certificateNotice": "",
+    },
 }

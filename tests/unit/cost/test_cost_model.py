@@ -83,7 +83,7 @@ def test_http_api_per_million_requests() -> None:
 
 
 CLUSTER = Cluster(control_plane="eks", nodes=0, node_instance_type="t3.small")
-K8S = K8sConfig(registry="ghcr.io/example/shipways")
+K8S = K8sConfig(registry="ghcr.io/example/shipways", kubeContext="prod")
 
 
 def test_eks_control_plane_for_a_month() -> None:

@@ -23,7 +23,12 @@ DB_URL = "postgresql://app:pa55word@db.example.internal/shipways"
 
 def _objects(database_url: str | None = DB_URL, **config: Any) -> list[dict[str, Any]]:
     settings = K8sConfig.model_validate(
-        {"registry": "registry.example.com/shipways", "ingressHost": "api.example.com"} | config
+        {
+            "registry": "registry.example.com/shipways",
+            "kubeContext": "prod",
+            "ingressHost": "api.example.com",
+        }
+        | config
     )
     return manifests.render(settings, manifests.plain_release(settings, IMAGE, database_url))
 
@@ -159,3 +164,24 @@ def test_release_requires_a_job_exactly_with_a_database() -> None:
 def test_objects_are_plain_json_data() -> None:
     """What the sandbox and the YAML read must be plain data (no Outputs, no objects)."""
     assert json.loads(json.dumps(_objects())) == _objects()
+
+
+def test_registry_login_is_a_dockerconfigjson_secret_the_pods_pull_with() -> None:
+    settings = K8sConfig(registry="registry.example.com/shipways", kubeContext="prod")
+    login = manifests.docker_config_json("registry.example.com", "ci", "tok")
+    objects = manifests.render(settings, manifests.plain_release(settings, IMAGE, DB_URL, login))
+    secrets = {s["metadata"]["name"]: s for s in manifests.find(objects, "Secret")}
+    assert secrets["shipways-registry"]["type"] == "kubernetes.io/dockerconfigjson"
+    assert secrets["shipways-registry"]["stringData"] == {".dockerconfigjson": login}
+    for kind in ("Deployment", "Job"):
+        pod = _one(objects, kind)["spec"]["template"]["spec"]
+        assert pod["imagePullSecrets"] == [{"name": "shipways-registry"}]
+    assert export.schema_errors(objects) == []
+
+
+def test_database_secret_name_follows_the_url() -> None:
+    settings = K8sConfig(registry="registry.example.com/shipways", kubeContext="prod")
+    first = manifests.secret_name(settings, DB_URL)
+    assert first == manifests.secret_name(settings, DB_URL)
+    assert first != manifests.secret_name(settings, DB_URL + "?sslmode=require")
+    assert first.startswith("shipways-database-") and "pa55word" not in first

@@ -14,7 +14,12 @@ pytestmark = pytest.mark.unit
 
 IMAGE = "sha256:" + "1" * 64
 DB_URL = "postgresql://app:pw@db.example.internal/shipways"
-CONFIG = K8sConfig(registry="registry.example.com/shipways", memoryLimit="300Mi", cpuLimit="750m")
+CONFIG = K8sConfig(
+    registry="registry.example.com/shipways",
+    kubeContext="prod",
+    memoryLimit="300Mi",
+    cpuLimit="750m",
+)
 
 
 def _objects(database_url: str | None = None) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ def test_facts_quote_the_stack_files_and_justify_every_row() -> None:
     assert facts["serverless"]["request_time_limit"].seconds == ServerlessConfig().timeout_s
     assert facts["vps"]["os_patching"].flag is False
     assert facts["k8s"]["scaling"].flag is True
-    assert str(K8sConfig(registry="r").replicas) in facts["k8s"]["scaling"].value
+    assert str(K8sConfig(registry="r", kubeContext="c").replicas) in facts["k8s"]["scaling"].value
     assert PaasConfig().environment_type in facts["paas"]["scaling"].value
 
 
