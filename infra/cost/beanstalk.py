@@ -30,8 +30,9 @@ def environment_line(resource: Declared, ctx: Context) -> ResourceCost:
     instance_type = settings.get((LAUNCH, "InstanceType")) or (
         settings.get(("aws:ec2:instances", "InstanceTypes"), "").split(",")[0].strip()
     )
-    count = ctx.sizing.servers
     balanced = ctx.sizing.load_balanced or declared == "LoadBalanced"
+    minimum = int(settings.get(("aws:autoscaling:asg", "MinSize"), "1")) if balanced else 1
+    count = max(ctx.sizing.servers, minimum)
     kind = "LoadBalanced" if balanced else "SingleInstance"
     line = ResourceCost(
         type=resource.type,
