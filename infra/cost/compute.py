@@ -42,7 +42,7 @@ def unlimited_credit_note(
     line.notes.append(
         f"unlimited CPU credits ({how}): sustained CPU above the baseline bills surplus credits "
         f"at {surplus.label()}, up to ${ceiling:,.2f} a month for {count} x {instance_type} at "
-        "100% CPU (set creditSpecification standard to cap it)"
+        "100% CPU (standard credit mode caps it)"
     )
 
 
