@@ -248,3 +248,23 @@ def test_no_resource_is_dropped() -> None:
     }
     assert est.unpriced == ["queue: no price mapping for this resource type"]
     assert "IAM is free" in est.lines[0].note()
+
+
+def test_a_worked_serverless_month_to_the_cent() -> None:
+    """10M requests, 512 MB for 100 ms, 4 KiB out and 1 KiB of logs each, no free tier."""
+    logs = res("aws:cloudwatch/logGroup:LogGroup", "logs", retentionInDays=14)
+    api = res("aws:apigatewayv2/api:Api", "api", protocolType="HTTP")
+    stack = plan(TargetName.SERVERLESS, ServerlessConfig(), LAMBDA, api, logs)
+    profile = usage(requests_per_month=10_000_000, avg_response_kb=4, log_kb_per_request=1)
+    est = estimate(stack, profile, PRICES, deployed_region="us-east-1")
+    by_hand = {
+        "fn": 10 * 0.20 + 10_000_000 * 0.1 * 0.5 * 0.0000166667,  # $2.00 + $8.33335
+        "api": 10 * 1.00,  # $10.00
+        "database": 730 * 0.016 + 20 * 0.115,  # $11.68 + $2.30
+        "CloudWatch Logs": 10_000_000 / 1024**2 * 0.50,  # 9.5367 GB: $4.76837
+        "data transfer out": 10_000_000 * 4 / 1024**2 * 0.09,  # 38.147 GB: $3.43323
+    }
+    assert {line.name: line.monthly for line in est.lines if line.monthly} == pytest.approx(by_hand)
+    # $10.33335 + $10.00 + $13.98 + $4.76837 + $3.43323 = $42.51495
+    assert round(est.monthly, 2) == 42.51
+    assert round(est.fixed, 2) == 13.98 and round(est.per_request, 2) == 28.53

@@ -38,6 +38,7 @@ def test_rest_api_tiers_above_one_billion() -> None:
     # 333M x $3.50 + 667M x $2.80 + 500M x $2.38 = 1,165.50 + 1,867.60 + 1,190.00.
     assert price.cost(1_500_000_000) == pytest.approx(1165.50 + 1867.60 + 1190.00)
 
+
 def test_prices_older_than_a_year_are_flagged_on_an_injected_date() -> None:
     book = load_prices()
     flagged = {s.key for s in stale(book, date(2026, 11, 24))}
