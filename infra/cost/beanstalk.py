@@ -62,6 +62,10 @@ def environment_line(resource: Declared, ctx: Context) -> ResourceCost:
         load_balancer(ctx, line, "alb" if lb_type == "application" else "nlb")
     else:
         line.unpriced.append(f"{lb_type} load balancer (no sourced price)")
-    ctx.add(line, f"{count} instance public IPv4 (default VPC subnets)", "aws.vpc.public_ipv4",
-            count * ctx.hours)  # fmt: skip
+    ctx.add(
+        line,
+        f"{count} instance public IPv4 (default VPC subnets)",
+        "aws.vpc.public_ipv4",
+        count * ctx.hours,
+    )
     return line

@@ -80,8 +80,17 @@ def load_balancer(
     per_request = units is None
     average = capacity_units(ctx.usage, kind) if units is None else units
     ctx.add(line, name, f"aws.{kind}.hours", ctx.hours)
-    ctx.add(line, f"{average:,.3g} {unit} on average", f"aws.{kind}.{unit.lower()}",
-            average * ctx.hours, per_request=per_request)  # fmt: skip
+    ctx.add(
+        line,
+        f"{average:,.3g} {unit} on average",
+        f"aws.{kind}.{unit.lower()}",
+        average * ctx.hours,
+        per_request=per_request,
+    )
     if public_ipv4:
-        ctx.add(line, f"{public_ipv4} public IPv4 (one per AZ)", "aws.vpc.public_ipv4",
-                public_ipv4 * ctx.hours)  # fmt: skip
+        ctx.add(
+            line,
+            f"{public_ipv4} public IPv4 (one per AZ)",
+            "aws.vpc.public_ipv4",
+            public_ipv4 * ctx.hours,
+        )

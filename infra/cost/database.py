@@ -36,18 +36,24 @@ def rds_line(
         detail=f"{engine} {instance_class} {where}, {storage:g} GB {storage_type} ({origin})",
     )
     twice = " x 2 (primary + standby)" if copies == 2 else ""
-    ctx.add(line, f"{instance_class}{twice} on-demand", f"aws.rds.{engine_key}.{instance_class}",
-            ctx.hours * copies)  # fmt: skip
+    ctx.add(
+        line,
+        f"{instance_class}{twice} on-demand",
+        f"aws.rds.{engine_key}.{instance_class}",
+        ctx.hours * copies,
+    )
     if storage_type == "gp3":
-        ctx.add(line, f"{storage * copies:g} GB gp3 storage", "aws.rds.storage.gp3",
-                storage * copies)  # fmt: skip
+        ctx.add(
+            line, f"{storage * copies:g} GB gp3 storage", "aws.rds.storage.gp3", storage * copies
+        )
     else:
         line.unpriced.append(f"{storage_type} storage (only gp3 is priced)")
     backups = ctx.usage.database.backup_gb
     beyond = max(0.0, backups - storage)
     if beyond:
-        ctx.add(line, f"{beyond:g} GB backups beyond the free {storage:g} GB", "aws.rds.backup",
-                beyond)  # fmt: skip
+        ctx.add(
+            line, f"{beyond:g} GB backups beyond the free {storage:g} GB", "aws.rds.backup", beyond
+        )
     else:
         line.notes.append(f"backups up to {storage:g} GB (the provisioned size) are free")
     return line

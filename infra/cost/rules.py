@@ -120,8 +120,13 @@ def _lambda_function(resource: Declared, ctx: Context) -> ResourceCost:
     line.charges.append(
         ctx.charge(f"requests{free}", "aws.lambda.requests", billable_requests, per_request=True)
     )
-    ctx.add(line, f"compute (GB-seconds){free}", f"aws.lambda.compute.{arch}", billable_gbs,
-            per_request=True)  # fmt: skip
+    ctx.add(
+        line,
+        f"compute (GB-seconds){free}",
+        f"aws.lambda.compute.{arch}",
+        billable_gbs,
+        per_request=True,
+    )
     return line
 
 

@@ -78,8 +78,8 @@ def test_a_single_vps_keeps_postgresql_on_the_server_at_no_extra_cost() -> None:
 def test_other_targets_pay_the_same_managed_database(
     target: TargetName, config: StackConfig
 ) -> None:
-    db = line(run(target, config, cluster=Cluster(control_plane="none", nodes=1,
-                                                node_instance_type="t3.small")), "database")  # fmt: skip
+    cluster = Cluster(control_plane="none", nodes=1, node_instance_type="t3.small")
+    db = line(run(target, config, cluster=cluster), "database")
     assert charges(db) == pytest.approx(
         {"db.t4g.micro on-demand": HOURS * 0.016, "20 GB gp3 storage": 20 * 0.115}
     )
@@ -167,7 +167,7 @@ def test_cloudwatch_logs_where_the_stack_ships_them() -> None:
                 "namespace": "aws:elasticbeanstalk:cloudwatch:logs",
                 "name": "StreamLogs",
                 "value": "true",
-            },  # fmt: skip
+            },
             {"namespace": "aws:ec2:instances", "name": "InstanceTypes", "value": "t3.small"},
         ],
     )
@@ -209,6 +209,6 @@ def test_t3_unlimited_credit_exposure_is_flagged_not_guessed() -> None:
     # 2 vCPU x 730 h x $0.05 = $73.00 at 100% CPU; nothing is billed for it by default.
     assert "unlimited CPU credits (the default)" in server.note() and "$73.00" in server.note()
     assert all("surplus" not in c.what for c in server.charges)
-    capped = res(**{"type_": SERVER.type, "name": "capped"}, **SERVER.inputs,
-                 creditSpecification={"cpuCredits": "standard"})  # fmt: skip
+    standard = {**SERVER.inputs, "creditSpecification": {"cpuCredits": "standard"}}
+    capped = res(SERVER.type, "capped", **standard)
     assert "unlimited" not in line(run(TargetName.VPS, VPS, capped), "capped").note()

@@ -2,6 +2,7 @@
 throughput; Lambda's concurrency is checked against its limit; the break-even moves; and the
 throughput figure comes from the measurements, falling back as documented."""
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,9 @@ def test_the_sweep_shows_the_steps_and_the_break_even_moves() -> None:
     roomy, tight = usage(0, rps=4000), usage(0, rps=40)
     vps_roomy = breakeven.sweep(breakeven.cost_at(vps_plan(), roomy, PRICES), points)
     vps_tight = breakeven.sweep(breakeven.cost_at(vps_plan(), tight, PRICES), points)
-    jumps = [n for (n, a), (_, b) in zip(vps_tight, vps_tight[1:], strict=False) if b - a > 10]
+    jumps = [n for (n, a), (_, b) in itertools.pairwise(vps_tight) if b - a > 10]
     assert len(jumps) == 2  # 1 -> 2 servers (+ load balancer, + RDS), then 2 -> 3
-    assert all(b - a < 1 for (_, a), (_, b) in zip(vps_roomy, vps_roomy[1:], strict=False))
+    assert all(b - a < 1 for (_, a), (_, b) in itertools.pairwise(vps_roomy))
 
     def break_evens(profile: UsageProfile) -> list[int]:
         fns = (
