@@ -154,3 +154,17 @@ def test_throughput_is_measured_then_falls_back(tmp_path: Path, monkeypatch: Any
     assert nothing.rps == 55 and "nothing measured" in nothing.origin
     stated = throughput("vps", Capacity(rps_per_instance=12), files=[path])
     assert stated.rps == 12 and stated.origin == "stated in the usage profile"
+
+
+def test_capacity_steps_are_found_to_the_request() -> None:
+    points = breakeven.grid(100_000_000, 100)
+    steps = breakeven.capacity_steps(vps_plan(), usage(0), PRICES, points)
+    # 40 requests/s per server at 3x peaks: a second server from 35,040,000 requests a month,
+    # a third from 70,080,000 (n x 3 / 2,628,000 s > 40 x servers).
+    assert [(s.requests_per_month, s.servers) for s in steps] == [
+        (0, 1),
+        (pytest.approx(35_040_001, abs=1), 2),
+        (pytest.approx(70_080_001, abs=1), 3),
+    ]
+    roomy = breakeven.capacity_steps(vps_plan(), usage(0, rps=4000), PRICES, points)
+    assert [(s.servers, s.nodes) for s in roomy] == [(1, 0)]
