@@ -262,6 +262,8 @@ def plan(
         return
     out.print(plan_tree(result, cost))
     render_estimate(cost, out)
+    for warning in cost.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     for warning in stale_prices_used(cost):
         console.print(f"[yellow]warning:[/] price {warning}")
 

@@ -1,7 +1,10 @@
 """What a stack costs a month: price data, usage profiles, the cost model and break-evens.
 
-`prices` loads the one versioned price file, `usage` the reader's assumptions, `model` turns an
-offline plan into charges, and `breakeven` sweeps traffic to find where targets cross.
+`prices` loads the one versioned price file, `usage` the reader's assumptions, `capacity` the
+measured throughput of one instance, `sizing` how many instances the peak needs, `model` turns
+an offline plan into charges (`rules` per resource type; `database`, `beanstalk`, `assumed` for
+the lines a stack implies), `region` checks where the stack deploys against the prices' region,
+and `breakeven` sweeps traffic to find where targets cross and where capacity steps up.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from infra.cost.model import Estimate, estimate
 from infra.cost.prices import PriceBook
+from infra.cost.sizing import size
 from infra.cost.usage import UsageProfile
 from infra.harness import OfflinePlan
 
@@ -31,6 +32,40 @@ class BreakEven(BaseModel):
     cheaper_above: str
     requests_per_month: int
     monthly_usd: float
+
+
+class CapacityStep(BaseModel):
+    """From `requests_per_month` on, the target needs `servers` (and `nodes`)."""
+
+    requests_per_month: int
+    servers: int
+    nodes: int
+
+
+def capacity_steps(
+    plan: OfflinePlan, usage: UsageProfile, prices: PriceBook, points: list[int]
+) -> list[CapacityStep]:
+    """Every traffic level in the grid's range where the target's sizing changes (the first
+    point's sizing included), each found to within one request: the steps in the sweep."""
+
+    def sized(requests: float) -> tuple[int, int]:
+        found = size(plan, usage.at(requests), prices)
+        return found.servers, found.nodes
+
+    first = sized(points[0])
+    steps = [CapacityStep(requests_per_month=points[0], servers=first[0], nodes=first[1])]
+    last_n, last = points[0], first
+    for n in points[1:]:
+        now = sized(n)
+        if now != last:
+            lo, hi = float(last_n), float(n)
+            while hi - lo > 1:
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if sized(mid) == last else (lo, mid)
+            servers, nodes = sized(hi)
+            steps.append(CapacityStep(requests_per_month=int(hi), servers=servers, nodes=nodes))
+        last_n, last = n, now
+    return steps
 
 
 def cost_at(plan: OfflinePlan, usage: UsageProfile, prices: PriceBook) -> CostFn:

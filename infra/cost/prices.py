@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from infra.cost.errors import CostInputError
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "prices.yaml"
 MAX_AGE = timedelta(days=365)
+AWS_PAGES = "https://aws.amazon.com/"
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -27,13 +35,30 @@ class PriceError(CostInputError):
     """The price data is wrong or lacks a price; the message names the entry."""
 
 
+class CrossCheck(BaseModel):
+    """Another page that gives the same figure: where it is and what it says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: str  # its address (or, when the search index gave none, what the page is)
+    says: str
+    date: str | None = None
+
+
 class _Sourced(BaseModel):
+    """Where a figure comes from: the provider's own page for it (`url`, the address to
+    re-check), the page it was actually read from and when, and independent cross-checks;
+    fewer than two cross-checks must say why (`unchecked`), so a thin source shows."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str
-    source: str
-    url: str | None = None
-    date: str | None = None  # as precise as the source is: YYYY, YYYY-MM or YYYY-MM-DD
+    url: str
+    read_from: str
+    read_on: dt.date
+    date: str | None = None  # the date the page read gives: YYYY, YYYY-MM or YYYY-MM-DD
+    cross_checks: list[CrossCheck] = Field(default_factory=list)
+    unchecked: str | None = None
     note: str | None = None
 
     @field_validator("date", mode="before")
@@ -45,6 +70,20 @@ class _Sourced(BaseModel):
         if not _DATE.match(text):
             raise ValueError(f"{text!r} is not a date like 2025, 2025-05 or 2025-05-19")
         return text
+
+    @model_validator(mode="after")
+    def _check_cross_checks(self) -> _Sourced:
+        if len(self.cross_checks) < 2 and not self.unchecked:
+            raise ValueError(
+                f"{len(self.cross_checks)} cross-check(s): add another page giving the same "
+                "figure, or say why there is none in `unchecked`"
+            )
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where the value was read (what a reader follows first)."""
+        return self.read_from
 
     def earliest_date(self) -> dt.date | None:
         """The earliest day the source's date can mean: `2024` counts as 2024-01-01, so a
@@ -70,6 +109,7 @@ class Price(_Sourced):
     unit: str
     tiers: list[Tier] = Field(default_factory=list)
     valid_up_to: float | None = None  # beyond this many units a month the source gives no price
+    vcpus: int | None = None  # instances: what capacity scales with (see infra.cost.capacity)
 
     def unit_price(self) -> float:
         return self.amount / self.per
@@ -104,6 +144,13 @@ class PriceBook(BaseModel):
     updated: dt.date
     prices: dict[str, Price]
     allowances: dict[str, Allowance] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_canonical_pages(self) -> PriceBook:
+        for key, entry in self.entries().items():
+            if key.startswith("aws.") and not entry.url.startswith(AWS_PAGES):
+                raise ValueError(f"{key}: url must be AWS's own page ({AWS_PAGES}...)")
+        return self
 
     def price(self, key: str) -> Price:
         try:

@@ -29,6 +29,24 @@ class UsageError(CostInputError):
     """A usage profile is missing or wrong; the message names the key or the file."""
 
 
+class Ingress(BaseModel):
+    """How traffic reaches the cluster's pods: a cloud load balancer the stack does not create
+    (an ingress controller's Service, or the AWS Load Balancer Controller) but the user pays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["alb", "nlb", "none"] = Field(
+        default="alb", description="alb or nlb: priced per hour + capacity units; none: shared"
+    )
+    capacity_units: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="LCU (ALB) or NLCU (NLB) per hour; derived from traffic when not stated",
+    )
+    public_ipv4: Annotated[int, Field(ge=0, le=16)] = Field(
+        default=2, description="its public addresses: one per Availability Zone, at least two"
+    )
+
+
 class Cluster(BaseModel):
     """The cluster the k8s stack deploys into: it is not in the stack, so it is stated here."""
 
@@ -40,12 +58,64 @@ class Cluster(BaseModel):
     nodes: Annotated[int, Field(ge=0, le=1000)]
     node_instance_type: str
     node_volume_gb: Annotated[int, Field(ge=0, le=16384)] = 0
+    node_networking: Literal["public_ipv4", "nat_gateway"] = Field(
+        default="public_ipv4",
+        description="public_ipv4: each node has its own address; nat_gateway: private nodes "
+        "reach out through one NAT gateway",
+    )
+    ingress: Ingress = Field(default_factory=Ingress)
     note: str = ""
 
     def describe(self) -> str:
         plane = "EKS control plane" if self.control_plane == "eks" else "no control plane fee"
         disk = f", {self.node_volume_gb} GB gp3 each" if self.node_volume_gb else ""
-        return f"{plane} + {self.nodes} x {self.node_instance_type} nodes{disk}"
+        net = "a public IPv4 each" if self.node_networking == "public_ipv4" else "a NAT gateway"
+        return f"{plane} + at least {self.nodes} x {self.node_instance_type} nodes{disk}, {net}"
+
+
+class Database(BaseModel):
+    """The PostgreSQL database every target needs, where the stack does not declare one: the
+    same managed instance for each target that cannot keep it on its own server, so the
+    comparison is on equal terms. A stack that declares an RDS instance is priced from it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance_class: str = Field(
+        default="db.t4g.micro", description="RDS instance class (price key aws.rds.postgresql.*)"
+    )
+    storage_gb: Annotated[int, Field(ge=20, le=65536)] = 20
+    backup_gb: Annotated[float, Field(ge=0)] = Field(
+        default=0,
+        description="backup storage kept (automated + snapshots); AWS bills what exceeds "
+        "storage_gb",
+    )
+
+    def describe(self) -> str:
+        backups = f", {self.backup_gb:g} GB backups" if self.backup_gb else ""
+        return (
+            f"RDS for PostgreSQL {self.instance_class} single-AZ, {self.storage_gb} GB gp3{backups}"
+        )
+
+
+class Capacity(BaseModel):
+    """How many requests a second one instance serves, to size servers, pods and nodes.
+
+    The figure comes from the project's own measurements (`shipways` benchmarks) when one
+    meets the p99 target, scaled by the instance's vCPUs over the measuring machine's CPUs;
+    `rps_per_instance` states it instead; `default_rps` is used when nothing was measured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: Literal["products", "hello"] = Field(
+        default="products", description="which measured route: products reads the database"
+    )
+    p99_target_ms: Annotated[float, Field(gt=0)] = 250
+    rps_per_instance: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="stated capacity per 2 vCPUs (overrides the measurements)"
+    )
+    default_rps: Annotated[float, Field(gt=0)] = Field(
+        default=100, description="per 2 vCPUs, when nothing measured meets the p99 target"
+    )
 
 
 class UsageProfile(BaseModel):
@@ -63,7 +133,17 @@ class UsageProfile(BaseModel):
     hours_running: Annotated[float, Field(ge=0, le=744)] = HOURS_PER_MONTH
     free_tier: bool = False
     memory_mb: Annotated[int, Field(ge=128, le=10240)] | None = None
-    peak_to_average: Annotated[float, Field(ge=1)] = 1.0
+    peak_to_average: Annotated[float, Field(ge=1)] = Field(
+        default=3.0, description="busiest hour's traffic over the month's average (sizing)"
+    )
+    log_kb_per_request: Annotated[float, Field(ge=0)] = Field(
+        default=1.0, description="KiB of log lines CloudWatch ingests per request"
+    )
+    secret_reads_per_month: Annotated[int, Field(ge=0)] = Field(
+        default=10_000, description="Secrets Manager API calls a month, per secret"
+    )
+    database: Database = Field(default_factory=Database)
+    capacity: Capacity = Field(default_factory=Capacity)
     cluster: Cluster | None = None
     existing_host: str | None = Field(
         default=None, description="price key of the server an existing-host VPS runs on"
@@ -75,6 +155,17 @@ class UsageProfile(BaseModel):
 
     def egress_gb(self) -> float:
         return self.requests_per_month * self.avg_response_kb / (1024 * 1024)
+
+    def log_gb(self) -> float:
+        return self.requests_per_month * self.log_kb_per_request / (1024 * 1024)
+
+    def average_rps(self) -> float:
+        seconds = self.hours_running * 3600
+        return self.requests_per_month / seconds if seconds else 0.0
+
+    def peak_rps(self) -> float:
+        """Requests a second in the busiest hour: what servers must be sized for."""
+        return self.average_rps() * self.peak_to_average
 
     def assumptions(self, *, cluster: bool = True, host: bool = True) -> dict[str, str]:
         """What this profile assumes, for people: every estimate prints it (the cluster and
@@ -88,8 +179,14 @@ class UsageProfile(BaseModel):
         }
         if self.memory_mb is not None:
             shown["Lambda memory"] = f"{self.memory_mb} MB (overrides the stack)"
-        if self.peak_to_average != 1.0:
-            shown["peak / average traffic"] = f"{self.peak_to_average:g}x"
+        shown["peak / average traffic"] = (
+            f"{self.peak_to_average:g}x (peak {self.peak_rps():,.1f} requests/s)"
+        )
+        shown["log lines"] = f"{self.log_kb_per_request:g} KiB per request"
+        shown["database"] = (
+            f"{self.database.describe()} where the stack declares none "
+            "(a single VPS server runs its own PostgreSQL)"
+        )
         if cluster and self.cluster is not None:
             shown["cluster (k8s)"] = self.cluster.describe()
         if host and self.existing_host is not None:

@@ -7,7 +7,7 @@ import pytest
 from infra.config import ServerlessConfig, TargetName, VpsConfig
 from infra.cost import breakeven
 from infra.cost.prices import load_prices
-from infra.cost.usage import UsageError, load_usage, profile_names
+from infra.cost.usage import Capacity, UsageError, load_usage, profile_names
 from infra.harness import Declared, OfflinePlan
 
 pytestmark = pytest.mark.unit
@@ -57,17 +57,20 @@ def test_sweep_re_runs_the_estimate_at_each_traffic_level() -> None:
     ip = Declared("aws:ec2/eip:Eip", "ip", {}, {})
     config = VpsConfig(ssh_public_key="ssh-ed25519 AAAA x", ssh_allowed_cidr="203.0.113.7/32")
     vps = OfflinePlan("vps", TargetName.VPS, config, [server, ip])
-    usage, prices = load_usage(), load_prices()
+    stated = Capacity(rps_per_instance=400)  # one server all the way: no capacity step here
+    usage, prices = load_usage().model_copy(update={"capacity": stated}), load_prices()
     points = breakeven.grid(20_000_000, 40)
     fns = (breakeven.cost_at(vps, usage, prices), breakeven.cost_at(plan, usage, prices))
     found = breakeven.break_evens(("vps", "serverless"), fns, points)
-    # Same egress on both sides cancels: $20.434 fixed = n x ($0.20 + 0.05 GB-s x
-    # $0.0000166667 x 1M + $1.00) per million requests.
+    # Same egress on both sides cancels. The VPS keeps PostgreSQL on its server; serverless pays
+    # the profile's RDS ($13.98 a month); this plan declares no log group (no log line).
+    # $20.434 - $13.98 = n x ($0.20 + 0.05 GB-s x $0.0000166667 x 1M + $1.00) per million.
     per_million = 0.20 + 0.05 * 0.0000166667 * 1e6 + 1.00
-    assert found[0].requests_per_month == pytest.approx(20.434 / per_million * 1e6, abs=2)
+    fixed_gap = 20.434 - (730 * 0.016 + 20 * 0.115)
+    assert found[0].requests_per_month == pytest.approx(fixed_gap / per_million * 1e6, abs=2)
     assert found[0].cheaper_below == "serverless"
     sweep = breakeven.sweep(fns[1], points)
-    assert sweep[0] == (0, pytest.approx(0.0))
+    assert sweep[0] == (0, pytest.approx(13.98))
 
 
 def test_usage_profiles_load_and_errors_name_the_key(tmp_path: Path) -> None:

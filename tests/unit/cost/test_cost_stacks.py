@@ -23,6 +23,7 @@ pytestmark = pytest.mark.stack
 
 T3_SMALL_MONTH = 730 * 0.0208
 EIP_MONTH = 730 * 0.005
+RDS_MONTH = 730 * 0.016 + 20 * 0.115  # the default profile's db.t4g.micro + 20 GB gp3
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,10 @@ def test_vps_server_volume_and_address(planned: dict[str, Planned]) -> None:
     assert _line(est, "aws:ec2/eip:Eip") == {"public IPv4 address": pytest.approx(EIP_MONTH)}
     assert est.fixed == pytest.approx(T3_SMALL_MONTH + 1.6 + EIP_MONTH)
     assert est.complete
+    database = next(line for line in est.lines if line.name == "database")
+    assert database.status is Status.NO_CHARGE and "PostgreSQL" in database.detail
+    assert est.price_region == "us-east-1" and est.stack_region == "us-east-1"
+    assert not est.warnings
 
 
 def test_paas_environment_bills_its_instance_and_address(planned: dict[str, Planned]) -> None:
@@ -76,7 +81,11 @@ def test_paas_environment_bills_its_instance_and_address(planned: dict[str, Plan
     env = _line(est, "aws:elasticbeanstalk/environment:Environment")
     assert env["t3.small on-demand"] == pytest.approx(T3_SMALL_MONTH)
     assert env["Elastic IP (public IPv4)"] == pytest.approx(EIP_MONTH)
-    assert est.per_request == pytest.approx(est.lines[-1].monthly)  # only egress grows
+    growing = {line.name for line in est.lines if any(c.per_request for c in line.charges)}
+    assert growing == {"CloudWatch Logs", "data transfer out"}  # StreamLogs is on
+    database = next(line for line in est.lines if line.name == "database")
+    assert database.monthly == pytest.approx(RDS_MONTH)
+    assert est.complete  # the bundle in S3 is priced from the uploaded file
 
 
 def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
@@ -86,11 +95,14 @@ def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
     assert cluster.monthly == pytest.approx(73 + 2 * T3_SMALL_MONTH + 2 * 20 * 0.08)
     others = [line for line in est.lines if line.type.startswith("kubernetes:")]
     assert others and all(line.monthly == 0 for line in others)
+    names = {line.name for line in est.lines if line.type == ASSUMPTION}
+    assert {"node networking", "ingress load balancer", "database"} <= names
+    assert est.complete
 
 
-def test_serverless_costs_nothing_idle(planned: dict[str, Planned]) -> None:
+def test_serverless_costs_only_its_database_idle(planned: dict[str, Planned]) -> None:
     est = _estimate(planned, "serverless")
-    assert est.fixed == 0
+    assert est.fixed == pytest.approx(RDS_MONTH)
     fn = _line(est, "aws:lambda/function:Function")
     memory_gb = float(planned["serverless"].plan.config.memory_mb) / 1024  # type: ignore[union-attr]
     assert fn["compute (GB-seconds)"] == pytest.approx(1e6 * 0.1 * memory_gb * 0.0000166667)
@@ -103,5 +115,6 @@ def test_plan_command_prints_the_estimate() -> None:
     data = json.loads(done.stdout)
     assert data["resources"] and data["estimate"]["fixed_usd"] > 0
     assert data["estimate"]["assumptions"]["requests per month"] == "0"
+    assert data["estimate"]["price_region"] == "us-east-1"
     bad = CliRunner().invoke(app, ["plan", "vps", "--usage", "nope"])
     assert bad.exit_code == 2 and "--usage: no usage profile" in bad.output  # a usage mistake
