@@ -21,7 +21,7 @@ PRICES = load_prices()
 HOURS = 730
 RDS_MONTH = HOURS * 0.016 + 20 * 0.115  # $13.98
 VPS = VpsConfig(ssh_public_key="ssh-ed25519 AAAA x", ssh_allowed_cidr="203.0.113.7/32")
-K8S = K8sConfig(registry="ghcr.io/example/shipways")
+K8S = K8sConfig(registry="ghcr.io/example/shipways", kubeContext="prod")
 
 
 def usage(**overrides: Any) -> UsageProfile:

@@ -85,7 +85,9 @@ def test_paas_single_instance_is_priced_as_the_load_balanced_one_it_outgrows() -
 
 
 def test_k8s_pods_and_nodes_step_up() -> None:
-    config = K8sConfig(registry="r", replicas=2, hpa_max_replicas=6, cpu_limit="1")
+    config = K8sConfig(
+        registry="r", kube_context="prod", replicas=2, hpa_max_replicas=6, cpu_limit="1"
+    )
     plan = OfflinePlan("k8s", TargetName.K8S, config, [])
     cluster = Cluster(control_plane="eks", nodes=2, node_instance_type="t3.small")
     quiet = size(plan, usage(1_000_000, cluster=cluster), PRICES)
