@@ -77,7 +77,7 @@ def tree_digest(
             digest.update(f"{content.stat().st_mode & 0o777:o}\0".encode())
         digest.update(hashlib.sha256(data).digest())
     if extra is not None:
-        digest.update(json.dumps(extra, sort_keys=True, separators=(",", ":")).encode())
+        digest.update(json.dumps(extra, sort_keys=True).encode())
     return digest.hexdigest()[:length]
 
 
