@@ -43,8 +43,9 @@ from infra import results
 from infra.config import ServerlessConfig, load_stack
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import app_env, migrate, uvicorn_command
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
 from infra.sandbox.engine import ensure_engine
+from infra.sandbox.health import wait_for_http
 from infra.targets.serverless.artifact import ZipTarget, build_zip
 from infra.targets.serverless.sandbox import ServerlessSandbox
 

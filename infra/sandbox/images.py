@@ -13,8 +13,6 @@ own Dockerfiles (app image, Lambda harness, ...).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from collections import deque
@@ -27,6 +25,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
+from infra.sandbox.digest import files_under, recipe_digest, tree_digest
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import apt_install, can_self_install, file_lock, run_logged
 
@@ -36,7 +35,6 @@ DOCKERFILES = Path(__file__).parent / "dockerfiles"
 # container run from the image, and that label marks containers shipways itself manages.
 IMAGE_LABEL = "shipways.image"
 RECIPE_LABEL = "shipways.recipe"
-_HASH_LEN = 12
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class BaseRecipe:
 
     def digest(self) -> str:
         """Short content hash of the recipe: same recipe, same tag."""
-        return recipe_hash(
+        return recipe_digest(
             {
                 "suite": self.suite,
                 "mirror": self.mirror,
@@ -77,27 +75,15 @@ class BaseRecipe:
         return f"{REPOSITORY}:base-{self.digest()}"
 
 
-def recipe_hash(recipe: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-serialisable recipe (key order does not matter)."""
-    blob = json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:_HASH_LEN]
-
-
 def context_hash(context: Path, extra: Mapping[str, Any] | None = None) -> str:
     """Short hash of a build context directory (paths, modes, contents) plus `extra`.
 
     File modes count because an executable bit in a context changes the image.
     """
-    digest = hashlib.sha256()
-    files = sorted(p for p in context.rglob("*") if p.is_file())
+    files = files_under(context)
     if not files:
         raise SandboxError(f"build context {context} is empty; expected a Dockerfile there")
-    for path in files:
-        rel = path.relative_to(context).as_posix()
-        digest.update(f"{rel}\0{path.stat().st_mode & 0o777:o}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    digest.update(json.dumps(extra or {}, sort_keys=True).encode())
-    return digest.hexdigest()[:_HASH_LEN]
+    return tree_digest(files, modes=True, extra=dict(extra or {}))
 
 
 def image_size_mb(client: docker.DockerClient, tag: str) -> float:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from infra.sandbox.containers import wait_for_http
 from infra.sandbox.engine import ensure_engine
+from infra.sandbox.health import wait_for_http
 from infra.targets import Endpoint
 from infra.targets.serverless.sandbox import ServerlessSandbox
 from infra.verify import run_checks

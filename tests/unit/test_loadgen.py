@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from infra.loadgen import LoadError, measure
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
+from infra.sandbox.health import wait_for_http
 
 pytestmark = pytest.mark.unit
 

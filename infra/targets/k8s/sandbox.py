@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,11 @@ from rich.console import Console
 
 from infra import results
 from infra.config import STACKS_DIR, ConfigError, K8sConfig, TargetName, load_stack
-from infra.sandbox.containers import ensure_container, published_port, wait_for_http
+from infra.sandbox.containers import ensure_container, published_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
+from infra.sandbox.health import wait_for_docker_health, wait_for_http
+from infra.sandbox.narrate import Narrator
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.k8s import manifests
 from infra.targets.k8s.image import ensure_app_image
@@ -81,25 +81,30 @@ class K8sSandbox:
         if not isinstance(config, K8sConfig):
             raise ConfigError(f"stack {stack!r} is not a k8s stack (it targets {config.target})")
         started = time.perf_counter()
-        with _progress(console) as (progress, say):
-            client = ensure_engine(progress)
-            image = ensure_app_image(client, progress)
+        narrator = _narrator(console)
+        with narrator.step("image", "building the app image") as step:
+            client = ensure_engine(step.progress)
+            image = ensure_app_image(client, step.progress)
             how = f"built in {image.build_seconds:.1f}s" if image.built else "unchanged"
-            say(f"image {image.tag} ({image.size_mb:.0f} MB, {how})")
-            results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")
-            database_url = self.database_url or os.environ.get(DATABASE_URL_ENV) or None
-            release = manifests.plain_release(config, image.id, database_url)
-            pods = plan(manifests.render(config, release))
-            current = self._running_pod(client, pods.web.revision)
-            if current is not None:
-                say(f"pod {current.name} already runs this release")
-                self._retire_others(client, keep=current, progress=say)  # after an interrupted up
-                return self._endpoint_of(current)
-            replacing = any(p.status == "running" for p in self._pods(client))
-            for job in pods.jobs:
-                self._run_job(client, job, say)
-            pod = self._start_pod(client, pods.web, say)
-            self._retire_others(client, keep=pod, progress=say)
+            step.result(f"{image.tag} ({image.size_mb:.0f} MB, {how})")
+        results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")
+        database_url = self.database_url or os.environ.get(DATABASE_URL_ENV) or None
+        release = manifests.plain_release(config, image.id, database_url)
+        pods = plan(manifests.render(config, release))
+        current = self._running_pod(client, pods.web.revision)
+        if current is not None:
+            narrator.say("pod", f"{current.name} already runs this release")
+            self._retire_others(client, keep=current, progress=narrator.note)  # interrupted up
+            return self._endpoint_of(current)
+        replacing = any(p.status == "running" for p in self._pods(client))
+        for job in pods.jobs:
+            with narrator.step("job", f"running the migration Job {job.name}") as step:
+                self._run_job(client, job, step.note)
+                step.result(f"{job.name} completed")
+        with narrator.step("pod", f"starting the pod of revision {pods.web.revision}") as step:
+            pod = self._start_pod(client, pods.web, step.progress)
+            step.result(f"{pod.name} healthy after {self.last_start_to_healthy_s:.1f}s")
+        self._retire_others(client, keep=pod, progress=narrator.note)
         # A deploy replaces a serving pod (warm) or starts the first one (cold); both include
         # building the image when the app changed.
         metric = "warm_deploy_seconds" if replacing else "cold_deploy_seconds"
@@ -134,7 +139,6 @@ class K8sSandbox:
             logs = bytes(container.logs(tail=20)).decode(errors="replace").strip()
             container.remove(force=True)
             if status.get("StatusCode") == 0:
-                progress(f"job {job.name} completed")
                 return
             progress(f"job {job.name} failed (exit {status.get('StatusCode')}): {logs}")
         raise SandboxError(
@@ -151,9 +155,8 @@ class K8sSandbox:
             client, name, image=web.image, labels=self._labels(web), progress=progress, **web.kwargs
         )
         try:
-            seconds = _wait_healthy(pod, web.ready_timeout_s + 10, progress) or (
-                time.perf_counter() - started
-            )
+            health = wait_for_docker_health(pod, web.ready_timeout_s + 10, progress=progress)
+            seconds = _seconds_since_start(health) or (time.perf_counter() - started)
             wait_for_http(f"{_url(pod)}/readyz", timeout=10)
         except SandboxError:
             logs = bytes(pod.logs(tail=30)).decode(errors="replace")
@@ -164,7 +167,6 @@ class K8sSandbox:
             ) from None
         self.last_start_to_healthy_s = seconds
         results.record("k8s", "start_to_healthy_seconds", round(seconds, 2), "s", "shipways up")
-        progress(f"pod {name} healthy after {seconds:.1f}s")
         return pod
 
     def _retire_others(
@@ -197,7 +199,7 @@ class K8sSandbox:
                 if pod.status != "running":
                     return None
                 try:
-                    _wait_healthy(pod, 60, lambda _line: None)
+                    wait_for_docker_health(pod, 60)
                 except SandboxError:
                     return None
                 return pod
@@ -238,7 +240,7 @@ class K8sSandbox:
             all=True, filters={"label": f"{INSTANCE_LABEL}={self.instance}"}
         )
         for container in found:
-            console.print(f"removing {container.name}")
+            _narrator(console).say("down", f"removing {container.name}")
             if container.status == "running":
                 container.stop(timeout=_grace(container))
             container.remove(force=True, v=True)
@@ -294,13 +296,13 @@ class K8sSandbox:
             )
         target = candidates[0]
         started = time.perf_counter()
-        with _progress(console) as (progress, say):
-            say(f"starting {target.name}")
+        with _narrator(console).step("rollback", f"starting {target.name}") as step:
             target.start()
-            _wait_healthy(target, 90, progress)
+            wait_for_docker_health(target, 90, progress=step.progress)
             if current is not None:
-                say(f"stopping {current.name}")
+                step.note(f"stopping {current.name}")
                 current.stop(timeout=_grace(current))
+            step.result(f"{target.name} serves again")
         seconds = time.perf_counter() - started
         results.record("k8s", "rollback_seconds", seconds, "s", "shipways rollback")
         return str(target.labels.get(REVISION_LABEL))
@@ -310,25 +312,6 @@ def _health(container: Container) -> str:
     container.reload()
     state = container.attrs.get("State", {})
     return str((state.get("Health") or {}).get("Status") or state.get("Status", "unknown"))
-
-
-def _wait_healthy(container: Container, timeout: float, progress: Progress) -> float:
-    """Poll Docker's health status until `healthy`; return seconds since the container started."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        if state.get("Status") != "running":
-            raise SandboxError(f"container {container.name} is {state.get('Status')}")
-        health = (state.get("Health") or {}).get("Status", "none")
-        if health == "healthy":
-            return _seconds_since_start(state)
-        if health != last:
-            progress(f"{container.name}: {health}")
-            last = health
-        time.sleep(0.2)
-    raise SandboxError(f"container {container.name} not healthy within {timeout:.0f}s ({last})")
 
 
 def _seconds_since_start(state: dict[str, Any]) -> float:
@@ -373,19 +356,8 @@ def _remove(client: docker.DockerClient, name: str) -> None:
         raise SandboxError(f"removing {name} failed: {exc}") from exc
 
 
-@contextmanager
-def _progress(console: Console) -> Iterator[tuple[Progress, Progress]]:
-    """`progress` shows every line (build output too) on a spinner; `say` also prints it."""
-    with console.status("k8s: starting") as status:
-
-        def progress(line: str) -> None:
-            status.update(f"k8s: {line.strip()[:100]}")
-
-        def say(line: str) -> None:
-            progress(line)
-            console.log(f"k8s: {line}", markup=False, highlight=False)
-
-        yield progress, say
+def _narrator(console: Console) -> Narrator:
+    return Narrator(console, "k8s")
 
 
 SANDBOX = K8sSandbox()

@@ -43,6 +43,7 @@ from infra.config import PaasConfig
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
+from infra.targets.paas import spec
 
 SERVICE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
@@ -457,15 +458,8 @@ def _environment_settings(
             ),
             _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
         ]
-    app_env = {
-        **config.env,
-        "PORT": APP_PORT,
-        "WEB_BIND_HOST": "127.0.0.1",  # only nginx, on the same instance, talks to gunicorn
-        "SHIPWAYS_TARGET": "paas",
-        "WEB_CONCURRENCY": str(config.web_concurrency),
-    }
-    if database_secret is None:
-        app_env["SHIPWAYS_SQLITE_PATH"] = SQLITE_PATH
+    sqlite_path = SQLITE_PATH if database_secret is None else None
+    app_env = {**spec.app_environment(config, sqlite_path=sqlite_path), "PORT": APP_PORT}
     settings += [_setting(env_ns, key, value) for key, value in sorted(app_env.items())]
     if database_secret is not None:
         settings.append(

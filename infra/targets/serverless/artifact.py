@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from infra.artifacts.wheelhouse import Platform, Progress, build
 from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT
+from infra.sandbox.digest import files_under, tree_digest
 from infra.sandbox.host import file_lock
 
 HANDLER = "shipways_app.lambda_handler.handler"
@@ -184,17 +185,12 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
 def inputs_digest(target: ZipTarget) -> str:
     """What decides a zip's content: the app package's source, the lock, the target, this code."""
     package = APP_DIR / "shipways_app"
-    files = [APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__)]
-    files += sorted(
-        p
-        for p in package.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
-    digest = hashlib.sha256(repr(target).encode())
-    for path in files:
-        name = path.relative_to(ROOT).as_posix().encode()
-        digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+    files = {
+        path.relative_to(ROOT).as_posix(): path
+        for path in (APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__))
+    }
+    files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
+    return tree_digest(files, extra=repr(target), length=16)
 
 
 def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:

@@ -45,6 +45,7 @@ from pulumi import dynamic
 
 from infra import paths
 from infra.config import StackConfig, VpsConfig
+from infra.sandbox.digest import files_under, tree_digest
 from infra.targets.vps import sample_app
 from infra.targets.vps.settings import fabric_settings
 
@@ -65,7 +66,7 @@ RELEASE_INPUTS: tuple[Path, ...] = (
     Path(__file__).with_name("settings.py"),
     Path(__file__).with_name("sample_app.py"),
 )
-_NOT_SHIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"}
+_NOT_SHIPPED = ("build", "dist", "*.egg-info")  # besides the caches every digest skips
 
 # Inputs whose change means the server must be provisioned and deployed again.
 RELEASE_KEYS = ("serverId", "host", "port", "user", "keyPath", "knownHosts", "settings", "release")
@@ -77,16 +78,11 @@ def release_fingerprint(roots: Iterable[Path] | None = None) -> str:
     Build leftovers (caches, wheels, egg-info) are skipped so that running the tests or
     building a wheelhouse does not count as a new release.
     """
-    digest = hashlib.sha256()
+    files: dict[str, Path] = {}
     for root in RELEASE_INPUTS if roots is None else roots:
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
-        for path in files:
-            parts = path.relative_to(root.parent).parts
-            shipped = not any(p in _NOT_SHIPPED or p.endswith(".egg-info") for p in parts)
-            if path.is_file() and shipped and path.suffix != ".pyc":
-                digest.update("/".join(parts).encode() + b"\0")
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+        prefix = f"{root.name}/" if root.is_dir() else ""
+        files.update(files_under(root, skip=_NOT_SHIPPED, prefix=prefix))
+    return tree_digest(files, length=16)
 
 
 def ami_architecture(instance_type: str) -> str:
