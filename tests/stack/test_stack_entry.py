@@ -1,8 +1,8 @@
 """The shared stack entry, run as `pulumi up` runs it: config mistakes stop it before any resource.
 
-Each test runs `infra.stack.main()` under Pulumi's mocks with a given stack name and config,
-records what it registers and which target module it imports, and checks the error Pulumi
-would print.
+Each test runs `infra.stack.main()` under Pulumi's mocks with a given stack name and config
+(handed over as the CLI's launcher does), records what it registers and which target module
+the registry imports, and checks the error Pulumi would print.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, settings
 from pulumi.runtime import stack as runtime_stack
 
-from infra import stack as entry
+from infra.harness import engine_config
+from infra.targets import registry
 
 pytestmark = pytest.mark.stack
 
@@ -64,16 +64,22 @@ def _run_main(
         pulumi.CustomResource("shipways:test:Probe", "probe", {})
         return {"url": "http://192.0.2.1"}
 
+    real_import = registry.importlib.import_module
+
     def import_module(name: str) -> types.ModuleType:
+        if not name.startswith("infra.targets."):
+            return real_import(name)  # the config models
         run.imported.append(name)
         module = types.ModuleType(name)
         module.deploy = deploy  # type: ignore[attr-defined]
         return module
 
-    monkeypatch.setattr(entry, "importlib", types.SimpleNamespace(import_module=import_module))
+    monkeypatch.setattr(registry, "importlib", types.SimpleNamespace(import_module=import_module))
     monkeypatch.setattr(pulumi, "export", lambda k, v: run.exported.__setitem__(k, v))
 
     async def program() -> None:
+        from infra import stack as entry
+
         entry.main()
         for _, found in run.deployed:
             for key, output in found.items():
@@ -81,14 +87,12 @@ def _run_main(
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    bag = {f"shipways:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     try:
-        settings.ROOT.set(None)
-        bag = {
-            f"shipways:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
-        }
-        runtime_config.set_all_config(bag, [f"shipways:{k}" for k in secret])
-        mocks.set_mocks(_Mocks(run), project="shipways", stack=stack, preview=False)
-        loop.run_until_complete(runtime_stack.run_pulumi_func(program))
+        with engine_config(bag, [f"shipways:{k}" for k in secret]):
+            settings.ROOT.set(None)
+            mocks.set_mocks(_Mocks(run), project="shipways", stack=stack, preview=False)
+            loop.run_until_complete(runtime_stack.run_pulumi_func(program))
     finally:
         asyncio.set_event_loop(None)
         loop.close()

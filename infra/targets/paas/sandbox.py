@@ -43,7 +43,7 @@ from rich.console import Console
 from infra import results
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
-from infra.config import ConfigError, PaasConfig, TargetName, load_stack
+from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.sandbox.containers import free_port, wait_for_http
 from infra.sandbox.errors import SandboxError
@@ -151,10 +151,8 @@ class PaasSandbox:
 
     # -- the Sandbox protocol ----------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config = load_stack(stack)
-        if not isinstance(config, PaasConfig):
-            raise ConfigError(f"stack {stack!r} is not a paas stack (it targets {config.target})")
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, PaasConfig)
         with console.status("building the source bundle ..."):
             built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
         _say(
@@ -527,6 +525,3 @@ def _tail(log: Path, lines: int = 25) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-SANDBOX = PaasSandbox()

@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from infra import results
-from infra.config import ConfigError, ServerlessConfig, TargetName, load_stack, read_stack_file
+from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox.containers import (
     ensure_container,
@@ -91,7 +91,8 @@ class Release(BaseModel):
 
 
 class State(BaseModel):
-    stack: str | None = None
+    config: ServerlessConfig | None = None  # what `up` was given: rollback redeploys with it
+    region: str = DEFAULT_REGION
     current: str | None = None
     releases: list[Release] = Field(default_factory=list)  # oldest first
 
@@ -133,8 +134,9 @@ class ServerlessSandbox:
 
     # -- Sandbox protocol ----------------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config, region = _config(stack)
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, ServerlessConfig)
+        region = stack.aws_region or DEFAULT_REGION
         client = ensure_engine(progress=console.print)
         target = local_target(client)
         with file_lock(f"serverless-{self.instance}"):
@@ -162,7 +164,7 @@ class ServerlessSandbox:
                     console.print(f"[yellow]restoring the previous release {previous.id}[/]")
                     self._deploy(console, client, config, region, previous)
                 raise
-            state.stack = stack
+            state.config, state.region = config, region
             state.current = release.id
             state.releases = [r for r in state.releases if r.id != release.id] + [release]
             state.releases = self._prune(client, state.releases)
@@ -227,7 +229,7 @@ class ServerlessSandbox:
     def rollback(self, console: Console, *, release: str | None) -> str:
         """Serve an earlier release again: what moving Lambda's `live` alias back does."""
         state = self._load()
-        if not state.stack or not state.current:
+        if state.config is None or not state.current:
             raise NotSupported(f"{self.instance} has no releases; run `shipways up serverless`")
         current = state.release(state.current)
         if release is None:
@@ -241,7 +243,6 @@ class ServerlessSandbox:
                 known = ", ".join(r.id for r in state.releases)
                 raise NotSupported(f"no release {release!r}; kept releases: {known}")
             chosen = found
-        config, region = _config(state.stack)
         client = ensure_engine(progress=console.print)
         try:
             client.images.get(chosen.image)
@@ -251,7 +252,7 @@ class ServerlessSandbox:
                 "serverless` builds the current code again"
             ) from None
         with file_lock(f"serverless-{self.instance}"):
-            self._deploy(console, client, config, region, chosen)
+            self._deploy(console, client, state.config, state.region, chosen)
             state.current = chosen.id
             self._save(state)
         return chosen.id
@@ -363,14 +364,6 @@ class ServerlessSandbox:
             return None
 
 
-def _config(stack: str) -> tuple[ServerlessConfig, str]:
-    config = load_stack(stack)
-    if not isinstance(config, ServerlessConfig):
-        raise ConfigError(f"stack {stack!r} is not a serverless stack (target {config.target})")
-    region = str(read_stack_file(stack).get("aws:region") or DEFAULT_REGION)
-    return config, region
-
-
 def local_target(client: docker.DockerClient) -> ZipTarget:
     """The zip inputs the local container can run: its Python, the engine's CPU."""
     machine = str(client.info().get("Architecture") or platform.machine())
@@ -468,6 +461,3 @@ def _quiet(console: Console) -> Progress:
         console.print(f"  [dim]{escape(line)}[/]", highlight=False)
 
     return report
-
-
-SANDBOX = ServerlessSandbox()

@@ -27,7 +27,7 @@ from fabric import Connection
 from rich.console import Console
 
 from infra import results
-from infra.config import TargetName, VpsConfig, load_stack
+from infra.config import LoadedStack, TargetName, VpsConfig, narrow
 from infra.paths import state_dir
 from infra.sandbox import (
     SandboxError,
@@ -130,14 +130,14 @@ class VpsSandbox:
         data = json.loads(path.read_text())
         return Access(self.state, data["ssh"], data["http"], data["https"])
 
-    def settings(self, stack: str | None = None) -> Any:
-        """The Fabric settings for this VPS: the stack `up` used (remembered), plus its key."""
-        remembered = self.state / "stack"
-        if stack is None:
-            stack = remembered.read_text().strip() if remembered.exists() else "vps"
-        config = load_stack(stack)
-        if not isinstance(config, VpsConfig):
-            raise NotSupported(f"stack {stack!r} is not a vps stack")
+    def settings(self, config: VpsConfig | None = None) -> Any:
+        """The Fabric settings for this VPS: `config`, or the one `up` was given (kept in its
+        state, so later commands read no stack file), plus its key."""
+        if config is None:
+            kept = self.state / "config.json"
+            if not kept.exists():
+                raise NotSupported(f"{self.instance} was never brought up; run `shipways up vps`")
+            config = VpsConfig.model_validate_json(kept.read_text())
         key = self.state / "id_ed25519.pub"
         return fabric_api.settings_for(
             config,
@@ -157,11 +157,12 @@ class VpsSandbox:
         wait_for_systemd(container, timeout=120, progress=say)
         return self._bootstrap(container)
 
-    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
         say = console.print
+        config = narrow(stack.config, VpsConfig)
         access = self.create(console)
-        settings = self.settings(stack)
-        (self.state / "stack").write_text(stack)
+        settings = self.settings(config)
+        (self.state / "config.json").write_text(config.model_dump_json())
         admin = access.connection(ADMIN)
         try:
             started = time.perf_counter()
@@ -278,7 +279,7 @@ class VpsSandbox:
 
     def down(self, console: Console) -> bool:
         removed = remove_container(ensure_engine(progress=console.print), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "stack"):
+        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json"):
             (self.state / name).unlink(missing_ok=True)
         return removed
 
@@ -354,6 +355,3 @@ class VpsSandbox:
             "vps", "rollback_seconds", time.perf_counter() - started, "s", "shipways rollback vps"
         )
         return str(outcome.release)
-
-
-SANDBOX = VpsSandbox()
