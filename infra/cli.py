@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
-from infra.config import ConfigError, TargetName
+from infra.config import ConfigError, TargetName, read_stack
 from infra.sandbox.errors import SandboxError
-from infra.targets import Endpoint, NotSupported, Sandbox, available, sandbox
+from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
 
 if TYPE_CHECKING:
     from infra.verify import VerifyReport
@@ -102,9 +102,10 @@ def verify(
     if (target is None) == (url is None):
         raise _fail("give a TARGET or --url URL (one of them)", 2)
     if target is not None:
+        box = slice_of(target).sandbox()
         with _operation_errors():
-            endpoint = _running(target)
-        reports = _verify_target(sandbox(target), endpoint)
+            endpoint = _serving_endpoint(box)
+        reports = _verify_target(box, endpoint)
     else:
         assert url is not None
         reports = [run_checks(url)]
@@ -117,10 +118,12 @@ def verify(
         raise typer.Exit(1)
 
 
-def _running(target: TargetName) -> Endpoint:
-    endpoint = sandbox(target).endpoint()
+def _serving_endpoint(box: Sandbox) -> Endpoint:
+    """Where `box` serves now, or NotSupported saying how to start it."""
+    endpoint = box.endpoint()
     if endpoint is None:
-        raise NotSupported(f"{target.value} is not running; start it with `shipways up {target}`")
+        name = box.name.value
+        raise NotSupported(f"{name} is not running; start it with `shipways up {name}`")
     return endpoint
 
 
@@ -150,21 +153,22 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
-    endpoint, _ = _up(target, stack or target.value)
+    endpoint, _ = _up(slice_of(target).sandbox(), stack or target.value)
     if as_json:
         _emit(endpoint.as_json())
     else:
         out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
-def _up(target: TargetName, stack: str) -> tuple[Endpoint, float]:
-    """Bring TARGET up; the endpoint and how long it took (recorded for `compare`)."""
+def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
+    """Bring `box` up with the stack file `stack_name`, read and validated here once; the
+    endpoint and how long it took (recorded for `compare`)."""
     with _operation_errors():
-        box = sandbox(target)
+        stack = read_stack(stack_name)
         started = time.perf_counter()
         endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started
-    results.record(target.value, "up_seconds", seconds, "s", "shipways up")
+    results.record(box.name.value, "up_seconds", seconds, "s", "shipways up")
     return endpoint, seconds
 
 
@@ -172,7 +176,7 @@ def _up(target: TargetName, stack: str) -> tuple[Endpoint, float]:
 def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
     with _operation_errors():
-        removed = sandbox(target).down(console)
+        removed = slice_of(target).sandbox().down(console)
     out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
 
 
@@ -180,7 +184,7 @@ def down(target: TargetArg) -> None:
 def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
     with _operation_errors():
-        state = sandbox(target).status(console)
+        state = slice_of(target).sandbox().status(console)
     if as_json:
         _emit(state)
         return
@@ -200,7 +204,7 @@ def logs(
 ) -> None:
     """Print the app's logs on TARGET."""
     with _operation_errors():
-        sandbox(target).logs(console, follow=follow, lines=lines)
+        slice_of(target).sandbox().logs(console, follow=follow, lines=lines)
 
 
 @app.command()
@@ -210,7 +214,7 @@ def rollback(
 ) -> None:
     """Switch TARGET back to an earlier release."""
     with _operation_errors():
-        now = sandbox(target).rollback(console, release=release)
+        now = slice_of(target).sandbox().rollback(console, release=release)
     out.print(f"{target.value}: now serving release {now}")
 
 
@@ -384,7 +388,7 @@ def demo(
     from infra import local_app
     from infra.verify import render, run_checks
 
-    boxes = [b for b in available() if not only or b.name in only]
+    boxes = [s.sandbox() for s in slices() if not only or s.name in only]
     shown = console if as_json else out
     console.rule("[bold]local baseline (uvicorn direct)")
     with local_app.running() as url:
@@ -402,7 +406,7 @@ def demo(
     for box in boxes:
         console.rule(f"[bold]{box.name.value}")
         try:
-            endpoint, up_seconds = _up(box.name, box.name.value)
+            endpoint, up_seconds = _up(box, box.name.value)
         except typer.Exit:
             summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
             continue

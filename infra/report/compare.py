@@ -4,8 +4,8 @@ One `Comparison` feeds the terminal table, `--json`, the HTML report and the doc
 cannot disagree. It holds, per target: the cost estimate of its stack (planned offline) at the
 chosen traffic, split into fixed and per-request parts; a cost sweep over traffic with the
 break-even points; the operations figures measured on local runs (`infra.results`); the
-recipe facts; and the "which should I choose" guide. A target whose stack program has not
-landed, or fails to plan, is listed with the reason instead of a cost.
+recipe facts; and the "which should I choose" guide. A target whose stack fails to plan is
+listed with the reason instead of a cost.
 """
 
 from __future__ import annotations

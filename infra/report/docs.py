@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from infra.config import TargetName
 from infra.cost.model import ASSUMPTION, Status
 from infra.cost.prices import PriceBook, load_prices
 from infra.cost.stacks import plan_targets
@@ -175,7 +176,7 @@ def _facts(c: Comparison, _: PriceBook) -> str:
 def _guide(c: Comparison, _: PriceBook) -> str:
     parts = []
     for rec in c.guide:
-        pick = f"**{rec.pick}**" if rec.pick else "no landed target yet"
+        pick = f"**{rec.pick}**" if rec.pick else "no target meets every need"
         parts.append(
             f"### {rec.title}: {pick}\n\n{rec.situation} "
             f"({rec.requests_per_month:,} requests a month, profile `{rec.profile}`)\n\n"
@@ -245,7 +246,7 @@ GENERATORS: dict[str, Callable[[Comparison, PriceBook], str]] = {
     "facts": _facts,
     "guide": _guide,
 }
-for _t in ("vps", "paas", "k8s", "serverless"):
+for _t in TargetName:
     GENERATORS[f"cost-{_t}"] = _target_cost(_t)
     GENERATORS[f"ops-{_t}"] = _target_ops(_t)
     GENERATORS[f"facts-{_t}"] = _target_facts(_t)

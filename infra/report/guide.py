@@ -122,7 +122,7 @@ def _answer(
             _capacity(pick.target, comparison, usage.requests_per_month, usage.peak_to_average)
         )
     else:
-        reasons.append("no landed target meets every need of this scenario")
+        reasons.append("no target meets every need of this scenario")
     return Recommendation(
         key=scenario.key,
         title=scenario.title,

@@ -57,7 +57,9 @@ class BuiltArtifact:
     label: str  # "vps wheelhouse", "paas bundle shipways-....zip"
     form: Literal["directory", "zip", "image"]
     location: str  # the directory or zip path, or the image tag on the local Docker engine
-    first_party: tuple[str, ...] | None = None  # globs of our own files; None: all are ours
+    # Globs of our own files (the rest are dependencies); None: all are ours, or for an image
+    # the scanner's list of where the app lives.
+    first_party: tuple[str, ...] | None = None
 
 
 BuildArtifact = Callable[[Path, Progress], BuiltArtifact]  # (scratch dir, progress) -> artifact

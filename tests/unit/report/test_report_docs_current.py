@@ -1,5 +1,5 @@
 """The committed docs match the price data, the stacks and the measurements snapshot, and
-`compare` answers for machines; both plan every landed stack, so they run as `stack` tests."""
+`compare` answers for machines; both plan every stack, so they run as `stack` tests."""
 
 from __future__ import annotations
 
