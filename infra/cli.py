@@ -35,7 +35,8 @@ console = Console(stderr=True)
 out = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-TargetArg = Annotated[TargetName, typer.Argument(help="vps, paas, k8s or serverless.")]
+TARGET_NAMES = ", ".join(TargetName)
+TargetArg = Annotated[TargetName, typer.Argument(help=f"One of {TARGET_NAMES}.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -232,7 +233,9 @@ RequestsOpt = Annotated[
 
 @app.command()
 def plan(
-    stack: Annotated[str, typer.Argument(help="Stack name: vps, paas, k8s, serverless[-suffix].")],
+    stack: Annotated[
+        str, typer.Argument(help=f"Stack name: one of {TARGET_NAMES}, optionally with -suffix.")
+    ],
     as_json: JsonOpt = False,
     usage: UsageOpt = "default",
     requests_per_month: RequestsOpt = None,
