@@ -6,8 +6,12 @@ the local sandboxes (values read straight from the stack file), so a typo or an 
 is caught the same way everywhere, naming the key and what to do about it.
 
 Secrets (`databaseUrl`, registry passwords) are not fields here: a validated model is plain
-data that may be printed, while secrets must stay Pulumi secrets from config to resource. They
-are read with `secret()` in `infra.stack`, which also refuses a secret stored in plain text.
+data that may be printed, while secrets must stay Pulumi secrets from config to resource. The
+stack entry (`infra.stack.read_config`) reads them as Pulumi secrets and refuses one stored in
+plain text.
+
+Which model belongs to which target is the registry's (`infra.targets.registry`) to say;
+`narrow` is the one check that a config is the model a target needs.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the registry imports, and checks the error Pulumi would print.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import types
@@ -19,6 +20,7 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime import stack as runtime_stack
 
 from infra.harness import engine_config
+from infra.paths import ROOT
 from infra.targets import registry
 
 pytestmark = pytest.mark.stack
@@ -162,3 +164,29 @@ def test_encrypted_secret_reaches_the_target_as_a_pulumi_secret(
     assert run.secrets == {"databaseUrl": (True, url)}
     ((config, _),) = run.deployed
     assert "databaseUrl" not in config.model_dump_json(by_alias=True)
+
+
+def _imports_runtime_config(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.startswith("pulumi.runtime.config") for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (
+            (node.module or "").startswith("pulumi.runtime.config")
+            or (node.module == "pulumi.runtime" and any(a.name == "config" for a in node.names))
+        ):
+            return True
+    return False
+
+
+def test_config_is_read_through_pulumi_config_not_the_runtime_internals() -> None:
+    """`pulumi.runtime.config` is the SDK's internal module ("use pulumi.Config instead")."""
+    sources = [*(ROOT / "infra").rglob("*.py"), *(ROOT / "stacks").glob("*.py")]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in sources
+        if _imports_runtime_config(ast.parse(p.read_text()))
+    ]
+    assert offenders == []
+    assert _imports_runtime_config(ast.parse("from pulumi.runtime import config as c"))
