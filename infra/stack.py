@@ -30,15 +30,19 @@ class Declared:
     exports: Exports
 
 
-def _passed_keys() -> list[str]:
-    """Our keys among those the engine passed to this program.
+def _keys(model: type[StackConfig]) -> list[str]:
+    """The keys to read: every key the model knows, and every key of ours the engine passed.
 
     `pulumi.Config` reads one key at a time and cannot list them; the CLI's launcher hands the
     whole stack config to the program as `PULUMI_CONFIG`, which `pulumi.runtime.get_config_env`
-    reads. Knowing every key is what lets a typo (`instanceSize`) be refused by name.
+    reads. Knowing every key passed is what lets a typo (`instanceSize`) be refused by name.
     """
     prefix = f"{NAMESPACE}:"
-    return [k.removeprefix(prefix) for k in pulumi.runtime.get_config_env() if k.startswith(prefix)]
+    passed = [
+        k.removeprefix(prefix) for k in pulumi.runtime.get_config_env() if k.startswith(prefix)
+    ]
+    known = [field.alias or name for name, field in model.model_fields.items()]
+    return list(dict.fromkeys([*known, *passed]))
 
 
 def read_config() -> tuple[TargetName, StackConfig, StackSecrets]:
@@ -47,18 +51,19 @@ def read_config() -> tuple[TargetName, StackConfig, StackSecrets]:
     Refuses a secret key stored in plain text: it would sit unencrypted in the stack file.
     """
     cfg = pulumi.Config(NAMESPACE)
-    keys = _passed_keys()
     target = select_target(pulumi.get_stack(), cfg.get("target"))
-    secret_keys = slice_of(target).config_model().secret_keys
-    config = validate(target, {k: cfg.get(k) for k in keys if k not in secret_keys})
+    model = slice_of(target).config_model()
+    text = {k: cfg.get(k) for k in _keys(model) if k not in model.secret_keys}
+    config = validate(target, {k: v for k, v in text.items() if v is not None})
     is_secret = pulumi.runtime.is_config_secret
-    plain = [k for k in secret_keys if k in keys and not is_secret(cfg.full_key(k))]
+    set_keys = [k for k in model.secret_keys if cfg.get(k) is not None]
+    plain = [k for k in set_keys if not is_secret(cfg.full_key(k))]
     if plain:
         raise ConfigError(
             f"{NAMESPACE}:{plain[0]}: stored in plain text in the stack file; set it with "
             f"`pulumi config set --secret {plain[0]} ...` so it is encrypted in config and state"
         )
-    found = {k: cfg.get_secret(k) for k in secret_keys}
+    found = {k: cfg.get_secret(k) for k in set_keys}
     return target, config, {k: v for k, v in found.items() if v is not None}
 
 

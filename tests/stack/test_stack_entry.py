@@ -57,6 +57,7 @@ def _run_main(
     values: dict[str, Any],
     secret: tuple[str, ...] = (),
     run: Run | None = None,
+    in_process: bool = False,
 ) -> Run:
     """Run the entry; the target module is a stand-in that declares one resource."""
     run = run or Run()
@@ -90,8 +91,13 @@ def _run_main(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     bag = {f"shipways:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    secret_keys = [f"shipways:{k}" for k in secret]
     try:
-        with engine_config(bag, [f"shipways:{k}" for k in secret]):
+        # As the CLI's launcher does (environment, then runtime), or in-process only, as an
+        # Automation API inline program gets it.
+        with engine_config({} if in_process else bag, [] if in_process else secret_keys):
+            if in_process:
+                pulumi.runtime.set_all_config(bag, secret_keys)
             settings.ROOT.set(None)
             mocks.set_mocks(_Mocks(run), project="shipways", stack=stack, preview=False)
             loop.run_until_complete(runtime_stack.run_pulumi_func(program))
@@ -122,6 +128,17 @@ def test_a_valid_stack_imports_only_its_target_and_exports(monkeypatch: pytest.M
     assert config.ssh_allowed_cidr == "203.0.113.7/32"
     assert secrets == {}
     assert run.exported == {"url": "http://192.0.2.1"}
+
+
+def test_config_set_in_process_reaches_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://u:pw@db/app"
+    values = {"databaseUrl": url, "minInstances": 2, "maxInstances": 3}
+    run = _run_main(monkeypatch, "paas", values, secret=("databaseUrl",), in_process=True)
+    ((config, _),) = run.deployed
+    assert (config.min_instances, config.max_instances) == (2, 3)
+    assert run.secrets == {"databaseUrl": (True, url)}
+    message = _refused(monkeypatch, "paas", {"databaseUrl": url}, in_process=True)
+    assert "shipways:databaseUrl: stored in plain text" in message
 
 
 def test_unknown_stack_name_names_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
