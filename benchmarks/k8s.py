@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from infra import results
-from infra.config import K8sConfig, load_stack
+from infra.config import K8sConfig, narrow, read_stack
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.paths import APP_DIR
@@ -78,14 +78,14 @@ def main() -> None:
     args = parser.parse_args()
     options = LoadOptions.from_args(args)
 
-    config = load_stack("k8s")
-    assert isinstance(config, K8sConfig)
+    stack = read_stack("k8s")
+    config = narrow(stack.config, K8sConfig)
     figures: dict[str, Any] = {"benchmark": "k8s", "image": builds()}
 
     box = K8sSandbox("shipways-bench-k8s")
     box.down(console)
     try:
-        endpoint = box.up(console, stack="k8s")
+        endpoint = box.up(console, stack=stack)
         assert box.last_start_to_healthy_s is not None
         healthy = record("start_to_healthy_seconds", round(box.last_start_to_healthy_s, 2), "s")
         pod = measure_paths(endpoint.url, PATHS, options)

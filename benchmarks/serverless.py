@@ -40,7 +40,7 @@ from typing import Any
 from rich.console import Console
 
 from infra import results
-from infra.config import ServerlessConfig, load_stack
+from infra.config import ServerlessConfig, narrow, read_stack
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import app_env, migrate, uvicorn_command
 from infra.sandbox.containers import free_port
@@ -166,14 +166,14 @@ def main() -> None:
     args = parser.parse_args()
     options = LoadOptions.from_args(args)
 
-    config = load_stack("serverless")
-    assert isinstance(config, ServerlessConfig)
+    stack = read_stack("serverless")
+    config = narrow(stack.config, ServerlessConfig)
     figures: dict[str, Any] = {"benchmark": "serverless", "stack_zip": zips(config)}
 
     box = ServerlessSandbox(INSTANCE)
     box.down(console)
     try:
-        endpoint = box.up(console, stack="serverless")
+        endpoint = box.up(console, stack=stack)
         figures["local"] = {
             "built_for": endpoint.extra["built_for"],
             "memory_mb": config.memory_mb,

@@ -23,6 +23,7 @@ import shipways_fabric
 from rich.console import Console
 
 from infra import results
+from infra.config import VpsConfig, load_stack, narrow
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.sandbox import ensure_engine
@@ -55,7 +56,7 @@ def main() -> None:
     access = box.create(console)
     gateway = ensure_engine().containers.get(INSTANCE).attrs["NetworkSettings"]["Gateway"]
     box.overrides["rate_limit_exempt"] = ("127.0.0.1/32", "::1/128", f"{gateway}/32")
-    settings = box.settings()
+    settings = box.settings(narrow(load_stack("vps"), VpsConfig))
     admin = access.connection(ADMIN)
     deployer = access.connection("deploy")
     try:

@@ -20,9 +20,9 @@ from rich.table import Table
 from infra import results
 from infra.cli_errors import BadOption, CommandError, answered
 from infra.cli_options import REQUESTS_HELP, USAGE_HELP
-from infra.config import ConfigError, TargetName
+from infra.config import ConfigError, TargetName, read_stack
 from infra.sandbox.errors import SandboxError
-from infra.targets import Endpoint, NotSupported, Sandbox, available, sandbox
+from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
 
 if TYPE_CHECKING:
     from infra.verify import VerifyReport
@@ -37,7 +37,8 @@ console = Console(stderr=True)
 out = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-TargetArg = Annotated[TargetName, typer.Argument(help="vps, paas, k8s or serverless.")]
+TARGET_NAMES = ", ".join(TargetName)
+TargetArg = Annotated[TargetName, typer.Argument(help=f"One of {TARGET_NAMES}.")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -104,9 +105,10 @@ def verify(
     if (target is None) == (url is None):
         raise _fail("give a TARGET or --url URL (one of them)", 2)
     if target is not None:
+        box = slice_of(target).sandbox()
         with _operation_errors():
-            endpoint = _running(target)
-        reports = _verify_target(sandbox(target), endpoint)
+            endpoint = _serving_endpoint(box)
+        reports = _verify_target(box, endpoint)
     else:
         assert url is not None
         reports = [run_checks(url)]
@@ -119,10 +121,12 @@ def verify(
         raise typer.Exit(1)
 
 
-def _running(target: TargetName) -> Endpoint:
-    endpoint = sandbox(target).endpoint()
+def _serving_endpoint(box: Sandbox) -> Endpoint:
+    """Where `box` serves now, or NotSupported saying how to start it."""
+    endpoint = box.endpoint()
     if endpoint is None:
-        raise NotSupported(f"{target.value} is not running; start it with `shipways up {target}`")
+        name = box.name.value
+        raise NotSupported(f"{name} is not running; start it with `shipways up {name}`")
     return endpoint
 
 
@@ -152,21 +156,22 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
-    endpoint, _ = _up(target, stack or target.value)
+    endpoint, _ = _up(slice_of(target).sandbox(), stack or target.value)
     if as_json:
         _emit(endpoint.as_json())
     else:
         out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
-def _up(target: TargetName, stack: str) -> tuple[Endpoint, float]:
-    """Bring TARGET up; the endpoint and how long it took (recorded for `compare`)."""
+def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
+    """Bring `box` up with the stack file `stack_name`, read and validated here once; the
+    endpoint and how long it took (recorded for `compare`)."""
     with _operation_errors():
-        box = sandbox(target)
+        stack = read_stack(stack_name)
         started = time.perf_counter()
         endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started
-    results.record(target.value, "up_seconds", seconds, "s", "shipways up")
+    results.record(box.name.value, "up_seconds", seconds, "s", "shipways up")
     return endpoint, seconds
 
 
@@ -174,7 +179,7 @@ def _up(target: TargetName, stack: str) -> tuple[Endpoint, float]:
 def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
     with _operation_errors():
-        removed = sandbox(target).down(console)
+        removed = slice_of(target).sandbox().down(console)
     out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
 
 
@@ -182,7 +187,7 @@ def down(target: TargetArg) -> None:
 def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
     with _operation_errors():
-        state = sandbox(target).status(console)
+        state = slice_of(target).sandbox().status(console)
     if as_json:
         _emit(state)
         return
@@ -202,7 +207,7 @@ def logs(
 ) -> None:
     """Print the app's logs on TARGET."""
     with _operation_errors():
-        sandbox(target).logs(console, follow=follow, lines=lines)
+        slice_of(target).sandbox().logs(console, follow=follow, lines=lines)
 
 
 @app.command()
@@ -212,7 +217,7 @@ def rollback(
 ) -> None:
     """Switch TARGET back to an earlier release."""
     with _operation_errors():
-        now = sandbox(target).rollback(console, release=release)
+        now = slice_of(target).sandbox().rollback(console, release=release)
     out.print(f"{target.value}: now serving release {now}")
 
 
@@ -224,7 +229,9 @@ RequestsOpt = Annotated[  # read by infra.cli_options, so a mistake is answered 
 
 @app.command()
 def plan(
-    stack: Annotated[str, typer.Argument(help="Stack name: vps, paas, k8s, serverless[-suffix].")],
+    stack: Annotated[
+        str, typer.Argument(help=f"Stack name: one of {TARGET_NAMES}, optionally with -suffix.")
+    ],
     as_json: JsonOpt = False,
     usage: UsageOpt = "default",
     requests_per_month: RequestsOpt = None,
@@ -392,7 +399,7 @@ def demo(
     from infra import local_app
     from infra.verify import render, run_checks
 
-    boxes = [b for b in available() if not only or b.name in only]
+    boxes = [s.sandbox() for s in slices() if not only or s.name in only]
     shown = console if as_json else out
     console.rule("[bold]local baseline (uvicorn direct)")
     with local_app.running() as url:
@@ -410,7 +417,7 @@ def demo(
     for box in boxes:
         console.rule(f"[bold]{box.name.value}")
         try:
-            endpoint, up_seconds = _up(box.name, box.name.value)
+            endpoint, up_seconds = _up(box, box.name.value)
         except typer.Exit:
             summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
             continue

@@ -6,8 +6,12 @@ the local sandboxes (values read straight from the stack file), so a typo or an 
 is caught the same way everywhere, naming the key and what to do about it.
 
 Secrets (`databaseUrl`, registry passwords) are not fields here: a validated model is plain
-data that may be printed, while secrets must stay Pulumi secrets from config to resource. They
-are read with `secret()` in `infra.stack`, which also refuses a secret stored in plain text.
+data that may be printed, while secrets must stay Pulumi secrets from config to resource. The
+stack entry (`infra.stack.read_config`) reads them as Pulumi secrets and refuses one stored in
+plain text.
+
+Which model belongs to which target is the registry's (`infra.targets.registry`) to say;
+`narrow` is the one check that a config is the model a target needs.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypedDict
+from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,15 +35,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra.targets.registry import TargetName, slice_of, slices
+
 NAMESPACE = "shipways"
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
-
-
-class TargetName(StrEnum):
-    VPS = "vps"
-    PAAS = "paas"
-    K8S = "k8s"
-    SERVERLESS = "serverless"
 
 
 class ConfigError(ValueError):
@@ -444,12 +443,26 @@ def require_real_values(config: StackConfig) -> None:
         )
 
 
-MODELS: dict[TargetName, type[StackConfig]] = {
-    TargetName.VPS: VpsConfig,
-    TargetName.PAAS: PaasConfig,
-    TargetName.K8S: K8sConfig,
-    TargetName.SERVERLESS: ServerlessConfig,
-}
+Model = TypeVar("Model", bound=StackConfig)
+
+
+def narrow(config: StackConfig, model: type[Model]) -> Model:
+    """`config` as the target model `model`, or a ConfigError saying which stack to use.
+
+    A sandbox or a component is handed the config of the stack it was pointed at; this is the
+    one check that the stack is for its target (`shipways up vps --stack k8s`).
+    """
+    if isinstance(config, model):
+        return config
+    wanted = _target_of(model)
+    raise ConfigError(
+        f"this is a {_target_of(type(config))} stack's configuration, not a {wanted} one: use "
+        f"a stack named {wanted} or {wanted}-<suffix>, or set `shipways:target: {wanted}`"
+    )
+
+
+def _target_of(model: type[StackConfig]) -> str:
+    return next((s.name.value for s in slices() if s.config_model() is model), "shared")
 
 
 def select_target(stack: str, target_key: str | None) -> TargetName:
@@ -478,7 +491,7 @@ def _decode(value: Any) -> Any:
 
 def validate(target: TargetName, raw: dict[str, Any]) -> StackConfig:
     """Validate `shipways:*` values (keys without the namespace) for one target."""
-    model = MODELS[target]
+    model = slice_of(target).config_model()
     plain = {k: _decode(v) for k, v in raw.items() if k not in model.secret_keys}
     try:
         config = model.model_validate(plain)
@@ -535,8 +548,27 @@ def namespaced(config: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return values, secret
 
 
+@dataclass(frozen=True)
+class LoadedStack:
+    """A stack file read and validated once, as the local tools hand it down."""
+
+    name: str
+    target: TargetName
+    config: StackConfig
+    aws_region: str | None = None  # `aws:region`, for stand-ins that mimic an AWS service
+
+
+def read_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> LoadedStack:
+    """Read and validate `stacks/Pulumi.<stack>.yaml` (the CLI does this once per command)."""
+    bag = read_stack_file(stack, stacks_dir)
+    values, _ = namespaced(bag)
+    target = select_target(stack, values.get("target"))
+    region = bag.get("aws:region")
+    return LoadedStack(
+        stack, target, validate(target, values), None if region is None else str(region)
+    )
+
+
 def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
     """The validated config of a stack file, as the local tools see it."""
-    values, _ = namespaced(read_stack_file(stack, stacks_dir))
-    target = select_target(stack, values.get("target"))
-    return validate(target, values)
+    return read_stack(stack, stacks_dir).config

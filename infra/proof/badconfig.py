@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi.runtime import mocks, settings
 
-from infra.config import ConfigError, namespaced, read_stack_file
+from infra.config import ConfigError, TargetName, namespaced, read_stack_file
 from infra.harness import plan_stack
 
 PRIVATE_KEY = (
@@ -66,7 +66,7 @@ CASES: tuple[ConfigCase, ...] = (
     # shared keys (every stack validates them the same way; checked on each)
     *(
         case
-        for stack in ("vps", "paas", "k8s", "serverless")
+        for stack in (t.value for t in TargetName)
         for case in (
             ConfigCase(stack, "appName", "app name with capitals", {"appName": "Shop"}),
             ConfigCase(stack, "environment", "environment with spaces", {"environment": "pro d"}),

@@ -1,9 +1,10 @@
-"""`shipways proof`: every proof across the landed targets, and one summary.
+"""`shipways proof`: every proof across the targets, and one summary.
 
 Order: the offline proofs first (policy over each stack's resource graph, bad config, the
 dependency audit), then the artifacts (built and scanned), then the running targets: each is
-brought up on its own proof instance (`shipways-proof-<target>`, idempotent: reused when it is
-already up), fuzzed from the app's schema, and the VPS is put through its faults.
+brought up on its own proof instance (`shipways-proof-<target>`, never the demo's, since the
+proof fuzzes, kills and restarts what it runs on; idempotent: reused when it is already up),
+fuzzed from the app's schema, and the VPS is put through its faults.
 
 The summary has one row per target: requests tried, policy violations, bad stacks caught,
 bad configs refused, artifact findings, faults survived and data lost (which must be 0).
@@ -22,8 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
-from infra.config import TargetName
-from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies, targets
+from infra.config import TargetName, read_stack
+from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies
+from infra.targets import slice_of
 
 PROOF_PREFIX = "shipways-proof"
 
@@ -102,9 +104,9 @@ def run(
     with_faults: bool = True,
     down: bool = False,
 ) -> Proof:
-    """Run every proof for the landed targets (or `only` these) and return the summary."""
+    """Run every proof for every target (or `only` these) and return the summary."""
     started = time.perf_counter()
-    wanted = [t for t in targets.landed() if not only or t in set(only)]
+    wanted = [t for t in TargetName if not only or t in set(only)]
     proof = Proof([TargetProof(t.value) for t in wanted])
     say = console.print
     with tempfile.TemporaryDirectory(prefix="shipways-proof-") as scratch:
@@ -117,7 +119,7 @@ def run(
             _step(
                 row,
                 "fuzz and faults",
-                lambda r: _running(r, console, max_examples, with_faults, down),
+                lambda r: _fuzz_and_faults(r, console, max_examples, with_faults, down),
                 say,
             )
     console.rule("[bold]dependencies")
@@ -163,21 +165,20 @@ def _bad_config(row: TargetProof) -> None:
 
 
 def _artifact(row: TargetProof, scratch: Path, console: Console) -> None:
-    (kind,) = [a for a in artifacts.ARTIFACTS if a.target.value == row.target]
-    with console.status(f"building and scanning the {kind.kind} ..."):
-        report = kind.scan(scratch / row.target, lambda _line: None)
+    with console.status(f"building and scanning the {row.target} artifact ..."):
+        report = artifacts.build_and_scan(TargetName(row.target), scratch / row.target)
     row.artifact = report.artifact
     row.artifact_files = report.files
     row.artifact_findings = [str(f) for f in report.findings]
 
 
-def _running(
+def _fuzz_and_faults(
     row: TargetProof, console: Console, max_examples: int, with_faults: bool, down: bool
 ) -> None:
     target = TargetName(row.target)
-    box = targets.instance(target, f"{PROOF_PREFIX}-{target.value}")
+    box = slice_of(target).sandbox(f"{PROOF_PREFIX}-{target.value}")
     try:
-        endpoint = box.up(console, stack=target.value)
+        endpoint = box.up(console, stack=read_stack(target.value))
         row.url = endpoint.url
         with console.status(f"fuzzing {endpoint.url} ({max_examples} examples per operation) ..."):
             report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)

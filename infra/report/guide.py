@@ -111,7 +111,7 @@ def _answer(
             )
         )
     else:
-        reasons.append("no landed target meets every need of this scenario")
+        reasons.append("no target meets every need of this scenario")
     return Recommendation(
         key=scenario.key,
         title=scenario.title,

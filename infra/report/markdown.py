@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from infra.config import TargetName
 from infra.cost.model import ASSUMPTION, Status
 from infra.cost.prices import PriceBook
 from infra.report.facts import ROWS
@@ -150,7 +151,7 @@ def _facts(c: Comparison, _: PriceBook) -> str:
 def _guide(c: Comparison, _: PriceBook) -> str:
     parts = []
     for rec in c.guide:
-        pick = f"**{rec.pick}**" if rec.pick else "no landed target yet"
+        pick = f"**{rec.pick}**" if rec.pick else "no target meets every need"
         parts.append(
             f"### {rec.title}: {pick}\n\n{rec.situation} "
             f"({rec.requests_per_month:,} requests a month, profile `{rec.profile}`)\n\n"
@@ -220,7 +221,7 @@ GENERATORS: dict[str, Callable[[Comparison, PriceBook], str]] = {
     "facts": _facts,
     "guide": _guide,
 }
-for _t in ("vps", "paas", "k8s", "serverless"):
+for _t in TargetName:
     GENERATORS[f"cost-{_t}"] = _target_cost(_t)
     GENERATORS[f"ops-{_t}"] = _target_ops(_t)
     GENERATORS[f"facts-{_t}"] = _target_facts(_t)

@@ -20,7 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from infra import cli
-from infra.config import STACKS_DIR, memory_bytes
+from infra.config import STACKS_DIR, memory_bytes, read_stack
 from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
@@ -50,7 +50,7 @@ def box(stacks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8sS
     results = tmp_path_factory.mktemp("results") / "results.json"
     previous = os.environ.get("SHIPWAYS_RESULTS")
     os.environ["SHIPWAYS_RESULTS"] = str(results)
-    sandbox = K8sSandbox(f"shipways-test-k8s-{uuid.uuid4().hex[:6]}", stacks_dir=stacks)
+    sandbox = K8sSandbox(f"shipways-test-k8s-{uuid.uuid4().hex[:6]}")
     try:
         yield sandbox
     finally:
@@ -62,8 +62,8 @@ def box(stacks: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[K8sS
 
 
 @pytest.fixture(scope="module")
-def endpoint(box: K8sSandbox) -> Endpoint:
-    return box.up(QUIET, stack="k8s")
+def endpoint(box: K8sSandbox, stacks: Path) -> Endpoint:
+    return box.up(QUIET, stack=read_stack("k8s", stacks))
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,11 @@ def test_contract_and_pod_checks_pass(box: K8sSandbox, endpoint: Endpoint) -> No
     assert report.passed > 40
 
 
-def test_url_is_loopback_and_up_is_idempotent(box: K8sSandbox, endpoint: Endpoint) -> None:
+def test_url_is_loopback_and_up_is_idempotent(
+    box: K8sSandbox, endpoint: Endpoint, stacks: Path
+) -> None:
     assert endpoint.url.startswith("http://127.0.0.1:")
-    again = box.up(QUIET, stack="k8s")
+    again = box.up(QUIET, stack=read_stack("k8s", stacks))
     assert again.url == endpoint.url
     assert again.extra["container"] == endpoint.extra["container"]
     assert box.endpoint() == endpoint
@@ -163,10 +165,9 @@ def test_failed_migration_keeps_the_previous_pod_serving(
     broken = K8sSandbox(
         box.instance,
         database_url="postgresql://app:pw@127.0.0.1:9/nothing-listens-here",
-        stacks_dir=stacks,
     )
     with pytest.raises(SandboxError, match=r"migration Job .* failed 3 time"):
-        broken.up(QUIET, stack="k8s")
+        broken.up(QUIET, stack=read_stack("k8s", stacks))
     assert box.endpoint() == endpoint
     assert httpx.get(f"{endpoint.url}/readyz", timeout=5).status_code == 200
     leftovers = client.containers.list(
@@ -178,7 +179,8 @@ def test_failed_migration_keeps_the_previous_pod_serving(
 def test_cli_up_json_status_and_verify(
     box: K8sSandbox, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(k8s_sandbox, "SANDBOX", box)
+    # the registry builds the CLI's sandbox from this class: hand it the test's instance
+    monkeypatch.setattr(k8s_sandbox, "K8sSandbox", lambda *_args: box)
     runner = CliRunner()
     up = runner.invoke(cli.app, ["up", "k8s", "--json"])
     assert up.exit_code == 0, up.output
@@ -189,10 +191,10 @@ def test_cli_up_json_status_and_verify(
 
 
 def test_new_release_replaces_the_pod_and_rollback_restores_it(
-    box: K8sSandbox, endpoint: Endpoint, client: docker.DockerClient
+    box: K8sSandbox, endpoint: Endpoint, stacks: Path, client: docker.DockerClient
 ) -> None:
     first = endpoint.extra["container"]
-    second = box.up(QUIET, stack="k8s-next")
+    second = box.up(QUIET, stack=read_stack("k8s-next", stacks))
     assert second.extra["container"] != first
     assert client.containers.get(first).status == "exited"  # kept for rollback
     assert httpx.get(f"{second.url}/healthz", timeout=5).status_code == 200

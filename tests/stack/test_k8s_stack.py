@@ -16,7 +16,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from typer.testing import CliRunner
 
 from infra import cli
-from infra.config import ConfigError, K8sConfig, namespaced, read_stack_file
+from infra.config import ConfigError, K8sConfig, namespaced, narrow, read_stack_file
 from infra.harness import Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.k8s import component, export, manifests
@@ -501,8 +501,7 @@ def test_load_commands_name_image_and_cluster() -> None:
 
 def test_declared_objects_are_exactly_the_rendered_manifests(plan: OfflinePlan) -> None:
     """The single source: what the stack declares is `manifests.render`, field for field."""
-    config = plan.config
-    assert isinstance(config, K8sConfig)
+    config = narrow(plan.config, K8sConfig)
     login = manifests.docker_config_json("ghcr.io", "deployer", "registry-token")
     rendered = manifests.render(
         config, manifests.plain_release(config, plan.exports["image"], DB_URL, login)

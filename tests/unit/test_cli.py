@@ -48,8 +48,8 @@ def test_plan_of_an_unknown_stack_names_the_known_ones() -> None:
 
 @pytest.mark.parametrize("command", ["status", "down", "logs", "rollback", "up"])
 def test_sandbox_failures_are_one_clear_line(command: str, monkeypatch) -> None:
-    from infra import cli
     from infra.sandbox.errors import SandboxError
+    from infra.targets import Slice
 
     class Broken:
         def __getattr__(self, name: str):
@@ -58,7 +58,7 @@ def test_sandbox_failures_are_one_clear_line(command: str, monkeypatch) -> None:
 
             return fail
 
-    monkeypatch.setattr(cli, "sandbox", lambda target: Broken())
+    monkeypatch.setattr(Slice, "sandbox", lambda self, instance=None: Broken())
     result = runner.invoke(app, [command, "vps"])
     assert result.exit_code == 1
     assert "error: Docker engine not reachable; start it and retry" in result.output

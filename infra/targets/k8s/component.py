@@ -32,7 +32,7 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 from pulumi import dynamic
 
-from infra.config import NAMESPACE, ConfigError, K8sConfig, StackConfig
+from infra.config import NAMESPACE, ConfigError, K8sConfig, StackConfig, narrow
 from infra.paths import APP_DIR
 from infra.targets.k8s import image as app_image
 from infra.targets.k8s import manifests
@@ -285,8 +285,8 @@ def _registry_auth(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) ->
     )
 
 
-def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
-    assert isinstance(config, K8sConfig)
+def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+    config = narrow(stack_config, K8sConfig)
     app = App(config.app_name, config, secrets)
     exports: dict[str, Any] = {"url": app.url, "image": app.image, "namespace": config.namespace}
     if app.port_forward is not None:

@@ -36,9 +36,11 @@ from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision, source_url
 from infra.paths import APP_DIR, state_dir
 from infra.sandbox.digest import recipe_digest, tree_digest
+from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import file_lock
 from infra.sandbox.images import build_image, ensure_base_image, prune_superseded
+from infra.targets.registry import BuiltArtifact
 
 REPOSITORY = "shipways/app"
 FLAVOR = "app"  # tags are `shipways/app:app-<hash>`; older hashes are pruned after a build
@@ -169,6 +171,12 @@ def ensure_app_image(
     image = _describe(client, tag, python, built=True, seconds=seconds)
     report(progress, f"built {tag} in {seconds:.1f}s ({image.size_mb:.0f} MB)")
     return image
+
+
+def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
+    """The app image (all layers; the scan keeps to `/app` and `/opt/venv`), for the proof."""
+    built = ensure_app_image(ensure_engine(progress=progress), progress)
+    return BuiltArtifact(f"k8s image {built.tag}", "image", built.tag)
 
 
 def _build(

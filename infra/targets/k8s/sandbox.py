@@ -28,7 +28,7 @@ from docker.models.containers import Container
 from rich.console import Console
 
 from infra import results
-from infra.config import STACKS_DIR, ConfigError, K8sConfig, TargetName, load_stack
+from infra.config import K8sConfig, LoadedStack, TargetName, narrow
 from infra.sandbox.containers import ensure_container, published_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -67,19 +67,15 @@ class K8sSandbox:
         instance: str = "shipways-k8s",
         *,
         database_url: str | None = None,
-        stacks_dir: Path = STACKS_DIR,
     ) -> None:
         self.instance = instance
         self.database_url = database_url
-        self.stacks_dir = stacks_dir
         self.last_start_to_healthy_s: float | None = None  # of the last pod `up` started
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config = load_stack(stack, self.stacks_dir)
-        if not isinstance(config, K8sConfig):
-            raise ConfigError(f"stack {stack!r} is not a k8s stack (it targets {config.target})")
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, K8sConfig)
         started = time.perf_counter()
         narrator = _narrator(console)
         with narrator.step("image", "building the app image") as step:
@@ -358,6 +354,3 @@ def _remove(client: docker.DockerClient, name: str) -> None:
 
 def _narrator(console: Console) -> Narrator:
     return Narrator(console, "k8s")
-
-
-SANDBOX = K8sSandbox()

@@ -39,7 +39,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import PaasConfig
+from infra.config import PaasConfig, StackConfig, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
@@ -472,9 +472,10 @@ def _environment_settings(
     return settings
 
 
-def deploy(config: PaasConfig, secrets: StackSecrets) -> Exports:
+def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
     """The stack's program: build the bundle (reproducible, so the same source gives the same
     version label), then declare everything around it."""
+    config = narrow(stack_config, PaasConfig)
     built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
     app = BeanstalkApp(config.app_name, config, secrets, built)
     return {

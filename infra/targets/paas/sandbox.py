@@ -38,7 +38,7 @@ from rich.console import Console
 from infra import results
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
-from infra.config import ConfigError, PaasConfig, TargetName, load_stack
+from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.sandbox import releases
 from infra.sandbox.containers import free_port
@@ -143,10 +143,8 @@ class PaasSandbox:
 
     # -- the Sandbox protocol ----------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config = load_stack(stack)
-        if not isinstance(config, PaasConfig):
-            raise ConfigError(f"stack {stack!r} is not a paas stack (it targets {config.target})")
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, PaasConfig)
         with _narrator(console).step("bundle", "building the source bundle") as step:
             built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
             step.result(f"{built.path.name}: {len(built.files)} files, {built.size_bytes} bytes")
@@ -506,6 +504,3 @@ def _tail(log: Path, lines: int = 25) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-SANDBOX = PaasSandbox()

@@ -35,7 +35,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ServerlessConfig, StackConfig
+from infra.config import ServerlessConfig, StackConfig, narrow
 from infra.paths import state_dir
 from infra.targets.serverless import spec
 from infra.targets.serverless.artifact import (
@@ -263,8 +263,8 @@ def function_zip(config: ServerlessConfig) -> LambdaZip:
     return cached_zip(state_dir("serverless", "build"), target, progress=pulumi.log.info)
 
 
-def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
-    assert isinstance(config, ServerlessConfig)
+def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+    config = narrow(stack_config, ServerlessConfig)
     try:
         package = function_zip(config)
     except ArtifactError as exc:

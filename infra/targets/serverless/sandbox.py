@@ -35,7 +35,7 @@ from docker.types import Ulimit
 from rich.console import Console
 
 from infra import results
-from infra.config import ConfigError, ServerlessConfig, TargetName, load_stack, read_stack_file
+from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox import releases
 from infra.sandbox.containers import (
@@ -88,9 +88,11 @@ class Release(releases.Release):
 
 
 class State(releases.History[Release]):
-    """Kept releases, the current one, and the stack `up` used (rollback deploys with it)."""
+    """Kept releases, the current one, and the config `up` was given (rollback redeploys with
+    it, reading no stack file)."""
 
-    stack: str | None = None
+    config: ServerlessConfig | None = None
+    region: str = DEFAULT_REGION
 
 
 class ServerlessSandbox:
@@ -121,8 +123,9 @@ class ServerlessSandbox:
 
     # -- Sandbox protocol ----------------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config, region = _config(stack)
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, ServerlessConfig)
+        region = stack.aws_region or DEFAULT_REGION
         narrator = _narrator(console)
         client = ensure_engine(progress=narrator.note)
         target = local_target(client)
@@ -151,7 +154,7 @@ class ServerlessSandbox:
                     narrator.say("restore", f"restoring the previous release {previous.id}")
                     self._deploy(narrator, client, config, region, previous)
                 raise
-            state.stack = stack
+            state.config, state.region = config, region
             state.record(release)
             self._prune(client, state)
             store.save(state)
@@ -218,10 +221,9 @@ class ServerlessSandbox:
         narrator = _narrator(console)
         store = self._store
         with store.locked() as state:
-            if not state.stack or not state.current:
+            if state.config is None or not state.current:
                 raise NotSupported(f"{self.instance} has no releases; run `shipways up serverless`")
             chosen = state.rollback_target(release)
-            config, region = _config(state.stack)
             client = ensure_engine(progress=narrator.note)
             try:
                 client.images.get(chosen.image)
@@ -230,7 +232,7 @@ class ServerlessSandbox:
                     f"release {chosen.id}'s image {chosen.image} was removed; `shipways up "
                     "serverless` builds the current code again"
                 ) from None
-            self._deploy(narrator, client, config, region, chosen)
+            self._deploy(narrator, client, state.config, state.region, chosen)
             state.current = chosen.id
             store.save(state)
         narrator.say("rollback", f"serving {chosen.id} again")
@@ -339,14 +341,6 @@ class ServerlessSandbox:
             return None
 
 
-def _config(stack: str) -> tuple[ServerlessConfig, str]:
-    config = load_stack(stack)
-    if not isinstance(config, ServerlessConfig):
-        raise ConfigError(f"stack {stack!r} is not a serverless stack (target {config.target})")
-    region = str(read_stack_file(stack).get("aws:region") or DEFAULT_REGION)
-    return config, region
-
-
 def local_target(client: docker.DockerClient) -> ZipTarget:
     """The zip inputs the local container can run: its Python, the engine's CPU."""
     machine = str(client.info().get("Architecture") or platform.machine())
@@ -431,6 +425,3 @@ def _remove_image(client: docker.DockerClient, image: str) -> None:
 
 def _narrator(console: Console) -> Narrator:
     return Narrator(console, "serverless")
-
-
-SANDBOX = ServerlessSandbox()

@@ -44,7 +44,7 @@ import yaml
 from pulumi import dynamic
 
 from infra import paths
-from infra.config import StackConfig, VpsConfig
+from infra.config import StackConfig, VpsConfig, narrow
 from infra.sandbox.digest import files_under, tree_digest
 from infra.targets.vps import sample_app
 from infra.targets.vps.settings import fabric_settings
@@ -466,10 +466,9 @@ class VpsServer(pulumi.ComponentResource):
             )
 
 
-def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     """The `vps` stack program: the server and its release; exports how to reach both."""
-    if not isinstance(config, VpsConfig):
-        raise TypeError(f"the vps component needs a VpsConfig, got {type(config).__name__}")
+    config = narrow(stack_config, VpsConfig)
     del secrets  # the vps target has no secret keys; SSH uses a key file on the operator's disk
     server = VpsServer(f"{config.app_name}-{config.environment}", config)
     exports: dict[str, Any] = {

@@ -27,7 +27,7 @@ from fabric import Connection
 from rich.console import Console
 
 from infra import results
-from infra.config import TargetName, VpsConfig, load_stack
+from infra.config import LoadedStack, TargetName, VpsConfig, narrow
 from infra.paths import state_dir
 from infra.sandbox import (
     Progress,
@@ -134,14 +134,14 @@ class VpsSandbox:
         data = json.loads(path.read_text())
         return Access(self.state, data["ssh"], data["http"], data["https"])
 
-    def settings(self, stack: str | None = None) -> shipways_fabric.Settings:
-        """The Fabric settings for this VPS: the stack `up` used (remembered), plus its key."""
-        remembered = self.state / "stack"
-        if stack is None:
-            stack = remembered.read_text().strip() if remembered.exists() else "vps"
-        config = load_stack(stack)
-        if not isinstance(config, VpsConfig):
-            raise NotSupported(f"stack {stack!r} is not a vps stack")
+    def settings(self, config: VpsConfig | None = None) -> shipways_fabric.Settings:
+        """The Fabric settings for this VPS: `config`, or the one `up` was given (kept in its
+        state, so later commands read no stack file), plus its key."""
+        if config is None:
+            kept = self.state / "config.json"
+            if not kept.exists():
+                raise NotSupported(f"{self.instance} was never brought up; run `shipways up vps`")
+            config = VpsConfig.model_validate_json(kept.read_text())
         key = self.state / "id_ed25519.pub"
         return fabric_settings(
             config,
@@ -163,11 +163,12 @@ class VpsSandbox:
             step.result(f"{self.instance} booted; SSH on {LOOPBACK}:{access.ssh_port}")
         return access
 
-    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
         narrator = _narrator(console)
+        config = narrow(stack.config, VpsConfig)
         access = self.create(console)
-        settings = self.settings(stack)
-        atomic_write(self.state / "stack", stack)
+        settings = self.settings(config)
+        atomic_write(self.state / "config.json", config.model_dump_json())
         admin = access.connection(ADMIN)
         try:
             with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
@@ -284,7 +285,7 @@ class VpsSandbox:
     def down(self, console: Console) -> bool:
         narrator = _narrator(console)
         removed = remove_container(ensure_engine(progress=narrator.note), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "stack"):
+        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json"):
             (self.state / name).unlink(missing_ok=True)
         if removed:
             narrator.say("down", f"removed container {self.instance}")
@@ -368,6 +369,3 @@ class VpsSandbox:
 
 def _narrator(console: Console) -> Narrator:
     return Narrator(console, "vps")
-
-
-SANDBOX = VpsSandbox()

@@ -1,5 +1,5 @@
 """The committed docs match the price data, the stacks and the measurements snapshot; this
-plans every landed stack, so it runs as a `stack` test."""
+plans every stack, so it runs as a `stack` test."""
 
 from __future__ import annotations
 
