@@ -26,8 +26,15 @@ from shipways_app.api import router
 from shipways_app.db import Database, create_db_engine, describe_storage, summarise_db_error
 from shipways_app.logs import configure_logging
 from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from shipways_app.migrate import head_revision
 from shipways_app.settings import Settings, load_settings
+
+
+def head_revision() -> str:
+    """The migrations' head revision (imports Alembic, hence not at module import)."""
+    from shipways_app import migrate
+
+    return migrate.head_revision()
+
 
 log = logging.getLogger("shipways_app")
 
@@ -46,6 +53,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Servers load the migration scripts now, so the first readiness probe answers fast;
+        # Lambda runs without lifespan and loads them only if /readyz is ever asked.
+        await run_in_threadpool(head_revision)
         yield
         engine.dispose()
 
@@ -59,7 +69,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.db = Database(engine, head_revision())
+    app.state.db = Database(engine, head_revision)
     app.state.storage = describe_storage(engine, settings.target)
     app.include_router(router)
     _add_docs(app)

@@ -7,13 +7,13 @@ purpose: a probe or a request should fail fast with 503 rather than hang on a de
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from shipways_app.settings import MIGRATE_HINT, Settings, Target
 
@@ -97,15 +97,16 @@ def describe_storage(engine: Engine, target: Target) -> StorageInfo:
 
 
 class Database:
-    """The engine plus what the app needs to know about its schema."""
+    """The engine plus what the app needs to know about its schema.
 
-    def __init__(self, engine: Engine, head_revision: str) -> None:
+    The schema revision the app expects comes from the migration scripts, which means loading
+    Alembic: `head_revision` is asked for only when a readiness check needs it (servers ask at
+    start-up, in the app's lifespan), so a Lambda cold start does not pay for it.
+    """
+
+    def __init__(self, engine: Engine, head_revision: Callable[[], str]) -> None:
         self.engine = engine
         self.head_revision = head_revision
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
-
-    def session(self) -> Session:
-        return self.sessions()
 
     def check(self) -> str | None:
         """Connect, SELECT 1, compare the schema with the migrations: None when all is well,
@@ -122,8 +123,9 @@ class Database:
             return summarise_db_error(exc, self.engine)
         if current is None:
             return f"schema not migrated: {MIGRATE_HINT}"
-        if current != self.head_revision:
-            return f"schema at revision {current}, app expects {self.head_revision}: {MIGRATE_HINT}"
+        expected = self.head_revision()
+        if current != expected:
+            return f"schema at revision {current}, app expects {expected}: {MIGRATE_HINT}"
         return None
 
 
