@@ -67,11 +67,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url=None,  # served below with its own, narrower CSP
         redoc_url=None,
         lifespan=lifespan,
+        # The contract's routes sit directly on the app rather than through include_router:
+        # an included router adds a second route-matching pass to every request.
+        routes=list(router.routes),
     )
     app.state.settings = settings
     app.state.db = Database(engine, head_revision)
     app.state.storage = describe_storage(engine, settings.target)
-    app.include_router(router)
     _add_docs(app)
     _add_db_error_handler(app)
     _add_method_not_allowed_handler(app)
