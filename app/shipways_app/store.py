@@ -10,6 +10,8 @@ Why reads run inline, synchronously, inside `async def` endpoints:
   map, no instance state, no session, no per-object attribute instrumentation, no second
   validation pass through the response model. (The ORM model stays, mapped onto the same Core
   table, for the migrations and tooling; `sqlalchemy.orm` is never imported to serve.)
+- Fewer round trips to PostgreSQL: reads run in autocommit (no BEGIN, no ROLLBACK) and the
+  pool does not ping on checkout (`db.read` retries once on a connection found dead instead).
 - Pooling stays simple: one worker runs one inline query at a time, so it holds at most one
   pooled connection for reads; the engine's QueuePool keeps it open between requests.
 
@@ -31,9 +33,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from shipways_app.db import read
 from shipways_app.tables import products
 
 # Built once, with bound parameters: SQLAlchemy compiles each statement once per dialect and
@@ -58,15 +61,17 @@ def _as_json(row: Any) -> dict[str, Any]:
 
 def list_page(engine: Engine, limit: int, offset: int) -> dict[str, Any]:
     """One page of products (by id) and the total count, as the JSON body."""
-    with engine.connect() as conn:
+
+    def work(conn: Connection) -> dict[str, Any]:
         rows = conn.execute(_PAGE, {"limit": limit, "offset": offset}).all()
         total = conn.execute(_COUNT).scalar_one()
-    return {"products": [_as_json(row) for row in rows], "total": total}
+        return {"products": [_as_json(row) for row in rows], "total": total}
+
+    return read(engine, work)
 
 
 def get(engine: Engine, product_id: int) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(_BY_ID, {"id": product_id}).first()
+    row = read(engine, lambda conn: conn.execute(_BY_ID, {"id": product_id}).first())
     return None if row is None else _as_json(row)
 
 
