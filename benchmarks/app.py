@@ -9,9 +9,11 @@ when the server binaries are missing). For `/hello` and `/products` the two are 
 load; the ratios are the medians of the per-round ratios, the req/s and p99 the medians of
 the rounds. Beside req/s, each server's own CPU time per request (from /proc) gives
 `cpu_ratio` (minimal/app): the share of the minimal app's per-worker capacity the app keeps,
-which a busy machine disturbs far less than req/s. Goals (issue 18): `/products` at least 1,500 req/s per worker (an absolute figure:
-read it with the load average printed beside it), `/hello` at least 0.8x of the minimal app,
-the Lambda init at most 0.5 s.
+which a busy machine disturbs far less than req/s.
+
+Goals (issue 18): `/products` at least 1,500 req/s per worker (an absolute figure: read it
+with the load average printed beside it), `/hello` at least 0.8x of the minimal app, the
+Lambda init at most 0.5 s.
 
 The Lambda init is `import shipways_app.lambda_handler` (which builds everything at import) in a
 fresh interpreter, median of `--init-runs`, in the two configurations the serverless stack

@@ -28,14 +28,6 @@ from shipways_app.logs import configure_logging
 from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shipways_app.settings import Settings, load_settings
 
-
-def head_revision() -> str:
-    """The migrations' head revision (imports Alembic, hence not at module import)."""
-    from shipways_app import migrate
-
-    return migrate.head_revision()
-
-
 log = logging.getLogger("shipways_app")
 
 DOCS_URL = "/docs"
@@ -43,6 +35,13 @@ OPENAPI_URL = "/openapi.json"
 _SWAGGER_CDN = "https://cdn.jsdelivr.net"
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def head_revision() -> str:
+    """The migrations' head revision (imports Alembic, hence not at module import)."""
+    from shipways_app import migrate
+
+    return migrate.head_revision()
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:

@@ -17,8 +17,11 @@ Why reads run inline, synchronously, inside `async def` endpoints:
 
 Why not an async driver (aiosqlite, asyncpg, psycopg's async mode under SQLAlchemy's asyncio
 extension): each needs greenlet bridging or a new runtime dependency (a new wheel for every
-Lambda platform); aiosqlite runs every SQLite call in a thread anyway, so it would bring back
-the hop this module removes; and the measured goal (benchmarks/app.py) is met without them.
+Lambda platform), and adds its own per-query overhead; aiosqlite runs every SQLite call in a
+thread anyway, bringing back the hop this module removes. What an async driver would buy is
+overlap: one worker could wait on several PostgreSQL round trips at once. Inline, a page costs
+one round trip (the total rides along with the rows) and the worker waits for it;
+benchmarks/app.py measures that against a minimal app doing the same list and count inline.
 
 What it costs: while a read runs, the worker's event loop is blocked. A slow query, a lock
 wait, or connecting to a database that is down (bounded by `db.CONNECT_TIMEOUT_S`) stalls every
