@@ -15,7 +15,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from shipways_app.models import NAME_MAX_LENGTH
+from shipways_app.tables import NAME_MAX_LENGTH
 
 MAX_PRICE = Decimal("1000000")
 

@@ -66,7 +66,9 @@ def test_paging(client: TestClient) -> None:
     default = client.get("/products").json()
     assert len(default["products"]) == 20 and default["total"] == 28
     page = client.get("/products", params={"limit": 5, "offset": 25}).json()
-    assert [p["id"] for p in page["products"]] == [26, 27, 28]
+    assert [p["id"] for p in page["products"]] == [26, 27, 28] and page["total"] == 28
+    past_the_end = client.get("/products", params={"offset": 28}).json()
+    assert past_the_end == {"products": [], "total": 28}
     assert len(client.get("/products", params={"limit": 100}).json()["products"]) == 28
     for params in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 2**31}):
         assert client.get("/products", params=params).status_code == 422, params
