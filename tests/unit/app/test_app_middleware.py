@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -218,3 +219,14 @@ def test_body_longer_than_declared_is_still_counted() -> None:
 def test_invalid_content_length_is_400() -> None:
     sent, app_saw, reads = _run_limit([(b"content-length", b"ten")], [b"x"])
     assert sent[0]["status"] == 400 and app_saw == [] and reads == 0
+
+
+def test_loading_the_migration_scripts_logs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """Readiness loads Alembic's scripts at start-up; its plugin announcements are not logged."""
+    from shipways_app import migrate
+    from shipways_app.logs import configure_logging
+
+    configure_logging(logging.INFO)
+    migrate.head_revision.cache_clear()
+    migrate.head_revision()
+    assert "setup plugin" not in capsys.readouterr().out
