@@ -215,6 +215,9 @@ def _paas_env_name(name: str) -> str:
 
 
 PaasEnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_paas_env_name)]
+AcmCertificateArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+]
 
 
 class PaasConfig(StackConfig):
@@ -232,6 +235,9 @@ class PaasConfig(StackConfig):
     # Application versions Beanstalk keeps (the newest ones): what a rollback can go back to.
     versions_to_keep: Annotated[int, Field(ge=2, le=1000)] = 20
     env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    # HTTPS (LoadBalanced): the ACM certificate the load balancer's 443 listener serves.
+    certificate_arn: AcmCertificateArn | None = None
+    allow_http: bool = False  # LoadBalanced without a certificate: plain HTTP, on purpose
 
     @field_validator("platform_pattern")
     @classmethod
@@ -247,6 +253,20 @@ class PaasConfig(StackConfig):
         if self.max_instances < self.min_instances:
             raise ValueError(
                 f"maxInstances: {self.max_instances} is below minInstances {self.min_instances}"
+            )
+        load_balanced = self.environment_type == "LoadBalanced"
+        if load_balanced and not self.certificate_arn and not self.allow_http:
+            raise ValueError(
+                "certificateArn: required when environmentType is LoadBalanced, so the load "
+                "balancer serves HTTPS (an ACM certificate for your domain, in the stack's "
+                "region: `aws acm request-certificate`); or set allowHttp: true to serve plain "
+                "HTTP on purpose"
+            )
+        if self.certificate_arn and not load_balanced:
+            raise ValueError(
+                "certificateArn: only used when environmentType is LoadBalanced: a "
+                "SingleInstance environment has no load balancer to serve it (ACM "
+                "certificates cannot be installed on an instance)"
             )
         return self
 
