@@ -90,6 +90,9 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("paas", "platformPattern", "broken regex", {"platformPattern": "Python (3"}),
     ConfigCase("paas", "DB_PASSWORD", "secret in env", {"env": {"DB_PASSWORD": "hunter2"}}),
     ConfigCase("paas", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
+    ConfigCase(
+        "paas", "certificateArn", "load balancer without HTTPS", {"environmentType": "LoadBalanced"}
+    ),
     ConfigCase("k8s", "registry", "registry mode without registry", drop=("registry",)),
     ConfigCase("k8s", "cpuRequest", "request above limit", {"cpuRequest": "2"}),
     ConfigCase("k8s", "memoryLimit", "limit too small", {"memoryLimit": "32Mi"}),
