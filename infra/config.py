@@ -282,6 +282,9 @@ DnsName = Annotated[
 ]
 
 
+K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
 def cpu_cores(quantity: str) -> float:
     """A Kubernetes CPU quantity (`250m`, `1.5`) in cores."""
     return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
@@ -319,22 +322,48 @@ class K8sConfig(StackConfig):
     hpa_max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
     hpa_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
     ingress_host: DnsName | None = None
+    # TLS for the Ingress: an existing Secret, or cert-manager issuing one from a ClusterIssuer.
     ingress_tls_secret: DnsName | None = None
+    ingress_cluster_issuer: DnsName | None = None
     ingress_class: DnsName = "nginx"
-    trusted_proxies: str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    # A public edge without TLS (an Ingress host, or serviceType LoadBalancer) only with this.
+    allow_http: bool = False
+    # Per-client limits the ingress-nginx controller enforces for this Ingress.
+    rate_limit_rps: Annotated[int, Field(ge=1, le=10_000)] = 50
+    rate_limit_burst_multiplier: Annotated[int, Field(ge=1, le=100)] = 2
+    rate_limit_connections: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Who may connect to the pods (NetworkPolicy): the ingress controller's pods.
+    ingress_controller_namespace: K8sName = "ingress-nginx"
+    ingress_controller_name: K8sName = "ingress-nginx"  # its app.kubernetes.io/name label
+    # Where the pods may connect besides DNS: the database (required with databaseUrl).
+    database_cidr: str | None = None
+    database_port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    # Peers whose X-Forwarded-* headers the app believes: the ingress controller's pod CIDR.
+    trusted_proxies: str = "127.0.0.1"
+
+    @field_validator("database_cidr")
+    @classmethod
+    def _check_database_cidr(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         for item in value.split(","):
-            if item.strip() != "*":
-                try:
-                    ipaddress.ip_network(item.strip(), strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"{item.strip()!r} is not an IP address or CIDR block; use a "
-                        "comma-separated list such as 10.0.0.0/8, or * to trust every peer"
-                    ) from None
+            try:
+                network = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item.strip()!r} is not an IP address or CIDR block; use a "
+                    "comma-separated list such as your ingress controller's pod CIDR, "
+                    "10.244.0.0/16"
+                ) from None
+            if network.prefixlen < (16 if network.version == 4 else 48):
+                raise ValueError(
+                    f"{item.strip()} is wider than a pod network: any peer in it could forge "
+                    "X-Forwarded-For and X-Forwarded-Proto; use the ingress controller's pod "
+                    "CIDR (e.g. 10.244.0.0/16)"
+                )
         return value
 
     @model_validator(mode="after")
@@ -372,8 +401,24 @@ class K8sConfig(StackConfig):
             raise ValueError(
                 f"memoryRequest: {self.memory_request} is above memoryLimit {self.memory_limit}"
             )
-        if self.ingress_tls_secret and not self.ingress_host:
-            raise ValueError("ingressHost: required when ingressTlsSecret is set")
+        if (self.ingress_tls_secret or self.ingress_cluster_issuer) and not self.ingress_host:
+            raise ValueError(
+                "ingressHost: required when ingressTlsSecret or ingressClusterIssuer is set"
+            )
+        tls = bool(self.ingress_tls_secret or self.ingress_cluster_issuer)
+        if self.ingress_host and not tls and not self.allow_http:
+            raise ValueError(
+                f"ingressTlsSecret or ingressClusterIssuer: required with ingressHost "
+                f"{self.ingress_host}, so the Ingress serves HTTPS (an existing TLS Secret, or "
+                "a cert-manager ClusterIssuer such as letsencrypt-prod; see docs/k8s.md); or "
+                "set allowHttp: true to serve plain HTTP on purpose"
+            )
+        if self.service_type == "LoadBalancer" and not self.allow_http:
+            raise ValueError(
+                "serviceType: LoadBalancer exposes the app over plain HTTP to the internet, "
+                "without TLS or rate limits; set ingressHost with ingressTlsSecret or "
+                "ingressClusterIssuer instead, or allowHttp: true if plain HTTP is meant"
+            )
         return self
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config import K8sConfig
+from infra.targets.k8s import edge
 
 KUBERNETES_VERSION = "1.31.0"  # schema the manifests are validated against (kubernetes-validate)
 POD_SECURITY_VERSION = "v1.31"
@@ -41,6 +42,7 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
+COMPONENT = "app.kubernetes.io/component"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
 Obj = dict[str, Any]
@@ -106,6 +108,8 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
         namespace(config),
         service_account(config),
         config_map(config),
+        # Before any pod: a pod never runs, even briefly, without its policy.
+        *network_policies(config, release),
     ]
     if release.registry_auth is not None:
         objects.append(registry_secret(config, release.registry_auth))
@@ -116,7 +120,6 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
         service(config),
         pod_disruption_budget(config),
         autoscaler(config),
-        network_policy(config),
     ]
     if config.ingress_host:
         objects.append(ingress(config))
@@ -431,60 +434,23 @@ def autoscaler(config: K8sConfig) -> Obj:
     }
 
 
-def network_policy(config: K8sConfig) -> Obj:
-    """The web pods accept connections on the app port only, from anywhere in or out."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(config, config.app_name, "web"),
-        "spec": {
-            "podSelector": {"matchLabels": selector(config)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": APP_PORT}]}],
-        },
-    }
+def network_policies(config: K8sConfig, release: Release) -> list[Obj]:
+    pods = {"web": selector(config)}
+    if release.migrate_job is not None:
+        pods["migrate"] = {**selector(config), "app.kubernetes.io/component": "migrate"}
+    policies = edge.network_policies(config, pods, APP_PORT)
+    for policy in policies:
+        policy["metadata"]["labels"] = labels(config, policy["metadata"]["labels"][COMPONENT])
+    return policies
 
 
 def ingress(config: K8sConfig) -> Obj:
-    assert config.ingress_host is not None
-    spec: Obj = {
-        "ingressClassName": config.ingress_class,
-        "rules": [
-            {
-                "host": config.ingress_host,
-                "http": {
-                    "paths": [
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {
-                                "service": {
-                                    "name": config.app_name,
-                                    "port": {"name": "http"},
-                                }
-                            },
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    if config.ingress_tls_secret:
-        spec["tls"] = [{"hosts": [config.ingress_host], "secretName": config.ingress_tls_secret}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": _meta(config, config.app_name, "web"),
-        "spec": spec,
-    }
+    return edge.ingress(config, labels(config, "web"))
 
 
 def ingress_url(config: K8sConfig) -> str | None:
     """Where users reach the app through its Ingress, if it has one."""
-    if not config.ingress_host:
-        return None
-    scheme = "https" if config.ingress_tls_secret else "http"
-    return f"{scheme}://{config.ingress_host}"
+    return edge.ingress_url(config)
 
 
 PORT_FORWARD_LOCAL = 8080
