@@ -435,6 +435,9 @@ class ServerlessConfig(StackConfig):
     log_retention_days: int = 14
     throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
     throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
+    # The write route's own, tighter throttle (POST /products), within the stage's.
+    write_throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 5
+    write_throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 10
 
     # CloudWatch accepts only these (shorter ones listed; it also has 400 to 3653).
     RETENTION_DAYS: ClassVar[tuple[int, ...]] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
@@ -447,6 +450,20 @@ class ServerlessConfig(StackConfig):
             allowed = ", ".join(map(str, cls.RETENTION_DAYS))
             raise ValueError(f"CloudWatch keeps logs for one of {allowed} days, not {value}")
         return value
+
+    @model_validator(mode="after")
+    def _check_write_throttle(self) -> ServerlessConfig:
+        if self.write_throttle_rate > self.throttle_rate:
+            raise ValueError(
+                f"writeThrottleRate: {self.write_throttle_rate:g} is above throttleRate "
+                f"{self.throttle_rate:g}; writes are throttled tighter than reads"
+            )
+        if self.write_throttle_burst > self.throttle_burst:
+            raise ValueError(
+                f"writeThrottleBurst: {self.write_throttle_burst} is above throttleBurst "
+                f"{self.throttle_burst}; writes are throttled tighter than reads"
+            )
+        return self
 
 
 # What the committed stack files use as example values: documentation addresses (RFC 5737,

@@ -139,7 +139,7 @@ def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, Lamb
         ALIAS: 1,
         API: 1,
         INTEGRATION: 1,
-        ROUTE: 1,
+        ROUTE: 2,
         STAGE: 1,
         PERMISSION: 1,
     }
@@ -339,9 +339,10 @@ def test_every_path_goes_to_the_live_alias_with_payload_2(
         f"{FUNCTION_ARN}:live/invocations"
     )
     assert integration.inputs["timeoutMilliseconds"] == 30_000
-    (route,) = plan.of_type(ROUTE)
-    assert route.inputs["routeKey"] == "$default"  # every path, `/` included
-    assert route.inputs["target"] == f"integrations/{integration.name}-id"
+    routes = {r.inputs["routeKey"]: r for r in plan.of_type(ROUTE)}
+    assert set(routes) == {"$default", "POST /products"}  # $default: every path, `/` included
+    for route in routes.values():
+        assert route.inputs["target"] == f"integrations/{integration.name}-id"
 
 
 def test_stage_auto_deploys_throttles_and_logs_access(
@@ -355,14 +356,22 @@ def test_stage_auto_deploys_throttles_and_logs_access(
         "throttlingRateLimit": 50,
         "throttlingBurstLimit": 100,
     }
+    # The write route is throttled tighter than the reads, and exists before its settings.
+    assert stage.inputs["routeSettings"] == [
+        {"routeKey": "POST /products", "throttlingRateLimit": 5, "throttlingBurstLimit": 10}
+    ]
+    assert "write-route" in sqlite[1].depends["default-stage"]
     access = stage.inputs["accessLogSettings"]
     assert access["destinationArn"].endswith("log-group:/aws/apigateway/shipways-demo")
     assert json.loads(access["format"])["status"] == "$context.status"
-    plan, _, _ = _plan(zips, throttleRate="5", throttleBurst="10")
+    plan, _, _ = _plan(
+        zips, throttleRate="5", throttleBurst="10", writeThrottleRate="1", writeThrottleBurst="2"
+    )
     assert plan.one(STAGE).inputs["defaultRouteSettings"] == {
         "throttlingRateLimit": 5,
         "throttlingBurstLimit": 10,
     }
+    assert plan.one(STAGE).inputs["routeSettings"][0]["throttlingBurstLimit"] == 2
 
 
 def test_only_this_api_may_invoke_only_the_alias(
@@ -390,6 +399,8 @@ def test_only_this_api_may_invoke_only_the_alias(
         ("timeoutS", "30", r"shipways:timeoutS: Input should be less than or equal to 29"),
         ("logRetentionDays", "13", r"CloudWatch keeps logs for one of 1, 3, 5, .* not 13"),
         ("throttleBurst", "0", r"shipways:throttleBurst: Input should be greater than or equal"),
+        ("writeThrottleRate", "60", r"writeThrottleRate: 60 is above throttleRate 50"),
+        ("writeThrottleBurst", "101", r"writeThrottleBurst: 101 is above throttleBurst 100"),
         ("reservedConcurrency", "0", r"shipways:reservedConcurrency: Input should be greater"),
         ("memmoryMb", "512", r"shipways:memmoryMb: unknown key; known keys are .*memoryMb"),
     ],

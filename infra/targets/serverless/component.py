@@ -17,8 +17,12 @@ Resources, and why each looks the way it does:
   (see the ordering note on `ServerlessApp`). Without a database there is nothing shared
   to migrate: each instance creates SQLite in /tmp at init, and loses it when recycled.
 - an HTTP API whose `$default` route sends every path, `/` included, to the `live` alias
-  (AWS_PROXY, payload 2.0); its `$default` stage auto-deploys, throttles to the configured
-  rate and burst and writes an access log.
+  (AWS_PROXY, payload 2.0), and a `POST /products` route to the same integration; its
+  `$default` stage auto-deploys, throttles reads to `throttleRate`/`throttleBurst` and the
+  write route tighter (`writeThrottleRate`/`writeThrottleBurst`; API Gateway answers 429 past
+  them) and writes an access log. These throttles are shared by every client: API Gateway has
+  no per-client limit, and AWS WAF (rate-based rules per client address) cannot be attached
+  to an HTTP API: only to a REST API, an ALB or a CloudFront distribution (docs/serverless.md).
 - a Lambda permission letting only this API (its execution ARN) invoke only the alias.
 
 Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.cached_zip`, or
@@ -49,6 +53,7 @@ from infra.targets.serverless.artifact import (
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
+WRITE_ROUTE = "POST /products"
 MIGRATE_EVENT = {"shipways": "migrate"}
 INTEGRATION_TIMEOUT_MS = 30_000  # HTTP API maximum; the function's own timeout is shorter
 ACCESS_LOG_FORMAT = {
@@ -197,12 +202,13 @@ class ServerlessApp(pulumi.ComponentResource):
             timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
             opts=child,
         )
+        target = integration.id.apply(lambda id_: f"integrations/{id_}")
         aws.apigatewayv2.Route(
-            "default-route",
-            api_id=api.id,
-            route_key="$default",
-            target=integration.id.apply(lambda id_: f"integrations/{id_}"),
-            opts=child,
+            "default-route", api_id=api.id, route_key="$default", target=target, opts=child
+        )
+        # The write gets a route of its own, only so the stage can throttle it tighter.
+        write_route = aws.apigatewayv2.Route(
+            "write-route", api_id=api.id, route_key=WRITE_ROUTE, target=target, opts=child
         )
         stage = aws.apigatewayv2.Stage(
             "default-stage",
@@ -213,12 +219,20 @@ class ServerlessApp(pulumi.ComponentResource):
                 "throttling_rate_limit": config.throttle_rate,
                 "throttling_burst_limit": config.throttle_burst,
             },
+            route_settings=[
+                {
+                    "route_key": WRITE_ROUTE,
+                    "throttling_rate_limit": config.write_throttle_rate,
+                    "throttling_burst_limit": config.write_throttle_burst,
+                }
+            ],
             access_log_settings={
                 "destination_arn": access_logs.arn,
                 "format": json.dumps(ACCESS_LOG_FORMAT, sort_keys=True),
             },
             tags=tags,
-            opts=child,
+            # Route settings name a route key, which must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[write_route]),
         )
         aws.lambda_.Permission(
             "invoke-from-api",
