@@ -253,13 +253,23 @@ def test_job_name_in_the_stack_follows_the_pushed_digest(plan: OfflinePlan) -> N
     assert _spec(plan.one(JOB))["metadata"]["name"] == expected
 
 
-def test_with_postgres_pods_use_the_secret_and_the_images_own_command(plan: OfflinePlan) -> None:
+def test_with_postgres_pods_read_the_secret_as_a_file_and_run_the_images_own_command(
+    plan: OfflinePlan,
+) -> None:
+    for kind in (DEPLOYMENT, JOB):
+        pod = _pod(plan, kind)
+        container = pod["containers"][0]
+        refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+        assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secretRef
+        assert container["env"] == [
+            {"name": "DATABASE_URL_FILE", "value": "/var/run/secrets/shipways/DATABASE_URL"}
+        ]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+        database = _spec(_secret(plan))["metadata"]["name"]
+        assert volume["secret"]["secretName"] == database
+    assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
     container = _pod(plan)["containers"][0]
     assert "command" not in container and "args" not in container
-    refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
-    database = _spec(_secret(plan))["metadata"]["name"]
-    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], database]
-    assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
 
 
 def test_with_sqlite_each_pod_migrates_its_own_database_first(
@@ -327,9 +337,14 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["privileged"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+        assert container["volumeMounts"] == [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "secrets", "mountPath": "/var/run/secrets/shipways", "readOnly": True},
+        ]
+    database = _spec(_secret(plan))["metadata"]["name"]
     assert pod["volumes"] == [
-        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        {"name": "secrets", "secret": {"secretName": database, "defaultMode": 0o440}},
     ]
 
 
@@ -729,11 +744,7 @@ def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
     after = _spec(_secret(rotated))["metadata"]["name"]
     assert before != after and after.startswith("shipways-database-")
     for kind in (DEPLOYMENT, JOB):
-        refs = [
-            s["secretRef"]["name"]
-            for s in _pod(rotated, kind)["containers"][0]["envFrom"]
-            if "secretRef" in s
-        ]
+        refs = [v["secret"]["secretName"] for v in _pod(rotated, kind)["volumes"] if "secret" in v]
         assert refs == [after]
     assert "rotated-pw" not in after and "s3cret" not in before
 

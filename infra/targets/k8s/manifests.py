@@ -42,6 +42,10 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
+SECRETS_VOLUME = "secrets"
+SECRETS_DIR = "/var/run/secrets/shipways"
+DATABASE_URL_FILE = f"{SECRETS_DIR}/{DATABASE_URL_KEY}"
+SECRET_FILE_MODE = 0o440  # owner root, group fsGroup (the app): read only
 COMPONENT = "app.kubernetes.io/component"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
@@ -201,7 +205,7 @@ def config_map(config: K8sConfig) -> Obj:
 
 def secret_name(config: K8sConfig, database_url: str) -> str:
     """Named after its content, like the ConfigMap: a rotated URL is a new Secret, so the
-    pod template changes and the Deployment rolls (env from a Secret is read only at start).
+    pod template changes and the Deployment rolls (the app reads the file only at start).
     Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same)."""
     return f"{config.app_name}-database-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}"
 
@@ -231,11 +235,16 @@ def registry_secret(config: K8sConfig, registry_auth: Any) -> Obj:
     }
 
 
-def _env_from(config: K8sConfig, release: Release) -> list[Obj]:
-    sources: list[Obj] = [{"configMapRef": {"name": config_map_name(config)}}]
-    if release.database_url is not None:
-        sources.append({"secretRef": {"name": release.database_secret}})
-    return sources
+def _env_from(config: K8sConfig) -> list[Obj]:
+    return [{"configMapRef": {"name": config_map_name(config)}}]
+
+
+def _secret_volume(release: Release) -> Obj:
+    """The database Secret as files, readable by the app's group only (fsGroup)."""
+    return {
+        "name": SECRETS_VOLUME,
+        "secret": {"secretName": release.database_secret, "defaultMode": SECRET_FILE_MODE},
+    }
 
 
 def _container_security() -> Obj:
@@ -284,21 +293,31 @@ def _pod_spec(config: K8sConfig, release: Release, containers: list[Obj], restar
         "containers": containers,
         "volumes": [_tmp_volume()],
     }
+    if release.database_url is not None:
+        spec["volumes"].append(_secret_volume(release))
     if release.registry_auth is not None:
         spec["imagePullSecrets"] = [{"name": registry_secret_name(config)}]
     return spec
 
 
 def _container(config: K8sConfig, release: Release, name: str) -> Obj:
-    return {
+    container: Obj = {
         "name": name,
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
-        "envFrom": _env_from(config, release),
+        "envFrom": _env_from(config),
         "resources": _resources(config),
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
     }
+    if release.database_url is not None:
+        # A file, not an environment variable: not inherited by child processes, not shown
+        # by `kubectl describe`, not in crash dumps of the environment.
+        container["env"] = [{"name": "DATABASE_URL_FILE", "value": DATABASE_URL_FILE}]
+        container["volumeMounts"].append(
+            {"name": SECRETS_VOLUME, "mountPath": SECRETS_DIR, "readOnly": True}
+        )
+    return container
 
 
 def web_command(release: Release) -> list[str] | None:

@@ -151,3 +151,31 @@ def test_processes_stop_with_the_message_and_no_traceback(command: list[str]) ->
     assert run.returncode == 2, run.stderr
     assert f"shipways-app: configuration error: {TARGET_MESSAGE}" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_database_url_is_read_from_the_file_database_url_file_names(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("postgres://u:file-pw@db:5432/app\n")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    assert settings.database_url is not None
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg://u:file-pw@db:5432/app"
+
+
+def test_database_url_file_errors_name_the_variable_never_the_value(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app_env.setenv("DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"DATABASE_URL_FILE=.*missing.* cannot be read"):
+        load_settings()
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("mysql://u:file-pw@db/app")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    with pytest.raises(ConfigError, match=r"DATABASE_URL \(value hidden\)") as bad:
+        load_settings()
+    assert "file-pw" not in str(bad.value)
+    app_env.setenv("DATABASE_URL", "postgresql://u:p@db/app")
+    with pytest.raises(ConfigError, match="DATABASE_URL and DATABASE_URL_FILE are both set"):
+        load_settings()
