@@ -159,13 +159,13 @@ def load_settings() -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
-def secrets_from_files(environ: Mapping[str, str]) -> dict[str, str]:
+def secrets_from_files(environ: Mapping[str, str]) -> dict[str, Any]:
     """Secrets given as files: `DATABASE_URL_FILE=/path` reads DATABASE_URL from that file.
 
     Kubernetes mounts its Secrets as files, which, unlike environment variables, are not
     inherited by every child process, shown by `kubectl describe` or dumped in crash reports.
     """
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for name in sorted(_SECRET_VARS):
         path = environ.get(f"{name}_FILE", "").strip()
         if not path:

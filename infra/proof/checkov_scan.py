@@ -47,7 +47,8 @@ def render_manifests(directory: Path) -> list[Path]:
     from infra.targets.k8s import export
 
     plan = plan_stack("k8s", overrides=FULL_SHAPE, secrets=FULL_SHAPE_SECRETS)
-    return export.write(export.from_plan(plan.resources), directory)
+    declared: list[Any] = list(plan.resources)
+    return export.write(export.from_plan(declared), directory)
 
 
 def run_checkov(path: Path, framework: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -61,11 +63,29 @@ class ScannerReport:
 
 def explain(findings: Iterable[Finding], allowed: Mapping[str, str]) -> list[Finding]:
     """The findings with the allow-list's reason attached where their check id is listed."""
-    return [
-        Finding(f.check_id, f.where, f.title, allowed.get(f.check_id)) for f in findings
-    ]
+    return [Finding(f.check_id, f.where, f.title, allowed.get(f.check_id)) for f in findings]
 
 
 def stale(findings: Iterable[Finding], allowed: Mapping[str, str]) -> list[str]:
     used = {f.check_id for f in findings}
     return sorted(check for check in allowed if check not in used)
+
+
+def render(report: dict[str, Any], out: Console) -> None:
+    """One line of counts per scanner, then what it found: allowed (why) and unexplained."""
+    status = "[green]ok[/]" if report["ok"] else "[red]FAILED[/]"
+    if "error" in report:
+        out.print(f"{report['scanner']}: could not run: {report['error']} {status}")
+        return
+    passed = f"{report['passed']} checks passed, " if report["passed"] is not None else ""
+    out.print(
+        f"{report['scanner']} {report['version']} on {', '.join(report['scanned'])}: {passed}"
+        f"{report['failed']} failed ({len(report['allowed'])} allow-listed, "
+        f"{len(report['unexplained'])} unexplained) {status}"
+    )
+    for finding in report["unexplained"]:
+        out.print(f"  [red]{report['scanner']}[/]: {finding}")
+    for finding in report["allowed"]:
+        out.print(f"  [yellow]allowed[/] {finding}")
+    for check in report["stale_allowlist"]:
+        out.print(f"  [yellow]stale allow-list entry[/] {report['scanner']}.{check}: nothing found")

@@ -227,7 +227,7 @@ def test_load_balanced_environment() -> None:
 
 
 def test_load_balanced_serves_https_with_the_certificate_and_redirects_http() -> None:
-    plan, depends = _plan(environmentType="LoadBalanced", certificateArn=CERTIFICATE)
+    plan, _ = _plan(environmentType="LoadBalanced", certificateArn=CERTIFICATE)
     settings = _settings(plan.one(ENVIRONMENT))
     listener = "aws:elbv2:listener:443"
     assert settings[(listener, "ListenerEnabled")] == "true"

@@ -117,9 +117,7 @@ def _ingress_sources(config: K8sConfig) -> list[Obj]:
         "namespaceSelector": {
             "matchLabels": {"kubernetes.io/metadata.name": config.ingress_controller_namespace}
         },
-        "podSelector": {
-            "matchLabels": {"app.kubernetes.io/name": config.ingress_controller_name}
-        },
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": config.ingress_controller_name}},
     }
     sources = [controller]
     if config.service_type == "LoadBalancer":
