@@ -113,13 +113,13 @@ def _egress(config: K8sConfig) -> list[Obj]:
 
 
 def _ingress_sources(config: K8sConfig) -> list[Obj]:
-    controller = {
+    controller: Obj = {
         "namespaceSelector": {
             "matchLabels": {"kubernetes.io/metadata.name": config.ingress_controller_namespace}
         },
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": config.ingress_controller_name}},
     }
-    sources = [controller]
+    sources: list[Obj] = [controller]
     if config.service_type == "LoadBalancer":
         sources.append({"ipBlock": {"cidr": "0.0.0.0/0"}})
     return sources
