@@ -41,6 +41,8 @@ ALIAS = "aws:lambda/alias:Alias"
 API = "aws:apigatewayv2/api:Api"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 ROUTE = "aws:apigatewayv2/route:Route"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 DATABASE_URL = "postgresql://app:s3cret@db.example.com:5432/shipways"
@@ -257,15 +259,30 @@ def test_without_a_database_sqlite_lives_in_tmp_and_migrates_at_init(
     assert not sqlite[0].of_type(INVOCATION)
 
 
-def test_database_url_is_a_secret_and_replaces_sqlite(
+def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(
     postgres: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    function = postgres[0].one(FUNCTION)
-    variables = _unsecret(function.inputs["environment"])["variables"]
-    assert variables["DATABASE_URL"] == DATABASE_URL
+    plan, seen, _ = postgres
+    function = plan.one(FUNCTION)
+    variables = function.inputs["environment"]["variables"]
+    secret = plan.one(SECRET)
+    # The function is told where the URL is, never the URL itself.
+    assert "DATABASE_URL" not in variables
+    assert "s3cret" not in str(function.inputs)
+    assert variables["DATABASE_URL_SECRET_ARN"] == secret.outputs["arn"]
+    assert secret.inputs["namePrefix"] == "shipways-demo/database-url-"
+    # The value: a Pulumi secret from config to the secret's version (encrypted in state).
+    assert _unsecret(plan.one(SECRET_VERSION).inputs["secretString"]) == DATABASE_URL
     assert "SHIPWAYS_SQLITE_PATH" not in variables
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
     assert function.inputs["reservedConcurrentExecutions"] == 25
+    # The value exists before the function's first (migrate) invocation reads it.
+    assert "database-url-value" in seen.depends["function"]
+    # Only this function's role may read only this secret.
+    statements = json.loads(plan.one(ROLE_POLICY).inputs["policy"])["Statement"]
+    (read,) = [s for s in statements if s["Sid"] == "ReadTheDatabaseUrl"]
+    assert read["Action"] == ["secretsmanager:GetSecretValue"]
+    assert read["Resource"] == secret.outputs["arn"]
 
 
 def test_plain_text_database_url_in_the_stack_file_is_refused(
