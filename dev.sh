@@ -7,7 +7,7 @@
 #   ./dev.sh -- ARGS run `shipways ARGS` inside the project's environment
 #
 # On Debian/Ubuntu as root it installs missing system packages itself (Docker engine,
-# PostgreSQL server, debootstrap, Chromium); elsewhere it says what to install and stops.
+# PostgreSQL server, debootstrap, Chromium, nginx); elsewhere it says what to install and stops.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,12 +26,18 @@ ensure_system_packages() {
   command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
   command -v git >/dev/null 2>&1 || missing+=(git)
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  # The PaaS edge's nginx configuration is checked and run by a local nginx (not started).
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
   [ ${#missing[@]} -eq 0 ] && return 0
   if can_apt; then
     say "installing system packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # nginx is only run by tests, on their own ports: not as a service on port 80.
+    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
   else
     die "missing: ${missing[*]}. Install them (e.g. Docker Desktop for the engine), then re-run."
   fi

@@ -24,7 +24,18 @@ from rich.table import Table
 
 from infra import results
 from infra.config import TargetName, read_stack
-from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies
+from infra.proof import (
+    artifacts,
+    audit,
+    badconfig,
+    bandit_scan,
+    checkov_scan,
+    faults,
+    fuzz,
+    policies,
+)
+from infra.proof.scanners import ScannerReport
+from infra.proof.scanners import render as render_scanner
 from infra.targets import slice_of
 
 PROOF_PREFIX = "shipways-proof"
@@ -73,11 +84,16 @@ class TargetProof:
 class Proof:
     targets: list[TargetProof] = field(default_factory=list)
     dependencies: dict[str, Any] = field(default_factory=dict)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # ScannerReport.to_json()
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.targets) and bool(self.dependencies.get("ok"))
+        return (
+            all(t.ok for t in self.targets)
+            and bool(self.dependencies.get("ok"))
+            and all(s["ok"] for s in self.scanners)
+        )
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -90,6 +106,7 @@ class Proof:
             "seconds": round(self.seconds, 1),
             "targets": rows,
             "dependencies": self.dependencies,
+            "scanners": self.scanners,
         }
 
 
@@ -137,8 +154,28 @@ def run(
         ],
         "methods": sorted({p.method for p in report.packages}),
     }
+    console.rule("[bold]scanners")
+    with tempfile.TemporaryDirectory(prefix="shipways-scan-") as work:
+        proof.scanners = [_scan(name, scan, Path(work), console) for name, scan in SCANNERS]
     proof.seconds = time.perf_counter() - started
     return proof
+
+
+SCANNERS: tuple[tuple[str, Callable[[Path], ScannerReport]], ...] = (
+    ("checkov", checkov_scan.scan),
+    ("bandit", lambda _work: bandit_scan.scan()),
+)
+
+
+def _scan(
+    name: str, scan: Callable[[Path], ScannerReport], work: Path, console: Console
+) -> dict[str, Any]:
+    """One scanner's report; a scanner that cannot run is a failed proof with the reason."""
+    with console.status(f"scanning with {name} ..."):
+        try:
+            return scan(work).to_json()
+        except Exception as exc:  # reported in the summary like any failed step
+            return {"scanner": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _step(row: TargetProof, what: str, step: Step, say: Callable[[str], None]) -> None:
@@ -241,6 +278,8 @@ def render(proof: Proof, out: Console) -> None:
             out.print(f"  [red]{item['package']} {item['version']}[/]: {advisory}")
     for item in deps.get("unaudited", []):
         out.print(f"  [yellow]not audited[/] {item['package']} {item['version']}: {item['reason']}")
+    for scanner in proof.scanners:
+        render_scanner(scanner, out)
     for t in proof.targets:
         for problem in (*t.errors, *t.stack_violations, *t.artifact_findings, *t.fuzz_failures):
             out.print(f"  [red]{t.target}[/]: {problem}")

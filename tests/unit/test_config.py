@@ -188,7 +188,12 @@ def test_the_stack_files_example_values_are_refused_before_a_deploy(
         (TargetName.K8S, {"registry": "registry.test/app", "kubeContext": "prod"}, "registry"),
         (
             TargetName.K8S,
-            {"registry": "ghcr.io/acme/app", "kubeContext": "prod", "ingressHost": "a.example"},
+            {
+                "registry": "ghcr.io/acme/app",
+                "kubeContext": "prod",
+                "ingressHost": "a.example",
+                "ingressTlsSecret": "a-tls",
+            },
             "ingressHost",
         ),
     ],

@@ -10,6 +10,10 @@ locally is what the cluster would run. Kubernetes -> Docker:
   capabilities drop/add -> cap_drop/cap_add; allowPrivilegeEscalation: false ->
   no-new-privileges; seccomp RuntimeDefault -> Docker's default seccomp profile
 - emptyDir volumes           -> tmpfs mounts of the same size (private to the container)
+- secret volumes             -> the Secret's keys written as files (the volume's defaultMode,
+  owned by the pod's fsGroup) in a directory of the local state, bind-mounted read-only at
+  the mount path: the same files at the same path as on a cluster (local test credentials
+  only: the files stay on this machine's disk, where a kubelet would keep them in memory)
 - resources.limits           -> memory (no swap) and CPU quota; requests -> reservation/shares
 - startup/readiness/liveness probes -> one Docker health check that GETs every probe path
 - containerPort              -> published on 127.0.0.1 only, on a port Docker picks
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import cpu_cores, memory_bytes
+from infra.paths import state_dir
 from infra.sandbox.containers import LOOPBACK
 from infra.sandbox.errors import SandboxError
 
@@ -138,6 +144,9 @@ def container_kwargs(pod: Obj, container: Obj, objs: list[Obj]) -> Obj:
         "tmpfs": _tmpfs(pod, container),
         "privileged": False,
     }
+    secret_mounts = _secret_mounts(pod, container, objs)
+    if secret_mounts:
+        kwargs["volumes"] = secret_mounts
     if "command" in container:
         kwargs["entrypoint"] = list(container["command"])
     if "args" in container:
@@ -221,14 +230,42 @@ def _tmpfs(pod: Obj, container: Obj) -> dict[str, str]:
     mounts: dict[str, str] = {}
     for mount in container.get("volumeMounts", []):
         volume = volumes.get(mount["name"])
+        if volume is not None and "secret" in volume:
+            continue  # _secret_mounts
         if volume is None or "emptyDir" not in volume:
             raise SandboxError(
-                f"volume {mount['name']}: only emptyDir volumes can be run by the sandbox"
+                f"volume {mount['name']}: only emptyDir and secret volumes can be run by the "
+                "sandbox"
             )
         size = volume["emptyDir"].get("sizeLimit")
         options = "rw,nosuid,nodev,mode=1777" + (f",size={memory_bytes(size)}" if size else "")
         mounts[mount["mountPath"]] = options
     return mounts
+
+
+def _secret_mounts(pod: Obj, container: Obj, objs: list[Obj]) -> dict[str, Obj]:
+    """Docker bind mounts (host dir -> mount) for the container's secret volumes."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    group = pod.get("securityContext", {}).get("fsGroup")
+    binds: dict[str, Obj] = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {}).get("secret")
+        if volume is None:
+            continue
+        name = volume["secretName"]
+        files = state_dir("k8s", "secrets", name)
+        files.chmod(0o755)
+        mode = int(volume.get("defaultMode", 0o644))
+        for key, value in _data(objs, "Secret", name).items():
+            path = files / key
+            path.write_text(value)
+            if group is not None and os.geteuid() == 0:
+                os.chown(path, 0, int(group))  # as a kubelet does with fsGroup
+            else:
+                mode |= 0o004  # not root: the container's user reads it as "other"
+            path.chmod(mode)
+        binds[str(files)] = {"bind": mount["mountPath"], "mode": "ro"}
+    return binds
 
 
 def _container_port(container: Obj) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,12 +58,29 @@ def test_web_pod_runs_as_the_pod_spec_says() -> None:
     assert web.grace_s == 30
 
 
-def test_environment_is_the_config_map_plus_the_secret() -> None:
-    sqlite = pod.plan(_objects()).web.kwargs["environment"]
+@pytest.fixture(autouse=True)
+def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Secret files go to a state dir of the test's own."""
+    monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_environment_is_the_config_map_and_the_secret_a_file(private_state: Path) -> None:
+    sqlite = pod.plan(_objects()).web.kwargs
     [config_map] = manifests.find(_objects(), "ConfigMap")
-    assert sqlite == config_map["data"]
-    postgres = pod.plan(_objects(DB_URL)).web.kwargs["environment"]
-    assert postgres == {**config_map["data"], "DATABASE_URL": DB_URL}
+    assert sqlite["environment"] == config_map["data"]
+    assert "volumes" not in sqlite
+    postgres = pod.plan(_objects(DB_URL)).web.kwargs
+    path = "/var/run/secrets/shipways/DATABASE_URL"
+    assert postgres["environment"] == {**config_map["data"], "DATABASE_URL_FILE": path}
+    assert DB_URL not in str(postgres["environment"])
+    [(host, bind)] = postgres["volumes"].items()
+    assert bind == {"bind": "/var/run/secrets/shipways", "mode": "ro"}
+    secret_file = Path(host) / "DATABASE_URL"
+    assert secret_file.read_text() == DB_URL
+    assert Path(host).is_relative_to(private_state)
+    assert secret_file.stat().st_mode & 0o777 in (0o440, 0o444)  # 0444 when not root
+    assert secret_file.stat().st_mode & 0o222 == 0
 
 
 def test_command_follows_kubernetes_override_rules() -> None:
@@ -89,7 +107,8 @@ def test_postgres_release_runs_the_migration_job_first() -> None:
     assert job.role == "job"
     assert job.name == manifests.migrate_job_name(CONFIG, IMAGE)
     assert job.kwargs["entrypoint"] == ["python", "-m", "shipways_app", "migrate"]
-    assert job.kwargs["environment"]["DATABASE_URL"] == DB_URL
+    assert job.kwargs["environment"]["DATABASE_URL_FILE"] == manifests.DATABASE_URL_FILE
+    assert "DATABASE_URL" not in job.kwargs["environment"]
     assert job.kwargs["read_only"] is True and job.kwargs["user"] == "10001:10001"
     assert "ports" not in job.kwargs and "restart_policy" not in job.kwargs
     assert job.attempts == 3  # backoffLimit 2

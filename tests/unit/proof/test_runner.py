@@ -78,3 +78,37 @@ def test_table_shows_each_figure() -> None:
         assert heading in text
     assert "154" in text and "4/4" in text and "10/10" in text and "1/1" in text
     assert "proved" in text
+
+
+SCANNER_OK = {
+    "scanner": "checkov",
+    "version": "3.1.47",
+    "scanned": ["app/Dockerfile"],
+    "passed": 116,
+    "failed": 1,
+    "allowed": ["CKV_DOCKER_7 Dockerfile FROM: x (allowed: why)"],
+    "unexplained": [],
+    "stale_allowlist": [],
+    "ok": True,
+}
+
+
+def test_an_unexplained_scanner_finding_or_a_scanner_that_could_not_run_fails_the_proof() -> None:
+    assert Proof([proved()], dict(DEPS_OK), [dict(SCANNER_OK)]).ok
+    unexplained = {**SCANNER_OK, "unexplained": ["B101 app.py:1: assert"], "ok": False}
+    assert not Proof([proved()], dict(DEPS_OK), [unexplained]).ok
+    broken = {"scanner": "bandit", "ok": False, "error": "ScanError: bandit exited 2"}
+    assert not Proof([proved()], dict(DEPS_OK), [broken]).ok
+
+
+def test_the_summary_shows_each_scanners_counts_and_findings() -> None:
+    unexplained = {**SCANNER_OK, "unexplained": ["CKV_K8S_35 deployment: env"], "ok": False}
+    broken = {"scanner": "bandit", "ok": False, "error": "ScanError: bandit exited 2"}
+    out = Console(record=True, width=200)
+    render(Proof([proved()], dict(DEPS_OK), [unexplained, broken]), out)
+    text = out.export_text()
+    assert "checkov 3.1.47 on app/Dockerfile: 116 checks passed, 1 failed" in text
+    assert "(1 allow-listed, 1 unexplained) FAILED" in text
+    assert "checkov: CKV_K8S_35 deployment: env" in text
+    assert "allowed CKV_DOCKER_7" in text
+    assert "bandit: could not run: ScanError: bandit exited 2 FAILED" in text
