@@ -150,6 +150,12 @@ class VpsSandbox:
             **self.overrides,
         )
 
+    def keep_config(self, config: VpsConfig) -> None:
+        """Remember the stack config this server is deployed with, so later status, logs and
+        rollback (another process) read no stack file. `up` does it; so does anything else
+        that deploys here, such as `pulumi up` of an existing-host stack."""
+        atomic_write(self.state / "config.json", config.model_dump_json())
+
     # -- lifecycle -----------------------------------------------------------------------
     def create(self, console: Console) -> Access:
         """A fresh (or the existing) server, as a cloud hands it over: sshd and a sudo user."""
@@ -168,7 +174,7 @@ class VpsSandbox:
         config = narrow(stack.config, VpsConfig)
         access = self.create(console)
         settings = self.settings(config)
-        atomic_write(self.state / "config.json", config.model_dump_json())
+        self.keep_config(config)
         admin = access.connection(ADMIN)
         try:
             with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
