@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass
 
 from infra.cost import breakeven
-from infra.cost.breakeven import BreakEven
+from infra.cost.breakeven import BreakEven, CapacityStep
 from infra.cost.model import estimate
 from infra.cost.prices import PriceBook
 from infra.cost.stacks import Planned
@@ -43,11 +43,13 @@ def target_cost(outcome: Planned, usage: UsageProfile, prices: PriceBook) -> Tar
 
 @dataclass(frozen=True)
 class CostCurves:
-    """Monthly cost over 0..`sweep_max` requests for every planned target, and where the
-    cheaper of two targets changes."""
+    """Monthly cost over 0..`sweep_max` requests for every planned target, where the cheaper
+    of two targets changes, and where each target's servers, pods or nodes step up (the
+    kinks in its curve)."""
 
     sweep: dict[str, tuple[tuple[int, float], ...]]
     break_evens: tuple[BreakEven, ...]
+    capacity_steps: dict[str, tuple[CapacityStep, ...]]
 
 
 def cost_curves(
@@ -65,4 +67,9 @@ def cost_curves(
     return CostCurves(
         sweep={t: tuple(breakeven.sweep(fn, points)) for t, fn in fns.items()},
         break_evens=tuple(sorted(found, key=lambda b: b.requests_per_month)),
+        capacity_steps={
+            t: tuple(breakeven.capacity_steps(p.plan, usage, prices, points))
+            for t, p in planned.items()
+            if p.plan is not None
+        },
     )
