@@ -88,6 +88,7 @@ def _build(
         sweep_max=sweep_max,
         break_evens=curves.break_evens,
         capacity_steps=curves.capacity_steps,
+        capacity_max=curves.capacity_max,
         cold_starts=cold_starts(usage, init, sweep_max) if SERVERLESS in targets else None,
         operations=figures,
         other_measurements=unclaimed(results, measured_targets),

@@ -150,7 +150,7 @@ def _facts(c: Comparison, _: PriceBook) -> str:
 def _guide(c: Comparison, _: PriceBook) -> str:
     parts = []
     for rec in c.guide:
-        pick = f"**{rec.pick}**" if rec.pick else "no landed target yet"
+        pick = f"**{rec.choice()}**" if rec.pick else "no landed target yet"
         parts.append(
             f"### {rec.title}: {pick}\n\n{rec.situation} "
             f"({rec.requests_per_month:,} requests a month, profile `{rec.profile}`)\n\n"

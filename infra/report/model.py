@@ -105,6 +105,11 @@ class Option(BaseModel):
     target: str
     monthly_usd: float
     complete: bool
+    configuration: str | None = None  # set: priced as configured for the situation, not default
+    settings: str | None = None  # the configuration's keys, in words
+
+    def label(self) -> str:
+        return f"{self.target} ({self.configuration})" if self.configuration else self.target
 
 
 class Recommendation(BaseModel):
@@ -123,6 +128,10 @@ class Recommendation(BaseModel):
     options: tuple[Option, ...]  # every target that meets the needs, cheapest first
     excluded: dict[str, str]  # target -> the need it fails
     reasons: tuple[str, ...]
+
+    def choice(self) -> str | None:
+        """The pick as a user would set it up here: "paas (LoadBalanced)"."""
+        return self.options[0].label() if self.options else None
 
 
 class ColdStarts(BaseModel):
@@ -163,6 +172,7 @@ class Comparison(BaseModel):
     sweep_max: int
     break_evens: tuple[BreakEven, ...]
     capacity_steps: dict[str, tuple[CapacityStep, ...]]  # where servers/pods/nodes step up
+    capacity_max: int  # the steps are looked for from 0 to here
     cold_starts: ColdStarts | None
     operations: dict[str, tuple[Figure, ...]]  # the baseline first, then every target
     other_measurements: tuple[Figure, ...]

@@ -89,7 +89,7 @@ def _capacity(c: Comparison, console: Console) -> None:
     """Where each target's servers, pods or nodes step up, and what that sizing assumed."""
     if not c.capacity_steps:
         return
-    table = Table(title=f"Capacity steps, 0 to {c.sweep_max:,} requests/month")
+    table = Table(title=f"Capacity steps, 0 to {c.capacity_max:,} requests/month")
     table.add_column("target")
     table.add_column("from requests/month: what it needs")
     for target, steps in c.capacity_steps.items():
@@ -144,7 +144,7 @@ def _guide(c: Comparison, console: Console) -> None:
     for rec in c.guide:
         table.add_row(
             f"[bold]{rec.title}[/]\n{requests(rec.requests_per_month)} requests/month",
-            f"[bold green]{rec.pick}[/]" if rec.pick else "-",
+            f"[bold green]{rec.choice()}[/]" if rec.pick else "-",
             "\n".join(rec.reasons),
         )
     console.print(table)
