@@ -105,12 +105,15 @@ def comparison_now(
 ) -> Comparison:
     """The comparison as the commands show it: a usage profile (default: the default one),
     today's prices, and this machine's measurements, or the committed snapshot when this
-    machine has measured nothing (`infra.report.measurements`)."""
+    machine has measured nothing (`infra.report.measurements`). A named results file also
+    sizes the servers (then the snapshot), as the figures shown come from it."""
     results, measured = measurements.for_comparison(results_file)
+    files = None if results_file is None else tuple(dict.fromkeys((results_file, SNAPSHOT)))
     return build_comparison(
         usage=usage or load_usage(),
         prices=load_prices(),
         results=results,
         measured=measured,
         today=today or date.today(),
+        sizing_files=files,
     )

@@ -72,9 +72,7 @@ def cost_curves(
         sweep={t: tuple(breakeven.sweep(fn, points)) for t, fn in fns.items()},
         break_evens=tuple(sorted(found, key=lambda b: b.requests_per_month)),
         capacity_steps={
-            t: tuple(
-                breakeven.capacity_steps(p.plan, usage, prices, breakeven.grid(capacity_max))
-            )
+            t: tuple(breakeven.capacity_steps(p.plan, usage, prices, breakeven.grid(capacity_max)))
             for t, p in planned.items()
             if p.plan is not None
         },

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict
 from infra.cost.model import estimate
 from infra.cost.prices import PriceBook
 from infra.cost.stacks import Planned
-from infra.harness import OfflinePlan, plan_stack
 from infra.cost.usage import load_usage
+from infra.harness import OfflinePlan, plan_stack
 from infra.report.facts import ROWS, Fact
 from infra.report.format import money
 from infra.report.model import Figure, Option, Recommendation
