@@ -15,7 +15,9 @@ def money(usd: float | None) -> str:
 
 
 def requests(n: int) -> str:
-    """A request count as people say it: 5M, 300k, or the digits when it is not round."""
+    """A request count as people say it: 1B, 5M, 300k, or the digits when it is not round."""
+    if n >= 1_000_000_000 and n % 100_000_000 == 0:
+        return f"{n / 1_000_000_000:g}B"
     if n >= 1_000_000 and n % 100_000 == 0:
         return f"{n / 1_000_000:g}M"
     if n >= 1_000 and n % 100 == 0:

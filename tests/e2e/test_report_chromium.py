@@ -146,7 +146,7 @@ def test_the_page_renders_with_its_charts(page: Path) -> None:
     measured_charts = sum(1 for m in CATALOGUE if m.chart)
     assert dom.count("bar-chart") == measured_charts + 1  # + the moving parts you operate
     assert "capacity-chart" in dom and "cold-start-chart" in dom
-    assert dom.count("class=\"source\"") >= measured_charts + 5  # every chart says its source
+    assert dom.count('class="source"') >= measured_charts + 5  # every chart says its source
     drawn = [t for t in ("vps", "paas", "k8s", "serverless") if f'data-target="{t}"' in dom]
     assert drawn, "no cost curve was drawn"
     for metric in CATALOGUE:  # one row per figure, measured or "not measured"
