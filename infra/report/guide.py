@@ -138,9 +138,11 @@ def _answer(
         failed = [need for need in scenario.needs if own[need].flag is not True]
         plan = outcome.plan
         if failed:
-            found = _configured(plan, failed, configurations.get(target, ()))
-            if found is None:
-                need = failed[0]
+            options_here = configurations.get(target, ())
+            found = _configured(plan, failed, options_here)
+            if found is None:  # name a need no setting gives: the one that rules it out
+                given = {need for config in options_here for need in config.gives}
+                need = next((n for n in failed if n not in given), failed[0])
                 excluded[target] = f"{ROWS[need]}: {own[need].value}"
                 continue
             chosen[target], plan = found
