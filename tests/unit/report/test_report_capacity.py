@@ -49,6 +49,7 @@ def sized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comparison:
     results.record("vps", "products_rps", 100.0, "req/s", "benchmark:vps")
     results.record("vps", "products_p99_ms", 50.0, "ms", "benchmark:vps")
     monkeypatch.setenv("SHIPWAYS_RESULTS", str(tmp_path / "elsewhere.json"))
+    results.record("vps", "products_rps", 5.0, "req/s", "benchmark:elsewhere")  # not read
     return _compare(tmp_path, sizing)
 
 
