@@ -58,7 +58,7 @@ def bar_chart(
 
 
 def _figure(value: float) -> str:
-    if value >= 100:
+    if value >= 100 or value.is_integer():
         return f"{value:,.0f}"
     if value >= 10:
         return f"{value:.1f}"
