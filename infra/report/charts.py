@@ -18,6 +18,7 @@ from infra.report.labels import Box, around, marker, place, spread, style, text_
 
 FONT = "font-family='DejaVu Sans, Arial, sans-serif'"
 LABEL = 11  # font size of line and point labels
+HALO = "stroke='#fff' stroke-width='3' paint-order='stroke'"  # keeps text legible over lines
 Points = Sequence[tuple[float, float]]
 
 
@@ -219,7 +220,7 @@ def _end_labels(
             f"stroke='{look.color}' stroke-width='1'/>"
             f"{marker(look.marker, right + 14, y, look.color, 4)}"
             f"<text class='label line-label' x='{right + 22:.1f}' y='{y + LABEL * 0.35:.1f}' "
-            f"font-size='{LABEL}' fill='#111'>{escape(texts.get(name, name))}</text>"
+            f"font-size='{LABEL}' fill='#111' {HALO}>{escape(texts.get(name, name))}</text>"
         )
     return parts
 
@@ -235,5 +236,5 @@ def _point(
         f"<circle cx='{x:.1f}' cy='{y:.1f}' r='5' fill='#fff' stroke='#222' "
         f"stroke-width='1.5'/><title>{escape(point.title)}</title>"
         f"<text class='label point-label' x='{box.x:.1f}' y='{box.y + LABEL * 0.95:.1f}' "
-        f"font-size='{LABEL}' font-weight='bold'>{escape(point.label)}</text></g>"
+        f"font-size='{LABEL}' font-weight='bold' {HALO}>{escape(point.label)}</text></g>"
     )
