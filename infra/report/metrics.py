@@ -141,7 +141,6 @@ CATALOGUE: tuple[Metric, ...] = (
         label="p99 latency, GET /products",
         unit="ms",
         names=("products_p99_ms",),
-        chart=False,
     ),
     Metric(
         key="products_rps",
@@ -149,7 +148,6 @@ CATALOGUE: tuple[Metric, ...] = (
         unit="req/s",
         better="higher",
         names=("products_rps",),
-        chart=False,
     ),
     Metric(
         key="memory",
