@@ -369,11 +369,11 @@ def _runtime_of(remote: Remote, lay: Layout, release_id: str | None) -> tuple[st
 
 
 def _running_release(remote: Remote, lay: Layout) -> str | None:
-    """The release the live gunicorn master was started from (its working directory)."""
-    pid = remote.out(f"systemctl show -p MainPID --value {lay.service}")
-    if pid in {"", "0"}:
-        return None
-    cwd = remote.out(f"readlink /proc/{pid}/cwd || true")
+    """The release the live gunicorn master was started from (its working directory).
+
+    The master runs as the app user, so only root may read its cwd: the ctl script does.
+    """
+    cwd = remote.out(f"sudo -n {lay.ctl} running-release", what="find the running release")
     return posixpath.basename(cwd) if cwd.startswith(lay.releases + "/") else None
 
 
