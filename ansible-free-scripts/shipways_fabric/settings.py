@@ -263,6 +263,11 @@ class Layout:
         return f"/run/{self.app}/gunicorn.sock"
 
     @property
+    def running_release_file(self) -> str:
+        """The release the live gunicorn master started from (the unit writes it at start)."""
+        return f"/run/{self.app}/running-release"
+
+    @property
     def candidate_socket(self) -> str:
         return f"/run/{self.app}-candidate/gunicorn.sock"
 

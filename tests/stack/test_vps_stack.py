@@ -285,7 +285,7 @@ def test_the_host_key_in_user_data_is_out_of_the_apps_reach(
     units = {f.path: f.content for f in host_templates.app_files(settings)}
     for unit in (settings.layout.service, settings.layout.candidate_service):
         text = units[f"/etc/systemd/system/{unit}"]
-        assert "\nIPAddressDeny=169.254.169.254/32 fd00:ec2::254/128\n" in text
+        assert "\nIPAddressAllow=localhost\nIPAddressDeny=any\n" in text  # metadata included
         assert f"\nUser={settings.layout.app_user}\n" in text  # not the SSH login user
     metadata = plan.one(INSTANCE).inputs["metadataOptions"]
     assert (metadata["httpTokens"], metadata["httpPutResponseHopLimit"]) == ("required", 1)

@@ -26,6 +26,7 @@ from shipways_fabric.remote import Remote, RemoteError
 from shipways_fabric.settings import settings_from
 
 from infra import paths
+from infra.proof import vps_scanners
 
 pytestmark = pytest.mark.unit
 
@@ -312,7 +313,7 @@ def test_firewall_closes_the_metadata_service_to_non_root(tmp_path: Path) -> Non
 def test_app_units_deny_the_metadata_service(unit: str) -> None:
     files = {f.path: f for f in templates.app_files(SETTINGS)}
     text = files[f"/etc/systemd/system/{unit}"].content
-    assert "\nIPAddressDeny=169.254.169.254/32 fd00:ec2::254/128\n" in text
+    assert "\nIPAddressAllow=localhost\nIPAddressDeny=any\n" in text  # metadata included
 
 
 # --- the app's own account, apart from deploy ---------------------------------------------
@@ -342,6 +343,61 @@ def test_sudo_rules_stay_with_deploy_and_only_fixed_operations() -> None:
     rules = next(f for f in templates.helper_files(SETTINGS) if f.path.startswith("/etc/sudoers"))
     grants = [line for line in rules.content.splitlines() if "NOPASSWD" in line]
     assert [g.split()[0] for g in grants] == ["deploy"]  # the app account has no rule
-    assert "/usr/local/sbin/shipways-ctl running-release" in rules.content
-    ctl = next(f for f in templates.helper_files(SETTINGS) if f.path.endswith("-ctl")).content
-    assert 'readlink "/proc/$pid/cwd"' in ctl
+    assert "shipways-app" not in rules.content.split("Cmnd_Alias", 1)[1]
+
+
+def test_deploy_learns_the_running_release_without_reading_the_apps_process() -> None:
+    """The master's cwd is private to the app user: the live unit notes its release instead."""
+    files = {f.path: f for f in templates.app_files(SETTINGS)}
+    live = files["/etc/systemd/system/shipways.service"].content
+    note = "ExecStartPre=+/bin/sh -c 'readlink -f /srv/shipways/current > "
+    assert note + "/run/shipways/running-release'" in live
+    assert "ExecStartPre" not in files["/etc/systemd/system/shipways-candidate.service"].content
+
+
+# --- the scanners' allow-list ---------------------------------------------------------------
+
+
+def test_allowlist_gives_a_reason_for_every_entry() -> None:
+    allow = vps_scanners.load_allowlist()
+    assert set(allow) == set(vps_scanners.SCANNERS)
+    assert all(len(r.split()) >= 5 for entries in allow.values() for r in entries.values())
+
+
+def test_allowlist_refuses_an_entry_without_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "allowlist.yaml"
+    path.write_text("sslyze:\n  certificate_path_validation: ok\n")
+    with pytest.raises(vps_scanners.ScanError, match="needs a reason"):
+        vps_scanners.load_allowlist(path)
+
+
+def test_only_allow_listed_findings_are_explained_and_stale_entries_show() -> None:
+    report = vps_scanners.ScanReport(
+        "sslyze",
+        "127.0.0.1:443",
+        15,
+        [vps_scanners.Finding("a", "x"), vps_scanners.Finding("b", "y")],
+        {"a": "a reason in a sentence", "gone": "a fixed finding's old reason"},
+    )
+    assert [f.id for f in report.explained] == ["a"]
+    assert [f.id for f in report.unexplained] == ["b"]
+    assert report.stale == ["gone"]
+    assert report.to_json()["unexplained"] == ["b: y"]
+
+
+def test_systemd_analyze_sees_the_rendered_units_all_explained(tmp_path: Path) -> None:
+    """systemd-analyze (offline) on the units provision writes: nothing unexplained."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here (package systemd)")
+    units = vps_scanners.render_units(SETTINGS, tmp_path)
+    assert sorted(u.name for u in units) == ["shipways-candidate.service", "shipways.service"]
+    checked, findings = vps_scanners.systemd_analyze(units, "shipways")
+    report = vps_scanners.ScanReport(
+        "systemd-analyze",
+        "units",
+        checked,
+        findings,
+        vps_scanners.load_allowlist()["systemd-analyze"],
+    )
+    assert checked > 100
+    assert report.unexplained == [] and report.stale == [], report.to_json()

@@ -197,8 +197,11 @@ def test_self_signed_certificate_lives_at_most_365_days(host: Host) -> None:
 def test_metadata_service_is_closed_to_the_app_and_other_users(host: Host) -> None:
     rules = _root(host, f"nft list table inet {VAR}_firewall")
     assert re.search(r"meta skuid != 0 ip daddr 169\.254\.169\.254 reject", rules), rules
+    # The app itself may reach loopback only (PostgreSQL), the metadata address included.
     deny = host.check_output(f"systemctl show -p IPAddressDeny --value {APP}.service")
-    assert "169.254.169.254/32" in deny.split(), deny
+    allow = host.check_output(f"systemctl show -p IPAddressAllow --value {APP}.service")
+    assert set(deny.split()) == {"0.0.0.0/0", "::/0"}, deny
+    assert set(allow.split()) <= {"127.0.0.0/8", "::1/128"}, allow
     # The rule is live: a non-root account is refused at once (root is not).
     probe = "curl -sS --max-time 3 -o /dev/null http://169.254.169.254/latest/meta-data/ 2>&1"
     with host.sudo(DEPLOY):
