@@ -350,7 +350,7 @@ def test_deploy_learns_the_running_release_without_reading_the_apps_process() ->
     """The master's cwd is private to the app user: the live unit notes its release instead."""
     files = {f.path: f for f in templates.app_files(SETTINGS)}
     live = files["/etc/systemd/system/shipways.service"].content
-    note = "ExecStartPre=+/bin/sh -c 'readlink -f /srv/shipways/current > "
+    note = "ExecStartPre=+/bin/sh -c 'umask 022 && readlink -f /srv/shipways/current > "
     assert note + "/run/shipways/running-release'" in live
     assert "ExecStartPre" not in files["/etc/systemd/system/shipways-candidate.service"].content
 
