@@ -69,10 +69,14 @@ def test_sslyze_finds_the_tls_setup_mozilla_intermediate(
     assert report.stale == []
 
 
-def test_ssh_audit_passes_every_algorithm(reports: dict[str, vps_scanners.ScanReport]) -> None:
+def test_ssh_audit_fails_no_algorithm(reports: dict[str, vps_scanners.ScanReport]) -> None:
     report = reports["ssh-audit"]
     assert report.checked >= 4  # at least one key exchange, host key, cipher and MAC
-    assert report.findings == [], [str(f) for f in report.findings]
+    assert report.unexplained == [], [str(f) for f in report.unexplained]
+    assert report.stale == [], report.stale
+    # What stays is the curve25519 key exchange Fabric needs, warned about (no post-quantum
+    # protection), never failed.
+    assert not [f for f in report.findings if "fail:" in f.detail], report.findings
 
 
 def test_systemd_analyze_exposure_is_all_explained(
