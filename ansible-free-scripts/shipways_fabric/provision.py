@@ -42,6 +42,7 @@ PACKAGES = (
 UPGRADE_TIMERS = ("apt-daily.timer", "apt-daily-upgrade.timer")
 CERT_DAYS = 365  # Mozilla's intermediate profile: certificates live at most 366 days
 RENEW_BEFORE_S = 30 * 24 * 3600
+MOVED_TO_CONFIG_DIR = (".env", "app.env", "gunicorn.conf.py")  # once under /srv/APP/shared
 _APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600"
 
 
@@ -171,6 +172,13 @@ def _directories(remote: Remote, settings: Settings) -> None:
     for path in (lay.shared, lay.wheel_cache):
         remote.ensure_dir(path, owner=user, group=user, mode=0o750, as_owner=True)
     remote.ensure_dir(lay.config_dir, owner="root", group=app_group, mode=0o750)
+    # Servers provisioned before the app's files moved to config_dir: the old copies (the
+    # database password among them) are removed, by their owner.
+    for name in MOVED_TO_CONFIG_DIR:
+        old = f"{lay.shared}/{name}"
+        if remote.ok(f"test -e {old} -o -L {old}", user=user):
+            remote.run(f"rm -f {old}", user=user)
+            remote.change(f"{old}: removed (now in {lay.config_dir})")
     remote.ensure_dir(lay.log_dir, owner="root", group="adm", mode=0o755)
     remote.ensure_dir(lay.tls_dir, owner="root", group="root", mode=0o755)
     remote.ensure_dir(lay.acme_root, owner="root", group="root", mode=0o755)

@@ -281,6 +281,16 @@ def test_provision_makes_the_deploy_users_folders_as_that_user() -> None:
     }
 
 
+def test_files_that_moved_out_of_the_deploy_users_folder_are_removed_by_deploy() -> None:
+    """A server provisioned before the move loses its old copies (the database password)."""
+    server = _server({"/": "0 755", "/srv": "0 755", "/etc": "0 755"})
+    _directories(Remote(server), SETTINGS)  # type: ignore[arg-type]
+    removed = [c for c in server.commands if "rm -f /srv/shipways/shared/" in c]
+    assert len(removed) == 3, server.commands
+    assert all(c.startswith("sudo -n -u deploy -- ") for c in removed)
+    assert any("/srv/shipways/shared/.env" in c for c in removed)
+
+
 def test_root_managed_app_files_live_in_a_root_owned_folder() -> None:
     lay = SETTINGS.layout
     managed = templates.app_files(SETTINGS) + templates.helper_files(SETTINGS)
