@@ -33,6 +33,7 @@ from infra.proof import (
     faults,
     fuzz,
     policies,
+    vps_scanners,
 )
 from infra.proof.scanners import ScannerReport
 from infra.proof.scanners import render as render_scanner
@@ -56,6 +57,7 @@ class TargetProof:
     fuzz_requests: int = 0
     fuzz_failures: list[str] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # third-party scanners' reports
     errors: list[str] = field(default_factory=list)  # a step that could not run at all
 
     @property
@@ -76,6 +78,7 @@ class TargetProof:
             or self.fuzz_failures
             or self.faults_survived < len(self.faults)
             or self.data_lost
+            or any(s["unexplained"] for s in self.scanners)
             or self.errors
         )
 
@@ -222,11 +225,30 @@ def _fuzz_and_faults(
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
         results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
+        if target is TargetName.VPS:
+            _scanners(row, box, console)
         if with_faults and target is TargetName.VPS:
             _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
     finally:
         if down:
             box.down(console)
+
+
+def _scanners(row: TargetProof, box: Any, console: Console) -> None:
+    """sslyze, ssh-audit and systemd-analyze on the VPS (before the faults restart it)."""
+    access = box.access()
+    with (
+        console.status("scanning the VPS: sslyze, ssh-audit, systemd-analyze ..."),
+        tempfile.TemporaryDirectory(prefix="shipways-scan-") as scratch,
+    ):
+        reports = vps_scanners.scan_vps(
+            host="127.0.0.1",
+            https_port=access.https_port,
+            ssh_port=access.ssh_port,
+            settings=box.settings(),
+            scratch=Path(scratch),
+        )
+    row.scanners = [r.to_json() for r in reports]
 
 
 def _faults(row: TargetProof, container_name: str, url: str, console: Console) -> None:
@@ -246,6 +268,13 @@ def _faults(row: TargetProof, container_name: str, url: str, console: Console) -
         injector.close()
 
 
+def _scanner_cell(t: TargetProof) -> str:
+    """`0 of 15` per scanner: unexplained findings of all findings (the rest allow-listed)."""
+    if not t.scanners:
+        return "-"
+    return " ".join(f"{len(s['unexplained'])}/{s['findings']}" for s in t.scanners)
+
+
 def render(proof: Proof, out: Console) -> None:
     """One column per target (four targets fit an 80-column terminal), one row per figure."""
     table = Table(title="shipways proof", caption="what each row proves: docs/proof.md")
@@ -261,6 +290,7 @@ def render(proof: Proof, out: Console) -> None:
         "artifact findings in files": lambda t: f"{len(t.artifact_findings)} in {t.artifact_files}",
         "faults survived": lambda t: f"{t.faults_survived}/{len(t.faults)}" if t.faults else "-",
         "data lost": lambda t: str(t.data_lost) if t.faults else "-",
+        "scanner findings": lambda t: _scanner_cell(t),
         "result": lambda t: "[green]ok[/]" if t.ok else "[red]FAILED[/]",
     }
     for label, cell in rows.items():
@@ -283,6 +313,11 @@ def render(proof: Proof, out: Console) -> None:
     for t in proof.targets:
         for problem in (*t.errors, *t.stack_violations, *t.artifact_findings, *t.fuzz_failures):
             out.print(f"  [red]{t.target}[/]: {problem}")
+        for scan in t.scanners:
+            for problem in scan["unexplained"]:
+                out.print(
+                    f"  [red]{t.target}[/]: {scan['scanner']} (not in the allow-list): {problem}"
+                )
         for fault in t.faults:
             if not fault["survived"] or fault["data_lost"]:
                 out.print(f"  [red]{t.target}[/]: fault {fault['name']}: {fault['notes']}")

@@ -45,6 +45,7 @@ def test_everything_proved_is_ok() -> None:
         {"faults": [{"name": "restart_host", "survived": False, "data_lost": 0, "notes": []}]},
         {"faults": [{"name": "database_down", "survived": True, "data_lost": 2, "notes": []}]},
         {"errors": ["fuzz: could not start"]},
+        {"scanners": [{"scanner": "ssh-audit", "findings": 1, "unexplained": ["kex:x: fail"]}]},
     ],
 )
 def test_any_failure_fails_the_proof(change: dict[str, object]) -> None:
@@ -112,3 +113,17 @@ def test_the_summary_shows_each_scanners_counts_and_findings() -> None:
     assert "checkov: CKV_K8S_35 deployment: env" in text
     assert "allowed CKV_DOCKER_7" in text
     assert "bandit: could not run: ScanError: bandit exited 2 FAILED" in text
+
+
+def test_scanner_findings_show_unexplained_of_all_and_only_unexplained_ones_fail() -> None:
+    row = proved()
+    row.scanners = [
+        {"scanner": "sslyze", "findings": 1, "unexplained": []},
+        {"scanner": "ssh-audit", "findings": 0, "unexplained": []},
+        {"scanner": "systemd-analyze", "findings": 15, "unexplained": []},
+    ]
+    assert row.ok
+    console = Console(record=True, width=200)
+    render(Proof([row], dict(DEPS_OK), seconds=12), console)
+    text = console.export_text()
+    assert "scanner findings" in text and "0/1 0/0 0/15" in text
