@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
-from infra.cli_errors import BadOption, CommandError, answered
+from infra.cli_errors import USAGE_MISTAKE, BadOption, CommandError, answered
 from infra.cli_options import REQUESTS_HELP, USAGE_HELP
-from infra.config import ConfigError, TargetName, read_stack
+from infra.config import ConfigError, NoStackFile, TargetName, read_stack
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
 
@@ -38,21 +38,31 @@ out = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 TARGET_NAMES = ", ".join(TargetName)
-TargetArg = Annotated[TargetName, typer.Argument(help=f"One of {TARGET_NAMES}.")]
+# Read as text and parsed by `_target`, so a misspelt target is answered like any mistake.
+TargetArg = Annotated[str, typer.Argument(metavar="TARGET", help=f"One of {TARGET_NAMES}.")]
+OnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", metavar="TARGET", help="Limit to these targets.")
+]
+OPERATION_FAILURES = (NotSupported, ConfigError, SandboxError)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
+def _target(value: str, what: str = "TARGET") -> TargetName:
+    """`value` as a target name, or the usage mistake naming the known ones."""
+    try:
+        return TargetName(value)
+    except ValueError:
+        raise BadOption(what, f"unknown target {value!r}; give one of {TARGET_NAMES}") from None
+
+
+def _targets(values: list[str] | None) -> list[TargetName]:
+    return [_target(v, "--only") for v in values or ()]
 
 
 @contextmanager
-def _operation_errors() -> Iterator[None]:
+def _operation_errors(as_json: bool = False) -> Iterator[None]:
     """What a sandbox operation can say no with becomes one clear line and exit 1."""
-    try:
+    with answered(as_json=as_json, failures=OPERATION_FAILURES):
         yield
-    except (NotSupported, ConfigError, SandboxError) as exc:
-        raise _fail(str(exc)) from None
 
 
 def _emit(data: Any) -> None:
@@ -69,6 +79,13 @@ def serve(
     """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded)."""
     from infra import local_app
 
+    with answered():
+        if not 1 <= port <= 65535:
+            raise BadOption("--port", f"{port} is no TCP port; give 1 to 65535, e.g. 8000")
+        if database is not None and not database.parent.is_dir():
+            raise BadOption(
+                "--database", f"directory {database.parent} does not exist; create it first"
+            )
     local_app.serve(port=port, database=database, console=console)
 
 
@@ -80,21 +97,19 @@ def engine(
     from infra.sandbox.engine import ensure_engine
     from infra.sandbox.images import ensure_base_image, ensure_systemd_image
 
-    try:
+    with answered(failures=(SandboxError,)):
         client = ensure_engine(progress=console.print)
         version = client.version().get("Version", "?")
         console.print(f"Docker engine {version} is answering")
         if images:
             console.print(f"base image: {ensure_base_image(client, progress=console.print)}")
             console.print(f"systemd image: {ensure_systemd_image(client, progress=console.print)}")
-    except SandboxError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
 def verify(
     target: Annotated[
-        TargetName | None, typer.Argument(help="A running local target to verify.")
+        str | None, typer.Argument(metavar="[TARGET]", help="A running local target to verify.")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Verify any base URL instead.")] = None,
     as_json: JsonOpt = False,
@@ -102,12 +117,15 @@ def verify(
     """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
     from infra.verify import render, run_checks
 
-    if (target is None) == (url is None):
-        raise _fail("give a TARGET or --url URL (one of them)", 2)
-    if target is not None:
-        box = slice_of(target).sandbox()
-        with _operation_errors():
+    with _operation_errors(as_json):
+        if (target is None) == (url is None):
+            raise CommandError("give a TARGET or --url URL (one of them)", USAGE_MISTAKE)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise BadOption("--url", f"{url!r} is no base URL; give e.g. http://127.0.0.1:8000")
+        if target is not None:
+            box = slice_of(_target(target)).sandbox()
             endpoint = _serving_endpoint(box)
+    if target is not None:
         reports = _verify_target(box, endpoint)
     else:
         assert url is not None
@@ -156,20 +174,24 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
-    endpoint, _ = _up(slice_of(target).sandbox(), stack or target.value)
+    with _operation_errors(as_json):
+        name = _target(target)
+        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value)
     if as_json:
         _emit(endpoint.as_json())
     else:
-        out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
+        out.print(f"[green]{name.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
 def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
     """Bring `box` up with the stack file `stack_name`, read and validated here once; the
     endpoint and how long it took (recorded for `compare`)."""
-    with _operation_errors():
+    try:
         stack = read_stack(stack_name)
-        started = time.perf_counter()
-        endpoint = box.up(console, stack=stack)
+    except NoStackFile as exc:
+        raise BadOption("--stack", str(exc)) from None
+    started = time.perf_counter()
+    endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started
     results.record(box.name.value, "up_seconds", seconds, "s", "shipways up")
     return endpoint, seconds
@@ -179,19 +201,19 @@ def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
 def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
     with _operation_errors():
-        removed = slice_of(target).sandbox().down(console)
-    out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
+        removed = slice_of(_target(target)).sandbox().down(console)
+    out.print(f"{target}: {'removed' if removed else 'nothing to remove'}")
 
 
 @app.command()
 def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
-    with _operation_errors():
-        state = slice_of(target).sandbox().status(console)
+    with _operation_errors(as_json):
+        state = slice_of(_target(target)).sandbox().status(console)
     if as_json:
         _emit(state)
         return
-    table = Table(title=f"{target.value} status", show_header=False)
+    table = Table(title=f"{target} status", show_header=False)
     for key, value in state.items():
         table.add_row(key, value if isinstance(value, str) else json.dumps(value))
     out.print(table)
@@ -207,7 +229,9 @@ def logs(
 ) -> None:
     """Print the app's logs on TARGET."""
     with _operation_errors():
-        slice_of(target).sandbox().logs(console, follow=follow, lines=lines)
+        if lines < 1:
+            raise BadOption("--lines", f"{lines} lines; give 1 or more, e.g. 50")
+        slice_of(_target(target)).sandbox().logs(console, follow=follow, lines=lines)
 
 
 @app.command()
@@ -217,8 +241,8 @@ def rollback(
 ) -> None:
     """Switch TARGET back to an earlier release."""
     with _operation_errors():
-        now = slice_of(target).sandbox().rollback(console, release=release)
-    out.print(f"{target.value}: now serving release {now}")
+        now = slice_of(_target(target)).sandbox().rollback(console, release=release)
+    out.print(f"{target}: now serving release {now}")
 
 
 UsageOpt = Annotated[str, typer.Option("--usage", help=USAGE_HELP)]
@@ -249,7 +273,11 @@ def plan(
 
     with answered(as_json=as_json, failures=(ConfigError, CostInputError)):
         profile = usage_profile(usage, requests_per_month)
-        result = plan_stack(stack)
+        try:
+            result = plan_stack(stack)
+        except NoStackFile as exc:
+            _target(stack.split("-")[0], "STACK")  # a misspelt target, said as `up` says it
+            raise BadOption("STACK", str(exc)) from None
         cost = estimate_plan(result, profile)
         if manifests is not None:
             _write_manifests(result, manifests)
@@ -365,9 +393,7 @@ def docs(
 
 @app.command()
 def proof(
-    only: Annotated[
-        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
-    ] = None,
+    only: OnlyOpt = None,
     max_examples: Annotated[
         int, typer.Option(min=1, max=500, help="Fuzz examples per operation and data mode.")
     ] = 25,
@@ -379,7 +405,9 @@ def proof(
     and bad config, scan every artifact, audit dependencies, put the VPS through faults."""
     from infra.proof.runner import render, run
 
-    result = run(console, only=only or (), max_examples=max_examples, with_faults=faults, down=down)
+    with answered(as_json=as_json):
+        targets = _targets(only)
+    result = run(console, only=targets, max_examples=max_examples, with_faults=faults, down=down)
     if as_json:
         _emit(result.to_json())
     else:
@@ -390,16 +418,16 @@ def proof(
 
 @app.command()
 def demo(
-    only: Annotated[
-        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
-    ] = None,
+    only: OnlyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: deploy the sample app to every local target, verify each, compare them."""
     from infra import local_app
     from infra.verify import render, run_checks
 
-    boxes = [s.sandbox() for s in slices() if not only or s.name in only]
+    with answered(as_json=as_json):
+        targets = _targets(only)
+    boxes = [s.sandbox() for s in slices() if not targets or s.name in targets]
     shown = console if as_json else out
     console.rule("[bold]local baseline (uvicorn direct)")
     with local_app.running() as url:
@@ -418,7 +446,8 @@ def demo(
         console.rule(f"[bold]{box.name.value}")
         try:
             endpoint, up_seconds = _up(box, box.name.value)
-        except typer.Exit:
+        except OPERATION_FAILURES as exc:
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
             summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
             continue
         reports = _verify_target(box, endpoint)
