@@ -25,6 +25,8 @@ from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
 
 if TYPE_CHECKING:
+    from infra.demo import MainJob
+    from infra.measure_pass import Baselines
     from infra.verify import VerifyReport
 
 app = typer.Typer(
@@ -420,83 +422,110 @@ def proof(
 def demo(
     only: OnlyOpt = None,
     as_json: JsonOpt = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip the measurement pass (deploy and verify only).")
+    ] = False,
+    budget: Annotated[
+        float, typer.Option(help="Seconds the measurement pass may take per target.")
+    ] = 20.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every build and check line.")
+    ] = False,
 ) -> None:
-    """The main job: deploy the sample app to every local target, verify each, compare them."""
-    from infra import local_app
-    from infra.verify import render, run_checks
+    """The main job: deploy the sample app to every local target, verify and measure each,
+    compare them."""
+    from infra import demo as main_job
+    from infra.measure_pass import Baselines
+    from infra.paths import state_dir
 
     with answered(as_json=as_json):
         targets = _targets(only)
+        if not 1 <= budget <= 600:
+            raise BadOption("--budget", f"{budget:g} seconds; give 1 to 600, e.g. 20")
     boxes = [s.sandbox() for s in slices() if not targets or s.name in targets]
-    shown = console if as_json else out
-    console.rule("[bold]local baseline (uvicorn direct)")
-    with local_app.running() as url:
-        baseline = run_checks(url, expect_target="local")
-    render(baseline, shown)
-    summary = [
-        _row(
-            "local",
-            url + " (stopped)",
-            None,
-            [baseline],
-            "the app and the contract agree, with no platform in between",
-        )
-    ]
-    for box in boxes:
-        console.rule(f"[bold]{box.name.value}")
-        try:
-            endpoint, up_seconds = _up(box, box.name.value)
-        except OPERATION_FAILURES as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
-            summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
-            continue
-        reports = _verify_target(box, endpoint)
-        for report in reports:
-            render(report, shown)
-        summary.append(_row(box.name.value, endpoint.url, up_seconds, reports, box.proves))
+    shown = main_job.screen(stderr=as_json)
+    log_file = main_job.log_path(state_dir("logs"))
+    started = time.perf_counter()
+    with main_job.detail_log(log_file, verbose=verbose) as log:
+        baselines = None if quick else Baselines()
+        job = _main_job(shown, log, baselines, budget=budget, verbose=verbose)
+        _run_baseline(job, baselines)
+        for box in boxes:
+            job.run_target(box)
+    failed = [o for o in job.outcomes if not o.ok]
+    if failed and not verbose:
+        shown.print(f"[bold]last lines of {log_file}:[/]")
+        for line in main_job.tail(log_file):
+            shown.print(f"  {line}", markup=False, highlight=False)
     if as_json:
-        _emit(summary)
+        _emit([o.as_json() for o in job.outcomes])
     else:
-        _print_summary(summary)
-    _print_comparison(shown)
-    if any(not row["ok"] for row in summary):
+        _print_compact_comparison(shown)
+    total = time.perf_counter() - started
+    shown.print(f"done in {total:.0f}s; details: {log_file}", highlight=False, soft_wrap=True)
+    if failed:
         raise typer.Exit(1)
 
 
-def _row(
-    target: str, url: str, seconds: float | None, reports: list[VerifyReport], proves: str
-) -> dict[str, Any]:
-    return {
-        "target": target,
-        "url": url,
-        "up_seconds": None if seconds is None else round(seconds, 1),
-        "checks_passed": sum(r.passed for r in reports),
-        "checks_failed": sum(r.failed for r in reports),
-        "ok": bool(reports) and all(r.ok for r in reports),
-        "proves": proves,
-    }
+def _main_job(
+    where: Console, log: Console, baselines: Baselines | None, *, budget: float, verbose: bool
+) -> MainJob:
+    """The main job wired to the real verify and measurement pass (none without `baselines`:
+    --quick); raw output to `log`."""
+    from infra.config import LoadedStack
+    from infra.demo import MainJob
+    from infra.measure_pass import Pass
+    from infra.sandbox.narrate import Narrator
+    from infra.verify import render
+
+    def verify(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
+        reports = _verify_target(box, endpoint)
+        for report in reports:
+            render(report, where if verbose else log)
+        return reports
+
+    def measure(box: Sandbox, stack: LoadedStack, endpoint: Endpoint, narrator: Narrator) -> str:
+        assert baselines is not None
+        return Pass(box, stack, narrator, log, baselines, budget).run(endpoint)
+
+    return MainJob(where, log, read_stack, verify, None if baselines is None else measure)
 
 
-def _print_comparison(where: Console) -> None:
-    """End of the main job: the targets compared, with the figures this run just recorded."""
+def _run_baseline(job: MainJob, baselines: Baselines | None) -> None:
+    """uvicorn direct: the contract on the bare app, and the load baseline for every ratio."""
+    from infra import local_app
+    from infra.demo import Outcome
+    from infra.sandbox.narrate import Narrator
+    from infra.verify import render, run_checks
+
+    narrator = Narrator(job.out, "local")
+    started = time.perf_counter()
+    with narrator.step("verify", "the HTTP contract on uvicorn alone") as step:
+        with local_app.running() as url:
+            report = run_checks(url, expect_target="local")
+        render(report, job.log)
+        failed = f", {report.failed} FAILED" if report.failed else ""
+        step.result(f"{report.passed} passed{failed}")
+    if baselines is not None:
+        with narrator.step("load", "the load baseline: uvicorn alone, one worker") as step:
+            hello = baselines.of(1)["/hello"]
+            step.result(f"/hello {hello.rps:,.0f} req/s, p99 {hello.p99_ms:.1f} ms; {hello.path}")
+    outcome = Outcome(
+        target="local",
+        url=f"{url} (stopped)",
+        ok=report.ok,
+        checks_passed=report.passed,
+        checks_failed=report.failed,
+        seconds=time.perf_counter() - started,
+        proves="the app and the contract agree, with no platform in between",
+    )
+    job.out.print(outcome.line(), highlight=False)
+    job.outcomes.append(outcome)
+
+
+def _print_compact_comparison(where: Console) -> None:
+    """End of the main job: what it measured, one screen, 100 columns."""
     from infra.report.build import comparison_now
-    from infra.report.table import render_comparison
+    from infra.report.compact import render_compact
 
-    where.rule("[bold]compared")
-    render_comparison(comparison_now(), where)
-
-
-def _print_summary(summary: list[dict[str, Any]]) -> None:
-    table = Table(title="shipways: one app, four ways (local stand-ins)")
-    table.add_column("target")
-    table.add_column("url", no_wrap=True, overflow="fold")
-    table.add_column("up (s)", justify="right")
-    table.add_column("checks")
-    for row in summary:
-        checks = f"{row['checks_passed']} passed, {row['checks_failed']} failed"
-        seconds = "-" if row["up_seconds"] is None else str(row["up_seconds"])
-        table.add_row(row["target"], row["url"], seconds, checks)
-    out.print(table)
-    out.print("[bold]What each local run proves[/] (and what only the real platform proves):")
-    for row in summary:
-        out.print(f"  [bold]{row['target']}[/]: {row['proves']}")
+    render_compact(comparison_now(), where)

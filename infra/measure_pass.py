@@ -86,6 +86,7 @@ class Pass:
         self.summary: list[str] = []
 
     def run(self, endpoint: Endpoint) -> str:
+        self.baselines.of(workers_of(self.stack))  # once per run, outside the target's budget
         started = time.perf_counter()
         steps: list[tuple[str, Callable[[Endpoint], str]]] = [("load", self.load)]
         steps.append(("memory", self.memory))
