@@ -462,7 +462,8 @@ def demo(
     else:
         _print_compact_comparison(shown)
     total = time.perf_counter() - started
-    shown.print(f"done in {total:.0f}s; details: {log_file}", highlight=False, soft_wrap=True)
+    shown.print(f"done in {total:.0f}s; every build and check line is in", highlight=False)
+    shown.print(str(log_file), highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
