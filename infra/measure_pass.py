@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from rich.console import Console
 
 from infra import results
-from infra.config import LoadedStack
-from infra.loadgen import LoadOptions, LoadResult, measure_paths, versus_direct
+from infra.config import ConfigError, LoadedStack
+from infra.loadgen import LoadError, LoadOptions, LoadResult, measure_paths, versus_direct
 from infra.local_app import running
 from infra.measure import (
     PATHS,
@@ -29,10 +29,13 @@ from infra.measure import (
     process_tree_memory_bytes,
     reach,
 )
+from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
-from infra.targets import Endpoint, Sandbox, TargetName
+from infra.targets import Endpoint, NotSupported, Sandbox, TargetName
 
 SOURCE = "shipways demo"
+# What a measurement can fail with; it is said, and the row stays "not measured".
+MEASURE_FAILURES = (LoadError, LookupError, NotSupported, SandboxError, ConfigError)
 DEFAULT_BUDGET_S = 20.0
 # Short, bounded runs: about 6 s of load per target (two paths, a warm-up each).
 LOAD = LoadOptions(connections=8, seconds=2.0, max_requests=6_000, warmup_requests=100)
@@ -93,15 +96,24 @@ class Pass:
         if self.box.name is TargetName.SERVERLESS:
             steps.insert(0, ("cold", self.cold_start))
         steps += [("redeploy", self.redeploy), ("rollback", self.rollback)]
+        done: set[str] = set()
         for index, (name, step) in enumerate(steps):
-            if time.perf_counter() - started > self.budget_s:
+            # A rollback undoes the redeploy just made, so it is never cut off from it.
+            if name == "rollback" and "redeploy" not in done:
+                break
+            if name != "rollback" and time.perf_counter() - started > self.budget_s:
                 skipped = ", ".join(n for n, _ in steps[index:])
                 self.narrator.say(
                     "measure", f"budget of {self.budget_s:.0f}s spent: {skipped} skipped"
                 )
                 break
-            with self.narrator.step(name, f"measuring {name}") as progress:
-                progress.result(step(self.box.endpoint() or endpoint))
+            try:
+                with self.narrator.step(name, f"measuring {name}") as progress:
+                    progress.result(step(self.box.endpoint() or endpoint))
+            except MEASURE_FAILURES as exc:
+                self.narrator.say(name, f"not measured: {' '.join(str(exc).split())[:160]}")
+                continue
+            done.add(name)
         return "; ".join(self.summary)
 
     def _record(self, metric: str, value: float, unit: str) -> None:
