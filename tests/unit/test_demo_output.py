@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from infra import cli, local_app, measure_pass, verify
+from infra import cli, local_app, measure_pass, results, verify
 from infra.loadgen import LoadResult
 from infra.sandbox.narrate import Narrator
 from infra.targets import Endpoint, TargetName
@@ -41,10 +41,13 @@ class FakeSandbox:
                     step.progress(RAW)
                     step.note(RAW)
                 step.result(f"{step_name} done")
-        return self.endpoint()
+        self._serving = Endpoint(target=self.name, url="http://127.0.0.1:40123")
+        return self._serving
 
-    def endpoint(self) -> Endpoint:
-        return Endpoint(target=self.name, url="http://127.0.0.1:40123")
+    def endpoint(self) -> Endpoint | None:
+        return self._serving
+
+    _serving: Endpoint | None = None
 
 
 def _report(url: str, checks: int) -> VerifyReport:
@@ -110,6 +113,10 @@ def test_a_successful_demo_is_short_narrow_and_names_its_log(fakes: Path) -> Non
     assert log.parent == fakes / "home" / "logs"
     assert RAW in log.read_text()
     assert "test_0" in log.read_text()  # the check tables, there instead of on screen
+    recorded = results.load()
+    for target in TargetName:  # nothing was serving before: each up was a cold deploy
+        assert recorded.latest(target.value, "cold_deploy_seconds") is not None
+        assert recorded.latest(target.value, "up_seconds") is not None
 
 
 def test_verbose_shows_the_detail_on_screen(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
