@@ -24,7 +24,6 @@ from infra.loadgen import LoadError, LoadOptions, LoadResult, measure_paths, ver
 from infra.local_app import running
 from infra.measure import (
     PATHS,
-    container_memory_bytes,
     lambda_cold_start,
     process_tree_memory_bytes,
     reach,
@@ -136,10 +135,13 @@ class Pass:
         return f"{shown}; {hello.path}"
 
     def memory(self, endpoint: Endpoint) -> str:
+        # Resident memory of the target's processes, read in the host's /proc: a container's
+        # cgroup figure counts page cache, and inside a systemd container on cgroup v1 it is
+        # the host's.
         where = reach(endpoint)
         if where.container is not None:
-            used = container_memory_bytes(where.container)
-            what = "container (cgroup)"
+            used = process_tree_memory_bytes(int(where.container.attrs["State"]["Pid"]))
+            what = "container's processes (RSS)"
         else:
             used = process_tree_memory_bytes(int(endpoint.extra["pid"]))
             what = "web process tree (RSS)"
@@ -163,8 +165,11 @@ class Pass:
 
     def redeploy(self, endpoint: Endpoint) -> str:
         started = time.perf_counter()
-        self.box.up(self.detail, stack=_changed(self.stack))
+        after = self.box.up(self.detail, stack=_changed(self.stack))
         seconds = time.perf_counter() - started
+        if _release(after) is not None and _release(after) == _release(endpoint):
+            # Same release still serving: nothing was rolled out, so no figure and no rollback.
+            raise NotSupported(f"the redeploy kept release {_release(after)}: no new release")
         self._record("warm_deploy_seconds", round(seconds, 2), "s")
         return f"a new release of the same app, healthy after {seconds:.1f}s"
 
@@ -174,6 +179,13 @@ class Pass:
         seconds = time.perf_counter() - started
         self._record("rollback_seconds", round(seconds, 2), "s")
         return f"back to release {release} in {seconds:.1f}s"
+
+
+def _release(endpoint: Endpoint) -> str | None:
+    """The serving release as the endpoint names it (None: it does not; the VPS's Fabric
+    deploy always makes a new, timestamped one)."""
+    named = endpoint.extra.get("release") or endpoint.extra.get("revision")
+    return None if named is None else str(named)
 
 
 def _changed(stack: LoadedStack) -> LoadedStack:

@@ -64,3 +64,16 @@ def test_no_rollback_without_the_redeploy_it_undoes() -> None:
     measuring, _ = _pass(60, ran, failing="redeploy")
     measuring.run(ENDPOINT)
     assert ran == ["load", "memory", "redeploy"]
+
+
+def test_a_redeploy_that_kept_the_release_records_nothing() -> None:
+    from infra.targets import NotSupported
+
+    same = Endpoint(target=TargetName.K8S, url=ENDPOINT.url, extra={"revision": "r1"})
+    box: Any = SimpleNamespace(name=TargetName.K8S, up=lambda console, stack: same)
+    stack: Any = SimpleNamespace(target=TargetName.K8S, config=SimpleNamespace())
+    console = Console(record=True)
+    baselines: Any = SimpleNamespace(of=lambda workers: {})
+    measuring = Pass(box, stack, Narrator(console, "k8s"), console, baselines)
+    with pytest.raises(NotSupported, match="kept release r1"):
+        measuring.redeploy(same)
