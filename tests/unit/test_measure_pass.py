@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from infra.config import LoadedStack
 from infra.loadgen import LoadError
 from infra.measure_pass import Pass
 from infra.sandbox.narrate import Narrator
@@ -71,7 +72,7 @@ def test_a_redeploy_that_kept_the_release_records_nothing() -> None:
 
     same = Endpoint(target=TargetName.K8S, url=ENDPOINT.url, extra={"revision": "r1"})
     box: Any = SimpleNamespace(name=TargetName.K8S, up=lambda console, stack: same)
-    stack: Any = SimpleNamespace(target=TargetName.K8S, config=SimpleNamespace())
+    stack = LoadedStack("k8s", TargetName.K8S, SimpleNamespace())  # type: ignore[arg-type]
     console = Console(record=True)
     baselines: Any = SimpleNamespace(of=lambda workers: {})
     measuring = Pass(box, stack, Narrator(console, "k8s"), console, baselines)
