@@ -45,6 +45,10 @@ class ConfigError(ValueError):
     """A stack's configuration is wrong; the message names the key and the fix."""
 
 
+class NoStackFile(ConfigError):
+    """The stack named has no file: a usage mistake rather than a broken configuration."""
+
+
 TagKey = Annotated[str, Field(min_length=1, max_length=128)]
 Tags = dict[TagKey, Annotated[str, Field(max_length=256)]]
 AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
@@ -604,8 +608,16 @@ def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = sorted(p.name.split(".")[1] for p in stacks_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError(f"no stack file {path}; known stacks: {', '.join(known)}")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise NoStackFile(f"no stack file {path}; known stacks: {', '.join(known)}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a `config:` key; fix the file")
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: `config:` must be a mapping")
