@@ -319,14 +319,14 @@ class VpsSandbox:
             },
         )
 
-    def _running(self) -> Access:
+    def _access_or_fail(self) -> Access:
         access = self.access()
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
         return access
 
     def checks(self, endpoint: Endpoint) -> Checks:
-        access = self._running()
+        access = self._access_or_fail()
         settings = self.settings()
         return Checks(
             modules=[CHECKS],
@@ -345,7 +345,7 @@ class VpsSandbox:
     @contextmanager
     def _deployer(self) -> Iterator[Connection]:
         """A deploy-user connection to the running VPS; task failures become SandboxErrors."""
-        conn = self._running().connection("deploy")
+        conn = self._access_or_fail().connection("deploy")
         try:
             yield conn
         except shipways_fabric.FAILURES as exc:
