@@ -15,6 +15,7 @@ import pytest
 import shipways_fabric
 from rich.console import Console
 
+from infra.config import read_stack
 from infra.proof import vps_scanners
 from infra.sandbox import ensure_engine, exec_checked
 from infra.targets.vps.sandbox import ADMIN, Access, VpsSandbox
@@ -29,7 +30,7 @@ console = Console(stderr=True)
 def box() -> Iterator[VpsSandbox]:
     sandbox = VpsSandbox(INSTANCE, health_timeout_s=20)
     sandbox.down(console)  # a leftover from a crashed run: start from a fresh server
-    sandbox.up(console)
+    sandbox.up(console, stack=read_stack("vps"))
     yield sandbox
     sandbox.down(console)
 
