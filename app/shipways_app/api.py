@@ -8,6 +8,7 @@ database, so they stay cheap under load and during a database outage.
 from __future__ import annotations
 
 import platform
+import socket
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -155,5 +156,8 @@ async def version(request: Request) -> dict[str, object]:
         "git_sha": settings.git_sha,
         "target": settings.target.value,
         "python": platform.python_version(),
+        # Which instance answered (the pod's, container's or host's name): behind a load
+        # balancer it shows that reads spread over the instances and still see the same data.
+        "instance": socket.gethostname(),
         "storage": Storage(engine=storage.engine, persistent=storage.persistent, note=storage.note),
     }

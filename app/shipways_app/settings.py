@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -54,6 +54,10 @@ _HINTS: dict[str, str] = {
         "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (postgres:// is accepted too) "
         "or sqlite:///PATH, or leave it unset to use SQLite at SHIPWAYS_SQLITE_PATH"
     ),
+    "DATABASE_URL_FILE": (
+        "use the path of a readable file holding one database URL (a mounted secret), "
+        "and leave DATABASE_URL unset"
+    ),
     "SHIPWAYS_SQLITE_PATH": "use a file path such as ./shipways.db or /tmp/shipways.db",
     "SHIPWAYS_TARGET": "use one of " + ", ".join(t.value for t in Target),
     "SHIPWAYS_GIT_SHA": "use the commit id (1-64 characters from A-Z a-z 0-9 . _ -)",
@@ -65,7 +69,7 @@ _HINTS: dict[str, str] = {
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
 }
 # Values of these variables are never echoed back: they may carry credentials.
-_SECRET_VARS = frozenset({"DATABASE_URL"})
+_SECRET_VARS = frozenset({"DATABASE_URL", "DATABASE_URL_FILE"})
 
 
 class Settings(BaseSettings):
@@ -74,6 +78,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    # A file holding the URL, as a platform mounts a secret (a Kubernetes Secret volume):
+    # the password then never sits in the process environment.
+    database_url_file: Path | None = Field(default=None, alias="DATABASE_URL_FILE")
     sqlite_path: Path = Field(default=Path("shipways.db"), alias="SHIPWAYS_SQLITE_PATH")
     target: Target = Field(default=Target.LOCAL, alias="SHIPWAYS_TARGET")
     git_sha: str = Field(
@@ -94,6 +101,16 @@ class Settings(BaseSettings):
         if not isinstance(raw, str):
             raise ValueError("not a string")
         return SecretStr(normalise_database_url(raw.strip()).render_as_string(hide_password=False))
+
+    @field_validator("database_url_file", mode="after")
+    @classmethod
+    def _readable_url_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        if info.data.get("database_url") is not None:
+            raise ValueError("DATABASE_URL is set too: keep only one of them")
+        _read_url_file(value)  # fail at start-up, not on the first query
+        return value
 
     @field_validator("sqlite_path", mode="before")
     @classmethod
@@ -123,9 +140,12 @@ class Settings(BaseSettings):
         return proxies
 
     def sqlalchemy_url(self) -> URL:
-        """The database to use: DATABASE_URL, else the SQLite file at SHIPWAYS_SQLITE_PATH."""
+        """The database to use: DATABASE_URL, the URL in DATABASE_URL_FILE, else the SQLite
+        file at SHIPWAYS_SQLITE_PATH."""
         if self.database_url is not None:
             return make_url(self.database_url.get_secret_value())
+        if self.database_url_file is not None:
+            return _read_url_file(self.database_url_file)
         return URL.create("sqlite+pysqlite", database=str(self.sqlite_path))
 
 
@@ -147,6 +167,16 @@ def normalise_database_url(raw: str) -> URL:
     if backend == "sqlite" and driver in {"", "pysqlite"}:
         return url.set(drivername="sqlite+pysqlite")
     raise ValueError(f"unsupported database '{url.drivername}'")
+
+
+def _read_url_file(path: Path) -> URL:
+    try:
+        raw = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if not raw:
+        raise ValueError(f"{path} is empty")
+    return normalise_database_url(raw)
 
 
 def load_settings() -> Settings:

@@ -151,3 +151,44 @@ def test_processes_stop_with_the_message_and_no_traceback(command: list[str]) ->
     assert run.returncode == 2, run.stderr
     assert f"shipways-app: configuration error: {TARGET_MESSAGE}" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_database_url_file_is_read_like_a_mounted_secret(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("postgres://u:TopSecret@db:5432/app\n")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    url = settings.sqlalchemy_url().render_as_string(hide_password=False)
+    assert url == "postgresql+psycopg://u:TopSecret@db:5432/app"
+    assert "TopSecret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "also_env", "message"),
+    [
+        (None, False, "cannot read"),
+        ("  \n", False, "is empty"),
+        ("mysql://u:pw@db/app", False, "unsupported database"),
+        ("postgresql://u:pw@db/app", True, "DATABASE_URL is set too"),
+    ],
+)
+def test_a_bad_database_url_file_is_refused_without_echoing_it(
+    app_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str | None,
+    also_env: bool,
+    message: str,
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    if content is not None:
+        secret.write_text(content)
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    if also_env:
+        app_env.setenv("DATABASE_URL", "postgresql://u:pw@other/app")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "DATABASE_URL_FILE (value hidden)" in str(caught.value)
+    assert message in str(caught.value)
+    assert "pw@" not in str(caught.value)
