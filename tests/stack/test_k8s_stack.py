@@ -252,13 +252,25 @@ def test_job_name_in_the_stack_follows_the_pushed_digest(plan: OfflinePlan) -> N
     assert _spec(plan.one(JOB))["metadata"]["name"] == expected
 
 
-def test_with_postgres_pods_use_the_secret_and_the_images_own_command(plan: OfflinePlan) -> None:
-    container = _pod(plan)["containers"][0]
+def test_with_postgres_pods_mount_the_secret_and_use_the_images_own_command(
+    plan: OfflinePlan,
+) -> None:
+    pod = _pod(plan)
+    container = pod["containers"][0]
     assert "command" not in container and "args" not in container
     refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secret in env
     database = _spec(_secret(plan))["metadata"]["name"]
-    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], database]
     assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
+    volume = next(v for v in pod["volumes"] if v["name"] == "database")
+    assert volume["secret"] == {"secretName": database, "defaultMode": 0o440}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "database")
+    assert mount == {
+        "name": "database",
+        "mountPath": manifests.DATABASE_SECRET_DIR,
+        "readOnly": True,
+    }
+    assert container["env"] == [{"name": "DATABASE_URL_FILE", "value": manifests.DATABASE_URL_FILE}]
 
 
 def test_with_sqlite_each_pod_migrates_its_own_database_first(
@@ -326,10 +338,14 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["privileged"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert pod["volumes"] == [
-        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
-    ]
+        # Writable: only the memory-backed /tmp; the database Secret is mounted read-only.
+        assert container["volumeMounts"][0] == {"name": "tmp", "mountPath": "/tmp"}
+        assert all(m.get("readOnly") for m in container["volumeMounts"][1:])
+    assert pod["volumes"][0] == {
+        "name": "tmp",
+        "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"},
+    }
+    assert [sorted(v) for v in pod["volumes"][1:]] == [["name", "secret"]]
 
 
 def test_service_account_has_no_token(plan: OfflinePlan) -> None:
@@ -606,7 +622,7 @@ def test_image_platform_comes_from_config(platform: str) -> None:
 
 
 def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
-    """env from a Secret is read when a container starts: the Secret is named after its
+    """The app reads the mounted Secret when it starts: the Secret is named after its
     content, so a new URL is a new Secret and a changed pod template, which rolls."""
     rotated, _ = _plan(
         secrets={"databaseUrl": DB_URL.replace("s3cret-pw", "rotated-pw")},
@@ -616,11 +632,7 @@ def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
     after = _spec(_secret(rotated))["metadata"]["name"]
     assert before != after and after.startswith("shipways-database-")
     for kind in (DEPLOYMENT, JOB):
-        refs = [
-            s["secretRef"]["name"]
-            for s in _pod(rotated, kind)["containers"][0]["envFrom"]
-            if "secretRef" in s
-        ]
+        refs = [v["secret"]["secretName"] for v in _pod(rotated, kind)["volumes"] if "secret" in v]
         assert refs == [after]
     assert "rotated-pw" not in after and "s3cret" not in before
 

@@ -41,6 +41,10 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
+# The database Secret is mounted here as files (not env): the URL never sits in the process
+# environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
+DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"
+DATABASE_URL_FILE = f"{DATABASE_SECRET_DIR}/{DATABASE_URL_KEY}"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
 Obj = dict[str, Any]
@@ -198,8 +202,9 @@ def config_map(config: K8sConfig) -> Obj:
 
 def secret_name(config: K8sConfig, database_url: str) -> str:
     """Named after its content, like the ConfigMap: a rotated URL is a new Secret, so the
-    pod template changes and the Deployment rolls (env from a Secret is read only at start).
-    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same)."""
+    pod template changes and the Deployment rolls.
+    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same).
+    The app reads the mounted file once, at start: the new name is what makes it re-read."""
     return f"{config.app_name}-database-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}"
 
 
@@ -228,11 +233,16 @@ def registry_secret(config: K8sConfig, registry_auth: Any) -> Obj:
     }
 
 
-def _env_from(config: K8sConfig, release: Release) -> list[Obj]:
-    sources: list[Obj] = [{"configMapRef": {"name": config_map_name(config)}}]
-    if release.database_url is not None:
-        sources.append({"secretRef": {"name": release.database_secret}})
-    return sources
+def _env_from(config: K8sConfig) -> list[Obj]:
+    return [{"configMapRef": {"name": config_map_name(config)}}]
+
+
+def _database_volume(release: Release) -> Obj:
+    """The database Secret as read-only files: readable by the pod's group (fsGroup) only."""
+    return {
+        "name": "database",
+        "secret": {"secretName": release.database_secret, "defaultMode": 0o440},
+    }
 
 
 def _container_security() -> Obj:
@@ -281,21 +291,29 @@ def _pod_spec(config: K8sConfig, release: Release, containers: list[Obj], restar
         "containers": containers,
         "volumes": [_tmp_volume()],
     }
+    if release.database_url is not None:
+        spec["volumes"].append(_database_volume(release))
     if release.registry_auth is not None:
         spec["imagePullSecrets"] = [{"name": registry_secret_name(config)}]
     return spec
 
 
 def _container(config: K8sConfig, release: Release, name: str) -> Obj:
-    return {
+    container: Obj = {
         "name": name,
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
-        "envFrom": _env_from(config, release),
+        "envFrom": _env_from(config),
         "resources": _resources(config),
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
     }
+    if release.database_url is not None:
+        container["env"] = [{"name": "DATABASE_URL_FILE", "value": DATABASE_URL_FILE}]
+        container["volumeMounts"].append(
+            {"name": "database", "mountPath": DATABASE_SECRET_DIR, "readOnly": True}
+        )
+    return container
 
 
 def web_command(release: Release) -> list[str] | None:
