@@ -43,7 +43,7 @@ SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_
 DATABASE_URL_KEY = "DATABASE_URL"
 # The database Secret is mounted here as files (not env): the URL never sits in the process
 # environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
-DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"
+DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"  # noqa: S105 - a path
 DATABASE_URL_FILE = f"{DATABASE_SECRET_DIR}/{DATABASE_URL_KEY}"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 

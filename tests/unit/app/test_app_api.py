@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import base64
 import hashlib
 import re
+import socket
 from collections.abc import Callable
 from decimal import Decimal
 

@@ -94,7 +94,7 @@ def test_a_rollout_the_sandbox_cannot_run_fails_loudly(
         spec["strategy"] = strategy
     if lifecycle is not None:
         spec["template"]["spec"]["containers"][0]["lifecycle"] = lifecycle
-    with pytest.raises(SandboxError, match="strategy|preStop"):
+    with pytest.raises(SandboxError, match=r"strategy|preStop"):
         pod.plan(objects)
 
 
