@@ -7,6 +7,9 @@ dedicated role that owns one database per target, with a password generated here
 0600 in the sandbox state directory and never printed, logged or put in an environment
 variable: the server receives it as a file copied into the container for one `psql` run.
 
+`stop_server` / `start_server` stop and start the server process in place (the container,
+its address and its name stay), as a managed database restarts: the fault tests use them.
+
 `ensure_postgres` is idempotent: an existing server (same name, same spec) is reused,
 started if stopped, and its role and database are (re)asserted. `remove_postgres` removes
 the container, its data volume and the password file: `down` is a destroy, as
@@ -179,6 +182,24 @@ def _set_up_role_and_database(server: Container, database: str, password: str) -
     if result.exit_code != 0:
         output = bytes(result.output).decode(errors="replace").replace(password, "***")
         raise SandboxError(f"setting up database {database} in {server.name} failed: {output}")
+
+
+def stop_server(client: docker.DockerClient, instance: str) -> None:
+    """Stop the server process, keeping its container, address and name (a DB restart)."""
+    _pg_ctl(client, instance, "stop", "--mode=fast")
+
+
+def start_server(client: docker.DockerClient, instance: str) -> None:
+    """Start the server process again after `stop_server`."""
+    _pg_ctl(client, instance, "start")
+
+
+def _pg_ctl(client: docker.DockerClient, instance: str, *args: str) -> None:
+    server = client.containers.get(container_name(instance))
+    result = server.exec_run([f"{BIN}/pg_ctl", *args, f"--pgdata={DATA_DIR}", "--wait"])
+    if result.exit_code != 0:
+        output = bytes(result.output).decode(errors="replace").strip()
+        raise SandboxError(f"pg_ctl {args[0]} in {server.name} failed: {output}")
 
 
 def remove_postgres(client: docker.DockerClient, instance: str) -> bool:
