@@ -149,8 +149,8 @@ def test_a_code_change_rolls_out_with_no_failed_request(
     assert set(second.extra["pods"]).isdisjoint(first.extra["pods"])
     assert set(second.extra["pods"]) <= set(load.instances)  # traffic reached the new pods
     assert set(first.extra["pods"]) & set(load.instances)  # ... after the old ones
-    results.record("k8s", "redeploy_failed_requests", load.failed, "requests", "e2e")
-    results.record("k8s", "redeploy_requests", load.total, "requests", "e2e")
+    results.record("k8s", "redeploy_failed_requests", load.failed, "count", "e2e")
+    results.record("k8s", "redeploy_requests", load.total, "count", "e2e")
     results.record("k8s", "redeploy_switch_seconds", round(switch_s, 1), "s", "e2e")
 
 
@@ -168,7 +168,7 @@ def test_a_broken_release_is_refused_and_the_previous_pods_keep_serving(
     assert box.endpoint() == before
     assert set(load.instances) == set(before.extra["pods"])  # no broken pod ever answered
     assert httpx.get(f"{before.url}/readyz", timeout=5).status_code == 200
-    results.record("k8s", f"broken_{kind}_failed_requests", load.failed, "requests", "e2e")
+    results.record("k8s", f"broken_{kind}_failed_requests", load.failed, "count", "e2e")
 
 
 def test_rollback_through_the_same_front_door_with_no_failed_request(
@@ -183,5 +183,5 @@ def test_rollback_through_the_same_front_door_with_no_failed_request(
     now = box.endpoint()
     assert now is not None and now.url == first.url
     assert sorted(now.extra["pods"]) == sorted(first.extra["pods"])
-    results.record("k8s", "rollback_failed_requests", load.failed, "requests", "e2e")
+    results.record("k8s", "rollback_failed_requests", load.failed, "count", "e2e")
     results.record("k8s", "rollback_switch_seconds", round(switch_s, 1), "s", "e2e")

@@ -22,6 +22,7 @@ that `shipways rollback k8s` rolls back to them through the same front door.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -357,9 +358,7 @@ class K8sSandbox:
             narrator.say("down", "removing the PostgreSQL stand-in and its data")
             removed = True
         removed = remove_network(client, self.network) or removed
-        secrets = state_dir("sandbox", self.instance, "secrets")
-        for path in sorted(secrets.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
+        shutil.rmtree(state_dir("sandbox", self.instance))  # the rendered Secret files
         return removed
 
     def status(self, console: Console) -> dict[str, Any]:
