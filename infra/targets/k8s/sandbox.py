@@ -175,9 +175,12 @@ class K8sSandbox:
                 **web.kwargs,
             )
 
+        refused_logs: list[str] = []
+
         def discard(pod: Container) -> None:
             logs = bytes(pod.logs(tail=15)).decode(errors="replace").strip()
-            narrator.note(f"removing refused pod {pod.name}; its log:\n{logs}")
+            refused_logs.append(f"{pod.name}:\n{logs}")
+            narrator.note(f"removing refused pod {pod.name}")
             pod.remove(force=True)
 
         what = f"rolling out revision {web.revision} ({rollout.replicas} pods)"
@@ -193,7 +196,8 @@ class K8sSandbox:
             except SandboxError as exc:
                 raise SandboxError(
                     f"release {web.revision} refused: {exc}. The previous pods keep serving "
-                    "at the same address."
+                    "at the same address. Last log lines of the refused pods:\n"
+                    + "\n".join(refused_logs)
                 ) from None
             step.result(f"{rollout.replicas} pods ready in {switch.seconds:.1f}s")
         if switch.started:
