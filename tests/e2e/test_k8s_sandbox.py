@@ -174,7 +174,8 @@ def test_a_code_only_change_rebuilds_only_the_code_layer(client: docker.DockerCl
 def test_cli_up_json_status_and_verify(
     box: K8sSandbox, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(k8s_sandbox, "SANDBOX", box)
+    # the registry builds the CLI's sandbox from this class: hand it the test's instance
+    monkeypatch.setattr(k8s_sandbox, "K8sSandbox", lambda *_args: box)
     runner = CliRunner()
     up = runner.invoke(cli.app, ["up", "k8s", "--json"])
     assert up.exit_code == 0, up.output
