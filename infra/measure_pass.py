@@ -28,6 +28,7 @@ from infra.measure import (
     process_tree_memory_bytes,
     reach,
 )
+from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
 from infra.targets import Endpoint, NotSupported, Sandbox, TargetName
@@ -138,6 +139,16 @@ class Pass:
         # Resident memory of the target's processes, read in the host's /proc: a container's
         # cgroup figure counts page cache, and inside a systemd container on cgroup v1 it is
         # the host's.
+        pods = endpoint.extra.get("pods")
+        if isinstance(pods, list) and pods:
+            # k8s: `container` is the front door; the app is the pods behind it, every one.
+            client = ensure_engine()
+            used = sum(
+                process_tree_memory_bytes(int(client.containers.get(str(p)).attrs["State"]["Pid"]))
+                for p in pods
+            )
+            self._record("memory_mib", round(used / 2**20, 1), "MiB")
+            return f"{round(used / 2**20, 1)} MiB, {len(pods)} pods' processes (RSS)"
         where = reach(endpoint)
         if where.container is not None:
             used = process_tree_memory_bytes(int(where.container.attrs["State"]["Pid"]))

@@ -201,12 +201,17 @@ def secrets_from_files(environ: Mapping[str, str]) -> dict[str, Any]:
         if environ.get(name, "").strip():
             raise ConfigError(f"{name} and {name}_FILE are both set: set only one of them")
         try:
-            found[name] = Path(path).read_text().strip()
+            value = Path(path).read_text().strip()
         except OSError as exc:
             raise ConfigError(
                 f"{name}_FILE={path!r} cannot be read ({exc.strerror}): mount the secret "
                 f"there, or unset {name}_FILE"
             ) from None
+        if not value:  # an empty secret must not fall back to per-instance SQLite silently
+            raise ConfigError(
+                f"{name}_FILE={path!r} is empty: put the value in the secret, or unset {name}_FILE"
+            )
+        found[name] = value
     return found
 
 

@@ -105,6 +105,27 @@ CATALOGUE: tuple[Metric, ...] = (
     ),
     Metric(key="rollback", label="rollback", unit="s", names=("rollback_seconds", "rollback_s")),
     Metric(
+        key="redeploy_failed",
+        label="failed requests during a redeploy",
+        unit="count",
+        names=("redeploy_failed_requests",),
+        chart=False,
+    ),
+    Metric(
+        key="redeploy_switch",
+        label="redeploy under traffic (build to switched)",
+        unit="s",
+        names=("redeploy_switch_seconds",),
+        chart=False,
+    ),
+    Metric(
+        key="rollback_failed",
+        label="failed requests during a rollback",
+        unit="count",
+        names=("rollback_failed_requests",),
+        chart=False,
+    ),
+    Metric(
         key="cold_start",
         label="cold start",
         unit="ms",

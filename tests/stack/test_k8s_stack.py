@@ -262,11 +262,21 @@ def test_with_postgres_pods_read_the_secret_as_a_file_and_run_the_images_own_com
         refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
         assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secretRef
         assert container["env"] == [
-            {"name": "DATABASE_URL_FILE", "value": "/var/run/secrets/shipways/DATABASE_URL"}
+            {
+                "name": "DATABASE_URL_FILE",
+                "value": "/var/run/secrets/shipways/database/DATABASE_URL",
+            }
         ]
-        (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+        assert container["env"][0]["value"] == manifests.DATABASE_URL_FILE
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "database"]
         database = _spec(_secret(plan))["metadata"]["name"]
-        assert volume["secret"]["secretName"] == database
+        assert volume["secret"] == {"secretName": database, "defaultMode": 0o440}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "database")
+        assert mount == {
+            "name": "database",
+            "mountPath": manifests.DATABASE_SECRET_DIR,
+            "readOnly": True,
+        }
     assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
     container = _pod(plan)["containers"][0]
     assert "command" not in container and "args" not in container
@@ -339,12 +349,16 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
         assert container["volumeMounts"] == [
             {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "secrets", "mountPath": "/var/run/secrets/shipways", "readOnly": True},
+            {
+                "name": "database",
+                "mountPath": "/var/run/secrets/shipways/database",
+                "readOnly": True,
+            },
         ]
     database = _spec(_secret(plan))["metadata"]["name"]
     assert pod["volumes"] == [
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        {"name": "secrets", "secret": {"secretName": database, "defaultMode": 0o440}},
+        {"name": "database", "secret": {"secretName": database, "defaultMode": 0o440}},
     ]
 
 
@@ -731,7 +745,7 @@ def test_image_platform_comes_from_config(platform: str) -> None:
 
 
 def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
-    """env from a Secret is read when a container starts: the Secret is named after its
+    """The app reads the mounted Secret when it starts: the Secret is named after its
     content, so a new URL is a new Secret and a changed pod template, which rolls."""
     rotated, _ = _plan(
         secrets={"databaseUrl": DB_URL.replace("s3cret-pw", "rotated-pw")},

@@ -78,3 +78,26 @@ def test_a_redeploy_that_kept_the_release_records_nothing() -> None:
     measuring = Pass(box, stack, Narrator(console, "k8s"), console, baselines)
     with pytest.raises(NotSupported, match="kept release r1"):
         measuring.redeploy(same)
+
+
+def test_memory_of_a_target_with_pods_is_every_pod_not_its_front_door(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pids = {"door": 1, "pod-a": 2, "pod-b": 3}
+    client = SimpleNamespace(
+        containers=SimpleNamespace(
+            get=lambda name: SimpleNamespace(attrs={"State": {"Pid": pids[name]}})
+        )
+    )
+    monkeypatch.setattr("infra.measure_pass.ensure_engine", lambda: client)
+    monkeypatch.setattr("infra.measure_pass.process_tree_memory_bytes", lambda pid: pid * 2**20)
+    measuring, _ = _pass(60, [])
+    recorded: list[tuple[str, float, str]] = []
+    monkeypatch.setattr(measuring, "_record", lambda *figure: recorded.append(figure))
+    endpoint = Endpoint(
+        target=TargetName.K8S,
+        url="http://127.0.0.1:40123",
+        extra={"container": "door", "pods": ["pod-a", "pod-b"]},
+    )
+    assert Pass.memory(measuring, endpoint) == "5.0 MiB, 2 pods' processes (RSS)"
+    assert recorded == [("memory_mib", 5.0, "MiB")]

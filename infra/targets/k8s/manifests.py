@@ -42,10 +42,10 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
-SECRETS_VOLUME = "secrets"
-SECRETS_DIR = "/var/run/secrets/shipways"
-DATABASE_URL_FILE = f"{SECRETS_DIR}/{DATABASE_URL_KEY}"
-SECRET_FILE_MODE = 0o440  # owner root, group fsGroup (the app): read only
+# The database Secret is mounted here as files (not env): the URL never sits in the process
+# environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
+DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"  # noqa: S105 - a path
+DATABASE_URL_FILE = f"{DATABASE_SECRET_DIR}/{DATABASE_URL_KEY}"
 COMPONENT = "app.kubernetes.io/component"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
@@ -205,8 +205,9 @@ def config_map(config: K8sConfig) -> Obj:
 
 def secret_name(config: K8sConfig, database_url: str) -> str:
     """Named after its content, like the ConfigMap: a rotated URL is a new Secret, so the
-    pod template changes and the Deployment rolls (the app reads the file only at start).
-    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same)."""
+    pod template changes and the Deployment rolls.
+    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same).
+    The app reads the mounted file once, at start: the new name is what makes it re-read."""
     return f"{config.app_name}-database-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}"
 
 
@@ -239,11 +240,11 @@ def _env_from(config: K8sConfig) -> list[Obj]:
     return [{"configMapRef": {"name": config_map_name(config)}}]
 
 
-def _secret_volume(release: Release) -> Obj:
-    """The database Secret as files, readable by the app's group only (fsGroup)."""
+def _database_volume(release: Release) -> Obj:
+    """The database Secret as read-only files: readable by the pod's group (fsGroup) only."""
     return {
-        "name": SECRETS_VOLUME,
-        "secret": {"secretName": release.database_secret, "defaultMode": SECRET_FILE_MODE},
+        "name": "database",
+        "secret": {"secretName": release.database_secret, "defaultMode": 0o440},
     }
 
 
@@ -294,7 +295,7 @@ def _pod_spec(config: K8sConfig, release: Release, containers: list[Obj], restar
         "volumes": [_tmp_volume()],
     }
     if release.database_url is not None:
-        spec["volumes"].append(_secret_volume(release))
+        spec["volumes"].append(_database_volume(release))
     if release.registry_auth is not None:
         spec["imagePullSecrets"] = [{"name": registry_secret_name(config)}]
     return spec
@@ -311,11 +312,9 @@ def _container(config: K8sConfig, release: Release, name: str) -> Obj:
         "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
     }
     if release.database_url is not None:
-        # A file, not an environment variable: not inherited by child processes, not shown
-        # by `kubectl describe`, not in crash dumps of the environment.
         container["env"] = [{"name": "DATABASE_URL_FILE", "value": DATABASE_URL_FILE}]
         container["volumeMounts"].append(
-            {"name": SECRETS_VOLUME, "mountPath": SECRETS_DIR, "readOnly": True}
+            {"name": "database", "mountPath": DATABASE_SECRET_DIR, "readOnly": True}
         )
     return container
 

@@ -232,3 +232,45 @@ def test_an_unreadable_secret_names_the_variable_and_the_fix(
     app_env.setenv("DATABASE_URL", "postgresql://u:p@db/app")
     with pytest.raises(ConfigError, match="set together with DATABASE_URL"):
         load_settings()
+
+
+def test_database_url_file_is_read_like_a_mounted_secret(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("postgres://u:TopSecret@db:5432/app\n")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    url = settings.sqlalchemy_url().render_as_string(hide_password=False)
+    assert url == "postgresql+psycopg://u:TopSecret@db:5432/app"
+    assert "TopSecret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "also_env", "message"),
+    [
+        (None, False, "DATABASE_URL_FILE='"),
+        (None, False, "cannot be read"),
+        ("  \n", False, "is empty"),
+        ("mysql://u:pw@db/app", False, "unsupported database"),
+        ("postgresql://u:pw@db/app", True, "DATABASE_URL and DATABASE_URL_FILE are both set"),
+    ],
+)
+def test_a_bad_database_url_file_is_refused_without_echoing_it(
+    app_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str | None,
+    also_env: bool,
+    message: str,
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    if content is not None:
+        secret.write_text(content)
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    if also_env:
+        app_env.setenv("DATABASE_URL", "postgresql://u:pw@other/app")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "DATABASE_URL_FILE" in str(caught.value) or "(value hidden)" in str(caught.value)
+    assert message in str(caught.value)
+    assert "pw@" not in str(caught.value)
