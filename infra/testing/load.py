@@ -31,6 +31,7 @@ class RequestLoop:
     max_seconds: float = 300.0
     statuses: Counter[int | str] = field(default_factory=Counter)
     instances: Counter[str] = field(default_factory=Counter)
+    releases: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,12 +52,20 @@ class RequestLoop:
                     if response.status_code != 200:
                         self.errors.append(f"{response.status_code}: {response.text[:200]}")
                     elif self.path == "/version":
-                        self.instances[str(response.json().get("instance"))] += 1
+                        self._note(response.json())
                 except httpx.HTTPError as exc:
                     self.statuses[type(exc).__name__] += 1
                     self.errors.append(repr(exc))
+                # Never catch up after a slow response: a burst would trip the rate limit.
                 next_at = max(next_at + 1 / self.rate, time.monotonic())
                 time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def _note(self, version: dict[str, object]) -> None:
+        """Count the answering instance; record each change of release, in order."""
+        self.instances[str(version.get("instance"))] += 1
+        sha = str(version.get("git_sha"))
+        if not self.releases or self.releases[-1] != sha:
+            self.releases.append(sha)
 
     def __enter__(self) -> RequestLoop:
         self._thread.start()

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from infra.paths import APP_DIR
 from infra.sandbox import ensure_engine
 from infra.targets.vps import sample_app
 from infra.targets.vps.sandbox import ADMIN, Access, VpsSandbox
+from infra.testing.load import RequestLoop
 from infra.verify import run_checks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -39,65 +39,10 @@ KEEP = 3
 console = Console(stderr=True)
 
 
-@dataclass
-class Load:
-    """A bounded request loop through nginx in a background thread (about `rate` req/s).
-
-    Paced below the default rate limit (50 r/s per client), which a test loop must not trip:
-    every non-200 here is a real failure, never a 429 we caused ourselves.
-    """
-
-    url: str
-    rate: float = 30.0
-    max_requests: int = 6000
-    max_seconds: float = 240.0
-    statuses: Counter[int | str] = field(default_factory=Counter)
-    releases: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        started = next_at = time.monotonic()
-        with httpx.Client(timeout=10.0, trust_env=False) as client:
-            for _ in range(self.max_requests):
-                if self._stop.is_set() or time.monotonic() - started > self.max_seconds:
-                    return
-                try:
-                    response = client.get(f"{self.url}/version")
-                    self.statuses[response.status_code] += 1
-                    if response.status_code == 200:
-                        sha = response.json()["git_sha"]
-                        if not self.releases or self.releases[-1] != sha:
-                            self.releases.append(sha)
-                    else:
-                        self.errors.append(f"{response.status_code}: {response.text[:200]}")
-                except httpx.HTTPError as exc:
-                    self.statuses[type(exc).__name__] += 1
-                    self.errors.append(repr(exc))
-                # Never catch up after a slow response: a burst would trip the rate limit.
-                next_at = max(next_at + 1 / self.rate, time.monotonic())
-                time.sleep(max(0.0, next_at - time.monotonic()))
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        time.sleep(1.0)  # some traffic before the operation starts
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(1.0)  # and some after it ended
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    @property
-    def total(self) -> int:
-        return sum(self.statuses.values())
-
-    @property
-    def failed(self) -> int:
-        return self.total - self.statuses[200]
+def _load(url: str) -> RequestLoop:
+    """Paced below the default rate limit (50 r/s per client), which a test loop must not trip:
+    every non-200 here is a real failure, never a 429 we caused ourselves."""
+    return RequestLoop(url, rate=30.0, max_requests=6000, max_seconds=240.0)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +168,7 @@ def test_verify_http_https_and_testinfra_checks(box: VpsSandbox, url: str) -> No
 
 def test_redeploy_under_load_fails_no_request(access: Access, settings: Any, url: str) -> None:
     before = _current(access, settings)
-    with Load(url) as load:
+    with _load(url) as load:
         result = _deploy(access, settings)
     assert load.failed == 0, load.errors[:5]
     assert load.total >= 100
@@ -236,7 +181,7 @@ def test_release_that_fails_to_import_is_refused(
     access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    with Load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
+    with _load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
         _deploy_app(access, settings, broken_app, "shipways_app.broken:app")
     message = str(failure.value)
     assert "on the side socket" in message
@@ -251,7 +196,7 @@ def test_release_whose_readiness_fails_is_refused(
     access: Access, settings: Any, url: str, broken_app: Path
 ) -> None:
     before = _current(access, settings)
-    with Load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
+    with _load(url) as load, pytest.raises(shipways_fabric.DeployError) as failure:
         _deploy_app(access, settings, broken_app, "shipways_app.not_ready:app")
     message = str(failure.value)
     assert "failed its health check on the side socket: GET /readyz -> HTTP 503" in message
@@ -270,7 +215,7 @@ def test_rollback_restores_the_previous_release(
         conn.close()
     latest, previous = releases[-1], releases[-2]
     assert _serving(url) == latest
-    with Load(url) as load:
+    with _load(url) as load:
         restored = box.rollback(console, release=None)
     assert restored == previous and _serving(url) == previous
     assert load.failed == 0, load.errors[:5]
