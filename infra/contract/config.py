@@ -1,4 +1,5 @@
-"""What the contract run needs to know: the API's address, the expected target, TLS trust."""
+"""What the contract run needs to know: the API's address, the expected target and instance
+count, TLS trust."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from infra.targets.registry import TargetName
 TARGETS = (*(t.value for t in TargetName), "local")
 # Bounded: every request of the suite gives up after these many seconds.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# Instances a target may say it runs: the shared-data check's reads grow with the count.
+MAX_INSTANCES = 16
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class ContractConfig:
     base_url: str
     expect_target: str | None
     verify: ssl.SSLContext | bool
+    instances: int = 1  # how many instances answer behind base_url
 
     @property
     def https(self) -> bool:
