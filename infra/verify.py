@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.contract import CONTRACT_DIR, CONTRACT_INI, PROFILES, Profile
-from infra.contract.config import MAX_INSTANCES, TARGETS
+from infra.contract import CONTRACT_DIR, CONTRACT_INI, MAX_INSTANCES, PROFILES, Profile
+from infra.contract.config import TARGETS
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 _MESSAGE_LIMIT = 500

@@ -13,6 +13,8 @@ from typing import Literal
 CONTRACT_DIR = Path(__file__).resolve().parent
 CONTRACT_INI = CONTRACT_DIR / "pytest.ini"
 
+# Instances a target may say it runs: the shared-data check's reads grow with the count.
+MAX_INSTANCES = 16
 Profile = Literal["full", "health"]
 PROFILES: dict[Profile, tuple[Path, ...]] = {
     "full": (CONTRACT_DIR / "test_contract.py", CONTRACT_DIR / "test_shared_data.py"),

@@ -17,8 +17,6 @@ from infra.targets.registry import TargetName
 TARGETS = (*(t.value for t in TargetName), "local")
 # Bounded: every request of the suite gives up after these many seconds.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-# Instances a target may say it runs: the shared-data check's reads grow with the count.
-MAX_INSTANCES = 16
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from infra.contract.config import MAX_INSTANCES, TARGETS, TIMEOUT, ContractConfig, tls_verify
+from infra.contract import MAX_INSTANCES
+from infra.contract.config import TARGETS, TIMEOUT, ContractConfig, tls_verify
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
