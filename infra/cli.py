@@ -19,7 +19,7 @@ from rich.table import Table
 
 from infra import results
 from infra.cli_errors import USAGE_MISTAKE, BadOption, CommandError, answered
-from infra.cli_options import REQUESTS_HELP, USAGE_HELP
+from infra.cli_options import REQUESTS_HELP, USAGE_HELP, verify_options
 from infra.config import ConfigError, NoStackFile, TargetName, read_stack
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
@@ -114,6 +114,19 @@ def verify(
         str | None, typer.Argument(metavar="[TARGET]", help="A running local target to verify.")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Verify any base URL instead.")] = None,
+    instances: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N", help="With --url: how many instances serve it (default 1; a target knows)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="With --url: `full` (the sample app's contract) or `health` (only /healthz "
+            "and /readyz, for any app)."
+        ),
+    ] = "full",
     as_json: JsonOpt = False,
 ) -> None:
     """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
@@ -124,6 +137,7 @@ def verify(
             raise CommandError("give a TARGET or --url URL (one of them)", USAGE_MISTAKE)
         if url is not None and not url.startswith(("http://", "https://")):
             raise BadOption("--url", f"{url!r} is no base URL; give e.g. http://127.0.0.1:8000")
+        checked = verify_options(target, profile, instances)
         if target is not None:
             box = slice_of(_target(target)).sandbox()
             endpoint = _serving_endpoint(box)
@@ -131,7 +145,7 @@ def verify(
         reports = _verify_target(box, endpoint)
     else:
         assert url is not None
-        reports = [run_checks(url)]
+        reports = [run_checks(url, profile=checked.profile, instances=checked.instances)]
     if as_json:
         _emit([json.loads(r.to_json()) for r in reports])
     else:
@@ -151,7 +165,8 @@ def _serving_endpoint(box: Sandbox) -> Endpoint:
 
 
 def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
-    """The contract plus the target's own checks on its main URL, the contract on the others."""
+    """The contract plus the target's own checks on its main URL, the contract on the others.
+    The main URL is the front door: the instances the target runs behind it are spread over."""
     from infra.verify import run_checks
 
     checks = box.checks(endpoint)
@@ -159,6 +174,7 @@ def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
     main = run_checks(
         endpoint.url,
         expect_target=target,
+        instances=checks.instances,
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,

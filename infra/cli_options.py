@@ -1,4 +1,5 @@
-"""The options `plan`, `compare` and `report` share, read into checked values before any work.
+"""Options read into checked values before any work: those `plan`, `compare` and `report`
+share, and `verify`'s profile and instance count.
 
 `--usage` becomes a loaded usage profile, `--requests-per-month` a count within a documented
 bound, `-o/--output` a file that can be written; a value that cannot be used is refused with
@@ -9,9 +10,12 @@ with this option: one line, and an error object under `--json`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from infra.cli_errors import BadOption
+from infra.contract import MAX_INSTANCES, PROFILES, Profile
 from infra.cost.usage import MAX_REQUESTS_PER_MONTH, UsageError, UsageProfile, load_usage
 
 REQUESTS_HELP = (
@@ -59,3 +63,38 @@ def output_file(path: Path) -> Path:
             "--output", f"directory {parent} does not exist; create it or write somewhere else"
         )
     return path
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    profile: Profile
+    instances: int
+
+
+def verify_options(target: str | None, profile: str, instances: str | None) -> VerifyOptions:
+    """`verify`'s `--profile` and `--instances`: both describe a URL; a local target serves
+    the sample app (full contract) and knows how many instances it runs."""
+    if profile not in PROFILES:
+        raise BadOption("--profile", f"unknown profile {profile!r}; give {' or '.join(PROFILES)}")
+    if target is not None and profile != "full":
+        raise BadOption(
+            "--profile",
+            "a local target serves the sample app: verify it with the full contract (drop "
+            "--profile), or give --url URL --profile health for another app",
+        )
+    if instances is None:
+        return VerifyOptions(cast(Profile, profile), 1)
+    if target is not None:
+        raise BadOption(
+            "--instances", "a local target knows how many instances it runs; drop --instances"
+        )
+    if profile != "full":
+        raise BadOption(
+            "--instances", "counts instances for the full contract's shared-data check; drop it"
+        )
+    count = instances.strip()
+    if not count.isdigit() or not 1 <= int(count) <= MAX_INSTANCES:
+        raise BadOption(
+            "--instances", f"{instances!r} is no instance count; give 1 to {MAX_INSTANCES}, e.g. 2"
+        )
+    return VerifyOptions("full", int(count))

@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.contract import CONTRACT_DIR, CONTRACT_INI
+from infra.contract import CONTRACT_DIR, CONTRACT_INI, MAX_INSTANCES, PROFILES, Profile
 from infra.contract.config import TARGETS
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 _MESSAGE_LIMIT = 500
+_CONTRACT_FILES = {module.name for modules in PROFILES.values() for module in modules}
 
 
 class CheckResult(BaseModel):
@@ -39,12 +40,14 @@ class CheckResult(BaseModel):
     def name(self) -> str:
         """The check's name; contract checks drop their file name for readability."""
         path, sep, rest = self.nodeid.partition("::")
-        return rest if sep and Path(path).name == "test_contract.py" else self.nodeid
+        return rest if sep and Path(path).name in _CONTRACT_FILES else self.nodeid
 
 
 class VerifyReport(BaseModel):
     base_url: str
     expect_target: str | None = None
+    profile: Profile = "full"
+    instances: int = 1
     exit_code: int
     duration_s: float
     results: list[CheckResult] = Field(default_factory=list)
@@ -137,16 +140,23 @@ def run_checks(
     base_url: str,
     *,
     expect_target: str | None = None,
+    profile: Profile = "full",
+    instances: int = 1,
     extra_modules: Sequence[Path] = (),
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
 ) -> VerifyReport:
-    """Run the contract against `base_url` (and `extra_modules`, e.g. testinfra checks that
-    need `--hosts=...` in `extra_args`) with `env` set for the duration of the run."""
+    """Run the contract's `profile` against `base_url`, served by `instances` instances (and
+    `extra_modules`, e.g. testinfra checks that need `--hosts=...` in `extra_args`) with `env`
+    set for the duration of the run."""
     if not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base URL {base_url!r} is not valid: use http://HOST[:PORT] or https://")
     if expect_target is not None and expect_target not in TARGETS:
         raise ValueError(f"expect_target {expect_target!r} is not valid: use one of {TARGETS}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not valid: use one of {', '.join(PROFILES)}")
+    if not 1 <= instances <= MAX_INSTANCES:
+        raise ValueError(f"instances {instances} is not valid: use 1 to {MAX_INSTANCES}")
     missing = [str(m) for m in extra_modules if not Path(m).is_file()]
     if missing:
         raise ValueError(f"check modules not found: {', '.join(missing)}")
@@ -155,7 +165,7 @@ def run_checks(
     # rootdir would all be "::test_name") and lets the extra modules' own conftest.py load.
     root = Path(os.path.commonpath([CONTRACT_DIR, *(m.parent for m in modules)]))
     args = [
-        str(CONTRACT_DIR),
+        *map(str, PROFILES[profile]),
         *map(str, modules),
         "-c",
         str(CONTRACT_INI),
@@ -171,6 +181,8 @@ def run_checks(
         "--base-url",
         base_url,
         *(["--expect-target", expect_target] if expect_target else []),
+        "--instances",
+        str(instances),
         *extra_args,
     ]
     collector = _Collector()
@@ -181,6 +193,8 @@ def run_checks(
     return VerifyReport(
         base_url=base_url,
         expect_target=expect_target,
+        profile=profile,
+        instances=instances,
         exit_code=exit_code,
         duration_s=round(time.perf_counter() - started, 2),
         results=list(collector.results.values()),
@@ -214,5 +228,6 @@ def render(report: VerifyReport, console: Console) -> None:
     verdict = "[green]OK[/]" if report.ok else "[bold red]FAILED[/]"
     console.print(
         f"{verdict}: {report.passed} passed, {report.failed} failed, {report.skipped} skipped "
-        f"in {report.duration_s:.1f}s (target: {report.expect_target or 'any'})"
+        f"in {report.duration_s:.1f}s (target: {report.expect_target or 'any'}, "
+        f"profile: {report.profile}, instances: {report.instances})"
     )

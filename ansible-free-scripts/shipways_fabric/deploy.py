@@ -57,6 +57,7 @@ class HostDeploy:
     previous: str | None
     mode: str  # start | reload | restart
     seconds: float
+    healthy_seconds: float  # the new release's start to its first healthy answer
 
 
 @dataclass
@@ -64,6 +65,7 @@ class DeployResult:
     release: str
     hosts: list[HostDeploy] = field(default_factory=list)
     build_seconds: float = 0.0
+    build_bytes: int = 0  # the wheels uploaded to each server
 
     def __str__(self) -> str:
         return self.release
@@ -120,6 +122,7 @@ def deploy(
                     + (f"; not touched: {', '.join(untouched)}" if untouched else "")
                 ) from exc
         result.build_seconds = builder.seconds
+        result.build_bytes = builder.built.size_bytes if builder.built else 0
     return result
 
 
@@ -198,7 +201,7 @@ def _deploy_host(
             _create_release(remote, lay, build, release_id, entry)
             if release_command:
                 _run_release_command(remote, lay, release_id, release_command)
-            _candidate_check(remote, settings, release_id)
+            healthy_seconds = _candidate_check(remote, settings, release_id)
             mode = _switch(remote, settings, release_id, previous)
         except (DeployError, RemoteError) as exc:
             _audit(remote, lay, {**audit, "result": "failed", "error": str(exc)[:2000]})
@@ -215,7 +218,7 @@ def _deploy_host(
         _prune(remote, settings)
         _audit(remote, lay, {**audit, "result": "ok", "mode": mode, "seconds": round(seconds, 1)})
     remote.say(f"{release_id} is live ({mode}, {seconds:.1f}s)")
-    return HostDeploy(remote.where, release_id, previous, mode, seconds)
+    return HostDeploy(remote.where, release_id, previous, mode, seconds, healthy_seconds)
 
 
 def _check_provisioned(remote: Remote, lay: Layout) -> None:
@@ -306,11 +309,13 @@ def _run_release_command(remote: Remote, lay: Layout, release_id: str, command: 
     )
 
 
-def _candidate_check(remote: Remote, settings: Settings, release_id: str) -> None:
-    """Start the release on the side socket and require its health check to pass."""
+def _candidate_check(remote: Remote, settings: Settings, release_id: str) -> float:
+    """Start the release on the side socket and require its health check to pass; return
+    the seconds from its start to its first healthy answer (its time to healthy)."""
     lay = settings.layout
     _relink(remote, lay.candidate, f"releases/{release_id}")
     remote.say(f"starting {release_id} on the side socket")
+    started = time.perf_counter()
     try:
         start = remote.run(f"sudo -n {lay.ctl} candidate-start", check=False, timeout=90)
         if start.return_code != 0:
@@ -329,8 +334,9 @@ def _candidate_check(remote: Remote, settings: Settings, release_id: str) -> Non
             state = lines[-1] if lines else "unknown"
             code = lines[-2] if len(lines) >= 2 else "000"
             if code == "200":
-                remote.say(f"candidate healthy ({settings.health_path} 200)")
-                return
+                seconds = time.perf_counter() - started
+                remote.say(f"candidate healthy ({settings.health_path} 200, {seconds:.1f}s)")
+                return seconds
             last = f"HTTP {code}: {' '.join(lines[:-2])[:300]}" if code != "000" else "no answer"
             if state in {"failed", "inactive"}:
                 raise DeployError(

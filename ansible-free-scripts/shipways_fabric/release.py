@@ -50,6 +50,11 @@ class Build:
     runtime: str  # fingerprint of the server runtime (see SERVER_RUNTIME)
 
     @property
+    def size_bytes(self) -> int:
+        """What a release uploads: every wheel's size (read while the wheels exist)."""
+        return sum(w.path.stat().st_size for w in self.wheels)
+
+    @property
     def manifest(self) -> str:
         """`sha256sum -c` format: what the server links and checks."""
         return "".join(f"{w.sha256}  {w.name}\n" for w in self.wheels)

@@ -3,6 +3,8 @@
 Options (each also read from the environment):
   --base-url URL        SHIPWAYS_BASE_URL       the deployed API, http:// or https://
   --expect-target NAME  SHIPWAYS_EXPECT_TARGET  /version must report this target
+  --instances N         SHIPWAYS_EXPECT_INSTANCES  instances behind the URL (default 1): the
+                        shared-data check must see at least 2 of them when N > 1
 TLS: SHIPWAYS_CA_BUNDLE=PATH trusts a private CA; SHIPWAYS_INSECURE_TLS=1 skips verification
 (self-signed demo certificates only).
 """
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from infra.contract import MAX_INSTANCES
 from infra.contract.config import TARGETS, TIMEOUT, ContractConfig, tls_verify
 
 
@@ -31,6 +34,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SHIPWAYS_EXPECT_TARGET") or None,
         help=f"target /version must report: one of {', '.join(TARGETS)} "
         "(env SHIPWAYS_EXPECT_TARGET)",
+    )
+    group.addoption(
+        "--instances",
+        default=os.environ.get("SHIPWAYS_EXPECT_INSTANCES") or "1",
+        help="how many instances serve the base URL (env SHIPWAYS_EXPECT_INSTANCES, default 1)",
     )
 
 
@@ -49,7 +57,17 @@ def _load(config: pytest.Config) -> ContractConfig:
         raise pytest.UsageError(
             f"--expect-target {expect_target!r} is not valid: use one of {', '.join(TARGETS)}"
         )
-    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify())
+    instances = _instances(config.getoption("--instances"))
+    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify(), instances)
+
+
+def _instances(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_INSTANCES:
+        raise pytest.UsageError(
+            f"--instances {value!r} is not valid: give how many instances serve the URL, "
+            f"1 to {MAX_INSTANCES}"
+        )
+    return int(value)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from infra.contract.config import TARGETS, ContractConfig
+from infra.contract.responses import expect
 
 SEEDED = {
     1: ("Laptop", Decimal("999.99")),
@@ -35,22 +36,6 @@ GENERATED_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 PAGE_MAX = 100
 
 
-def _json(response: httpx.Response) -> Any:
-    assert response.headers.get("content-type", "").startswith("application/json"), (
-        f"{response.request.method} {response.request.url.path}: expected JSON, got "
-        f"{response.headers.get('content-type')!r}: {response.text[:200]!r}"
-    )
-    return response.json()
-
-
-def _expect(response: httpx.Response, status: int) -> Any:
-    assert response.status_code == status, (
-        f"{response.request.method} {response.request.url.path} -> {response.status_code}, "
-        f"expected {status}: {response.text[:300]}"
-    )
-    return _json(response)
-
-
 def _price(value: Any) -> Decimal:
     assert isinstance(value, int | float) and not isinstance(value, bool), (
         f"price must be a JSON number, got {value!r}"
@@ -67,7 +52,7 @@ def _error_fields(detail: Any) -> set[str]:
 def _all_products(api: httpx.Client) -> Iterator[dict[str, Any]]:
     offset = 0
     while True:  # bounded by total / PAGE_MAX pages
-        page = _expect(api.get("/products", params={"limit": PAGE_MAX, "offset": offset}), 200)
+        page = expect(api.get("/products", params={"limit": PAGE_MAX, "offset": offset}), 200)
         yield from page["products"]
         offset += PAGE_MAX
         if offset >= page["total"] or not page["products"]:
@@ -82,25 +67,25 @@ def _create(api: httpx.Client, name: str, price: Any) -> httpx.Response:
 
 
 def test_healthz(api: httpx.Client) -> None:
-    assert _expect(api.get("/healthz"), 200) == {"status": "ok"}
+    assert expect(api.get("/healthz"), 200) == {"status": "ok"}
 
 
 def test_healthz_ignores_host_header(api: httpx.Client) -> None:
     """Liveness must not depend on how the probe addresses the app."""
     response = api.get("/healthz", headers={"Host": "probe.invalid"})
-    assert _expect(response, 200) == {"status": "ok"}
+    assert expect(response, 200) == {"status": "ok"}
 
 
 def test_readyz(api: httpx.Client) -> None:
-    assert _expect(api.get("/readyz"), 200) == {"status": "ready", "checks": {"database": "ok"}}
+    assert expect(api.get("/readyz"), 200) == {"status": "ready", "checks": {"database": "ok"}}
 
 
 def test_hello(api: httpx.Client) -> None:
-    assert _expect(api.get("/hello"), 200) == {"message": "Hello, World!"}
+    assert expect(api.get("/hello"), 200) == {"message": "Hello, World!"}
 
 
 def test_unknown_path_404(api: httpx.Client) -> None:
-    body = _expect(api.get(f"/no-such-path-{uuid.uuid4().hex[:8]}"), 404)
+    body = expect(api.get(f"/no-such-path-{uuid.uuid4().hex[:8]}"), 404)
     assert isinstance(body.get("detail"), str)
 
 
@@ -109,14 +94,14 @@ def test_unknown_path_404(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize("product_id", sorted(SEEDED))
 def test_seeded_product(api: httpx.Client, product_id: int) -> None:
-    body = _expect(api.get(f"/products/{product_id}"), 200)
+    body = expect(api.get(f"/products/{product_id}"), 200)
     name, price = SEEDED[product_id]
     assert set(body) == {"id", "name", "price"}
     assert (body["id"], body["name"], _price(body["price"])) == (product_id, name, price)
 
 
 def test_products_list_shape_and_default_limit(api: httpx.Client) -> None:
-    body = _expect(api.get("/products"), 200)
+    body = expect(api.get("/products"), 200)
     assert set(body) == {"products", "total"}
     assert isinstance(body["total"], int) and body["total"] >= len(SEEDED)
     assert len(body["products"]) == min(20, body["total"])
@@ -125,17 +110,17 @@ def test_products_list_shape_and_default_limit(api: httpx.Client) -> None:
 
 
 def test_products_paging(api: httpx.Client) -> None:
-    page = _expect(api.get("/products", params={"limit": 2, "offset": 0}), 200)
+    page = expect(api.get("/products", params={"limit": 2, "offset": 0}), 200)
     assert [p["id"] for p in page["products"]] == [1, 2]
-    second = _expect(api.get("/products", params={"limit": 1, "offset": 1}), 200)
+    second = expect(api.get("/products", params={"limit": 1, "offset": 1}), 200)
     assert [p["id"] for p in second["products"]] == [2]
     assert second["total"] >= page["total"] >= len(SEEDED)
-    beyond = _expect(api.get("/products", params={"limit": 5, "offset": 10_000_000}), 200)
+    beyond = expect(api.get("/products", params={"limit": 5, "offset": 10_000_000}), 200)
     assert beyond["products"] == [] and beyond["total"] >= len(SEEDED)
 
 
 def test_products_are_ordered_by_id(api: httpx.Client) -> None:
-    ids = [p["id"] for p in _expect(api.get("/products", params={"limit": 100}), 200)["products"]]
+    ids = [p["id"] for p in expect(api.get("/products", params={"limit": 100}), 200)["products"]]
     assert ids == sorted(ids) and len(ids) == len(set(ids))
 
 
@@ -152,16 +137,16 @@ def test_products_are_ordered_by_id(api: httpx.Client) -> None:
 def test_products_paging_rejects_bad_params(
     api: httpx.Client, params: dict[str, Any], field: str
 ) -> None:
-    body = _expect(api.get("/products", params=params), 422)
+    body = expect(api.get("/products", params=params), 422)
     assert field in _error_fields(body["detail"])
 
 
 def test_product_non_integer_id_422(api: httpx.Client) -> None:
-    _expect(api.get("/products/abc"), 422)
+    expect(api.get("/products/abc"), 422)
 
 
 def test_product_unknown_id_404(api: httpx.Client) -> None:
-    body = _expect(api.get(f"/products/{UNKNOWN_ID}"), 404)
+    body = expect(api.get(f"/products/{UNKNOWN_ID}"), 404)
     assert isinstance(body.get("detail"), str) and body["detail"]
 
 
@@ -170,24 +155,24 @@ def test_product_unknown_id_404(api: httpx.Client) -> None:
 
 def test_create_product_201_with_location(api: httpx.Client, unique_name: str) -> None:
     response = _create(api, f"  {unique_name}  ", 12.5)
-    body = _expect(response, 201)
+    body = expect(response, 201)
     assert body["name"] == unique_name, "surrounding whitespace must be stripped"
     assert _price(body["price"]) == Decimal("12.5") and isinstance(body["id"], int)
     location = response.headers.get("location")
     assert location is not None and location.endswith(f"/products/{body['id']}"), location
-    fetched = _expect(api.get(urljoin(str(response.request.url), location)), 200)
+    fetched = expect(api.get(urljoin(str(response.request.url), location)), 200)
     assert fetched == body
 
 
 def test_created_product_is_listed(api: httpx.Client, unique_name: str) -> None:
-    created = _expect(_create(api, unique_name, 1_000_000), 201)
+    created = expect(_create(api, unique_name, 1_000_000), 201)
     assert _price(created["price"]) == Decimal("1000000")
     assert any(p == created for p in _all_products(api))
 
 
 def test_create_duplicate_name_409(api: httpx.Client, unique_name: str) -> None:
-    _expect(_create(api, unique_name, 9.99), 201)
-    body = _expect(_create(api, unique_name, 19.99), 409)
+    expect(_create(api, unique_name, 9.99), 201)
+    body = expect(_create(api, unique_name, 19.99), 409)
     assert isinstance(body.get("detail"), str)
 
 
@@ -225,7 +210,7 @@ def test_create_product_rejects_invalid(
 ) -> None:
     if payload.get("name") == "NAME":
         payload = {**payload, "name": unique_name}
-    body = _expect(api.post("/products", json=payload), 422)
+    body = expect(api.post("/products", json=payload), 422)
     assert field in _error_fields(body["detail"]), body
 
 
@@ -233,7 +218,7 @@ def test_create_product_invalid_json_422(api: httpx.Client) -> None:
     response = api.post(
         "/products", content=b'{"name": "x", ', headers={"Content-Type": "application/json"}
     )
-    _expect(response, 422)
+    expect(response, 422)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
@@ -241,7 +226,7 @@ def test_create_product_wrong_content_type_415(
     api: httpx.Client, unique_name: str, content_type: str
 ) -> None:
     body = f'{{"name": "{unique_name}", "price": 1}}'.encode()
-    _expect(api.post("/products", content=body, headers={"Content-Type": content_type}), 415)
+    expect(api.post("/products", content=body, headers={"Content-Type": content_type}), 415)
 
 
 def _oversized_body(name: str) -> bytes:
@@ -254,7 +239,7 @@ def test_oversized_body_413(api: httpx.Client, unique_name: str) -> None:
         content=_oversized_body(unique_name),
         headers={"Content-Type": "application/json"},
     )
-    _expect(response, 413)
+    expect(response, 413)
 
 
 def test_oversized_chunked_body_413(api: httpx.Client, unique_name: str) -> None:
@@ -270,7 +255,7 @@ def test_oversized_chunked_body_413(api: httpx.Client, unique_name: str) -> None
     )
     assert "content-length" not in request.headers
     assert request.headers.get("transfer-encoding") == "chunked"
-    _expect(api.send(request), 413)
+    expect(api.send(request), 413)
 
 
 # --- headers on every response ------------------------------------------------------------
@@ -359,7 +344,7 @@ def test_request_id_invalid_is_replaced(api: httpx.Client, bad_id: str) -> None:
 
 
 def test_version(api: httpx.Client, contract: ContractConfig) -> None:
-    body = _expect(api.get("/version"), 200)
+    body = expect(api.get("/version"), 200)
     assert set(body) == {"app", "version", "git_sha", "target", "python", "instance", "storage"}
     assert (body["app"], body["version"]) == ("shipways-app", "1.0.0")
     assert isinstance(body["git_sha"], str) and body["git_sha"]
@@ -381,7 +366,7 @@ def test_version(api: httpx.Client, contract: ContractConfig) -> None:
 def test_openapi_document(api: httpx.Client) -> None:
     import schemathesis
 
-    document = _expect(api.get("/openapi.json"), 200)
+    document = expect(api.get("/openapi.json"), 200)
     assert str(document.get("openapi", "")).startswith("3.")
     schemathesis.openapi.from_dict(document).validate()  # raises when not valid OpenAPI
     paths = document["paths"]

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from infra.report.facts import ROWS
 from infra.report.format import SWEEP_ROWS, money, requests, step_text
+from infra.report.metrics import CATALOGUE
 from infra.report.model import BASELINE, Comparison
 
 
@@ -104,8 +105,10 @@ def _capacity(c: Comparison, console: Console) -> None:
 
 
 def _operations(c: Comparison, console: Console) -> None:
+    """The measured figures; an empty cell says "n/a" where the row cannot apply to the
+    column and "not measured" otherwise, and the lines under the table say why for each."""
     narrow = console.width < 120
-    caption = "-: not measured" if narrow else None
+    caption = "-: not measured, n/a: does not apply (why: below)" if narrow else None
     title = f"Measured on local runs ({c.measurements.label()})"
     table = Table(title=title, caption=caption)
     table.add_column("figure")
@@ -114,15 +117,46 @@ def _operations(c: Comparison, console: Console) -> None:
         table.add_column(target if target != BASELINE else "local (uvicorn)", justify="right")
     rows = next(iter(c.operations.values()), ())
     for index, first in enumerate(rows):
+        metric = CATALOGUE[index]
         cells = []
         for target in columns:
             cell = c.operations[target][index]
-            missing = "-" if narrow else "[dim]not measured[/]"
-            cells.append(cell.text() if cell.measured else missing)
+            if cell.measured:
+                cells.append(cell.text())
+            elif not metric.applies(target):
+                cells.append("n/a")
+            else:
+                cells.append("-" if narrow else "[dim]not measured[/]")
         table.add_row(first.label, *cells)
     console.print(table)
+    for line in _why_empty(c, columns):
+        console.print(line, style="dim", highlight=False)
     for fig in c.other_measurements:
         console.print(f"also measured: {fig.metric} = {fig.text()} ({fig.source})", style="dim")
+
+
+def _why_empty(c: Comparison, columns: list[str]) -> list[str]:
+    """Why cells are empty, one line per reason: a row that cannot apply to a column, or a
+    figure that another run than the main job measures."""
+    rows_by_reason: dict[str, list[str]] = {}
+    for index, metric in enumerate(CATALOGUE):
+        empty = [t for t in columns if not c.operations[t][index].measured]
+        absent = [t for t in empty if not metric.applies(t)]
+        if BASELINE in absent and not metric.applies_to:  # said once for all such rows
+            rows_by_reason.setdefault(f"n/a for uvicorn alone: {metric.not_applicable}", [])
+            absent.remove(BASELINE)
+        if absent:
+            names = ", ".join("uvicorn" if t == BASELINE else t for t in absent)
+            reason = f"n/a for {names}: {metric.not_applicable}"
+            rows_by_reason.setdefault(reason, []).append(metric.label)
+        missing = [t for t in empty if metric.applies(t)]
+        if missing and metric.measured_by:
+            reason = f"measured by {metric.measured_by}"
+            rows_by_reason.setdefault(reason, []).append(f"{metric.label} ({', '.join(missing)})")
+    return [
+        f"{'; '.join(rows)}: {reason}" if rows else reason
+        for reason, rows in rows_by_reason.items()
+    ]
 
 
 def _facts(c: Comparison, console: Console) -> None:

@@ -67,6 +67,8 @@ class Checks(BaseModel):
     pytest_args: list[str] = Field(default_factory=list)
     urls: list[str] = Field(default_factory=list)  # further base URLs the contract must pass on
     env: dict[str, str] = Field(default_factory=dict)
+    # Instances serving the main URL: the contract's shared-data check must reach 2 of them.
+    instances: int = 1
 
 
 class NotSupported(Exception):

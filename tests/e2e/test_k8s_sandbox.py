@@ -74,9 +74,11 @@ def client() -> docker.DockerClient:
 
 def test_contract_and_pod_checks_pass(box: K8sSandbox, endpoint: Endpoint) -> None:
     checks = box.checks(endpoint)
+    assert checks.instances == 2  # the replicas behind the front door
     report = run_checks(
         endpoint.url,
         expect_target="k8s",
+        instances=checks.instances,
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
@@ -183,6 +185,12 @@ def test_cli_up_json_status_and_verify(
     assert set(endpoint.as_json()) >= {"target", "url"}
     status = runner.invoke(cli.app, ["status", "k8s", "--json"])
     assert json.loads(status.stdout)["serving"] == endpoint.extra["revision"]
+    verify = runner.invoke(cli.app, ["verify", "k8s", "--json"])
+    assert verify.exit_code == 0, verify.output
+    [report] = json.loads(verify.stdout)
+    assert report["instances"] == 2 and report["ok"] is True
+    shared = [r for r in report["results"] if "every_read_on_every_instance" in r["nodeid"]]
+    assert [r["outcome"] for r in shared] == ["passed"]  # reads reached both pods
 
 
 def test_new_release_replaces_the_pods_and_rollback_restores_them(

@@ -173,6 +173,8 @@ def test_redeploy_under_load_fails_no_request(access: Access, settings: Any, url
     assert load.failed == 0, load.errors[:5]
     assert load.total >= 100
     assert result.hosts[0].mode == "reload" and result.hosts[0].previous == before
+    assert 0 < result.hosts[0].healthy_seconds < result.hosts[0].seconds  # a time to healthy
+    assert result.build_bytes > 1_000_000  # the app's wheel and every dependency's
     assert load.releases[0] == before and load.releases[-1] == result.release
     assert _serving(url) == result.release == _current(access, settings)
 

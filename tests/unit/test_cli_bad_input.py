@@ -110,6 +110,30 @@ CASES = {
     "verify a URL that is no URL": Case(
         ("verify", "--url", "localhost:8000"), 2, ("--url", "is no base URL", "http://127.0.0.1")
     ),
+    "verify with an unknown profile": Case(
+        ("verify", "--url", "http://127.0.0.1:9", "--profile", "smoke"),
+        2,
+        ("--profile", "unknown profile 'smoke'", "full or health"),
+    ),
+    "verify a local target with the health profile": Case(
+        ("verify", "k8s", "--profile", "health"), 2, ("--profile", "--url URL --profile health")
+    ),
+    "verify an instance count that is no count": Case(
+        ("verify", "--url", "http://127.0.0.1:9", "--instances", "two"),
+        2,
+        ("--instances", "'two' is no instance count", "give 1 to 16"),
+    ),
+    "verify zero instances": Case(
+        ("verify", "--url", "http://127.0.0.1:9", "--instances", "0"), 2, ("--instances", "1 to")
+    ),
+    "verify a local target with an instance count": Case(
+        ("verify", "k8s", "--instances", "2"), 2, ("--instances", "knows how many instances")
+    ),
+    "verify health with an instance count": Case(
+        ("verify", "--url", "http://127.0.0.1:9", "--profile", "health", "--instances", "2"),
+        2,
+        ("--instances", "full contract's shared-data check"),
+    ),
     "no lines of logs": Case(
         ("logs", "vps", "-n", "0"), 2, ("--lines", "give 1 or more"), has_json=False
     ),

@@ -337,6 +337,7 @@ class K8sSandbox:
             modules=[CHECKS_DIR / "test_pod.py"],
             pytest_args=[f"--hosts=docker://{container}"],
             env={"SHIPWAYS_K8S_APP_UID": str(manifests.APP_UID)},
+            instances=len(pods),  # the replicas behind the front door
         )
 
     # -- operations -------------------------------------------------------------------------

@@ -193,6 +193,9 @@ class VpsSandbox:
         metric = "cold_provision_seconds" if outcome.changed else "warm_provision_seconds"
         results.record("vps", metric, provision_s, "s", source)
         results.record("vps", "deploy_seconds", deploy_s, "s", source)
+        for host in deployed.hosts:  # one server here
+            results.record("vps", "time_to_healthy_seconds", host.healthy_seconds, "s", source)
+        results.record("vps", "artifact_bytes", deployed.build_bytes, "B", source)
         self._fetch_certificate(access, settings)
         endpoint = self.endpoint()
         if endpoint is None:

@@ -63,8 +63,11 @@ def uvicorn_server(
     app: str = "shipways_app.main:app",
     factory: bool = False,
     tls: Tls | None = None,
+    hostname: str | None = None,
 ) -> Iterator[str]:
-    """Migrate (the explicit release step), then serve; yields the base URL."""
+    """Migrate (the explicit release step), then serve; yields the base URL. With `hostname`
+    the server runs in its own UTS namespace under that name, as a container would, so its
+    `/version` names it apart from other instances on this host."""
     migrate = subprocess.run(
         [sys.executable, "-m", "shipways_app", "migrate"],
         env=env,
@@ -75,6 +78,8 @@ def uvicorn_server(
     assert migrate.returncode == 0, migrate.stderr
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    if hostname is not None:
+        command = [*_own_hostname(hostname), *command]
     command += ["--app-dir", str(HERE), "--factory"] if factory else []
     if tls is not None:
         command += ["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)]
@@ -92,6 +97,12 @@ def uvicorn_server(
         process.wait(timeout=15)
 
 
+def _own_hostname(name: str) -> list[str]:
+    """Command prefix: run in a new UTS namespace named `name` (a user namespace if not root)."""
+    userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *userns, "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', name]
+
+
 @pytest.fixture(scope="module")
 def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("contract")
@@ -99,17 +110,26 @@ def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def serve(module_tmp: Path) -> Callable[..., AbstractContextManager[str]]:
-    """`with serve(app=..., factory=..., tls=..., **ENV) as url:` - a migrated, running app."""
+    """`with serve(app=..., factory=..., tls=..., hostname=..., **ENV) as url:` - a migrated,
+    running app, on its own SQLite file unless ENV names a database."""
 
     def start(
         *,
         app: str = "shipways_app.main:app",
         factory: bool = False,
         tls: Tls | None = None,
+        hostname: str | None = None,
         **env: str,
     ) -> AbstractContextManager[str]:
         env.setdefault("SHIPWAYS_SQLITE_PATH", str(module_tmp / f"app-{free_port()}.db"))
-        return uvicorn_server(module_tmp, env=clean_env(**env), app=app, factory=factory, tls=tls)
+        return uvicorn_server(
+            module_tmp,
+            env=clean_env(**env),
+            app=app,
+            factory=factory,
+            tls=tls,
+            hostname=hostname,
+        )
 
     return start
 

@@ -237,3 +237,50 @@ def test_figures_say_where_they_were_measured(comparison: Comparison, tmp_path: 
     data = shown.model_dump(mode="json")["measurements"]
     assert data["source"] == "snapshot" and data["path"] == "docs/measurements.json"
     assert data["measured_at"].startswith("20")
+
+
+# What the main job (`shipways demo`: `up`, verify, the measurement pass) records for every
+# target a row applies to; every other row must say who measures it when its cell is empty.
+MAIN_JOB_ROWS = {
+    "cold_deploy", "up", "provision_cold", "provision_warm", "healthy", "cold_start", "p50",
+    "p99", "rps", "rps_ratio", "p99_ratio", "products_p99", "products_rps", "memory", "artifact",
+}  # fmt: skip
+
+
+def test_every_row_the_main_job_leaves_empty_says_why() -> None:
+    from infra.report.metrics import CATALOGUE, Metric
+
+    default_reason = Metric.model_fields["not_applicable"].default
+    for metric in CATALOGUE:
+        assert metric.key in MAIN_JOB_ROWS or metric.measured_by, metric.key
+        assert metric.key not in MAIN_JOB_ROWS or not metric.measured_by, metric.key
+        if metric.applies_to and metric.applies_to != ("local", "vps", "paas", "k8s", "serverless"):
+            assert metric.not_applicable != default_reason, f"{metric.key}: say why not"
+
+
+def test_an_empty_cell_is_n_a_or_not_measured_and_the_lines_below_say_why(
+    comparison: Comparison,
+) -> None:
+    text = _render_text(comparison)
+    assert list(comparison.operations) == ["local", "vps", "paas", "serverless"]
+    # uvicorn alone and servers cannot have a cold start; the function has one
+    assert "│ cold start │ n/a │ n/a │ n/a │ 500 ms │" in text
+    assert "│ provision a fresh server │ n/a │ not measured │ n/a │ n/a │" in text
+    assert (
+        "provision a fresh server; provision again (no changes): n/a for uvicorn, paas, "
+        "serverless: "
+        "only the VPS recipe provisions its own server"
+    ) in text
+    assert (
+        "cold start: n/a for uvicorn, vps, paas: servers, PaaS instances and pods keep running"
+        in text
+    )
+    assert "n/a for uvicorn alone: uvicorn alone is not deployed" in text
+    assert (
+        "artifact build (cold) (vps, paas, serverless); artifact rebuild (code change) (vps, paas, "
+        "serverless): measured by the benchmarks"
+    ) in text
+    assert (
+        "rollback (paas, serverless): measured by `shipways up TARGET` after a code change" in text
+    )
+    assert "time to healthy (" not in text  # the main job measures it: no excuse is offered

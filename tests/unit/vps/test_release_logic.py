@@ -74,6 +74,14 @@ def test_manifest_is_sha256sum_format(tmp_path: Path) -> None:
     assert build.manifest == f"{'ab' * 32}  pkg-1.0-py3-none-any.whl\n"
 
 
+def test_build_size_is_what_the_release_uploads(tmp_path: Path) -> None:
+    wheels = [tmp_path / "a-1.0-py3-none-any.whl", tmp_path / "b-1.0-py3-none-any.whl"]
+    wheels[0].write_bytes(b"x" * 1000)
+    wheels[1].write_bytes(b"y" * 24)
+    build = rel.Build(tuple(rel.Wheel(w, "ab" * 32) for w in wheels), wheels[0].name, "3.11", "fp")
+    assert build.size_bytes == 1024
+
+
 @pytest.mark.parametrize(
     ("available", "current", "wanted", "expected"),
     [
@@ -118,7 +126,7 @@ def test_entry_points_refused(entry: str) -> None:
 
 
 def test_deploy_result_reads_as_its_release() -> None:
-    result = DeployResult(R2, [HostDeploy("h", R2, R1, "reload", 12.0)])
+    result = DeployResult(R2, [HostDeploy("h", R2, R1, "reload", 12.0, 3.0)])
     assert str(result) == R2 and result.hosts[0].previous == R1
 
 
