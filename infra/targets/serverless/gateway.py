@@ -146,7 +146,9 @@ class Router:
         deadline = time.monotonic() + self.wait_s
         with self._changed:
             while True:
-                number = self.alias if qualifier in (None, ALIAS, "$LATEST") else qualifier
+                number = self.alias if qualifier in (None, ALIAS) else qualifier
+                if qualifier == "$LATEST":  # the newest code: the newest published version
+                    number = max(self.versions, key=int, default=None)
                 version = self.versions.get(number or "")
                 if version is None:
                     raise LookupError(f"no version {qualifier or ALIAS} is published")
