@@ -203,14 +203,24 @@ class Gateway:
             status, headers, body = instance.invoke(
                 self.function, payload, runtime_api.INIT_TIMEOUT_S + self.timeout_s + 5
             )
-            # A runtime that timed out or crashed is reset: its next invocation inits again.
-            answered = status == 200 and "x-amz-function-error" not in headers
+            # A runtime that failed its init, timed out or crashed is reset: its next
+            # invocation inits again. A function error (an exception) leaves it warm.
+            answered = status == 200 and not ("x-amz-function-error" in headers and _resets(body))
             return Answer(status, headers, body, version.number)
         except (OSError, http.client.HTTPException) as exc:
             reason = json.dumps({"Type": "Service", "message": f"instance unreachable: {exc}"})
             return Answer(502, {}, reason.encode(), version.number)
         finally:
             self.router.release(version, instance, answered=answered)
+
+
+def _resets(error: bytes) -> bool:
+    """Whether an error payload is one after which Lambda starts the runtime again."""
+    try:
+        kind = str(json.loads(error).get("errorType", ""))
+    except (ValueError, AttributeError):
+        return True
+    return kind.startswith(("Runtime.", "Sandbox."))
 
 
 class _Server(runtime_api.ThreadingHTTPServer):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.targets.serverless.gateway import Router
+from infra.targets.serverless.gateway import Gateway, Instance, Router
 from infra.targets.serverless.service import Routes
 
 pytestmark = pytest.mark.unit
@@ -88,3 +88,20 @@ def test_routes_file_is_readable_json_without_secrets(tmp_path: Path) -> None:
     }
     assert (tmp_path / "routes.json").stat().st_mode & 0o777 == 0o644
     assert Routes.read(tmp_path) == Routes({"1": ["fn-v1-0:9000"]}, "1")
+
+
+@pytest.mark.parametrize(
+    ("error_type", "stays_warm"),
+    [("ValueError", True), ("Runtime.InitError", False), ("Sandbox.Timedout", False)],
+)
+def test_only_a_reset_runtime_makes_the_next_invocation_a_cold_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error_type: str, stays_warm: bool
+) -> None:
+    router = _router(tmp_path, {"1": ["a:9000"]}, "1")
+    gateway = Gateway(router, "fn", "api", timeout_s=1)
+    failed = json.dumps({"errorType": error_type, "errorMessage": "e2e"}).encode()
+    answers = iter([(200, {}, b"{}"), (200, {"x-amz-function-error": "Unhandled"}, failed)])
+    monkeypatch.setattr(Instance, "invoke", lambda *_args: next(answers))
+    assert gateway.invoke(b"{}").status == 200
+    assert gateway.invoke(b"{}").headers == {"x-amz-function-error": "Unhandled"}
+    assert router.state()["versions"]["1"]["instances"]["a:9000"]["warm"] is stays_warm
