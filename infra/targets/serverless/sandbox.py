@@ -42,6 +42,7 @@ from infra import results
 from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox import releases
+from infra.sandbox.containers import remove_container
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
@@ -354,6 +355,8 @@ class ServerlessSandbox:
                 service.write_secret_file(secret, database.url)
                 step.result(f"{database.container}, database {database.name} (URL as a file)")
             with narrator.step("gateway", "the API Gateway stage") as step:
+                if remove_container(client, self.instance):  # the earlier one-container layout
+                    step.note(f"removed {self.instance}: one instance, its own address")
                 gateway = service.ensure_gateway(
                     client,
                     self.instance,
