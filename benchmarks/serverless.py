@@ -5,16 +5,17 @@
 Measures, on this machine, in one run:
 - the stack's zip (its runtime/architecture): zipped/unzipped size, file count, and build
   time with the wheels already in the host's cache;
-- cold start: the container is restarted `--cold-starts` times (a new Lambda instance each
-  time); per start, the REPORT line's Init Duration (runtime process start to its first
-  `next`: awslambdaric's start plus the handler module's import and init) and the first
-  request's wall time. Beside it, the same app started as uvicorn direct (process start to
-  the first 200) and the handler module's import on the host (a warm `__pycache__`, which
-  Lambda's read-only /var/task never has);
+- cold start: the first instance's container is restarted `--cold-starts` times (a new
+  Lambda instance each time); per start, the REPORT line's Init Duration (runtime process
+  start to its first `next`: awslambdaric's start plus the handler module's import and
+  init) and the first request's wall time. Beside it, the same app started as uvicorn
+  direct (process start to the first 200) and the handler module's import on the host (a
+  warm `__pycache__`, which Lambda's read-only /var/task never has);
 - warm requests, one connection (latency) and `--connections` (throughput), for GET /hello
-  and GET /products, through the local Lambda (HTTP -> payload 2.0 event -> Runtime API ->
-  awslambdaric -> Mangum -> app, and back) and through uvicorn direct with one worker (one
-  process, like one Lambda instance; its SQLite on a tmpfs like the function's /tmp):
+  and GET /products, through the local API Gateway and Lambda (HTTP -> payload 2.0 event ->
+  an idle instance's Invoke API -> Runtime API -> awslambdaric -> Mangum -> app, and back;
+  the instances share one PostgreSQL) and through uvicorn direct with one worker (one
+  process, like one Lambda instance; its SQLite on a tmpfs):
   p50/p99 and requests/s, the per-request overhead in ms and the ratios; plus the
   function's own Duration and Max Memory Used (the runtime's peak RSS) from the REPORT lines.
 Every figure is recorded with `infra.results.record` for `shipways compare`.
@@ -46,6 +47,7 @@ from infra.measure import lambda_cold_start, lambda_reports, reach
 from infra.sandbox.containers import free_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.health import wait_for_http
+from infra.targets import Endpoint
 from infra.targets.serverless.artifact import ZipTarget, build_zip
 from infra.targets.serverless.sandbox import ServerlessSandbox
 
@@ -60,9 +62,14 @@ def record(metric: str, value: float, unit: str) -> float:
     return value
 
 
-def reports(since: datetime) -> list[dict[str, float]]:
-    """The REPORT lines the local Lambda logged since `since`, as {field: number}."""
-    return lambda_reports(ensure_engine().containers.get(INSTANCE), since)
+def reports(endpoint: Endpoint, since: datetime) -> list[dict[str, float]]:
+    """The REPORT lines every instance of the serving version logged since `since`."""
+    client = ensure_engine()
+    return [
+        report
+        for name in endpoint.extra["instances"]
+        for report in lambda_reports(client.containers.get(name), since)
+    ]
 
 
 def zips(config: ServerlessConfig) -> dict[str, Any]:
@@ -83,9 +90,10 @@ def zips(config: ServerlessConfig) -> dict[str, Any]:
     }
 
 
-def cold_starts(url: str, count: int) -> dict[str, Any]:
-    container = ensure_engine().containers.get(INSTANCE)
-    starts = [lambda_cold_start(container, url) for _ in range(count)]
+def cold_starts(endpoint: Endpoint, count: int) -> dict[str, Any]:
+    # The instance warm requests go to first, recycled: the next request is its cold start.
+    container = ensure_engine().containers.get(endpoint.extra["instances"][0])
+    starts = [lambda_cold_start(container, endpoint.url) for _ in range(count)]
     inits = [s.init_ms for s in starts]
     firsts = [s.first_response_ms for s in starts]
     return {
@@ -163,14 +171,14 @@ def main() -> None:
             "built_for": endpoint.extra["built_for"],
             "memory_mb": config.memory_mb,
         }
-        cold = cold_starts(endpoint.url, args.cold_starts)
+        cold = cold_starts(endpoint, args.cold_starts)
         since = datetime.now(UTC)
         where = reach(endpoint)
         inside = {"netns_pid": where.netns_pid, "published": where.published}
         lambda_latency = measure_paths(where.url, PATHS, options, connections=1, **inside)
-        durations = [r["Duration"] for r in reports(since)]
+        durations = [r["Duration"] for r in reports(endpoint, since)]
         lambda_load = measure_paths(where.url, PATHS, options, **inside)
-        peak_mb = max(r["Max Memory Used"] for r in reports(since))
+        peak_mb = max(r["Max Memory Used"] for r in reports(endpoint, since))
     finally:
         box.down(console)
     import_ms = handler_import_ms()

@@ -139,16 +139,20 @@ class Pass:
         # Resident memory of the target's processes, read in the host's /proc: a container's
         # cgroup figure counts page cache, and inside a systemd container on cgroup v1 it is
         # the host's.
-        pods = endpoint.extra.get("pods")
-        if isinstance(pods, list) and pods:
-            # k8s: `container` is the front door; the app is the pods behind it, every one.
+        # k8s and serverless: `container` is the front door; the app is the pods (the
+        # Lambda instances) behind it, every one.
+        kind, behind = next(
+            ((k, v) for k in ("pods", "instances") if isinstance(v := endpoint.extra.get(k), list)),
+            ("", None),
+        )
+        if behind:
             client = ensure_engine()
             used = sum(
                 process_tree_memory_bytes(int(client.containers.get(str(p)).attrs["State"]["Pid"]))
-                for p in pods
+                for p in behind
             )
             self._record("memory_mib", round(used / 2**20, 1), "MiB")
-            return f"{round(used / 2**20, 1)} MiB, {len(pods)} pods' processes (RSS)"
+            return f"{round(used / 2**20, 1)} MiB, {len(behind)} {kind}' processes (RSS)"
         where = reach(endpoint)
         if where.container is not None:
             used = process_tree_memory_bytes(int(where.container.attrs["State"]["Pid"]))
@@ -161,8 +165,10 @@ class Pass:
         return f"{mib} MiB, {what}"
 
     def cold_start(self, endpoint: Endpoint) -> str:
-        container = reach(endpoint).container
-        assert container is not None, "the Lambda stand-in runs in a container"
+        # The instance warm requests go to first (it ran the release steps), recycled.
+        instances = endpoint.extra.get("instances")
+        assert isinstance(instances, list) and instances, "the Lambda stand-in has instances"
+        container = ensure_engine().containers.get(str(instances[0]))
         cold = lambda_cold_start(container, lambda: self._url_now(endpoint))
         self._record("cold_start_init_ms", round(cold.init_ms, 1), "ms")
         self._record("cold_start_first_response_ms", round(cold.first_response_ms, 1), "ms")

@@ -323,3 +323,14 @@ def published_port(container: Container, container_port: int | str) -> int:
         f"(bindings: {bindings or 'none'}); is it running with ports={{'{key}': "
         f"('{LOOPBACK}', PORT)}}?"
     )
+
+
+def kept_host_port(client: docker.DockerClient, name: str, container_port: str) -> int | None:
+    """The loopback port an existing container `name` publishes `container_port` on (None
+    if there is no such container): a front door recreated with it keeps its address."""
+    existing = _get(client, name)
+    if existing is None:
+        return None
+    bindings = (existing.attrs["HostConfig"].get("PortBindings") or {}).get(container_port) or []
+    ports = [int(b["HostPort"]) for b in bindings if b.get("HostPort")]
+    return ports[0] if ports else None

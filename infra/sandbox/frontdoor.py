@@ -28,7 +28,13 @@ import httpx
 from docker.errors import NotFound
 from docker.models.containers import Container
 
-from infra.sandbox.containers import LOOPBACK, ensure_container, free_port, remove_container
+from infra.sandbox.containers import (
+    LOOPBACK,
+    ensure_container,
+    free_port,
+    kept_host_port,
+    remove_container,
+)
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.health import NotYet, wait_until
 from infra.sandbox.images import DOCKERFILES, ensure_base_image, ensure_context_image
@@ -149,15 +155,7 @@ def _wait_until_answering(url: str) -> None:
 
 def _kept_port(client: docker.DockerClient, name: str) -> int | None:
     """The host port an existing front door was given: its address must never change."""
-    try:
-        existing = client.containers.get(name)
-    except NotFound:
-        return None
-    bindings = (existing.attrs["HostConfig"].get("PortBindings") or {}).get(
-        f"{LISTEN_PORT}/tcp"
-    ) or []
-    ports = [int(b["HostPort"]) for b in bindings if b.get("HostPort")]
-    return ports[0] if ports else None
+    return kept_host_port(client, name, f"{LISTEN_PORT}/tcp")
 
 
 def find_front_door(client: docker.DockerClient, instance: str) -> FrontDoor | None:

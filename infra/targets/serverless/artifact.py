@@ -389,3 +389,24 @@ def _install_path(path: PurePosixPath) -> PurePosixPath | None:
 
 def _mb(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
+
+
+def zip_with_changes(
+    package: LambdaZip, changes: Mapping[str, bytes], directory: Path
+) -> LambdaZip:
+    """`package` with files replaced or added (zip path -> content), in `directory`, named by
+    its own SHA-256: what a developer's edit to `app/` would build, without touching the
+    working tree (the zero-downtime tests deploy a code change, or a broken release, so)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / "changed.partial"
+    with zipfile.ZipFile(package.path) as source, zipfile.ZipFile(partial, "w") as archive:
+        for name in sorted({*source.namelist(), *changes}):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix, so the mode below is honoured when unpacked
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = changes[name] if name in changes else source.read(name)
+            archive.writestr(info, data, compresslevel=COMPRESS_LEVEL)
+    dest = directory / f"{hashlib.sha256(partial.read_bytes()).hexdigest()[:16]}.zip"
+    partial.replace(dest)
+    return load_zip(dest, package.target)

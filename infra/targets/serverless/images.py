@@ -2,7 +2,8 @@
 
 - `shipways/lambda:runtime-<hash>`: the Debian base, Lambda's sandbox user, AWS's runtime
   client `awslambdaric` in /var/runtime (its wheels pinned in uv.lock, fetched on the host:
-  containers here cannot reach PyPI) and the harness (`runtime_api.py`). Rebuilt only when
+  containers here cannot reach PyPI) and the harness (`runtime_api.py`, one execution
+  environment; `gateway.py`, the API Gateway stage in front of several). Rebuilt only when
   one of those changes.
 - `shipways/lambda:task-<zip sha>-<hash>`: the runtime plus the function's zip, unpacked into
   /var/task by Python's own `zipfile` inside the build, root-owned and read-only to the
@@ -64,7 +65,8 @@ def ensure_runtime_image(
     requirements.write_text(runtime_client_requirements())
     wheels = dependency_wheels(target.platform(), progress, requirements=requirements)
     write_zip(sorted(wheels.glob("*.whl")), context / "runtime.zip", target, exclude={})
-    shutil.copy2(HERE / "runtime_api.py", context / "runtime_api.py")
+    for harness in ("runtime_api.py", "gateway.py"):
+        shutil.copy2(HERE / harness, context / harness)
     shutil.copy2(DOCKERFILES / "runtime.Dockerfile", context / "Dockerfile")
     return ensure_context_image(
         client,

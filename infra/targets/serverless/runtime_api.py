@@ -12,13 +12,14 @@ which it starts as its child and which polls it exactly as it polls Lambda. Thre
   such as the `{"shipways": "migrate"}` release step.
 
 Like one Lambda execution environment it runs one invocation at a time; further requests
-wait in a bounded queue (429 when it is full) where the real service would start more
-instances. It enforces the function timeout (the runtime is killed and the next request is a
-cold start, as after Lambda's reset) and prints START/END/REPORT lines like CloudWatch's,
+wait in a bounded queue (429 when it is full). Scaling out is `gateway.py`'s: in front of
+several of these (one container each) it sends each request to an idle one. It enforces
+the function timeout (the runtime is killed and the next request is a cold start, as after
+Lambda's reset) and prints START/END/REPORT lines like CloudWatch's,
 with the init duration on a cold start and the runtime process's peak memory.
 
 Not modelled: IAM, stage throttling, custom domains, API Gateway's 30 s integration limit,
-response streaming, extensions, SnapStart, scaling out. Standard library only, because it
+response streaming, extensions, SnapStart. Standard library only, because it
 runs on the container's Python, beside the function's code and not mixed with it.
 """
 
@@ -632,8 +633,12 @@ def _gateway_response(outcome: Outcome) -> HttpResponse:
 
 
 def _api_id(config: FunctionConfig) -> str:
-    """A stable 10-character API id, as API Gateway's look."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, config.arn).hex[:10]
+    return api_id_for(config.arn)
+
+
+def api_id_for(arn: str) -> str:
+    """A stable 10-character API id for the function `arn`, as API Gateway's look."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, arn).hex[:10]
 
 
 class InvokeHandler(_Handler):
@@ -683,12 +688,15 @@ class InvokeHandler(_Handler):
 # --- Entry point ----------------------------------------------------------------------------
 
 
-def serve(service: LambdaService, *, http: str, invoke: str | None) -> list[_Server]:
-    """Start the three servers in background threads; returns them (for shutdown)."""
-    servers = [
-        _Server(service.config.runtime_api, RuntimeApiHandler, service),
-        _Server(http, GatewayHandler, service),
-    ]
+def serve(service: LambdaService, *, http: str | None, invoke: str | None) -> list[_Server]:
+    """Start the servers in background threads; returns them (for shutdown).
+
+    Without `http` the instance has no HTTP API side of its own: a gateway in front of
+    several instances (`gateway.py`) invokes it through its Invoke API.
+    """
+    servers = [_Server(service.config.runtime_api, RuntimeApiHandler, service)]
+    if http:
+        servers.append(_Server(http, GatewayHandler, service))
     if invoke:
         servers.append(_Server(invoke, InvokeHandler, service))
     for server in servers:
@@ -698,7 +706,9 @@ def serve(service: LambdaService, *, http: str, invoke: str | None) -> list[_Ser
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--http", default="0.0.0.0:8080", help="HTTP API side, HOST:PORT")
+    parser.add_argument(
+        "--http", default="0.0.0.0:8080", help="HTTP API side, HOST:PORT ('' for none)"
+    )
     parser.add_argument("--invoke", default="0.0.0.0:9000", help="Invoke API, HOST:PORT")
     parser.add_argument("--timeout", type=float, required=True, help="function timeout, s")
     parser.add_argument("--max-queue", type=int, default=64, help="requests allowed to wait")
@@ -713,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve(service, http=args.http, invoke=args.invoke)
     log(
         f"runtime_api: {config.name} ({config.memory_mb} MB, {config.timeout_s:g} s) "
-        f"HTTP API on {args.http}, Invoke API on {args.invoke}, Runtime API on "
+        f"HTTP API on {args.http or 'none'}, Invoke API on {args.invoke}, Runtime API on "
         f"{config.runtime_api}"
     )
     stopping = threading.Event()

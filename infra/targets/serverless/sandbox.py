@@ -1,55 +1,55 @@
 """`shipways up serverless`: the stack's Lambda zip, run under AWS's runtime client, locally.
 
-One step per line:
+What Lambda and API Gateway do for the stack, done on Docker, one step per line:
 
-1. zip      build the deployment zip with the stack's own builder (`artifact.cached_zip`).
-            Only its inputs differ: the Python is the container's (Debian 12's 3.11, not
-            Lambda's python3.12) and the CPU is the Docker engine's. Both are printed.
-2. runtime  the runtime image: Debian base, Lambda's sandbox user, `awslambdaric` in
-            /var/runtime, the harness (`runtime_api.py`); reused while unchanged.
-3. release  the release image: the zip unpacked into /var/task (root-owned, read-only).
-4. start    one container shaped like a Lambda execution environment: read-only root file
-            system with only /tmp (512 MB tmpfs) writable, uid 993, no capabilities, memory
-            limit = memoryMb (no swap), one vCPU per 1,769 MB and at least one (Lambda's
-            init burst; see `cpu_share`), 1024 processes and file descriptors, Lambda's
-            environment variables. Published on 127.0.0.1 only: the HTTP API side and the
-            Invoke API. The Runtime API stays inside.
-5. health   the first request is the cold start (init runs on demand, as on Lambda); if it
-            fails, the previous release's container is put back and the error is raised.
+1. zip       the deployment zip from the stack's own builder (`artifact.cached_zip`), for
+             the container's Python (Debian 12's 3.11) and the engine's CPU; both printed.
+2. runtime   the runtime image: Debian base, Lambda's sandbox user, `awslambdaric`, the
+             harness (`runtime_api.py`, `gateway.py`); reused while unchanged.
+3. release   the release image: the zip unpacked into /var/task (root-owned, read-only).
+4. database  a private Docker network (no egress) and a PostgreSQL server on it
+             (`infra.sandbox.postgres`), standing in for the stack's database; its URL is a
+             read-only file (the stack's function reads it from Secrets Manager at init).
+5. gateway   the API Gateway stage (`gateway.py`): one 127.0.0.1 address until `down`.
+6. publish   a new version: `concurrency` instance containers (`service.instance_run`),
+             each with its own init, run when the gateway first sends it a request.
+7. migrate   the release step, as the stack's: the new version invoked directly with
+             `{"shipways": "migrate"}` (once per release; the app holds a PostgreSQL
+             advisory lock while it migrates), then with a `GET /readyz` event.
+8. switch    the `live` alias moves to the new version in one step; requests in flight
+             finish on the old one, whose instances stop once it has none (kept for rollback).
 
-State (releases kept for `rollback`): `infra.paths.state_dir("serverless", <instance>)`.
+A version that fails to init, to migrate or to be ready is refused: it is unpublished, its
+instances removed, and the alias never moved, so the previous version served throughout.
+State (releases and their versions): `infra.paths.state_dir("serverless", <instance>)`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import Ulimit
 from rich.console import Console
 
 from infra import results
 from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox import releases
-from infra.sandbox.containers import (
-    ensure_container,
-    free_port,
-    published_port,
-    remove_container,
-)
+from infra.sandbox.containers import remove_container
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
-from infra.sandbox.health import container_stopped, wait_for_http
 from infra.sandbox.narrate import Narrator
+from infra.sandbox.networks import ensure_private_network, remove_network
+from infra.sandbox.postgres import ensure_postgres, remove_postgres
 from infra.targets import Checks, Endpoint, NotSupported
-from infra.targets.serverless import spec
+from infra.targets.serverless import service, spec
 from infra.targets.serverless.artifact import (
     HANDLER,
     LOCAL_SYSTEM,
@@ -58,22 +58,16 @@ from infra.targets.serverless.artifact import (
     LambdaZip,
     ZipTarget,
     cached_zip,
+    zip_with_changes,
 )
-from infra.targets.serverless.images import (
-    SANDBOX_UID,
-    ensure_runtime_image,
-    ensure_task_image,
-)
+from infra.targets.serverless.images import ensure_runtime_image, ensure_task_image
+from infra.targets.serverless.switch import Switcher
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-HTTP_PORT = "8080/tcp"  # API Gateway's side
-INVOKE_PORT = "9000/tcp"  # Lambda's Invoke API
-RUNTIME_API = "127.0.0.1:9001"  # inside the container only
-FULL_CPU_MB = 1769  # Lambda allots one vCPU per 1,769 MB (and a full one during init)
-TMP_MB = 512  # Lambda's default ephemeral storage
-LIMITS = 1024  # Lambda's process/thread and file descriptor limits
-HEALTH_TIMEOUT_S = 90.0
 DEFAULT_REGION = "us-east-1"
+DEFAULT_CONCURRENCY = 3  # instances per version when the stack sets no reservedConcurrency
+LOCAL_MAX_CONCURRENCY = 4  # what this machine can hold: a higher cap is clipped, and said
+DATABASE = "shipways_serverless"
 LABEL = "shipways.serverless"
 
 
@@ -85,33 +79,49 @@ class Release(releases.Release):
     zip_bytes: int
     unzipped_bytes: int
     built_for: str
+    version: str = ""  # the Lambda version number it was published as
 
 
 class State(releases.History[Release]):
-    """Kept releases, the current one, and the config `up` was given (rollback redeploys with
+    """Kept releases, the current one, and the config `up` was given (rollback switches with
     it, reading no stack file)."""
 
     config: ServerlessConfig | None = None
     region: str = DEFAULT_REGION
+    last_version: int = 0
 
 
 class ServerlessSandbox:
-    """A local Lambda execution environment behind a local API Gateway, for one zip."""
+    """Local Lambda execution environments behind a local API Gateway, for one function."""
 
     name = TargetName.SERVERLESS
     proves = (
         "the zip the stack's builder makes (here for Debian's Python 3.11 and this CPU, not "
-        "the stack's runtime) initialises once and serves the contract under AWS's own "
-        "runtime client, as uid 993 with a read-only /var/task, only /tmp writable and "
-        "Lambda's memory cap, behind a payload-2.0 API Gateway double; only AWS proves IAM, "
-        "API Gateway, the managed runtime's OS and scaling out"
+        "the stack's runtime) initialises and serves the contract under AWS's own runtime "
+        "client, as uid 993 with a read-only /var/task, only /tmp writable and Lambda's "
+        "memory cap, on several instances (each its own init and cold start, up to the "
+        "concurrency cap) sharing one PostgreSQL, behind one payload-2.0 API Gateway "
+        "address; releases publish a version, migrate it once, check it ready and move the "
+        "alias with no failed request; only AWS proves IAM, Secrets Manager, VPC access, "
+        "the managed runtime's OS and Lambda's own placement and scaling"
     )
 
-    def __init__(self, instance: str = "shipways-serverless", keep_releases: int = 3) -> None:
+    def __init__(
+        self,
+        instance: str = "shipways-serverless",
+        keep_releases: int = 3,
+        *,
+        app_changes: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.instance = instance
         self.keep_releases = keep_releases
+        # Files of the zip replaced (zip path -> content): a release with a code change
+        # without editing the working tree.
+        self.app_changes = app_changes
 
-    # -- state ---------------------------------------------------------------------------
+    @property
+    def network(self) -> str:
+        return f"{self.instance}-net"
 
     @property
     def state_file(self) -> Path:
@@ -128,96 +138,34 @@ class ServerlessSandbox:
         region = stack.aws_region or DEFAULT_REGION
         narrator = _narrator(console)
         client = ensure_engine(progress=narrator.note)
-        target = local_target(client)
-        store = self._store
-        with store.locked() as state:
-            package = self._build(narrator, config, target)
-            with narrator.step("runtime", "Debian base + awslambdaric + harness") as step:
-                runtime = ensure_runtime_image(client, target, progress=step.note)
-                step.result(runtime)
-            with narrator.step("release", "zip unpacked into /var/task") as step:
-                image = ensure_task_image(client, runtime, package, progress=step.note)
-                release = Release(
-                    id=package.sha256[:12],
-                    image=image,
-                    zip_sha256=package.sha256,
-                    zip_bytes=package.zipped_bytes,
-                    unzipped_bytes=package.unzipped_bytes,
-                    built_for=package.target.label,
-                )
-                step.result(f"{release.id} ({image})")
+        started = time.perf_counter()
+        with self._store.locked() as state:
+            package = self._build(narrator, config, local_target(client))
+            release = self._release_image(narrator, client, package)
+            switcher = self._switcher(narrator, client, config, region)
+            kept = state.find(release.id)
+            if kept is not None and kept.id == state.current and switcher.serves(kept.version):
+                narrator.say("switch", f"version {kept.version} ({kept.id}) already serves")
+                return self._endpoint_of(switcher, kept)
+            if kept is not None:
+                release.version = kept.version  # the same code: its version, published again
+            else:
+                state.last_version += 1
+                release.version = str(state.last_version)
             previous = state.serving()
-            try:
-                endpoint = self._deploy(narrator, client, config, region, release)
-            except SandboxError:
-                if previous is not None and previous.image != release.image:
-                    narrator.say("restore", f"restoring the previous release {previous.id}")
-                    self._deploy(narrator, client, config, region, previous)
-                raise
+            replacing = previous is not None
+            switcher.switch(release, previous, migrate=True)
             state.config, state.region = config, region
             state.record(release)
             self._prune(client, state)
-            store.save(state)
+            self._store.save(state)
+        metric = "warm_deploy_seconds" if replacing else "cold_deploy_seconds"
+        results.record("serverless", metric, time.perf_counter() - started, "s", "shipways up")
         results.record("serverless", "zip_mib", package.zipped_bytes / 2**20, "MiB", "shipways up")
-        return endpoint
-
-    def down(self, console: Console) -> bool:
-        narrator = _narrator(console)
-        client = ensure_engine(progress=narrator.note)
-        removed = remove_container(client, self.instance)
-        with self._store.locked() as state:
-            for release in state.releases:
-                _remove_image(client, release.image)
-            self.state_file.unlink(missing_ok=True)
-        if removed:
-            narrator.say("down", f"removed container {self.instance}")
-        return removed
-
-    def endpoint(self) -> Endpoint | None:
-        container = self._container()
-        if container is None or container.status != "running":
-            return None
-        return _endpoint(container)
-
-    def checks(self, endpoint: Endpoint) -> Checks:
-        return Checks(
-            modules=[CHECKS_DIR / "test_lambda_environment.py"],
-            pytest_args=[f"--hosts=docker://{self.instance}"],
-            env={
-                "SHIPWAYS_LAMBDA_MEMORY_MB": str(endpoint.extra.get("memory_mb", "")),
-                "SHIPWAYS_LAMBDA_FUNCTION": str(endpoint.extra.get("function", "")),
-            },
-        )
-
-    def status(self, console: Console) -> dict[str, Any]:
-        state = self._store.load()
-        container = self._container()
-        endpoint = _endpoint(container) if container and container.status == "running" else None
-        return {
-            "instance": self.instance,
-            "container": container.status if container else "absent",
-            "url": endpoint.url if endpoint else None,
-            "current_release": state.current,
-            "releases": [
-                {"id": r.id, "zip_mib": round(r.zip_bytes / 2**20, 2), "built_for": r.built_for}
-                for r in state.releases
-            ],
-            **({"function": endpoint.extra} if endpoint else {}),
-        }
-
-    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
-        container = self._container()
-        if container is None:
-            raise NotSupported(f"{self.instance} is not running; start it with `shipways up`")
-        if not follow:
-            text = bytes(container.logs(tail=lines)).decode(errors="replace")
-            console.print(text.rstrip(), markup=False, highlight=False)
-            return
-        for chunk in container.logs(tail=lines, stream=True, follow=True):
-            console.print(bytes(chunk).decode(errors="replace").rstrip(), markup=False)
+        return self._endpoint_of(switcher, release)
 
     def rollback(self, console: Console, *, release: str | None) -> str:
-        """Serve an earlier release again: what moving Lambda's `live` alias back does."""
+        """Move the `live` alias back to an earlier version: what Lambda's rollback is."""
         narrator = _narrator(console)
         store = self._store
         with store.locked() as state:
@@ -232,11 +180,101 @@ class ServerlessSandbox:
                     f"release {chosen.id}'s image {chosen.image} was removed; `shipways up "
                     "serverless` builds the current code again"
                 ) from None
-            self._deploy(narrator, client, state.config, state.region, chosen)
+            started = time.perf_counter()
+            switcher = self._switcher(narrator, client, state.config, state.region)
+            switcher.switch(chosen, state.serving(), migrate=False)
             state.current = chosen.id
             store.save(state)
-        narrator.say("rollback", f"serving {chosen.id} again")
+        seconds = time.perf_counter() - started
+        results.record("serverless", "rollback_seconds", seconds, "s", "shipways rollback")
+        narrator.say("rollback", f"version {chosen.version} ({chosen.id}) serves again")
         return chosen.id
+
+    def down(self, console: Console) -> bool:
+        """Remove instances, gateway, database (with its data), network and state."""
+        narrator = _narrator(console)
+        client = ensure_engine(progress=narrator.note)
+        found = client.containers.list(
+            all=True, filters={"label": f"{LABEL}.instance={self.instance}"}
+        )
+        for container in found:
+            narrator.say("down", f"removing {container.name}")
+            container.remove(force=True, v=True)
+        removed = bool(found)
+        if remove_postgres(client, self.instance):
+            narrator.say("down", "removing the PostgreSQL stand-in and its data")
+            removed = True
+        removed = remove_network(client, self.network) or removed
+        with self._store.locked() as state:
+            for release in state.releases:
+                _remove_image(client, release.image)
+        with contextlib.suppress(FileNotFoundError):
+            for path in sorted(self.state_file.parent.rglob("*"), reverse=True):
+                path.rmdir() if path.is_dir() else path.unlink()
+        return removed
+
+    def endpoint(self) -> Endpoint | None:
+        try:
+            client = ensure_engine()
+        except SandboxError:
+            return None
+        state = self._store.load()
+        serving = state.serving()
+        gateway = _running(client, service.gateway_name(self.instance))
+        if serving is None or gateway is None or state.config is None:
+            return None
+        switcher = self._switcher(None, client, state.config, state.region, start=False)
+        return self._endpoint_of(switcher, serving)
+
+    def checks(self, endpoint: Endpoint) -> Checks:
+        instances = endpoint.extra.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise NotSupported("serverless is not running; start it with `shipways up`")
+        return Checks(
+            modules=[CHECKS_DIR / "test_lambda_environment.py"],
+            # The instance that ran the release steps: its runtime has initialised.
+            pytest_args=[f"--hosts=docker://{instances[0]}"],
+            env={
+                "SHIPWAYS_LAMBDA_MEMORY_MB": str(endpoint.extra.get("memory_mb", "")),
+                "SHIPWAYS_LAMBDA_FUNCTION": str(endpoint.extra.get("function", "")),
+            },
+        )
+
+    def status(self, console: Console) -> dict[str, Any]:
+        state = self._store.load()
+        endpoint = self.endpoint()
+        return {
+            "instance": self.instance,
+            "url": endpoint.url if endpoint else None,
+            "current_release": state.current,
+            "releases": [
+                {
+                    "id": r.id,
+                    "version": r.version,
+                    "zip_mib": round(r.zip_bytes / 2**20, 2),
+                    "built_for": r.built_for,
+                }
+                for r in state.releases
+            ],
+            **({"function": endpoint.extra} if endpoint else {}),
+        }
+
+    def logs(self, console: Console, *, follow: bool, lines: int) -> None:
+        """The serving version's instances' logs (START/END/REPORT), then the gateway's."""
+        endpoint = self.endpoint()
+        if endpoint is None:
+            raise NotSupported(f"{self.instance} is not running; start it with `shipways up`")
+        client = ensure_engine()
+        names = [*endpoint.extra["instances"], service.gateway_name(self.instance)]
+        if follow:
+            first = client.containers.get(names[0])
+            for chunk in first.logs(tail=lines, stream=True, follow=True):
+                console.print(bytes(chunk).decode(errors="replace").rstrip(), markup=False)
+            return
+        for name in names:
+            console.out(f"==> {name} <==")
+            text = bytes(client.containers.get(name).logs(tail=lines)).decode(errors="replace")
+            console.print(text.rstrip(), markup=False, highlight=False)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -245,6 +283,9 @@ class ServerlessSandbox:
         with narrator.step("zip", f"building the Lambda zip for {target.label}") as step:
             try:
                 package = cached_zip(state_dir("serverless", "build"), target, step.note)
+                if self.app_changes:
+                    changed = state_dir("serverless", self.instance, "zips")
+                    package = zip_with_changes(package, self.app_changes, changed)
             except ArtifactError as exc:
                 raise SandboxError(str(exc)) from exc
             step.result(
@@ -259,86 +300,122 @@ class ServerlessSandbox:
             )
         return package
 
-    def _deploy(
+    def _release_image(
+        self, narrator: Narrator, client: docker.DockerClient, package: LambdaZip
+    ) -> Release:
+        with narrator.step("release", "zip unpacked into /var/task") as step:
+            runtime = ensure_runtime_image(client, package.target, progress=step.note)
+            image = ensure_task_image(client, runtime, package, progress=step.note)
+            release = Release(
+                id=package.sha256[:12],
+                image=image,
+                zip_sha256=package.sha256,
+                zip_bytes=package.zipped_bytes,
+                unzipped_bytes=package.unzipped_bytes,
+                built_for=package.target.label,
+            )
+            step.result(f"{release.id} ({image})")
+        return release
+
+    def _switcher(
         self,
-        narrator: Narrator,
+        narrator: Narrator | None,
         client: docker.DockerClient,
         config: ServerlessConfig,
         region: str,
-        release: Release,
-    ) -> Endpoint:
-        ports = self._ports()
-        labels = {
-            f"{LABEL}.instance": self.instance,
-            f"{LABEL}.release": release.id,
-            f"{LABEL}.zip-sha256": release.zip_sha256,
-            f"{LABEL}.built-for": release.built_for,
-            f"{LABEL}.function": spec.function_name(config),
-            f"{LABEL}.memory-mb": str(config.memory_mb),
-            f"{LABEL}.timeout-s": str(config.timeout_s),
-        }
-        with narrator.step("start", f"starting {self.instance}") as step:
-            container = ensure_container(
-                client,
-                self.instance,
-                image=release.image,
-                labels=labels,
-                progress=step.note,
-                command=[
-                    "--http",
-                    f"0.0.0.0:{HTTP_PORT.split('/')[0]}",
-                    "--invoke",
-                    f"0.0.0.0:{INVOKE_PORT.split('/')[0]}",
-                    "--timeout",
-                    str(config.timeout_s),
-                    "--",
-                    "python3",
-                    "-m",
-                    "awslambdaric",
-                    HANDLER,
-                ],
-                environment=lambda_environment(config, region, release.built_for),
-                user=f"{SANDBOX_UID}:{SANDBOX_UID}",
-                read_only=True,
-                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={TMP_MB}m,mode=1777"},  # noqa: S108
-                mem_limit=f"{config.memory_mb}m",
-                memswap_limit=f"{config.memory_mb}m",
-                nano_cpus=cpu_share(config.memory_mb),
-                pids_limit=LIMITS,
-                ulimits=[Ulimit(name="nofile", soft=LIMITS, hard=LIMITS)],
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                init=True,
-                ports={HTTP_PORT: ("127.0.0.1", ports[0]), INVOKE_PORT: ("127.0.0.1", ports[1])},
+        *,
+        start: bool = True,
+    ) -> Switcher:
+        """The network, database and gateway of this instance (started unless `start` is
+        False), and what switches releases behind the gateway."""
+        progress = narrator.note if narrator else None
+        concurrency = min(config.reserved_concurrency or DEFAULT_CONCURRENCY, LOCAL_MAX_CONCURRENCY)
+        if narrator is not None and (config.reserved_concurrency or 0) > LOCAL_MAX_CONCURRENCY:
+            narrator.note(
+                f"reservedConcurrency {config.reserved_concurrency}: at most "
+                f"{LOCAL_MAX_CONCURRENCY} instances per version here"
             )
-            step.result(f"release {release.id} in {container.name}")
-        endpoint = _endpoint(container)
-        with narrator.step("health", "first request: cold start (init runs on demand)") as step:
-            _wait_healthy(container, f"{endpoint.url}/healthz", release.id)
-            step.result(f"first response (cold start) at {endpoint.url}")
-        return endpoint
+        environment = lambda_environment(config, region)
+        labels = {f"{LABEL}.instance": self.instance}
+        secret = state_dir("serverless", self.instance, "secrets") / "database-url"
+        routes = state_dir("serverless", self.instance, "routes")
+        runtime_image = ensure_runtime_image(client, local_target(client), progress)
+        if start:
+            assert narrator is not None
+            with narrator.step("database", "private network + PostgreSQL stand-in") as step:
+                ensure_private_network(client, self.network, labels=labels)
+                database = ensure_postgres(
+                    client,
+                    self.instance,
+                    network=self.network,
+                    database=DATABASE,
+                    labels=labels,
+                    progress=step.note,
+                )
+                service.write_secret_file(secret, database.url)
+                step.result(f"{database.container}, database {database.name} (URL as a file)")
+            with narrator.step("gateway", "the API Gateway stage") as step:
+                if remove_container(client, self.instance):  # the earlier one-container layout
+                    step.note(f"removed {self.instance}: one instance, its own address")
+                gateway = service.ensure_gateway(
+                    client,
+                    self.instance,
+                    image=runtime_image,
+                    network=self.network,
+                    routes_dir=routes,
+                    environment={
+                        k: environment[k] for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION")
+                    },
+                    timeout_s=config.timeout_s,
+                    labels={**labels, f"{LABEL}.role": "gateway"},
+                    progress=step.note,
+                )
+                step.result(f"{gateway.url} (stays until `shipways down serverless`)")
+        else:
+            gateway = service.find_gateway(client, self.instance, routes)
+        return Switcher(
+            client=client,
+            gateway=gateway,
+            instance=self.instance,
+            network=self.network,
+            function=spec.function_name(config),
+            config=config,
+            environment=environment,
+            secret_file=secret,
+            concurrency=concurrency,
+            labels=labels,
+            narrator=narrator,
+        )
 
-    def _ports(self) -> tuple[int, int]:
-        """Keep the published ports of an existing container (a stable URL), else pick free."""
-        container = self._container()
-        if container is not None:
-            try:
-                return published_port(container, HTTP_PORT), published_port(container, INVOKE_PORT)
-            except SandboxError:
-                pass
-        return free_port(), free_port()
+    def _endpoint_of(self, switcher: Switcher, release: Release) -> Endpoint:
+        config = switcher.config
+        return Endpoint(
+            target=TargetName.SERVERLESS,
+            url=switcher.gateway.url,
+            extra={
+                "invoke_url": switcher.gateway.invoke_url,
+                # The gateway: the app answers on loopback in its network namespace.
+                "container": switcher.gateway.container.name,
+                "instances": switcher.instance_names(release.version),
+                "function": spec.function_name(config),
+                "version": release.version,
+                "release": release.id,
+                "zip_sha256": release.zip_sha256,
+                "built_for": release.built_for,
+                "memory_mb": config.memory_mb,
+                "timeout_s": config.timeout_s,
+                "concurrency": switcher.concurrency,
+            },
+        )
 
     def _prune(self, client: docker.DockerClient, state: State) -> None:
-        """Keep the newest releases; remove the images only dropped ones used."""
+        """Keep the newest releases; remove the instances and images only dropped ones used."""
         for old in state.prune(self.keep_releases):
+            version = [f"{LABEL}.instance={self.instance}", f"{LABEL}.version={old.version}"]
+            for container in client.containers.list(all=True, filters={"label": version}):
+                container.remove(force=True)
             if old.image not in {r.image for r in state.releases}:
                 _remove_image(client, old.image)
-
-    def _container(self) -> Container | None:
-        try:
-            return ensure_engine().containers.get(self.instance)
-        except NotFound:
-            return None
 
 
 def local_target(client: docker.DockerClient) -> ZipTarget:
@@ -348,31 +425,20 @@ def local_target(client: docker.DockerClient) -> ZipTarget:
     return ZipTarget(LOCAL_SYSTEM, architecture)
 
 
-def cpu_share(memory_mb: int, host_cpus: int | None = None) -> int:
-    """CPU for the container, in Docker's nano-CPUs: one vCPU per 1,769 MB, at least one.
-
-    Lambda runs the init phase on a full vCPU and invocations on memory/1769 of one (more
-    vCPUs above 1,769 MB). A container's quota cannot follow that switch from inside, so
-    the local run keeps the init burst throughout: below 1,769 MB warm requests here get
-    more CPU than on Lambda, and local warm latency is a lower bound (docs/serverless.md).
-    """
-    cpus = max(1.0, memory_mb / FULL_CPU_MB)
-    return int(min(cpus, host_cpus or os.cpu_count() or 1) * 1e9)
-
-
-def lambda_environment(config: ServerlessConfig, region: str, built_for: str) -> dict[str, str]:
+def lambda_environment(config: ServerlessConfig, region: str) -> dict[str, str]:
     """The variables Lambda sets for every function, plus the app's own settings.
 
-    AWS_LAMBDA_LOG_STREAM_NAME is per instance: the harness sets it when it starts a runtime.
+    AWS_LAMBDA_LOG_STREAM_NAME is per instance: the harness sets it when it starts a runtime;
+    AWS_LAMBDA_FUNCTION_VERSION is the version's, set by `Switcher`. The database URL is not
+    here: it is a file (`service.write_secret_file`).
     """
     python = LOCAL_SYSTEM.python_version
     return {
         "AWS_LAMBDA_FUNCTION_NAME": spec.function_name(config),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group_name(config),
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_RUNTIME_API": RUNTIME_API,
+        "AWS_LAMBDA_RUNTIME_API": service.RUNTIME_API,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_python{python}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
@@ -383,39 +449,16 @@ def lambda_environment(config: ServerlessConfig, region: str, built_for: str) ->
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "SHIPWAYS_ZIP_BUILT_FOR": built_for,
-        **spec.app_environment(has_database=False, git_sha=spec.git_sha()),
+        **spec.app_environment(has_database=True, git_sha=spec.git_sha()),
     }
 
 
-def _endpoint(container: Container) -> Endpoint:
-    labels = container.labels
-    return Endpoint(
-        target=TargetName.SERVERLESS,
-        url=f"http://127.0.0.1:{published_port(container, HTTP_PORT)}",
-        extra={
-            "invoke_url": f"http://127.0.0.1:{published_port(container, INVOKE_PORT)}",
-            "container": container.name,
-            "function": labels.get(f"{LABEL}.function"),
-            "release": labels.get(f"{LABEL}.release"),
-            "zip_sha256": labels.get(f"{LABEL}.zip-sha256"),
-            "built_for": labels.get(f"{LABEL}.built-for"),
-            "memory_mb": int(labels.get(f"{LABEL}.memory-mb", "0")),
-            "timeout_s": int(labels.get(f"{LABEL}.timeout-s", "0")),
-        },
-    )
-
-
-def _wait_healthy(container: Container, url: str, release: str) -> None:
-    """Poll `url` until 200, failing fast (with the logs) if the container stops."""
+def _running(client: docker.DockerClient, name: str) -> Container | None:
     try:
-        wait_for_http(url, HEALTH_TIMEOUT_S, give_up=container_stopped(container))
-    except SandboxError as exc:
-        tail = bytes(container.logs(tail=30)).decode(errors="replace")
-        raise SandboxError(
-            f"release {release} did not become healthy: {exc}\n"
-            f"Last lines of `docker logs {container.name}`:\n{tail}"
-        ) from exc
+        container = client.containers.get(name)
+    except NotFound:
+        return None
+    return container if container.status == "running" else None
 
 
 def _remove_image(client: docker.DockerClient, image: str) -> None:

@@ -1,5 +1,5 @@
 """The local Lambda keeps the config it was brought up with: a rollback in a later process
-redeploys with that config and region, and reads no stack file."""
+switches with that config and region, and reads no stack file."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def _release(release_id: str) -> Release:
         zip_bytes=1,
         unzipped_bytes=1,
         built_for="python3.11-x86_64",
+        version=str(ord(release_id[0]) - ord("a") + 1),
     )
 
 
@@ -53,15 +54,24 @@ def test_rollback_uses_the_kept_config_and_region(
     def no_stack_file(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("rollback read a stack file")
 
-    deployed: list[tuple[ServerlessConfig, str, str]] = []
+    deployed: list[tuple[ServerlessConfig, str, str, str | None, bool]] = []
 
-    def deploy(_console: Console, _client: Any, cfg: ServerlessConfig, region: str, rel: Release):
-        deployed.append((cfg, region, rel.id))
+    class _Switcher:
+        def __init__(self, cfg: ServerlessConfig, region: str) -> None:
+            self.cfg, self.region = cfg, region
+
+        def switch(self, rel: Release, previous: Release | None, *, migrate: bool) -> None:
+            was = previous.id if previous else None
+            deployed.append((self.cfg, self.region, rel.id, was, migrate))
+
+    def switcher(_narrator: Any, _client: Any, cfg: ServerlessConfig, region: str) -> Any:
+        return _Switcher(cfg, region)
 
     monkeypatch.setattr(config_module, "read_stack_file", no_stack_file)
     monkeypatch.setattr(serverless_sandbox, "ensure_engine", lambda **_kw: _Client())
-    monkeypatch.setattr(box, "_deploy", deploy)
+    monkeypatch.setattr(box, "_switcher", switcher)
 
     assert box.rollback(QUIET, release=None) == "aaaa"
-    assert deployed == [(kept, "eu-west-1", "aaaa")]
+    # The alias moves back to the kept version: no migration (the schema is not rolled back)
+    assert deployed == [(kept, "eu-west-1", "aaaa", "bbbb", False)]
     assert ServerlessSandbox("shipways-unit-serverless")._store.load().current == "aaaa"

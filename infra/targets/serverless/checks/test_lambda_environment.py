@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import pytest
@@ -123,7 +124,13 @@ def test_runtime_process_gets_its_log_stream_and_runtime_api(host: Any) -> None:
     raw = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
     env = dict(line.partition("=")[::2] for line in raw.splitlines())
     assert env["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
-    assert "[$LATEST]" in env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    # Lambda's stream name: date/[VERSION]id, the published version number (or $LATEST).
+    version = env["AWS_LAMBDA_FUNCTION_VERSION"]
+    assert version == "$LATEST" or version.isdigit()
+    assert re.fullmatch(
+        rf"\d{{4}}/\d\d/\d\d/\[{re.escape(version)}\][0-9a-f]{{32}}",
+        env["AWS_LAMBDA_LOG_STREAM_NAME"],
+    )
 
 
 def test_runtime_api_listens_on_loopback_only(host: Any) -> None:

@@ -15,14 +15,15 @@ RUN groupadd --system --gid "${SANDBOX_UID}" sbx_user1051 \
       --home-dir /tmp --shell /usr/sbin/nologin sbx_user1051
 
 # AWS's runtime client in /var/runtime (Lambda's LAMBDA_RUNTIME_DIR), the harness beside it.
-COPY runtime.zip runtime_api.py /tmp/build/
+COPY runtime.zip runtime_api.py gateway.py /tmp/build/
 RUN python3 -m zipfile -e /tmp/build/runtime.zip /var/runtime \
  && rm -f /var/runtime/shipways-artifact.json \
  && install -D -m 0644 /tmp/build/runtime_api.py /var/harness/runtime_api.py \
+ && install -D -m 0644 /tmp/build/gateway.py /var/harness/gateway.py \
  && rm -rf /tmp/build \
  && mkdir -p /var/task \
  && chmod -R a+rX,go-w /var/runtime /var/harness /var/task
 
 WORKDIR /var/task
 USER ${SANDBOX_UID}:${SANDBOX_UID}
-ENTRYPOINT ["python3", "/var/harness/runtime_api.py"]
+ENTRYPOINT ["python3"]
