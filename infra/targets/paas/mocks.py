@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from infra.database import mocks as database
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 
@@ -67,6 +69,7 @@ def _environment(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 CALLS = {
+    **database.CALLS,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda _args: {
         "accountId": ACCOUNT_ID,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer",
@@ -84,6 +87,7 @@ CALLS = {
 }
 
 OUTPUTS = {
+    **database.OUTPUTS,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/role:Role": _role,
     "aws:secretsmanager/secret:Secret": _secret,

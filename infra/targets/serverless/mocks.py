@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.database import mocks as database
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 API_ID = "a1b2c3d4e5"
