@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shipways_app.dbsecret import supply_password
 from shipways_app.settings import MIGRATE_HINT, Settings, Target
 
 CONNECT_TIMEOUT_S = 3
@@ -36,7 +37,7 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": POOL_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -45,6 +46,10 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
     )
+    managed = settings.managed_database()
+    if managed is not None:
+        supply_password(engine, managed)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

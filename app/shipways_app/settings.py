@@ -11,14 +11,17 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from shipways_app.dbsecret import ManagedDatabase
 
 
 class Target(enum.StrEnum):
@@ -63,6 +66,13 @@ _HINTS: dict[str, str] = {
     ),
     "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
+    "DATABASE_HOST": (
+        "a managed database needs DATABASE_HOST (and DATABASE_SECRET_ARN with "
+        "DATABASE_AUTH=secret), and no DATABASE_URL"
+    ),
+    "DATABASE_PORT": "use a port number (5432)",
+    "DATABASE_AUTH": "use secret (read DATABASE_SECRET_ARN) or iam (sign an IAM token)",
+    "DATABASE_SECRET_ARN": "use the ARN of the RDS-managed secret (arn:aws:secretsmanager:...)",
 }
 # Values of these variables are never echoed back: they may carry credentials.
 _SECRET_VARS = frozenset({"DATABASE_URL"})
@@ -84,6 +94,15 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, alias="SHIPWAYS_LOG_LEVEL")
     migrate_on_init: bool = Field(default=False, alias="SHIPWAYS_MIGRATE_ON_INIT")
+    # A database whose password the platform keeps (see dbsecret): where it is, not the password.
+    database_host: str | None = Field(default=None, alias="DATABASE_HOST", min_length=1)
+    database_port: int = Field(default=5432, ge=1, le=65535, alias="DATABASE_PORT")
+    database_name: str = Field(default="postgres", alias="DATABASE_NAME", min_length=1)
+    database_user: str = Field(default="postgres", alias="DATABASE_USER", min_length=1)
+    database_auth: Literal["secret", "iam"] = Field(default="secret", alias="DATABASE_AUTH")
+    database_secret_arn: str | None = Field(
+        default=None, alias="DATABASE_SECRET_ARN", pattern=r"^arn:aws[a-z-]*:secretsmanager:"
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -122,10 +141,35 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
         return proxies
 
+    @model_validator(mode="after")
+    def _one_database(self) -> Settings:
+        if self.database_host is not None and self.database_url is not None:
+            raise ValueError("DATABASE_URL and DATABASE_HOST are both set: keep one")
+        if self.database_host and self.database_auth == "secret" and not self.database_secret_arn:
+            raise ValueError("DATABASE_SECRET_ARN is required with DATABASE_AUTH=secret")
+        return self
+
+    def managed_database(self) -> ManagedDatabase | None:
+        """The platform-managed database (DATABASE_HOST and friends), if configured."""
+        if self.database_host is None:
+            return None
+        return ManagedDatabase(
+            host=self.database_host,
+            port=self.database_port,
+            name=self.database_name,
+            user=self.database_user,
+            auth=self.database_auth,
+            secret_arn=self.database_secret_arn,
+        )
+
     def sqlalchemy_url(self) -> URL:
-        """The database to use: DATABASE_URL, else the SQLite file at SHIPWAYS_SQLITE_PATH."""
+        """The database to use: DATABASE_URL, the managed database (its password supplied at
+        connect time), else the SQLite file at SHIPWAYS_SQLITE_PATH."""
         if self.database_url is not None:
             return make_url(self.database_url.get_secret_value())
+        managed = self.managed_database()
+        if managed is not None:
+            return managed.url()
         return URL.create("sqlite+pysqlite", database=str(self.sqlite_path))
 
 
@@ -152,9 +196,26 @@ def normalise_database_url(raw: str) -> URL:
 def load_settings() -> Settings:
     """Read settings from the environment, or raise ConfigError naming every bad variable."""
     try:
-        return Settings()
+        return Settings(**_url_from_file())
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def _url_from_file() -> dict[str, str]:
+    """DATABASE_URL_FILE: the URL in a file (a mounted Kubernetes Secret), not the environment,
+    where every process of the container (and `kubectl describe`) could read it."""
+    path = os.environ.get("DATABASE_URL_FILE")
+    if not path:
+        return {}
+    if os.environ.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL and DATABASE_URL_FILE are both set: keep one")
+    try:
+        return {"DATABASE_URL": Path(path).read_text().strip()}
+    except OSError as exc:
+        raise ConfigError(
+            f"DATABASE_URL_FILE={path!r} cannot be read ({exc.strerror}): mount the "
+            "database Secret there, or unset DATABASE_URL_FILE"
+        ) from None
 
 
 def load_settings_or_exit() -> Settings:
@@ -174,7 +235,10 @@ def _describe(exc: ValidationError) -> str:
     by_field = {name: field.alias or name for name, field in Settings.model_fields.items()}
     problems: list[str] = []
     for error in exc.errors():
-        var = str(error["loc"][0]) if error["loc"] else "environment"
+        if not error["loc"]:  # a rule across variables: its message names them (no values)
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        var = str(error["loc"][0])
         var = by_field.get(var, var).upper()
         shown = f"{var} (value hidden)" if var in _SECRET_VARS else f"{var}={error.get('input')!r}"
         # Our own validators explain *what* is wrong; for the rest the hint says it all.
