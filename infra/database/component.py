@@ -136,10 +136,11 @@ class ManagedPostgres(pulumi.ComponentResource):
         self.host: pulumi.Output[str] = self.instance.address
         self.auth: Auth = "secret"
         self.proxy_arn: pulumi.Output[str] | None = None
+        self.proxy_group: aws.ec2.SecurityGroup | None = None
         admitted: Sequence[pulumi.Input[str]] = clients
         if proxy:
-            proxy_group = self._proxy(name, prefix, net, clients, tags, child)
-            admitted = [proxy_group.id]
+            self.proxy_group = self._proxy(name, prefix, net, clients, tags, child)
+            admitted = [self.proxy_group.id]
         for index, source in enumerate(admitted):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-db-in-{index}",

@@ -12,10 +12,17 @@ Resources, and why each looks the way it does:
 - the function: python3.12 (or 3.11), the configured architecture, memory, timeout and
   reserved concurrency, the zip as a `FileArchive` with its SHA-256 as `source_code_hash`
   (an unchanged zip uploads nothing). `publish` makes every change a numbered version.
-- the release step: with a DATABASE_URL, an `Invocation` of the *new version* with
+- the database, by default the shared managed PostgreSQL (`infra/database`). The function
+  runs in its VPC (its first two subnets, with a security group the database admits) and
+  has no route to the internet and needs none: no NAT gateway. It never holds the password
+  in its environment: it reads the RDS-managed secret when it opens its connection, through
+  a Secrets Manager interface endpoint in those two subnets (private DNS, 443 from the
+  function only), or, with `rdsProxy`, signs an IAM token for the proxy locally (no endpoint
+  at all). `reservedConcurrency` (default 10) caps instances, each holding one connection.
+  With `database: external` the `databaseUrl` secret is used as before (DATABASE_URL).
+- the release step: an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
-  (see the ordering note on `ServerlessApp`). Without a database there is nothing shared
-  to migrate: each instance creates SQLite in /tmp at init, and loses it when recycled.
+  (see the ordering note on `ServerlessApp`).
 - an HTTP API whose `$default` route sends every path, `/` included, to the `live` alias
   (AWS_PROXY, payload 2.0); its `$default` stage auto-deploys, throttles to the configured
   rate and burst and writes an access log.
@@ -35,7 +42,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ServerlessConfig, StackConfig
+from infra.config import NAMESPACE, ConfigError, ServerlessConfig, StackConfig
+from infra.database.component import ManagedPostgres, Network, network
 from infra.paths import state_dir
 from infra.targets.serverless import spec
 from infra.targets.serverless.artifact import (
@@ -86,6 +94,7 @@ class ServerlessApp(pulumi.ComponentResource):
         database_url: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`database_url` with `database: external`; otherwise the stack creates the database."""
         super().__init__("shipways:serverless:ServerlessApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = config.resource_tags()
@@ -131,11 +140,28 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
 
+        managed = config.database == "managed"
         environment: dict[str, Any] = dict(
-            spec.app_environment(has_database=database_url is not None, git_sha=spec.git_sha())
+            spec.app_environment(
+                has_database=managed or database_url is not None, git_sha=spec.git_sha()
+            )
         )
         if database_url is not None:
             environment["DATABASE_URL"] = database_url
+        function_opts = pulumi.ResourceOptions(parent=self, depends_on=[logs, log_policy])
+        vpc_config = None
+        self.database: ManagedPostgres | None = None
+        if managed:
+            reach = _DatabaseAccess(config, role, tags, self)
+            self.database = reach.database
+            environment.update(reach.database.app_environment())
+            vpc_config = {
+                "subnet_ids": reach.subnets,
+                "security_group_ids": [reach.function_group.id],
+            }
+            function_opts = pulumi.ResourceOptions(
+                parent=self, depends_on=[logs, log_policy, reach.policy]
+            )
         function = aws.lambda_.Function(
             "function",
             name=function_name,
@@ -152,15 +178,17 @@ class ServerlessApp(pulumi.ComponentResource):
             code=pulumi.FileArchive(str(package.path)),
             source_code_hash=package.source_code_hash,
             environment={"variables": environment},
+            vpc_config=vpc_config,
             logging_config={"log_format": "Text", "log_group": logs.name},
             publish=True,
             tags=tags,
-            # The role must be able to write logs before the first (migrate) invocation.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, log_policy]),
+            # The role must be able to write logs (and, in a VPC, create its network
+            # interfaces and reach the database) before the first (migrate) invocation.
+            opts=function_opts,
         )
 
         release_steps: list[pulumi.Resource] = []
-        if database_url is not None:
+        if managed or database_url is not None:
             migrate = aws.lambda_.Invocation(
                 "migrate",
                 function_name=function.name,
@@ -238,6 +266,145 @@ class ServerlessApp(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
+# What Lambda does with the execution role to place the function in a VPC (the actions of
+# AWSLambdaVPCAccessExecutionRole, named; EC2 does not scope them to resources).
+VPC_ACCESS_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+HTTPS = 443
+
+
+class _DatabaseAccess:
+    """The managed database, and the function's way to it: its subnets, its security group,
+    the Secrets Manager endpoint (without the proxy) and its role's permissions."""
+
+    def __init__(
+        self,
+        config: ServerlessConfig,
+        role: aws.iam.Role,
+        tags: dict[str, str],
+        parent: pulumi.Resource,
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=parent)
+        prefix = spec.function_name(config)
+        net = network(config, parent)
+        # Two subnets (two availability zones): the endpoint is billed per zone.
+        self.subnets = net.subnet_ids.apply(lambda ids: sorted(ids)[:2])
+        self.function_group = aws.ec2.SecurityGroup(
+            "function",
+            name_prefix=f"{prefix}-fn-",
+            description="The function: out to the database (and the secrets endpoint) only",
+            vpc_id=net.vpc_id,
+            tags=tags,
+            opts=child,
+        )
+        self.database = ManagedPostgres(
+            config.app_name,
+            config,
+            net,
+            [self.function_group.id],
+            proxy=config.rds_proxy,
+            opts=child,
+        )
+        database_group = self.database.proxy_group or self.database.security_group
+        _egress(
+            "function-to-database",
+            self.function_group,
+            database_group.id,
+            5432,
+            tags,
+            child,
+        )
+        if not config.rds_proxy:
+            self._secrets_endpoint(prefix, net, tags, child)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+        access = self.database.access_statement(account.account_id, region.region)
+        self.policy = aws.iam.RolePolicy(
+            "reach-database",
+            role=role.id,
+            policy=pulumi.Output.from_input(access).apply(
+                lambda statement: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "PlaceTheFunctionInTheVpc",
+                                "Effect": "Allow",
+                                "Action": VPC_ACCESS_ACTIONS,
+                                "Resource": "*",
+                            },
+                            statement,
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+
+    def _secrets_endpoint(
+        self, prefix: str, net: Network, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> None:
+        """Secrets Manager inside the VPC: the function reads the secret without a NAT."""
+        group = aws.ec2.SecurityGroup(
+            "secrets-endpoint",
+            name_prefix=f"{prefix}-secrets-",
+            description="Secrets Manager endpoint: 443 from the function only",
+            vpc_id=net.vpc_id,
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            "secrets-endpoint-in",
+            security_group_id=group.id,
+            referenced_security_group_id=self.function_group.id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            description="HTTPS from the function",
+            tags=tags,
+            opts=child,
+        )
+        _egress("function-to-secrets", self.function_group, group.id, HTTPS, tags, child)
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=child.parent))
+        aws.ec2.VpcEndpoint(
+            "secrets-endpoint",
+            vpc_id=net.vpc_id,
+            service_name=region.region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=self.subnets,
+            security_group_ids=[group.id],
+            tags=tags,
+            opts=child,
+        )
+
+
+def _egress(
+    name: str,
+    group: aws.ec2.SecurityGroup,
+    to: pulumi.Input[str],
+    port: int,
+    tags: dict[str, str],
+    child: pulumi.ResourceOptions,
+) -> None:
+    aws.vpc.SecurityGroupEgressRule(
+        name,
+        security_group_id=group.id,
+        referenced_security_group_id=to,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        tags=tags,
+        opts=child,
+    )
+
+
 def _log_policy(log_group_arn: str) -> str:
     return json.dumps(
         {
@@ -270,6 +437,17 @@ def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[
     except ArtifactError as exc:
         raise pulumi.RunError(str(exc)) from None  # the reason, without a traceback
     database_url = secrets.get("databaseUrl")
+    if config.database == "external" and database_url is None:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseUrl: required with database: external; set it with "
+            "`pulumi config set --secret databaseUrl postgresql://...`, or set "
+            "database: managed to create the database"
+        )
+    if config.database == "managed" and database_url is not None:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseUrl: set, but {NAMESPACE}:database is 'managed' (the stack "
+            "creates the database); set database: external to use the URL, or remove it"
+        )
     app = ServerlessApp("shipways", config, package, database_url)
     return {
         "url": app.url,
@@ -281,6 +459,6 @@ def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[
         "storage": (
             "postgresql (DATABASE_URL)"
             if database_url is not None
-            else "sqlite in /tmp: per instance, lost when Lambda recycles it"
+            else "postgresql (Amazon RDS, created by this stack)"
         ),
     }

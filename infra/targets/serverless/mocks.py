@@ -38,6 +38,7 @@ def _invoke_arn(function_arn: str) -> str:
 
 
 OUTPUTS = {
+    **database.OUTPUTS,
     "aws:cloudwatch/logGroup:LogGroup": lambda inputs: {
         "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs['name']}"
     },
@@ -53,4 +54,19 @@ OUTPUTS = {
     },
 }
 
-CALLS: dict[str, Any] = {}
+CALLS: dict[str, Any] = {
+    **database.CALLS,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda _args: {
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+        "id": ACCOUNT,
+        "userId": "AIDAMOCKUSER",
+    },
+    "aws:index/getRegion:getRegion": lambda _args: {
+        "region": REGION,
+        "name": REGION,
+        "id": REGION,
+        "endpoint": f"ec2.{REGION}.amazonaws.com",
+        "description": "US East (N. Virginia)",
+    },
+}
