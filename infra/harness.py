@@ -6,7 +6,8 @@ and every resource it registers is recorded with its inputs. Tests assert on tha
 
 Mock outputs echo the inputs plus a fake id and ARN. A target whose program needs a provider
 lookup (an AMI, a platform name) or an output the cloud computes (an endpoint URL) supplies
-them in `infra/targets/<target>/mocks.py` as `CALLS` and `OUTPUTS` (type token -> function).
+them in `infra/targets/<target>/mocks.py` as `CALLS` and `OUTPUTS` (type token -> function),
+and `SECRETS`: stand-ins for secrets a committed stack file cannot hold but needs.
 """
 
 from __future__ import annotations
@@ -130,12 +131,11 @@ class _OptionsMonitor(mocks.MockMonitor):
         return super().RegisterResource(request)
 
 
-def _target_mocks(target: TargetName) -> tuple[dict[str, MockFn], dict[str, MockFn]]:
+def _target_mocks(target: TargetName) -> Any:
     try:
-        module = importlib.import_module(f"infra.targets.{target.value}.mocks")
+        return importlib.import_module(f"infra.targets.{target.value}.mocks")
     except ModuleNotFoundError:
-        return {}, {}
-    return dict(getattr(module, "OUTPUTS", {})), dict(getattr(module, "CALLS", {}))
+        return None
 
 
 async def _resolve(value: Any) -> Any:
@@ -160,7 +160,8 @@ def plan_stack(
 
     Values come from `stacks/Pulumi.<stack>.yaml` (unless `use_stack_file` is false), then
     `overrides` (our keys, no namespace). Encrypted values in the file, which only the
-    Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones.
+    Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones. A stack
+    file's plan also gets the target's stand-in `SECRETS` it does not set itself.
     """
     from infra import stack as entry
 
@@ -172,7 +173,14 @@ def plan_stack(
         values[key] = value
         secret_keys.add(key)
     target = select_target(stack_name, values.get("target"))
-    outputs, calls = _target_mocks(target)
+    target_mocks = _target_mocks(target)
+    if use_stack_file:
+        for key, value in getattr(target_mocks, "SECRETS", {}).items():
+            if key not in values:
+                values[key] = value
+                secret_keys.add(key)
+    outputs = dict(getattr(target_mocks, "OUTPUTS", {}))
+    calls = dict(getattr(target_mocks, "CALLS", {}))
 
     recorder = _Recorder(outputs, calls)
     full = {f"{NAMESPACE}:{k}": _as_config_text(v) for k, v in values.items()}

@@ -285,8 +285,23 @@ def _registry_auth(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) ->
     )
 
 
+def require_shared_database(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) -> None:
+    """More than one pod without `databaseUrl` would give each pod its own SQLite: a product
+    created through one pod would be missing from the next read served by another."""
+    if "databaseUrl" in secrets or max(config.replicas, config.hpa_max_replicas) == 1:
+        return
+    raise ConfigError(
+        f"{NAMESPACE}:databaseUrl: required with replicas: {config.replicas} and "
+        f"hpaMaxReplicas: {config.hpa_max_replicas}: without a shared database every pod keeps "
+        "its own SQLite, and reads through one pod miss what another stored. Set "
+        "`pulumi config set --secret databaseUrl postgresql://...` (on EKS, the URL of an RDS "
+        f"instance), or run one pod: {NAMESPACE}:replicas: 1 and {NAMESPACE}:hpaMaxReplicas: 1"
+    )
+
+
 def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     assert isinstance(config, K8sConfig)
+    require_shared_database(config, secrets)
     app = App(config.app_name, config, secrets)
     exports: dict[str, Any] = {"url": app.url, "image": app.image, "namespace": config.namespace}
     if app.port_forward is not None:

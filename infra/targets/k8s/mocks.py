@@ -28,4 +28,9 @@ def _service(inputs: dict[str, Any]) -> dict[str, Any]:
 
 CALLS: dict[str, Any] = {}
 
+# The committed stack runs 2 pods, which need a shared database: a real deploy sets the
+# `databaseUrl` secret (the stack refuses to go without it); the offline plan of the
+# committed file stands in for it with an address that resolves nowhere (RFC 6761).
+SECRETS = {"databaseUrl": "postgresql://shipways:offline@postgres.shipways.invalid:5432/shipways"}
+
 OUTPUTS = {"docker:index/image:Image": _pushed, "kubernetes:core/v1:Service": _service}
