@@ -80,7 +80,8 @@ def plan(planned: tuple[OfflinePlan, Any, Any]) -> OfflinePlan:
 
 @pytest.fixture(scope="module")
 def with_database() -> OfflinePlan:
-    plan, _ = _plan(secrets={"databaseUrl": DATABASE_URL})
+    """`database: external`: the stack uses the `databaseUrl` secret and creates no database."""
+    plan, _ = _plan(secrets={"databaseUrl": DATABASE_URL}, database="external")
     return plan
 
 
@@ -119,7 +120,14 @@ def test_graph(plan: OfflinePlan, with_database: OfflinePlan) -> None:
         VERSION: 1,
         ENVIRONMENT: 1,
     }
-    assert Counter(r.type for r in plan.resources) == expected
+    assert Counter(r.type for r in plan.resources) == {
+        **expected,
+        "shipways:database:ManagedPostgres": 1,
+        "aws:ec2/securityGroup:SecurityGroup": 2,  # the instances' and the database's
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1,
+        "aws:rds/subnetGroup:SubnetGroup": 1,
+        "aws:rds/instance:Instance": 1,
+    }
     assert Counter(r.type for r in with_database.resources) == {
         **expected,
         SECRET: 1,
@@ -261,14 +269,20 @@ def test_config_values_reach_the_environment() -> None:
     assert env["WEB_CONCURRENCY"] == "4"
 
 
-def test_app_environment_without_a_database(plan: OfflinePlan) -> None:
+def test_app_environment_names_the_managed_database_not_its_password(plan: OfflinePlan) -> None:
     env = _env_vars(plan.one(ENVIRONMENT))
+    instance = plan.one("aws:rds/instance:Instance")
     assert env == {
         "PORT": "8000",
         "WEB_BIND_HOST": "127.0.0.1",
         "SHIPWAYS_TARGET": "paas",
         "WEB_CONCURRENCY": "2",
-        "SHIPWAYS_SQLITE_PATH": "/var/app/data/shipways.db",
+        "DATABASE_HOST": instance.outputs["address"],
+        "DATABASE_PORT": "5432",
+        "DATABASE_NAME": "shipways",
+        "DATABASE_USER": "shipways",
+        "DATABASE_AUTH": "secret",
+        "DATABASE_SECRET_ARN": instance.outputs["masterUserSecrets"][0]["secretArn"],
     }
     settings = _settings(plan.one(ENVIRONMENT))
     assert not [k for k in settings if k[0].endswith("environmentsecrets")]
@@ -346,11 +360,12 @@ def test_instance_policy_scopes(plan: OfflinePlan, with_database: OfflinePlan) -
     assert by_sid["StreamThisEnvironmentsLogs"]["Resource"].endswith(
         "log-group:/aws/elasticbeanstalk/shipways-demo/*"
     )
-    assert "ReadTheDatabaseUrl" not in by_sid
+    managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
+    assert by_sid["ReadTheDatabaseSecret"]["Resource"] == managed_secret["secretArn"]
     secret_arn = with_database.one(SECRET).outputs["arn"]
     by_sid = {s["Sid"]: s for s in _statements(with_database.one(INLINE).inputs["policy"])}
-    assert by_sid["ReadTheDatabaseUrl"] == {
-        "Sid": "ReadTheDatabaseUrl",
+    assert by_sid["ReadTheDatabaseSecret"] == {
+        "Sid": "ReadTheDatabaseSecret",
         "Effect": "Allow",
         "Action": ["secretsmanager:GetSecretValue"],
         "Resource": secret_arn,
