@@ -148,6 +148,11 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+def stand_in_secrets(target: TargetName) -> dict[str, str]:
+    """Secrets a target's committed stack file needs but cannot hold (its mocks' `SECRETS`)."""
+    return dict(getattr(_target_mocks(target), "SECRETS", {}))
+
+
 def plan_stack(
     stack_name: str,
     *,
@@ -175,7 +180,7 @@ def plan_stack(
     target = select_target(stack_name, values.get("target"))
     target_mocks = _target_mocks(target)
     if use_stack_file:
-        for key, value in getattr(target_mocks, "SECRETS", {}).items():
+        for key, value in stand_in_secrets(target).items():
             if key not in values:
                 values[key] = value
                 secret_keys.add(key)

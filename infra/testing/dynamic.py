@@ -19,8 +19,8 @@ from unittest import mock
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, rpc
 
-from infra.config import namespaced, read_stack_file
-from infra.harness import OfflinePlan, plan_stack
+from infra.config import namespaced, read_stack_file, select_target
+from infra.harness import OfflinePlan, plan_stack, stand_in_secrets
 
 PROVIDER_KEY = "__provider"
 _SIG_KEY = rpc._special_sig_key
@@ -106,6 +106,8 @@ def capture(
     `overrides` change the stack file's values (our keys, no namespace); None removes one."""
     values, _ = namespaced(read_stack_file(stack))
     values = {k: v for k, v in (values | dict(overrides or {})).items() if v is not None}
+    target = select_target(stack, values.get("target"))
+    secrets = {**stand_in_secrets(target), **(secrets or {})}
     found: list[DynamicRegistration] = []
     with _recording(found):
         plan = plan_stack(stack, overrides=values, secrets=secrets, use_stack_file=False)
