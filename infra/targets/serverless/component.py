@@ -16,9 +16,10 @@ Resources, and why each looks the way it does:
   runs in its VPC (its first two subnets, with a security group the database admits) and
   has no route to the internet and needs none: no NAT gateway. It never holds the password
   in its environment: it reads the RDS-managed secret when it opens its connection, through
-  a Secrets Manager interface endpoint in those two subnets (private DNS, 443 from the
-  function only), or, with `rdsProxy`, signs an IAM token for the proxy locally (no endpoint
-  at all). `reservedConcurrency` (default 10) caps instances, each holding one connection.
+  a Secrets Manager interface endpoint (private DNS, 443 from the function only) in one
+  zone: billed per zone, and a second would buy nothing while the database itself is
+  single-AZ. With `rdsProxy` it signs an IAM token for the proxy locally (no endpoint).
+  `reservedConcurrency` (default 10) caps instances, each holding one connection.
   With `database: external` the `databaseUrl` secret is used as before (DATABASE_URL).
 - the release step: an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
@@ -293,7 +294,7 @@ class _DatabaseAccess:
         child = pulumi.ResourceOptions(parent=parent)
         prefix = spec.function_name(config)
         net = network(config, parent)
-        # Two subnets (two availability zones): the endpoint is billed per zone.
+        # Two subnets (two availability zones) keep the function up if a zone fails.
         self.subnets = net.subnet_ids.apply(lambda ids: sorted(ids)[:2])
         self.function_group = aws.ec2.SecurityGroup(
             "function",
@@ -378,7 +379,8 @@ class _DatabaseAccess:
             service_name=region.region.apply(lambda r: f"com.amazonaws.{r}.secretsmanager"),
             vpc_endpoint_type="Interface",
             private_dns_enabled=True,
-            subnet_ids=self.subnets,
+            # One zone: billed per zone, and the single-AZ database is the weaker link anyway.
+            subnet_ids=self.subnets.apply(lambda ids: ids[:1]),
             security_group_ids=[group.id],
             tags=tags,
             opts=child,
