@@ -398,8 +398,10 @@ class ServerlessConfig(ManagedDatabaseConfig):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
     timeout_s: Annotated[int, Field(ge=1, le=29)] = 10
-    # Caps concurrent instances, each holding one database connection: protects the database.
-    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = 10
+    # Caps concurrent instances, each holding one database connection: protects the database
+    # (20, twice during a release while the old version's instances linger: about half of
+    # what the smallest RDS class accepts).
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = 20
     # RDS Proxy between the function and a managed database (IAM authentication).
     rds_proxy: bool = False
     log_retention_days: int = 14

@@ -236,8 +236,8 @@ def test_function_settings_come_from_the_config(
     assert function.inputs["architectures"] == ["x86_64"]
     assert function.inputs["memorySize"] == 512
     assert function.inputs["timeout"] == 10
-    # Ten instances at most, one connection each: a spike cannot exhaust the database.
-    assert function.inputs["reservedConcurrentExecutions"] == 10
+    # Twenty instances at most, one connection each: a spike cannot exhaust the database.
+    assert function.inputs["reservedConcurrentExecutions"] == 20
     assert function.inputs["publish"] is True
     assert function.inputs["role"] == f"arn:aws:iam::{mocks.ACCOUNT}:role/shipways-demo-lambda"
     assert function.inputs["loggingConfig"] == {

@@ -19,7 +19,7 @@ Resources, and why each looks the way it does:
   a Secrets Manager interface endpoint (private DNS, 443 from the function only) in one
   zone: billed per zone, and a second would buy nothing while the database itself is
   single-AZ. With `rdsProxy` it signs an IAM token for the proxy locally (no endpoint).
-  `reservedConcurrency` (default 10) caps instances, each holding one connection.
+  `reservedConcurrency` (default 20) caps instances, each holding one connection.
   With `database: external` the `databaseUrl` secret is used as before (DATABASE_URL).
 - the release step: an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
