@@ -201,7 +201,7 @@ def load_settings() -> Settings:
         raise ConfigError(_describe(exc)) from None
 
 
-def _url_from_file() -> dict[str, str]:
+def _url_from_file() -> dict[str, Any]:
     """DATABASE_URL_FILE: the URL in a file (a mounted Kubernetes Secret), not the environment,
     where every process of the container (and `kubectl describe`) could read it."""
     path = os.environ.get("DATABASE_URL_FILE")

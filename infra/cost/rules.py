@@ -228,7 +228,9 @@ def _vpc_endpoint(resource: Declared, ctx: Context) -> ResourceCost:
     a gateway endpoint (S3, DynamoDB) is free."""
     kind = str(resource.inputs.get("vpcEndpointType") or "Gateway")
     service = str(resource.inputs.get("serviceName") or "?").rsplit(".", 1)[-1]
-    line = ResourceCost(type=resource.type, name=resource.name, detail=f"{kind} endpoint: {service}")
+    line = ResourceCost(
+        type=resource.type, name=resource.name, detail=f"{kind} endpoint: {service}"
+    )
     if kind != "Interface":
         line.no_charge_reason = "gateway endpoints are free"
         return line

@@ -57,7 +57,10 @@ def network(config: ManagedDatabaseConfig, parent: pulumi.Resource | None = None
         return Network(first.vpc_id, pulumi.Output.from_input(list(config.database_subnet_ids)))
     vpc = aws.ec2.get_vpc_output(default=True, opts=opts)
     subnets = aws.ec2.get_subnets_output(
-        filters=[{"name": "vpc-id", "values": [vpc.id]}], opts=opts
+        filters=vpc.id.apply(
+            lambda id_: [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[id_])]
+        ),
+        opts=opts,
     )
     return Network(vpc.id, subnets.ids)
 
@@ -131,7 +134,7 @@ class ManagedPostgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, **config.stateful_options()),
         )
         self.secret_arn: pulumi.Output[str] = self.instance.master_user_secrets.apply(
-            lambda secrets: secrets[0].secret_arn
+            lambda secrets: str(secrets[0].secret_arn)
         )
         self.host: pulumi.Output[str] = self.instance.address
         self.auth: Auth = "secret"

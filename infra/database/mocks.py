@@ -12,7 +12,11 @@ from typing import Any
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEFAULT_VPC = "vpc-0a1b2c3d4e5f60718"
-DEFAULT_SUBNETS = ("subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3")
+DEFAULT_SUBNETS = (
+    "subnet-0aaaaaaaaaaaaaaa1",
+    "subnet-0bbbbbbbbbbbbbbb2",
+    "subnet-0ccccccccccccccc3",
+)
 RESOURCE_ID = "db-ABCDEFGHIJKLMNOPQRSTUVWXY0"
 PROXY_ID = "prx-0123456789abcdef0"
 
@@ -46,9 +50,7 @@ def _group(inputs: dict[str, Any]) -> dict[str, Any]:
 OUTPUTS = {
     "aws:rds/instance:Instance": _instance,
     "aws:rds/proxy:Proxy": _proxy,
-    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": lambda inputs: {
-        "name": "default"
-    },
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": lambda inputs: {"name": "default"},
     "aws:ec2/securityGroup:SecurityGroup": _group,
 }
 

@@ -19,9 +19,9 @@ from infra import cli
 from infra.config import ConfigError, K8sConfig, namespaced, read_stack_file
 from infra.harness import Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
-from policy.rules import unwrap
 from infra.targets.k8s import component, export, manifests
 from infra.targets.k8s.image import source_digest
+from policy.rules import unwrap
 
 pytestmark = pytest.mark.stack
 

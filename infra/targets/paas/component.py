@@ -474,7 +474,7 @@ def _environment_settings(
             ),
             _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
         ]
-    app_env = {
+    app_env: dict[str, pulumi.Input[str]] = {
         **config.env,
         "PORT": APP_PORT,
         "WEB_BIND_HOST": "127.0.0.1",  # only nginx, on the same instance, talks to gunicorn
@@ -486,7 +486,7 @@ def _environment_settings(
         app_env.update(database.postgres.app_environment())
     elif database_secret is None:
         app_env["SHIPWAYS_SQLITE_PATH"] = SQLITE_PATH
-    settings += [_setting(env_ns, key, value) for key, value in sorted(app_env.items())]
+    settings += [_setting(env_ns, key, app_env[key]) for key in sorted(app_env)]
     if database_secret is not None:
         settings.append(
             _setting(

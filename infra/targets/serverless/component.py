@@ -150,16 +150,15 @@ class ServerlessApp(pulumi.ComponentResource):
         if database_url is not None:
             environment["DATABASE_URL"] = database_url
         function_opts = pulumi.ResourceOptions(parent=self, depends_on=[logs, log_policy])
-        vpc_config = None
+        vpc_config: aws.lambda_.FunctionVpcConfigArgs | None = None
         self.database: ManagedPostgres | None = None
         if managed:
             reach = _DatabaseAccess(config, role, tags, self)
             self.database = reach.database
             environment.update(reach.database.app_environment())
-            vpc_config = {
-                "subnet_ids": reach.subnets,
-                "security_group_ids": [reach.function_group.id],
-            }
+            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=reach.subnets, security_group_ids=[reach.function_group.id]
+            )
             function_opts = pulumi.ResourceOptions(
                 parent=self, depends_on=[logs, log_policy, reach.policy]
             )

@@ -42,7 +42,7 @@ def _stubbed_secrets(passwords: list[str]) -> tuple[Any, Stubber]:
         "secretsmanager",
         region_name="eu-west-1",
         aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",  # noqa: S106 - fake credentials, never sent
+        aws_secret_access_key="secret",
     )
     stubber = Stubber(client)
     for password in passwords:
