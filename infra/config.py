@@ -225,8 +225,20 @@ class ManagedDatabaseConfig(StackConfig):
 
 
 # Set by the PaaS recipe itself: the platform's side of the contract with the app.
-PAAS_RESERVED_ENV = frozenset(
-    {"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH", "DATABASE_URL"}
+DATABASE_ENV = frozenset(
+    {
+        "DATABASE_URL",
+        "DATABASE_URL_FILE",
+        "DATABASE_HOST",
+        "DATABASE_PORT",
+        "DATABASE_NAME",
+        "DATABASE_USER",
+        "DATABASE_AUTH",
+        "DATABASE_SECRET_ARN",
+    }
+)
+PAAS_RESERVED_ENV = (
+    frozenset({"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH"}) | DATABASE_ENV
 )
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY")
 
@@ -236,7 +248,8 @@ def _paas_env_name(name: str) -> str:
     if name in PAAS_RESERVED_ENV:
         raise ValueError(
             f"{name} is set by the recipe (PORT and the bind address by the platform, "
-            "DATABASE_URL from the `databaseUrl` secret); remove it from env"
+            "the DATABASE_* settings from the `database` key or the `databaseUrl` secret); "
+            "remove it from env"
         )
     if _SECRET_NAME.search(name):
         raise ValueError(

@@ -395,6 +395,7 @@ def test_exports(plan: OfflinePlan) -> None:
     ("overrides", "message"),
     [
         ({"env": {"DATABASE_URL": "postgresql://x"}}, "env.DATABASE_URL"),
+        ({"env": {"DATABASE_HOST": "db.internal"}}, "env.DATABASE_HOST"),
         ({"env": {"STRIPE_API_KEY": "sk"}}, "looks like a secret"),
         ({"env": {"DB_PASSWORD": "pw"}}, "looks like a secret"),
         ({"env": {"PORT": "9000"}}, "set by the recipe"),
