@@ -9,6 +9,7 @@ validation errors into one `ConfigError` with exactly those messages.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -147,6 +148,12 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL and DATABASE_HOST are both set: keep one")
         if self.database_host and self.database_auth == "secret" and not self.database_secret_arn:
             raise ValueError("DATABASE_SECRET_ARN is required with DATABASE_AUTH=secret")
+        if self.database_host and importlib.util.find_spec("boto3") is None:
+            raise ValueError(
+                "DATABASE_HOST names a managed database, whose password comes from AWS through "
+                "boto3, which is not installed: AWS Lambda's Python runtime provides it; "
+                "elsewhere install boto3 next to the app"
+            )
         return self
 
     def managed_database(self) -> ManagedDatabase | None:

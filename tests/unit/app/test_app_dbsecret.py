@@ -7,6 +7,7 @@ only the network round trip is replaced.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -166,4 +167,18 @@ def test_database_url_file_problems_are_named(app_env: pytest.MonkeyPatch, tmp_p
         load_settings()
     app_env.setenv("DATABASE_URL", "postgresql://u:p@db/app")
     with pytest.raises(ConfigError, match="DATABASE_URL and DATABASE_URL_FILE are both set"):
+        load_settings()
+
+
+def test_a_managed_database_without_boto3_is_refused_at_start(
+    app_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3 is not one of the app's pinned dependencies (Lambda's runtime provides it):
+    where it is missing the app stops at start, saying so, not at its first connection."""
+    _managed_env(app_env)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match="boto3, which is not installed"):
         load_settings()
