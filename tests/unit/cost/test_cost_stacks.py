@@ -24,6 +24,8 @@ pytestmark = pytest.mark.stack
 T3_SMALL_MONTH = 730 * 0.0208
 EIP_MONTH = 730 * 0.005
 RDS_MONTH = 730 * 0.016 + 20 * 0.115  # the default profile's db.t4g.micro + 20 GB gp3
+ENDPOINT_MONTH = 730 * 0.01  # an interface VPC endpoint in one zone
+RDS = "aws:rds/instance:Instance"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +85,11 @@ def test_paas_environment_bills_its_instance_and_address(planned: dict[str, Plan
     assert env["Elastic IP (public IPv4)"] == pytest.approx(EIP_MONTH)
     growing = {line.name for line in est.lines if any(c.per_request for c in line.charges)}
     assert growing == {"CloudWatch Logs", "data transfer out"}  # StreamLogs is on
-    database = next(line for line in est.lines if line.name == "database")
+    # The stack declares its database: priced from the declaration, not the profile.
+    (database,) = [line for line in est.lines if line.type == RDS]
     assert database.monthly == pytest.approx(RDS_MONTH)
+    assert "declared in the stack" in database.detail
+    assert not [line for line in est.lines if line.name == "database"]
     assert est.complete  # the bundle in S3 is priced from the uploaded file
 
 
@@ -101,8 +106,12 @@ def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
 
 
 def test_serverless_costs_only_its_database_idle(planned: dict[str, Planned]) -> None:
+    """Idle, only the database and the endpoint its function reads the secret through bill."""
     est = _estimate(planned, "serverless")
-    assert est.fixed == pytest.approx(RDS_MONTH)
+    assert est.fixed == pytest.approx(RDS_MONTH + ENDPOINT_MONTH)
+    assert _line(est, "aws:ec2/vpcEndpoint:VpcEndpoint") == {
+        "1 zone(s) x 730 h": pytest.approx(ENDPOINT_MONTH)
+    }
     fn = _line(est, "aws:lambda/function:Function")
     memory_gb = float(planned["serverless"].plan.config.memory_mb) / 1024  # type: ignore[union-attr]
     assert fn["compute (GB-seconds)"] == pytest.approx(1e6 * 0.1 * memory_gb * 0.0000166667)
