@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from infra import results
-from infra.config import PaasConfig, load_stack
+from infra.config import PaasConfig, load_stack, narrow
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
 from infra.paths import APP_DIR, state_dir
@@ -36,8 +36,7 @@ def main() -> None:
     LoadOptions.add_arguments(parser)
     args = parser.parse_args()
     console = Console(stderr=True)
-    config = load_stack("paas")
-    assert isinstance(config, PaasConfig)
+    config = narrow(load_stack("paas"), PaasConfig)
 
     started = time.perf_counter()
     built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)

@@ -6,8 +6,12 @@ the local sandboxes (values read straight from the stack file), so a typo or an 
 is caught the same way everywhere, naming the key and what to do about it.
 
 Secrets (`databaseUrl`, registry passwords) are not fields here: a validated model is plain
-data that may be printed, while secrets must stay Pulumi secrets from config to resource. They
-are read with `secret()` in `infra.stack`, which also refuses a secret stored in plain text.
+data that may be printed, while secrets must stay Pulumi secrets from config to resource. The
+stack entry (`infra.stack.read_config`) reads them as Pulumi secrets and refuses one stored in
+plain text.
+
+Which model belongs to which target is the registry's (`infra.targets.registry`) to say;
+`narrow` is the one check that a config is the model a target needs.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypedDict
+from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,19 +35,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra.targets.registry import TargetName, slice_of, slices
+
 NAMESPACE = "shipways"
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
 
 
-class TargetName(StrEnum):
-    VPS = "vps"
-    PAAS = "paas"
-    K8S = "k8s"
-    SERVERLESS = "serverless"
-
-
 class ConfigError(ValueError):
     """A stack's configuration is wrong; the message names the key and the fix."""
+
+
+class NoStackFile(ConfigError):
+    """The stack named has no file: a usage mistake rather than a broken configuration."""
 
 
 TagKey = Annotated[str, Field(min_length=1, max_length=128)]
@@ -260,6 +263,9 @@ def _paas_env_name(name: str) -> str:
 
 
 PaasEnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_paas_env_name)]
+AcmCertificateArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+]
 
 
 class PaasConfig(ManagedDatabaseConfig):
@@ -277,6 +283,9 @@ class PaasConfig(ManagedDatabaseConfig):
     # Application versions Beanstalk keeps (the newest ones): what a rollback can go back to.
     versions_to_keep: Annotated[int, Field(ge=2, le=1000)] = 20
     env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    # HTTPS (LoadBalanced): the ACM certificate the load balancer's 443 listener serves.
+    certificate_arn: AcmCertificateArn | None = None
+    allow_http: bool = False  # LoadBalanced without a certificate: plain HTTP, on purpose
 
     @field_validator("platform_pattern")
     @classmethod
@@ -293,6 +302,20 @@ class PaasConfig(ManagedDatabaseConfig):
             raise ValueError(
                 f"maxInstances: {self.max_instances} is below minInstances {self.min_instances}"
             )
+        load_balanced = self.environment_type == "LoadBalanced"
+        if load_balanced and not self.certificate_arn and not self.allow_http:
+            raise ValueError(
+                "certificateArn: required when environmentType is LoadBalanced, so the load "
+                "balancer serves HTTPS (an ACM certificate for your domain, in the stack's "
+                "region: `aws acm request-certificate`); or set allowHttp: true to serve plain "
+                "HTTP on purpose"
+            )
+        if self.certificate_arn and not load_balanced:
+            raise ValueError(
+                "certificateArn: only used when environmentType is LoadBalanced: a "
+                "SingleInstance environment has no load balancer to serve it (ACM "
+                "certificates cannot be installed on an instance)"
+            )
         return self
 
 
@@ -305,6 +328,9 @@ DnsName = Annotated[
         max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
     ),
 ]
+
+
+K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
 def cpu_cores(quantity: str) -> float:
@@ -344,22 +370,48 @@ class K8sConfig(StackConfig):
     hpa_max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
     hpa_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
     ingress_host: DnsName | None = None
+    # TLS for the Ingress: an existing Secret, or cert-manager issuing one from a ClusterIssuer.
     ingress_tls_secret: DnsName | None = None
+    ingress_cluster_issuer: DnsName | None = None
     ingress_class: DnsName = "nginx"
-    trusted_proxies: str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    # A public edge without TLS (an Ingress host, or serviceType LoadBalancer) only with this.
+    allow_http: bool = False
+    # Per-client limits the ingress-nginx controller enforces for this Ingress.
+    rate_limit_rps: Annotated[int, Field(ge=1, le=10_000)] = 50
+    rate_limit_burst_multiplier: Annotated[int, Field(ge=1, le=100)] = 2
+    rate_limit_connections: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Who may connect to the pods (NetworkPolicy): the ingress controller's pods.
+    ingress_controller_namespace: K8sName = "ingress-nginx"
+    ingress_controller_name: K8sName = "ingress-nginx"  # its app.kubernetes.io/name label
+    # Where the pods may connect besides DNS: the database (required with databaseUrl).
+    database_cidr: str | None = None
+    database_port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    # Peers whose X-Forwarded-* headers the app believes: the ingress controller's pod CIDR.
+    trusted_proxies: str = "127.0.0.1"
+
+    @field_validator("database_cidr")
+    @classmethod
+    def _check_database_cidr(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         for item in value.split(","):
-            if item.strip() != "*":
-                try:
-                    ipaddress.ip_network(item.strip(), strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"{item.strip()!r} is not an IP address or CIDR block; use a "
-                        "comma-separated list such as 10.0.0.0/8, or * to trust every peer"
-                    ) from None
+            try:
+                network = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item.strip()!r} is not an IP address or CIDR block; use a "
+                    "comma-separated list such as your ingress controller's pod CIDR, "
+                    "10.244.0.0/16"
+                ) from None
+            if network.prefixlen < (16 if network.version == 4 else 48):
+                raise ValueError(
+                    f"{item.strip()} is wider than a pod network: any peer in it could forge "
+                    "X-Forwarded-For and X-Forwarded-Proto; use the ingress controller's pod "
+                    "CIDR (e.g. 10.244.0.0/16)"
+                )
         return value
 
     @model_validator(mode="after")
@@ -397,8 +449,24 @@ class K8sConfig(StackConfig):
             raise ValueError(
                 f"memoryRequest: {self.memory_request} is above memoryLimit {self.memory_limit}"
             )
-        if self.ingress_tls_secret and not self.ingress_host:
-            raise ValueError("ingressHost: required when ingressTlsSecret is set")
+        if (self.ingress_tls_secret or self.ingress_cluster_issuer) and not self.ingress_host:
+            raise ValueError(
+                "ingressHost: required when ingressTlsSecret or ingressClusterIssuer is set"
+            )
+        tls = bool(self.ingress_tls_secret or self.ingress_cluster_issuer)
+        if self.ingress_host and not tls and not self.allow_http:
+            raise ValueError(
+                f"ingressTlsSecret or ingressClusterIssuer: required with ingressHost "
+                f"{self.ingress_host}, so the Ingress serves HTTPS (an existing TLS Secret, or "
+                "a cert-manager ClusterIssuer such as letsencrypt-prod; see docs/k8s.md); or "
+                "set allowHttp: true to serve plain HTTP on purpose"
+            )
+        if self.service_type == "LoadBalancer" and not self.allow_http:
+            raise ValueError(
+                "serviceType: LoadBalancer exposes the app over plain HTTP to the internet, "
+                "without TLS or rate limits; set ingressHost with ingressTlsSecret or "
+                "ingressClusterIssuer instead, or allowHttp: true if plain HTTP is meant"
+            )
         return self
 
 
@@ -420,6 +488,9 @@ class ServerlessConfig(ManagedDatabaseConfig):
     log_retention_days: int = 14
     throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
     throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
+    # The write route's own, tighter throttle (POST /products), within the stage's.
+    write_throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 5
+    write_throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 10
 
     # CloudWatch accepts only these (shorter ones listed; it also has 400 to 3653).
     RETENTION_DAYS: ClassVar[tuple[int, ...]] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
@@ -439,6 +510,20 @@ class ServerlessConfig(ManagedDatabaseConfig):
             raise ValueError(
                 "rdsProxy: only with database: managed (the proxy fronts the RDS instance the "
                 "stack creates); an external database brings its own pooling"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_write_throttle(self) -> ServerlessConfig:
+        if self.write_throttle_rate > self.throttle_rate:
+            raise ValueError(
+                f"writeThrottleRate: {self.write_throttle_rate:g} is above throttleRate "
+                f"{self.throttle_rate:g}; writes are throttled tighter than reads"
+            )
+        if self.write_throttle_burst > self.throttle_burst:
+            raise ValueError(
+                f"writeThrottleBurst: {self.write_throttle_burst} is above throttleBurst "
+                f"{self.throttle_burst}; writes are throttled tighter than reads"
             )
         return self
 
@@ -503,12 +588,26 @@ def require_real_values(config: StackConfig) -> None:
         )
 
 
-MODELS: dict[TargetName, type[StackConfig]] = {
-    TargetName.VPS: VpsConfig,
-    TargetName.PAAS: PaasConfig,
-    TargetName.K8S: K8sConfig,
-    TargetName.SERVERLESS: ServerlessConfig,
-}
+Model = TypeVar("Model", bound=StackConfig)
+
+
+def narrow(config: StackConfig, model: type[Model]) -> Model:
+    """`config` as the target model `model`, or a ConfigError saying which stack to use.
+
+    A sandbox or a component is handed the config of the stack it was pointed at; this is the
+    one check that the stack is for its target (`shipways up vps --stack k8s`).
+    """
+    if isinstance(config, model):
+        return config
+    wanted = _target_of(model)
+    raise ConfigError(
+        f"this is a {_target_of(type(config))} stack's configuration, not a {wanted} one: use "
+        f"a stack named {wanted} or {wanted}-<suffix>, or set `shipways:target: {wanted}`"
+    )
+
+
+def _target_of(model: type[StackConfig]) -> str:
+    return next((s.name.value for s in slices() if s.config_model() is model), "shared")
 
 
 def select_target(stack: str, target_key: str | None) -> TargetName:
@@ -537,7 +636,7 @@ def _decode(value: Any) -> Any:
 
 def validate(target: TargetName, raw: dict[str, Any]) -> StackConfig:
     """Validate `shipways:*` values (keys without the namespace) for one target."""
-    model = MODELS[target]
+    model = slice_of(target).config_model()
     plain = {k: _decode(v) for k, v in raw.items() if k not in model.secret_keys}
     try:
         config = model.model_validate(plain)
@@ -568,8 +667,16 @@ def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = sorted(p.name.split(".")[1] for p in stacks_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError(f"no stack file {path}; known stacks: {', '.join(known)}")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise NoStackFile(f"no stack file {path}; known stacks: {', '.join(known)}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a `config:` key; fix the file")
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: `config:` must be a mapping")
@@ -594,8 +701,27 @@ def namespaced(config: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     return values, secret
 
 
+@dataclass(frozen=True)
+class LoadedStack:
+    """A stack file read and validated once, as the local tools hand it down."""
+
+    name: str
+    target: TargetName
+    config: StackConfig
+    aws_region: str | None = None  # `aws:region`, for stand-ins that mimic an AWS service
+
+
+def read_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> LoadedStack:
+    """Read and validate `stacks/Pulumi.<stack>.yaml` (the CLI does this once per command)."""
+    bag = read_stack_file(stack, stacks_dir)
+    values, _ = namespaced(bag)
+    target = select_target(stack, values.get("target"))
+    region = bag.get("aws:region")
+    return LoadedStack(
+        stack, target, validate(target, values), None if region is None else str(region)
+    )
+
+
 def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
     """The validated config of a stack file, as the local tools see it."""
-    values, _ = namespaced(read_stack_file(stack, stacks_dir))
-    target = select_target(stack, values.get("target"))
-    return validate(target, values)
+    return read_stack(stack, stacks_dir).config

@@ -4,24 +4,29 @@ No Pulumi CLI, no engine, no credentials: the program runs under `pulumi.runtime
 and every resource it registers is recorded with its inputs. Tests assert on that graph,
 `shipways plan` prints it and prices it, and the policy pack checks it.
 
+The config reaches the program the way the Pulumi CLI's launcher passes it (`PULUMI_CONFIG`
+and `PULUMI_CONFIG_SECRET_KEYS`, loaded into the runtime), and the stack entry reads and
+validates it exactly as under `pulumi up`: once, through `pulumi.Config`.
+
 Mock outputs echo the inputs plus a fake id and ARN. A target whose program needs a provider
 lookup (an AMI, a platform name) or an output the cloud computes (an endpoint URL) supplies
-them in `infra/targets/<target>/mocks.py` as `CALLS` and `OUTPUTS` (type token -> function),
-and `SECRETS`: stand-ins for secrets a committed stack file cannot hold but needs.
+them in its slice's mocks (`OUTPUTS` and `CALLS`, type token -> function; see the registry),
+with `SECRETS` and `CONFIG`: stand-ins for values a committed stack file needs but cannot hold.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
+import pulumi.runtime
 from pulumi.runtime import mocks, settings, stack
 
 from infra.config import (
@@ -32,10 +37,9 @@ from infra.config import (
     namespaced,
     read_stack_file,
     select_target,
-    validate,
 )
+from infra.targets.registry import Mocks, slice_of
 
-MockFn = Callable[[dict[str, Any]], dict[str, Any]]
 PLACEHOLDER_SECRET = "offline-placeholder-secret"  # noqa: S105 - stands in for ciphertext
 
 
@@ -86,11 +90,11 @@ class OfflinePlan:
 
 
 class _Recorder(mocks.Mocks):
-    def __init__(self, outputs: Mapping[str, MockFn], calls: Mapping[str, MockFn]) -> None:
+    def __init__(self, answers: Mocks) -> None:
         self.declared: list[Declared] = []
         self.options: dict[str, RegisteredOptions] = {}
-        self._outputs = outputs
-        self._calls = calls
+        self._outputs = answers.outputs
+        self._calls = answers.calls
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         fake_id = f"{args.name}-id"
@@ -131,11 +135,26 @@ class _OptionsMonitor(mocks.MockMonitor):
         return super().RegisterResource(request)
 
 
-def _target_mocks(target: TargetName) -> Any:
+@contextmanager
+def engine_config(values: Mapping[str, str], secret_keys: list[str]) -> Iterator[None]:
+    """Hand `values` (full keys, text) to a program as the CLI's launcher does: in the
+    environment, then loaded into the runtime; the environment is restored afterwards."""
+    passed = {"PULUMI_CONFIG": json.dumps(dict(values))}
+    passed["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    before = {name: os.environ.get(name) for name in passed}
+    os.environ.update(passed)
     try:
-        return importlib.import_module(f"infra.targets.{target.value}.mocks")
-    except ModuleNotFoundError:
-        return None
+        pulumi.runtime.set_all_config(
+            pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env()
+        )
+        yield
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 async def _resolve(value: Any) -> Any:
@@ -146,11 +165,6 @@ async def _resolve(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [await _resolve(v) for v in value]
     return value
-
-
-def stand_in_secrets(target: TargetName) -> dict[str, str]:
-    """Secrets a target's committed stack file needs but cannot hold (its mocks' `SECRETS`)."""
-    return dict(getattr(_target_mocks(target), "SECRETS", {}))
 
 
 def plan_stack(
@@ -166,7 +180,7 @@ def plan_stack(
     Values come from `stacks/Pulumi.<stack>.yaml` (unless `use_stack_file` is false), then
     `overrides` (our keys, no namespace). Encrypted values in the file, which only the
     Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones. A stack
-    file's plan also gets the target's stand-in `SECRETS` it does not set itself.
+    file's plan also gets the target's stand-in `SECRETS` and `CONFIG` it does not set itself.
     """
     from infra import stack as entry
 
@@ -177,46 +191,49 @@ def plan_stack(
     for key, value in (secrets or {}).items():
         values[key] = value
         secret_keys.add(key)
-    target = select_target(stack_name, values.get("target"))
-    target_mocks = _target_mocks(target)
+    # The target picks the mocks; the stack entry validates the config, as under `pulumi up`.
+    target_mocks = slice_of(select_target(stack_name, values.get("target"))).mocks()
     if use_stack_file:
-        for key, value in stand_in_secrets(target).items():
-            if key not in values:
-                values[key] = value
-                secret_keys.add(key)
-    outputs = dict(getattr(target_mocks, "OUTPUTS", {}))
-    calls = dict(getattr(target_mocks, "CALLS", {}))
-
-    recorder = _Recorder(outputs, calls)
+        stand_ins = [(target_mocks.config, False), (target_mocks.secrets, True)]
+        for given, secret in stand_ins:
+            for key, value in given.items():
+                if key not in values:
+                    values[key] = value
+                    if secret:
+                        secret_keys.add(key)
+    recorder = _Recorder(target_mocks)
     full = {f"{NAMESPACE}:{k}": _as_config_text(v) for k, v in values.items()}
     full.update({k: _as_config_text(v) for k, v in bag.items() if not k.startswith(NAMESPACE)})
     holder: dict[str, Any] = {}
 
     async def run() -> None:
-        exports = entry.program()
-        holder["exports"] = await _resolve(exports)
+        declared = entry.program()
+        holder["declared"] = declared
+        holder["exports"] = await _resolve(declared.exports)
 
     # The runtime binds its futures to the current loop, so the loop must exist before the
     # mocks create the root stack resource; a fresh root per run keeps runs independent.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        settings.ROOT.set(None)
-        runtime_config.set_all_config(full, [f"{NAMESPACE}:{k}" for k in secret_keys])
-        mocks.set_mocks(
-            recorder,
-            project="shipways",
-            stack=stack_name,
-            preview=False,
-            monitor=_OptionsMonitor(recorder),
-        )
-        settings.SETTINGS.rpc_manager.clear()
-        settings.SETTINGS.outputs.clear()
-        loop.run_until_complete(stack.run_pulumi_func(run))
+        with engine_config(full, [f"{NAMESPACE}:{k}" for k in secret_keys]):
+            settings.ROOT.set(None)
+            mocks.set_mocks(
+                recorder,
+                project="shipways",
+                stack=stack_name,
+                preview=False,
+                monitor=_OptionsMonitor(recorder),
+            )
+            settings.SETTINGS.rpc_manager.clear()
+            settings.SETTINGS.outputs.clear()
+            loop.run_until_complete(stack.run_pulumi_func(run))
     finally:
         _drain(loop)
-    config = validate(target, values)
-    return OfflinePlan(stack_name, target, config, recorder.declared, holder.get("exports", {}))
+    declared: entry.Declared = holder["declared"]
+    return OfflinePlan(
+        stack_name, declared.target, declared.config, recorder.declared, holder["exports"]
+    )
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:

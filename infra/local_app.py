@@ -16,7 +16,8 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.paths import state_dir
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
+from infra.sandbox.health import wait_for_http
 
 
 def app_env(database: Path) -> dict[str, str]:

@@ -23,9 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.contract import CONTRACT_DIR, CONTRACT_INI
+from infra.contract.config import TARGETS
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
-TARGETS = ("vps", "paas", "k8s", "serverless", "local")
 _MESSAGE_LIMIT = 500
 
 

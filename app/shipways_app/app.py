@@ -26,7 +26,6 @@ from shipways_app.api import router
 from shipways_app.db import Database, create_db_engine, describe_storage, summarise_db_error
 from shipways_app.logs import configure_logging
 from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from shipways_app.migrate import head_revision
 from shipways_app.settings import Settings, load_settings
 
 log = logging.getLogger("shipways_app")
@@ -38,6 +37,13 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
+def head_revision() -> str:
+    """The migrations' head revision (imports Alembic, hence not at module import)."""
+    from shipways_app import migrate
+
+    return migrate.head_revision()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the app. Raises settings.ConfigError when the environment is invalid."""
     settings = settings or load_settings()
@@ -46,6 +52,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Servers load the migration scripts now, so the first readiness probe answers fast;
+        # Lambda runs without lifespan and loads them only if /readyz is ever asked.
+        await run_in_threadpool(head_revision)
         yield
         engine.dispose()
 
@@ -57,11 +66,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url=None,  # served below with its own, narrower CSP
         redoc_url=None,
         lifespan=lifespan,
+        # The contract's routes sit directly on the app rather than through include_router:
+        # an included router adds a second route-matching pass to every request.
+        routes=list(router.routes),
     )
     app.state.settings = settings
-    app.state.db = Database(engine, head_revision())
+    app.state.db = Database(engine, head_revision)
     app.state.storage = describe_storage(engine, settings.target)
-    app.include_router(router)
     _add_docs(app)
     _add_db_error_handler(app)
     _add_method_not_allowed_handler(app)
@@ -128,7 +139,8 @@ def _add_method_not_allowed_handler(app: FastAPI) -> None:
         ]
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        if not isinstance(exc, StarletteHTTPException):  # registered for these only
+            raise exc
         if exc.status_code != 405:
             return await http_exception_handler(request, exc)
         allow = ", ".join(allowed_methods(request.scope))

@@ -57,7 +57,8 @@ class ManagedDatabase:
                 DBHostname=self.host, Port=self.port, DBUsername=self.user
             )
             return token
-        assert self.secret_arn is not None  # required by Settings with DATABASE_AUTH=secret
+        if self.secret_arn is None:  # Settings requires it with DATABASE_AUTH=secret
+            raise ValueError("DATABASE_SECRET_ARN is required with DATABASE_AUTH=secret")
         region = self.secret_arn.split(":")[3]
         answer = make("secretsmanager", region_name=region).get_secret_value(
             SecretId=self.secret_arn

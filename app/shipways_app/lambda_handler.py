@@ -10,6 +10,10 @@ engine, app. Warm invocations reuse them. Two kinds of events arrive:
 
 SHIPWAYS_MIGRATE_ON_INIT=true migrates at init: only meant for SQLite in /tmp, where each
 container has its own throwaway database that must be created before the first request.
+
+The init imports only what serving needs: Alembic (`shipways_app.migrate`) is imported when a
+migration actually runs, and the PostgreSQL driver only when DATABASE_URL points at PostgreSQL
+(SQLAlchemy loads a dialect's driver when the engine is created).
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from mangum import Mangum
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+if TYPE_CHECKING:
+    from shipways_app.migrate import MigrationResult
 from shipways_app.app import create_app
 from shipways_app.db import create_db_engine, summarise_db_error
-from shipways_app.migrate import upgrade
 from shipways_app.settings import Settings, load_settings
 
 log = logging.getLogger("shipways_app.lambda")
@@ -74,6 +79,12 @@ def _init() -> Runtime:
     _open_connection(engine)
     init_count += 1
     return Runtime(settings, engine, app, Mangum(app, lifespan="off"))
+
+
+def upgrade(engine: Engine) -> MigrationResult:
+    from shipways_app import migrate  # Alembic: loaded only by a container that migrates
+
+    return migrate.upgrade(engine)
 
 
 runtime = _init()

@@ -1,7 +1,8 @@
 """JSON logs on stdout: one object per line, so every platform's log pipeline can parse them.
 
 Request lines carry their fields in `extra={"fields": {...}}`; the formatter lifts them to
-top-level keys next to ts/level/logger/msg.
+top-level keys next to ts/level/logger/msg. Formatting runs once per request, so it is kept
+cheap: one reused JSON encoder, and the timestamp's date-and-second part built once a second.
 """
 
 from __future__ import annotations
@@ -9,18 +10,33 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 _HANDLER_NAME = "shipways-json"
+# json.dumps with options builds a new encoder per call; this one is built once.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
     """Format a record as a single JSON line (also used by gunicorn's master via logconfig_dict)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")  # (epoch second, its ISO 8601 text)
+
+    def timestamp(self, created: float) -> str:
+        """ISO 8601 in UTC with milliseconds, e.g. 2026-11-25T13:28:16.042+00:00."""
+        second = int(created)
+        cached_second, text = self._second
+        if second != cached_second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -30,7 +46,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(level: int) -> None:
@@ -52,3 +68,6 @@ def configure_logging(level: int) -> None:
         server_logger.handlers = []
         server_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its built-in plugins at INFO whenever migration scripts are
+    # loaded (readiness does at start-up): noise, not events.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -4,6 +4,10 @@
 404s, 413s, validation errors and crashes - with the security headers and X-Request-ID, and
 writes the one JSON log line per request. `BodyLimitMiddleware` enforces the body size on
 Content-Length and on chunked bodies alike.
+
+Both run on every request, so the per-request work is kept small: the header tuples and the
+names they replace are built once at import, the request headers are scanned once, and the
+access line skips the logging call's caller lookup (the JSON line does not show it).
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +43,10 @@ _DEFAULT_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", API_CSP.encode()),
     (b"cache-control", b"no-store"),
 )
+_HSTS_HEADER = (b"strict-transport-security", HSTS.encode())
+# Names this middleware sets itself: a route's own value for them is dropped.
+_OWN_NAMES = frozenset({name for name, _ in _SECURITY_HEADERS} | {b"x-request-id"})
+_OWN_NAMES_HTTPS = _OWN_NAMES | {_HSTS_HEADER[0]}
 
 
 class ProxyTrust:
@@ -90,28 +98,34 @@ class RequestContextMiddleware:
         self.app = app
         self.trust = ProxyTrust(trusted_proxies)
 
-    def _is_https(self, scope: Scope) -> bool:
+    def _is_https(self, scope: Scope, forwarded_proto: bytes | None) -> bool:
         if scope.get("scheme") == "https":  # TLS here, or uvicorn already trusted the proxy
             return True
-        proto = _header(scope, b"x-forwarded-proto")
         client = scope.get("client")
-        if proto is None or not self.trust.trusts(client[0] if client else None):
+        if forwarded_proto is None or not self.trust.trusts(client[0] if client else None):
             return False
-        return proto.split(b",")[0].strip().lower() == b"https"
+        return forwarded_proto.split(b",")[0].strip().lower() == b"https"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming = _header(scope, b"x-request-id")
+        incoming = forwarded_proto = None
+        for key, value in scope["headers"]:  # one pass for both headers we read
+            if key == b"x-request-id":
+                incoming = bytes(value)
+            elif key == b"x-forwarded-proto":
+                forwarded_proto = bytes(value)
         request_id = (
-            incoming.decode() if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            incoming.decode() if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
-        if self._is_https(scope):
-            extra.append((b"strict-transport-security", HSTS.encode()))
+        own_names = _OWN_NAMES
+        if self._is_https(scope, forwarded_proto):
+            extra.append(_HSTS_HEADER)
+            own_names = _OWN_NAMES_HTTPS
         status = 500
         response_started = False
 
@@ -120,11 +134,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in {name for name, _ in extra}
-                ]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in own_names]
                 present = {k.lower() for k, _ in headers}
                 headers.extend(h for h in _DEFAULT_HEADERS if h[0] not in present)
                 headers.extend(extra)
@@ -141,21 +151,23 @@ class RequestContextMiddleware:
                 await _send_json(send_with_headers, 500, {"detail": "Internal Server Error"})
             status = 500
         finally:
-            client = scope.get("client")
-            access_log.log(
-                logging.ERROR if status >= 500 else logging.INFO,
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "request_id": request_id,
-                        "client": client[0] if client else None,
-                    }
-                },
-            )
+            level = logging.ERROR if status >= 500 else logging.INFO
+            if access_log.isEnabledFor(level):
+                client = scope.get("client")
+                fields = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": request_id,
+                    "client": client[0] if client else None,
+                }
+                # makeRecord + handle is Logger.log minus its walk up the stack for the caller.
+                access_log.handle(
+                    access_log.makeRecord(
+                        access_log.name, level, "", 0, "request", (), None, extra={"fields": fields}
+                    )
+                )
 
 
 class BodyLimitMiddleware:

@@ -1,33 +1,27 @@
-"""ORM models. The schema itself is owned by the Alembic migrations in `migrations/`."""
+"""ORM models, for the migrations' autogenerate and for tooling. The app serves with Core.
+
+`Product` is mapped onto the Core table in `tables`, so both views share one declaration;
+the schema itself is owned by the Alembic migrations in `migrations/`.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, MetaData, Numeric, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped
 
-# Deterministic constraint names let later migrations drop/alter them on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from shipways_app.tables import NAME_MAX_LENGTH, NAMING_CONVENTION, metadata, products
 
-NAME_MAX_LENGTH = 100
+__all__ = ["NAME_MAX_LENGTH", "NAMING_CONVENTION", "Base", "Product"]
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    metadata = metadata
 
 
 class Product(Base):
-    __tablename__ = "products"
-    __table_args__ = (CheckConstraint("price > 0", name="price_positive"),)
+    __table__ = products
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), unique=True)
-    # Money is exact: Numeric(10, 2), never float.
-    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    id: Mapped[int]
+    name: Mapped[str]
+    price: Mapped[Decimal]

@@ -15,7 +15,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from shipways_app.models import NAME_MAX_LENGTH
+from shipways_app.tables import NAME_MAX_LENGTH
 
 MAX_PRICE = Decimal("1000000")
 
@@ -102,4 +102,5 @@ class VersionInfo(BaseModel):
     git_sha: str
     target: str
     python: str
+    instance: str
     storage: Storage

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -53,6 +54,7 @@ class ConfigError(ValueError):
 TRUST_ANY_PROXY = "*"
 MIGRATE_HINT = "run `python -m shipways_app migrate`"
 
+_ARN_HINT = "use the ARN of the RDS-managed secret (arn:aws:secretsmanager:...)"
 _HINTS: dict[str, str] = {
     "DATABASE_URL": (
         "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (postgres:// is accepted too) "
@@ -73,10 +75,11 @@ _HINTS: dict[str, str] = {
     ),
     "DATABASE_PORT": "use a port number (5432)",
     "DATABASE_AUTH": "use secret (read DATABASE_SECRET_ARN) or iam (sign an IAM token)",
-    "DATABASE_SECRET_ARN": "use the ARN of the RDS-managed secret (arn:aws:secretsmanager:...)",
+    "DATABASE_SECRET_ARN": _ARN_HINT,
 }
 # Values of these variables are never echoed back: they may carry credentials.
 _SECRET_VARS = frozenset({"DATABASE_URL"})
+_URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
 class Settings(BaseSettings):
@@ -203,26 +206,64 @@ def normalise_database_url(raw: str) -> URL:
 def load_settings() -> Settings:
     """Read settings from the environment, or raise ConfigError naming every bad variable."""
     try:
-        return Settings(**_url_from_file())
+        return Settings(**secrets_from_files(os.environ), **secrets_from_aws(os.environ))
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 
 
-def _url_from_file() -> dict[str, Any]:
-    """DATABASE_URL_FILE: the URL in a file (a mounted Kubernetes Secret), not the environment,
-    where every process of the container (and `kubectl describe`) could read it."""
-    path = os.environ.get("DATABASE_URL_FILE")
-    if not path:
+def secrets_from_aws(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`DATABASE_URL_SECRET_ARN`: DATABASE_URL read from AWS Secrets Manager, once, at start.
+
+    On Lambda a plain environment variable is shown to anyone who may read the function's
+    configuration; the secret is readable only by the function's role. boto3 is part of every
+    AWS Lambda Python runtime, so the app does not ship it.
+    """
+    arn = environ.get(f"{_URL_VAR_FROM_AWS}_SECRET_ARN", "").strip()
+    if not arn:
         return {}
-    if os.environ.get("DATABASE_URL"):
-        raise ConfigError("DATABASE_URL and DATABASE_URL_FILE are both set: keep one")
+    name = f"{_URL_VAR_FROM_AWS}_SECRET_ARN"
+    if environ.get(_URL_VAR_FROM_AWS, "").strip() or environ.get(f"{_URL_VAR_FROM_AWS}_FILE"):
+        raise ConfigError(f"{name} is set together with {_URL_VAR_FROM_AWS}: set only one of them")
     try:
-        return {"DATABASE_URL": Path(path).read_text().strip()}
-    except OSError as exc:
+        import boto3
+    except ImportError:
+        raise ConfigError(f"{name} needs boto3 (present on AWS Lambda): install it") from None
+    try:
+        answer = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+        return {_URL_VAR_FROM_AWS: str(answer["SecretString"])}
+    except Exception as exc:  # botocore's errors: no credentials, denied, not found, network
         raise ConfigError(
-            f"DATABASE_URL_FILE={path!r} cannot be read ({exc.strerror}): mount the "
-            "database Secret there, or unset DATABASE_URL_FILE"
+            f"{name}={arn}: cannot read the secret ({type(exc).__name__}); the function's "
+            "role needs secretsmanager:GetSecretValue on it"
         ) from None
+
+
+def secrets_from_files(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Secrets given as files: `DATABASE_URL_FILE=/path` reads DATABASE_URL from that file.
+
+    Kubernetes mounts its Secrets as files, which, unlike environment variables, are not
+    inherited by every child process, shown by `kubectl describe` or dumped in crash reports.
+    """
+    found: dict[str, Any] = {}
+    for name in sorted(_SECRET_VARS):
+        path = environ.get(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if environ.get(name, "").strip():
+            raise ConfigError(f"{name} and {name}_FILE are both set: set only one of them")
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{name}_FILE={path!r} cannot be read ({exc.strerror}): mount the secret "
+                f"there, or unset {name}_FILE"
+            ) from None
+        if not value:  # an empty secret must not fall back to per-instance SQLite silently
+            raise ConfigError(
+                f"{name}_FILE={path!r} is empty: put the value in the secret, or unset {name}_FILE"
+            )
+        found[name] = value
+    return found
 
 
 def load_settings_or_exit() -> Settings:

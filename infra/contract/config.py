@@ -10,7 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-TARGETS = ("vps", "paas", "k8s", "serverless", "local")
+from infra.targets.registry import TargetName
+
+# What `/version` may report: one of the targets, or `local` (uvicorn direct).
+TARGETS = (*(t.value for t in TargetName), "local")
 # Bounded: every request of the suite gives up after these many seconds.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 

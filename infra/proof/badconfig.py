@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi.runtime import mocks, settings
 
-from infra.config import ConfigError, namespaced, read_stack_file
+from infra.config import ConfigError, TargetName, namespaced, read_stack_file
 from infra.harness import plan_stack
 
 PRIVATE_KEY = (
@@ -66,7 +66,7 @@ CASES: tuple[ConfigCase, ...] = (
     # shared keys (every stack validates them the same way; checked on each)
     *(
         case
-        for stack in ("vps", "paas", "k8s", "serverless")
+        for stack in (t.value for t in TargetName)
         for case in (
             ConfigCase(stack, "appName", "app name with capitals", {"appName": "Shop"}),
             ConfigCase(stack, "environment", "environment with spaces", {"environment": "pro d"}),
@@ -90,6 +90,9 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("paas", "platformPattern", "broken regex", {"platformPattern": "Python (3"}),
     ConfigCase("paas", "DB_PASSWORD", "secret in env", {"env": {"DB_PASSWORD": "hunter2"}}),
     ConfigCase("paas", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
+    ConfigCase(
+        "paas", "certificateArn", "load balancer without HTTPS", {"environmentType": "LoadBalanced"}
+    ),
     ConfigCase("k8s", "registry", "registry mode without registry", drop=("registry",)),
     ConfigCase("k8s", "cpuRequest", "request above limit", {"cpuRequest": "2"}),
     ConfigCase("k8s", "memoryLimit", "limit too small", {"memoryLimit": "32Mi"}),
@@ -99,6 +102,8 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("k8s", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
     ConfigCase("k8s", "kubeContext", "registry mode without a context", drop=("kubeContext",)),
     ConfigCase("k8s", "platform", "unknown node platform", {"platform": "linux/s390x"}),
+    ConfigCase("k8s", "ingressTlsSecret", "public host without TLS", {"ingressHost": "a.b.dev"}),
+    ConfigCase("k8s", "trustedProxies", "every private network", {"trustedProxies": "10.0.0.0/8"}),
     ConfigCase("k8s", "serviceType", "unsupported Service type", {"serviceType": "NodePort"}),
     ConfigCase("paas", "versionsToKeep", "nothing to roll back to", {"versionsToKeep": 1}),
     ConfigCase("serverless", "memoryMb", "below Lambda's minimum", {"memoryMb": 64}),

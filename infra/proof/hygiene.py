@@ -50,7 +50,6 @@ IMAGE_FIRST_PARTY = (
     "opt/venv/lib/python*/site-packages/shipways_app*",
     "var/task/shipways_app*",
 )
-LAMBDA_FIRST_PARTY = ("shipways_app*", "shipways-artifact.json")
 WHEEL_FIRST_PARTY = ("shipways_app*",)
 
 PRIVATE_KEY_BLOCK = re.compile(

@@ -1,9 +1,10 @@
-"""`shipways proof`: every proof across the landed targets, and one summary.
+"""`shipways proof`: every proof across the targets, and one summary.
 
 Order: the offline proofs first (policy over each stack's resource graph, bad config, the
 dependency audit), then the artifacts (built and scanned), then the running targets: each is
-brought up on its own proof instance (`shipways-proof-<target>`, idempotent: reused when it is
-already up), fuzzed from the app's schema, and the VPS is put through its faults.
+brought up on its own proof instance (`shipways-proof-<target>`, never the demo's, since the
+proof fuzzes, kills and restarts what it runs on; idempotent: reused when it is already up),
+fuzzed from the app's schema, and the VPS is put through its faults.
 
 The summary has one row per target: requests tried, policy violations, bad stacks caught,
 bad configs refused, artifact findings, faults survived and data lost (which must be 0).
@@ -22,8 +23,21 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
-from infra.config import TargetName
-from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies, targets
+from infra.config import TargetName, read_stack
+from infra.proof import (
+    artifacts,
+    audit,
+    badconfig,
+    bandit_scan,
+    checkov_scan,
+    faults,
+    fuzz,
+    policies,
+    vps_scanners,
+)
+from infra.proof.scanners import ScannerReport
+from infra.proof.scanners import render as render_scanner
+from infra.targets import slice_of
 
 PROOF_PREFIX = "shipways-proof"
 
@@ -43,6 +57,7 @@ class TargetProof:
     fuzz_requests: int = 0
     fuzz_failures: list[str] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # third-party scanners' reports
     errors: list[str] = field(default_factory=list)  # a step that could not run at all
 
     @property
@@ -63,6 +78,7 @@ class TargetProof:
             or self.fuzz_failures
             or self.faults_survived < len(self.faults)
             or self.data_lost
+            or any(s["unexplained"] for s in self.scanners)
             or self.errors
         )
 
@@ -71,11 +87,16 @@ class TargetProof:
 class Proof:
     targets: list[TargetProof] = field(default_factory=list)
     dependencies: dict[str, Any] = field(default_factory=dict)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # ScannerReport.to_json()
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.targets) and bool(self.dependencies.get("ok"))
+        return (
+            all(t.ok for t in self.targets)
+            and bool(self.dependencies.get("ok"))
+            and all(s["ok"] for s in self.scanners)
+        )
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -88,6 +109,7 @@ class Proof:
             "seconds": round(self.seconds, 1),
             "targets": rows,
             "dependencies": self.dependencies,
+            "scanners": self.scanners,
         }
 
 
@@ -102,9 +124,9 @@ def run(
     with_faults: bool = True,
     down: bool = False,
 ) -> Proof:
-    """Run every proof for the landed targets (or `only` these) and return the summary."""
+    """Run every proof for every target (or `only` these) and return the summary."""
     started = time.perf_counter()
-    wanted = [t for t in targets.landed() if not only or t in set(only)]
+    wanted = [t for t in TargetName if not only or t in set(only)]
     proof = Proof([TargetProof(t.value) for t in wanted])
     say = console.print
     with tempfile.TemporaryDirectory(prefix="shipways-proof-") as scratch:
@@ -117,7 +139,7 @@ def run(
             _step(
                 row,
                 "fuzz and faults",
-                lambda r: _running(r, console, max_examples, with_faults, down),
+                lambda r: _fuzz_and_faults(r, console, max_examples, with_faults, down),
                 say,
             )
     console.rule("[bold]dependencies")
@@ -135,8 +157,28 @@ def run(
         ],
         "methods": sorted({p.method for p in report.packages}),
     }
+    console.rule("[bold]scanners")
+    with tempfile.TemporaryDirectory(prefix="shipways-scan-") as work:
+        proof.scanners = [_scan(name, scan, Path(work), console) for name, scan in SCANNERS]
     proof.seconds = time.perf_counter() - started
     return proof
+
+
+SCANNERS: tuple[tuple[str, Callable[[Path], ScannerReport]], ...] = (
+    ("checkov", checkov_scan.scan),
+    ("bandit", lambda _work: bandit_scan.scan()),
+)
+
+
+def _scan(
+    name: str, scan: Callable[[Path], ScannerReport], work: Path, console: Console
+) -> dict[str, Any]:
+    """One scanner's report; a scanner that cannot run is a failed proof with the reason."""
+    with console.status(f"scanning with {name} ..."):
+        try:
+            return scan(work).to_json()
+        except Exception as exc:  # reported in the summary like any failed step
+            return {"scanner": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _step(row: TargetProof, what: str, step: Step, say: Callable[[str], None]) -> None:
@@ -163,32 +205,50 @@ def _bad_config(row: TargetProof) -> None:
 
 
 def _artifact(row: TargetProof, scratch: Path, console: Console) -> None:
-    (kind,) = [a for a in artifacts.ARTIFACTS if a.target.value == row.target]
-    with console.status(f"building and scanning the {kind.kind} ..."):
-        report = kind.scan(scratch / row.target, lambda _line: None)
+    with console.status(f"building and scanning the {row.target} artifact ..."):
+        report = artifacts.build_and_scan(TargetName(row.target), scratch / row.target)
     row.artifact = report.artifact
     row.artifact_files = report.files
     row.artifact_findings = [str(f) for f in report.findings]
 
 
-def _running(
+def _fuzz_and_faults(
     row: TargetProof, console: Console, max_examples: int, with_faults: bool, down: bool
 ) -> None:
     target = TargetName(row.target)
-    box = targets.instance(target, f"{PROOF_PREFIX}-{target.value}")
+    box = slice_of(target).sandbox(f"{PROOF_PREFIX}-{target.value}")
     try:
-        endpoint = box.up(console, stack=target.value)
+        endpoint = box.up(console, stack=read_stack(target.value))
         row.url = endpoint.url
         with console.status(f"fuzzing {endpoint.url} ({max_examples} examples per operation) ..."):
             report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
         results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
+        if target is TargetName.VPS:
+            _scanners(row, box, console)
         if with_faults and target is TargetName.VPS:
             _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
     finally:
         if down:
             box.down(console)
+
+
+def _scanners(row: TargetProof, box: Any, console: Console) -> None:
+    """sslyze, ssh-audit and systemd-analyze on the VPS (before the faults restart it)."""
+    access = box.access()
+    with (
+        console.status("scanning the VPS: sslyze, ssh-audit, systemd-analyze ..."),
+        tempfile.TemporaryDirectory(prefix="shipways-scan-") as scratch,
+    ):
+        reports = vps_scanners.scan_vps(
+            host="127.0.0.1",
+            https_port=access.https_port,
+            ssh_port=access.ssh_port,
+            settings=box.settings(),
+            scratch=Path(scratch),
+        )
+    row.scanners = [r.to_json() for r in reports]
 
 
 def _faults(row: TargetProof, container_name: str, url: str, console: Console) -> None:
@@ -208,6 +268,13 @@ def _faults(row: TargetProof, container_name: str, url: str, console: Console) -
         injector.close()
 
 
+def _scanner_cell(t: TargetProof) -> str:
+    """`0 of 15` per scanner: unexplained findings of all findings (the rest allow-listed)."""
+    if not t.scanners:
+        return "-"
+    return " ".join(f"{len(s['unexplained'])}/{s['findings']}" for s in t.scanners)
+
+
 def render(proof: Proof, out: Console) -> None:
     """One column per target (four targets fit an 80-column terminal), one row per figure."""
     table = Table(title="shipways proof", caption="what each row proves: docs/proof.md")
@@ -223,6 +290,7 @@ def render(proof: Proof, out: Console) -> None:
         "artifact findings in files": lambda t: f"{len(t.artifact_findings)} in {t.artifact_files}",
         "faults survived": lambda t: f"{t.faults_survived}/{len(t.faults)}" if t.faults else "-",
         "data lost": lambda t: str(t.data_lost) if t.faults else "-",
+        "scanner findings": lambda t: _scanner_cell(t),
         "result": lambda t: "[green]ok[/]" if t.ok else "[red]FAILED[/]",
     }
     for label, cell in rows.items():
@@ -240,9 +308,16 @@ def render(proof: Proof, out: Console) -> None:
             out.print(f"  [red]{item['package']} {item['version']}[/]: {advisory}")
     for item in deps.get("unaudited", []):
         out.print(f"  [yellow]not audited[/] {item['package']} {item['version']}: {item['reason']}")
+    for scanner in proof.scanners:
+        render_scanner(scanner, out)
     for t in proof.targets:
         for problem in (*t.errors, *t.stack_violations, *t.artifact_findings, *t.fuzz_failures):
             out.print(f"  [red]{t.target}[/]: {problem}")
+        for scan in t.scanners:
+            for problem in scan["unexplained"]:
+                out.print(
+                    f"  [red]{t.target}[/]: {scan['scanner']} (not in the allow-list): {problem}"
+                )
         for fault in t.faults:
             if not fault["survived"] or fault["data_lost"]:
                 out.print(f"  [red]{t.target}[/]: fault {fault['name']}: {fault['notes']}")

@@ -14,24 +14,21 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import docker
-import httpx
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
+from infra.sandbox.digest import recipe_digest
 from infra.sandbox.errors import Progress, SandboxError, report
-from infra.sandbox.images import recipe_hash
 
 LOOPBACK = "127.0.0.1"
 MANAGED_LABEL = "shipways.managed"
 SPEC_LABEL = "shipways.spec"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-_LOCAL_HOSTS = {LOOPBACK, "localhost"}
 
 
 def cgroup_version(
@@ -119,7 +116,7 @@ def _validate_network(run_kwargs: Mapping[str, Any]) -> None:
 
 def spec_hash(image_id: str, labels: Mapping[str, str], run_kwargs: Mapping[str, Any]) -> str:
     """Hash of everything that defines a container; a different hash means recreate."""
-    return recipe_hash(
+    return recipe_digest(
         {
             "image": image_id,
             "labels": dict(labels),
@@ -311,44 +308,6 @@ def _logs_tail(container: Container, lines: int = 30) -> str:
         return bytes(container.logs(tail=lines)).decode(errors="replace")
     except APIError:
         return "(logs unavailable)"
-
-
-def wait_for_http(
-    url: str,
-    timeout: float = 30.0,
-    expect_status: int = 200,
-    *,
-    interval: float = 0.5,
-    give_up: Callable[[], str | None] | None = None,
-) -> httpx.Response:
-    """Poll a loopback URL until it answers `expect_status`; bounded in time and attempts.
-
-    Only 127.0.0.1/localhost URLs are accepted: the sandbox never sends traffic elsewhere.
-    `give_up` is asked before each attempt; a reason from it (say, the server process exited)
-    ends the wait at once instead of polling a server that can no longer answer.
-    """
-    host = urlsplit(url).hostname
-    if host not in _LOCAL_HOSTS:
-        raise SandboxError(f"wait_for_http only polls {LOOPBACK}; got {url!r}")
-    attempts = max(1, int(timeout / interval) + 1)
-    deadline = time.monotonic() + timeout
-    last = "no attempt made"
-    with httpx.Client(timeout=min(5.0, timeout), trust_env=False) as http:
-        for _ in range(attempts):
-            reason = give_up() if give_up else None
-            if reason:
-                raise SandboxError(f"{url}: {reason}")
-            try:
-                response = http.get(url)
-                if response.status_code == expect_status:
-                    return response
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
-    raise SandboxError(f"{url} did not answer {expect_status} within {timeout:.0f}s (last: {last})")
 
 
 def published_port(container: Container, container_port: int | str) -> int:

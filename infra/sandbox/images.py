@@ -1,11 +1,12 @@
 """Local base images, built without any registry, tagged by the hash of their recipe.
 
-No registry is reachable from the project's machines, so nothing can be pulled: the Debian
-base is made with `debootstrap --variant=minbase` and `docker import`, and everything else
-is built FROM it. Tags carry a short hash of the whole recipe (package list, scripts,
-Dockerfile context, build args): an unchanged recipe reuses the stored image in
-milliseconds, a changed one gets a new tag and is rebuilt. That is what makes `up` and CI
-(which starts right after a session, with images still stored) idempotent and fast.
+Where an image registry answers, the Debian base comes from the official image
+(`infra.sandbox.official`); where none does, it is made with `debootstrap --variant=minbase`
+and `docker import`. Everything else is built FROM it. Tags carry a short hash of the whole
+recipe (package list, scripts, Dockerfile context, build args): an unchanged recipe reuses
+the stored image in milliseconds, a changed one gets a new tag and is rebuilt. That is what
+makes `up` and CI (which starts right after a session, with images still stored) idempotent
+and fast.
 
 `build_image` / `ensure_context_image` are the generic pieces the targets reuse for their
 own Dockerfiles (app image, Lambda harness, ...).
@@ -13,8 +14,6 @@ own Dockerfiles (app image, Lambda harness, ...).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from collections import deque
@@ -27,6 +26,8 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
+from infra.sandbox import official
+from infra.sandbox.digest import files_under, recipe_digest, tree_digest
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import apt_install, can_self_install, file_lock, run_logged
 
@@ -36,7 +37,6 @@ DOCKERFILES = Path(__file__).parent / "dockerfiles"
 # container run from the image, and that label marks containers shipways itself manages.
 IMAGE_LABEL = "shipways.image"
 RECIPE_LABEL = "shipways.recipe"
-_HASH_LEN = 12
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class BaseRecipe:
 
     def digest(self) -> str:
         """Short content hash of the recipe: same recipe, same tag."""
-        return recipe_hash(
+        return recipe_digest(
             {
                 "suite": self.suite,
                 "mirror": self.mirror,
@@ -77,27 +77,15 @@ class BaseRecipe:
         return f"{REPOSITORY}:base-{self.digest()}"
 
 
-def recipe_hash(recipe: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-serialisable recipe (key order does not matter)."""
-    blob = json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:_HASH_LEN]
-
-
 def context_hash(context: Path, extra: Mapping[str, Any] | None = None) -> str:
     """Short hash of a build context directory (paths, modes, contents) plus `extra`.
 
     File modes count because an executable bit in a context changes the image.
     """
-    digest = hashlib.sha256()
-    files = sorted(p for p in context.rglob("*") if p.is_file())
+    files = files_under(context)
     if not files:
         raise SandboxError(f"build context {context} is empty; expected a Dockerfile there")
-    for path in files:
-        rel = path.relative_to(context).as_posix()
-        digest.update(f"{rel}\0{path.stat().st_mode & 0o777:o}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    digest.update(json.dumps(extra or {}, sort_keys=True).encode())
-    return digest.hexdigest()[:_HASH_LEN]
+    return tree_digest(files, modes=True, extra=dict(extra or {}))
 
 
 def image_size_mb(client: docker.DockerClient, tag: str) -> float:
@@ -109,7 +97,8 @@ def ensure_base_image(
     progress: Progress | None = None,
     recipe: BaseRecipe | None = None,
 ) -> str:
-    """Return the tag of the Debian 12 base image, building it if this recipe has none yet."""
+    """Return the tag of the Debian 12 base image, making it if this recipe has none yet:
+    from the official Debian image where a registry answers, else with debootstrap."""
     recipe = recipe or BaseRecipe()
     tag = recipe.tag()
     if _exists(client, tag):
@@ -117,7 +106,24 @@ def ensure_base_image(
     with file_lock("image-base"):
         if _exists(client, tag):  # built by a concurrent caller while we waited
             return tag
-        _build_base(client, recipe, tag, progress)
+        if official.registry_reachable():
+            report(
+                progress, "base image: from the official debian:bookworm-slim (a registry answers)"
+            )
+            official.build_from_official(
+                client,
+                tag,
+                packages=recipe.packages,
+                finalize_script=recipe.finalize_script,
+                labels={RECIPE_LABEL: recipe.digest()},
+                progress=progress,
+            )
+        else:
+            report(
+                progress,
+                "base image: no image registry reachable, building Debian 12 with debootstrap",
+            )
+            _build_base(client, recipe, tag, progress)
         report(progress, f"built {tag} ({image_size_mb(client, tag):.0f} MB)")
         prune_superseded(client, tag, progress)
     return tag

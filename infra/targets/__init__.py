@@ -1,26 +1,52 @@
 """The four targets, each one vertical slice: artifact, deploy logic, Pulumi component, sandbox.
 
-A slice lives in `infra/targets/<name>/`:
+A slice lives whole in `infra/targets/<name>/`:
 - `component.py`  `deploy(config, secrets) -> exports`: the Pulumi program (`pulumi up`).
-- `mocks.py`      provider lookups and computed outputs for the offline harness.
-- `sandbox.py`    `SANDBOX`: runs the same artifact on this machine (`shipways up <name>`).
+- `mocks.py`      `OUTPUTS` and `CALLS`: what the cloud would answer, for the offline harness.
+- `sandbox.py`    the `Sandbox` below: runs the same artifact on this machine (`shipways up`).
+- an artifact builder (`build_for_scan`): what it ships, built for the proof's hygiene scan.
 - `checks/`       testinfra modules that `shipways verify <name>` runs beside the HTTP contract.
 
-The CLI finds sandboxes here by name, so a target joins every command (and the main job)
-by adding its module; nothing else needs to know about it.
+`registry.py` names every slice's parts; the CLI, the stack entry, the offline harness, the
+cost comparison and the proof ask it, so a target joins them all with one registry entry
+(see docs/adding-a-target.md). This module holds what every sandbox speaks: the `Sandbox`
+protocol and what it hands back. It imports nothing of `infra.config` at run time, because
+`infra.config` asks the registry for its models.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
-from rich.console import Console
 
-from infra.config import TargetName
+from infra.targets.registry import (
+    BuiltArtifact,
+    Mocks,
+    Slice,
+    TargetName,
+    slice_of,
+    slices,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from infra.config import LoadedStack
+
+__all__ = [
+    "BuiltArtifact",
+    "Checks",
+    "Endpoint",
+    "Mocks",
+    "NotSupported",
+    "Sandbox",
+    "Slice",
+    "TargetName",
+    "slice_of",
+    "slices",
+]
 
 
 class Endpoint(BaseModel):
@@ -44,16 +70,20 @@ class Checks(BaseModel):
 
 
 class NotSupported(Exception):
-    """This operation makes no sense for this target (say why in the message)."""
+    """This operation cannot be done on this target now (say why, and what to do instead)."""
 
 
 class Sandbox(Protocol):
-    """A local stand-in for one target's cloud; every method says what it did on `console`."""
+    """A local stand-in for one target's cloud; every method says what it did on `console`.
+
+    `up` is handed the stack validated once by its caller and keeps what it needs of it in
+    its own state, so `status`, `logs` and `rollback` in a later process read no stack file.
+    """
 
     name: TargetName
     proves: str  # one honest sentence: what running it here proves, and what it does not
 
-    def up(self, console: Console, *, stack: str) -> Endpoint: ...
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint: ...
 
     def down(self, console: Console) -> bool: ...
 
@@ -66,29 +96,3 @@ class Sandbox(Protocol):
     def logs(self, console: Console, *, follow: bool, lines: int) -> None: ...
 
     def rollback(self, console: Console, *, release: str | None) -> str: ...
-
-
-ORDER = (TargetName.VPS, TargetName.PAAS, TargetName.K8S, TargetName.SERVERLESS)
-
-
-def sandbox(name: TargetName) -> Sandbox:
-    """The sandbox of a target, or a clear error if that slice has not landed yet."""
-    try:
-        module = importlib.import_module(f"infra.targets.{name.value}.sandbox")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"infra.targets.{name.value}.sandbox" and exc.name != (
-            f"infra.targets.{name.value}"
-        ):
-            raise
-        raise NotSupported(f"the {name.value} target has no local sandbox yet") from None
-    box: Sandbox = module.SANDBOX
-    return box
-
-
-def available() -> Iterator[Sandbox]:
-    """Every target whose sandbox exists, in the README's order."""
-    for name in ORDER:
-        try:
-            yield sandbox(name)
-        except NotSupported:
-            continue

@@ -1,7 +1,8 @@
 """Every real artifact scanned clean, and the scanner shown to fail on a copy with a plant.
 
-Artifacts are built by the targets' own builders (see `infra.proof.artifacts`): the VPS
-wheelhouse, the PaaS bundle, the k8s app image and the Lambda zip.
+Artifacts are built by the targets' own builders (named in the registry, run by
+`infra.proof.artifacts`): the VPS wheelhouse, the PaaS bundle, the k8s app image and the
+Lambda zip.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra.config import TargetName
 from infra.proof import hygiene
-from infra.proof.artifacts import ARTIFACTS
+from infra.proof.artifacts import build_and_scan
 from infra.sandbox import build_image, ensure_engine
+from infra.targets.serverless.artifact import FIRST_PARTY as LAMBDA_FIRST_PARTY
 
 pytestmark = pytest.mark.e2e
-
-KINDS = {a.target.value: a for a in ARTIFACTS}
 
 
 def _key() -> bytes:
@@ -41,9 +42,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 
 
-@pytest.mark.parametrize("target", list(KINDS))
-def test_artifact_is_clean(work: Path, target: str) -> None:
-    report = KINDS[target].scan(work / target, lambda _line: None)
+@pytest.mark.parametrize("target", list(TargetName), ids=str)
+def test_artifact_is_clean(work: Path, target: TargetName) -> None:
+    report = build_and_scan(target, work / target)
     assert report.files > 20, f"{report.artifact}: only {report.files} files scanned"
     assert [str(f) for f in report.findings] == []
 
@@ -65,7 +66,7 @@ def _one(directory: Path, pattern: str) -> Path:
 def test_planted_env_in_the_app_wheel_fails_the_wheelhouse(work: Path) -> None:
     house = work / "vps" / "wheelhouse"
     if not house.exists():
-        KINDS["vps"].scan(work / "vps", lambda _line: None)
+        build_and_scan(TargetName.VPS, work / "vps")
     copy = work / "vps-planted"
     shutil.copytree(house, copy)
     app_wheel = _one(copy, "shipways_app-*.whl")
@@ -77,7 +78,7 @@ def test_planted_env_in_the_app_wheel_fails_the_wheelhouse(work: Path) -> None:
 
 def test_planted_key_fails_the_paas_bundle(work: Path) -> None:
     if not (work / "paas").exists():
-        KINDS["paas"].scan(work / "paas", lambda _line: None)
+        build_and_scan(TargetName.PAAS, work / "paas")
     bundle = _one(work / "paas", "*.zip")
     planted = _add_to_zip(bundle, work / "paas-planted.zip", {"deploy.pem": _key()})
     assert [(f.path, f.kind) for f in hygiene.scan_zip(planted).findings] == [
@@ -86,13 +87,13 @@ def test_planted_key_fails_the_paas_bundle(work: Path) -> None:
 
 
 def test_planted_git_data_fails_the_lambda_zip(work: Path) -> None:
-    report = KINDS["serverless"].scan(work / "serverless", lambda _line: None)  # cached: fast
+    report = build_and_scan(TargetName.SERVERLESS, work / "serverless")  # cached: fast
     planted = _add_to_zip(
         Path(report.source),
         work / "function-planted.zip",
         {".git/config": b"[core]\n", "shipways_app/test_handler.py": b"x = 1\n"},
     )
-    report = hygiene.scan_zip(planted, ours=hygiene.LAMBDA_FIRST_PARTY)
+    report = hygiene.scan_zip(planted, ours=LAMBDA_FIRST_PARTY)
     assert sorted((f.path, f.kind) for f in report.findings) == [
         (".git/config", "vcs"),
         ("shipways_app/test_handler.py", "tests"),

@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from infra import results
-from infra.config import PaasConfig, load_stack
+from infra.config import PaasConfig, narrow, read_stack
 from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
@@ -51,14 +51,12 @@ def box(results_file: Path) -> Iterator[PaasSandbox]:
 
 @pytest.fixture(scope="module")
 def first(box: PaasSandbox) -> Endpoint:
-    return box.up(CONSOLE, stack="paas")
+    return box.up(CONSOLE, stack=read_stack("paas"))
 
 
 @pytest.fixture(scope="module")
 def config() -> PaasConfig:
-    loaded = load_stack("paas")
-    assert isinstance(loaded, PaasConfig)
-    return loaded
+    return narrow(read_stack("paas").config, PaasConfig)
 
 
 @pytest.fixture
@@ -118,7 +116,7 @@ def test_up_serves_the_contract_and_the_host_checks(box: PaasSandbox, first: End
 
 
 def test_up_again_with_nothing_new_is_a_no_op(box: PaasSandbox, first: Endpoint) -> None:
-    again = box.up(CONSOLE, stack="paas")
+    again = box.up(CONSOLE, stack=read_stack("paas"))
     assert again == first
 
 

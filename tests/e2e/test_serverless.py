@@ -13,8 +13,9 @@ import httpx
 import pytest
 from rich.console import Console
 
-from infra.sandbox.containers import wait_for_http
+from infra.config import read_stack
 from infra.sandbox.engine import ensure_engine
+from infra.sandbox.health import wait_for_http
 from infra.targets import Endpoint
 from infra.targets.serverless.sandbox import ServerlessSandbox
 from infra.verify import run_checks
@@ -33,7 +34,7 @@ def box() -> ServerlessSandbox:
 @pytest.fixture(scope="module")
 def endpoint(box: ServerlessSandbox) -> Iterator[Endpoint]:
     box.down(console)  # a leftover from an interrupted run
-    yield box.up(console, stack="serverless")
+    yield box.up(console, stack=read_stack("serverless"))
     assert box.down(console)
     assert box.endpoint() is None
 
@@ -96,9 +97,11 @@ def test_migrate_release_step_through_the_invoke_api(endpoint: Endpoint) -> None
 
 
 def test_up_again_changes_nothing(box: ServerlessSandbox, endpoint: Endpoint) -> None:
-    first = box.up(console, stack="serverless")  # catches up with any commit since the fixture
+    first = box.up(
+        console, stack=read_stack("serverless")
+    )  # catches up with any commit since the fixture
     container = ensure_engine().containers.get(INSTANCE).id
-    again = box.up(console, stack="serverless")
+    again = box.up(console, stack=read_stack("serverless"))
     assert again.url == first.url == endpoint.url  # the ports stay: a stable URL
     assert again.extra["release"] == first.extra["release"]  # a reproducible zip
     assert ensure_engine().containers.get(INSTANCE).id == container  # nothing restarted

@@ -24,6 +24,7 @@ import shipways_fabric
 from fabric import Connection
 from rich.console import Console
 
+from infra.config import read_stack
 from infra.paths import APP_DIR
 from infra.sandbox import ensure_engine
 from infra.targets.vps import sample_app
@@ -103,7 +104,7 @@ class Load:
 def box() -> Iterator[VpsSandbox]:
     sandbox = VpsSandbox(INSTANCE, health_timeout_s=20, releases_to_keep=KEEP)
     sandbox.down(console)  # a leftover from a crashed run: start from a fresh server
-    sandbox.up(console)
+    sandbox.up(console, stack=read_stack("vps"))
     yield sandbox
     sandbox.down(console)
 
@@ -282,7 +283,7 @@ def test_up_again_reuses_the_server(box: VpsSandbox, access: Access, url: str) -
     client = ensure_engine()
     container = client.containers.get(INSTANCE).id
     before = _serving(url)
-    endpoint = box.up(console)
+    endpoint = box.up(console, stack=read_stack("vps"))
     assert endpoint.url == url and box.access() == access
     assert client.containers.get(INSTANCE).id == container
     assert _serving(url) != before

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from infra.config import TargetName
+from infra.config import TargetName, read_stack
 from infra.proof.faults import VpsFaults
-from infra.proof.targets import instance
 from infra.sandbox import ensure_engine
-from infra.targets import Endpoint
+from infra.targets import Endpoint, slice_of
 from infra.verify import run_checks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -26,9 +25,9 @@ QUIET = Console(quiet=True)
 
 @pytest.fixture(scope="module")
 def vps() -> Iterator[tuple[VpsFaults, Endpoint]]:
-    box = instance(TargetName.VPS, "shipways-test-vps-faults")
+    box = slice_of(TargetName.VPS).sandbox("shipways-test-vps-faults")
     try:
-        endpoint = box.up(QUIET, stack="vps")
+        endpoint = box.up(QUIET, stack=read_stack("vps"))
         container = ensure_engine().containers.get(str(endpoint.extra["container"]))
         faults = VpsFaults(container, endpoint.url)
         yield faults, endpoint

@@ -155,7 +155,7 @@ def test_beanstalk_instances_run_in_the_database_vpc_in_the_app_group() -> None:
     assert settings[("aws:ec2:vpc", "VPCId")] == mocks.DEFAULT_VPC
     assert settings[("aws:ec2:vpc", "Subnets")] == ",".join(mocks.DEFAULT_SUBNETS)
     assert settings[("aws:autoscaling:launchconfiguration", "SecurityGroups")] == "app-id"
-    balanced = plan_stack("paas", overrides={"environmentType": "LoadBalanced"})
+    balanced = plan_stack("paas", overrides={"environmentType": "LoadBalanced", "allowHttp": True})
     settings = {
         (s["namespace"], s["name"]): s["value"]
         for s in balanced.one(ENVIRONMENT).inputs["settings"]

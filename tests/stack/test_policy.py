@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
 import infra.stack
-from infra.config import ConfigError
+from infra.config import ConfigError, TargetName
 from infra.harness import Declared, OfflinePlan
 from infra.paths import ROOT
 from infra.proof.badconfig import CASES, ConfigCase, attempt
@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # pulumi_aws, on import
 ]
 
-STACKS = ("vps", "paas", "k8s", "serverless")
+STACKS = tuple(t.value for t in TargetName)  # the committed stack of each target
 _PLANS: dict[str, OfflinePlan] = {}
 
 

@@ -41,6 +41,8 @@ ALIAS = "aws:lambda/alias:Alias"
 API = "aws:apigatewayv2/api:Api"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 ROUTE = "aws:apigatewayv2/route:Route"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 DATABASE_URL = "postgresql://app:s3cret@db.example.com:5432/shipways"
@@ -152,7 +154,7 @@ def test_graph_with_the_managed_database(
         ALIAS: 1,
         API: 1,
         INTEGRATION: 1,
-        ROUTE: 1,
+        ROUTE: 2,
         STAGE: 1,
         PERMISSION: 1,
     }
@@ -175,7 +177,7 @@ def test_exports(
     assert plan.exports["log_group"] == "/aws/lambda/shipways-demo"
     assert plan.exports["zip_sha256"] == package.sha256
     assert plan.exports["storage"] == "postgresql (Amazon RDS, created by this stack)"
-    assert external[0].exports["storage"] == "postgresql (DATABASE_URL)"
+    assert external[0].exports["storage"] == "postgresql (DATABASE_URL, in Secrets Manager)"
     assert DATABASE_URL not in json.dumps(external[0].exports)
 
 
@@ -279,15 +281,30 @@ def test_the_function_names_the_managed_database_not_its_password(
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
 
 
-def test_database_url_is_a_secret_and_replaces_sqlite(
+def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(
     external: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    function = external[0].one(FUNCTION)
-    variables = _unsecret(function.inputs["environment"])["variables"]
-    assert variables["DATABASE_URL"] == DATABASE_URL
+    plan, seen, _ = external
+    function = plan.one(FUNCTION)
+    variables = function.inputs["environment"]["variables"]
+    secret = plan.one(SECRET)
+    # The function is told where the URL is, never the URL itself.
+    assert "DATABASE_URL" not in variables
+    assert "s3cret" not in str(function.inputs)
+    assert variables["DATABASE_URL_SECRET_ARN"] == secret.outputs["arn"]
+    assert secret.inputs["namePrefix"] == "shipways-demo/database-url-"
+    # The value: a Pulumi secret from config to the secret's version (encrypted in state).
+    assert _unsecret(plan.one(SECRET_VERSION).inputs["secretString"]) == DATABASE_URL
     assert "SHIPWAYS_SQLITE_PATH" not in variables
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
     assert function.inputs["reservedConcurrentExecutions"] == 25
+    # The value exists before the function's first (migrate) invocation reads it.
+    assert "database-url-value" in seen.depends["function"]
+    # Only this function's role may read only this secret.
+    statements = json.loads(plan.one(ROLE_POLICY).inputs["policy"])["Statement"]
+    (read,) = [s for s in statements if s["Sid"] == "ReadTheDatabaseUrl"]
+    assert read["Action"] == ["secretsmanager:GetSecretValue"]
+    assert read["Resource"] == secret.outputs["arn"]
 
 
 def test_plain_text_database_url_in_the_stack_file_is_refused(
@@ -361,9 +378,10 @@ def test_every_path_goes_to_the_live_alias_with_payload_2(
         f"{FUNCTION_ARN}:live/invocations"
     )
     assert integration.inputs["timeoutMilliseconds"] == 30_000
-    (route,) = plan.of_type(ROUTE)
-    assert route.inputs["routeKey"] == "$default"  # every path, `/` included
-    assert route.inputs["target"] == f"integrations/{integration.name}-id"
+    routes = {r.inputs["routeKey"]: r for r in plan.of_type(ROUTE)}
+    assert set(routes) == {"$default", "POST /products"}  # $default: every path, `/` included
+    for route in routes.values():
+        assert route.inputs["target"] == f"integrations/{integration.name}-id"
 
 
 def test_stage_auto_deploys_throttles_and_logs_access(
@@ -377,14 +395,22 @@ def test_stage_auto_deploys_throttles_and_logs_access(
         "throttlingRateLimit": 50,
         "throttlingBurstLimit": 100,
     }
+    # The write route is throttled tighter than the reads, and exists before its settings.
+    assert stage.inputs["routeSettings"] == [
+        {"routeKey": "POST /products", "throttlingRateLimit": 5, "throttlingBurstLimit": 10}
+    ]
+    assert "write-route" in managed[1].depends["default-stage"]
     access = stage.inputs["accessLogSettings"]
     assert access["destinationArn"].endswith("log-group:/aws/apigateway/shipways-demo")
     assert json.loads(access["format"])["status"] == "$context.status"
-    plan, _, _ = _plan(zips, throttleRate="5", throttleBurst="10")
+    plan, _, _ = _plan(
+        zips, throttleRate="5", throttleBurst="10", writeThrottleRate="1", writeThrottleBurst="2"
+    )
     assert plan.one(STAGE).inputs["defaultRouteSettings"] == {
         "throttlingRateLimit": 5,
         "throttlingBurstLimit": 10,
     }
+    assert plan.one(STAGE).inputs["routeSettings"][0]["throttlingBurstLimit"] == 2
 
 
 def test_only_this_api_may_invoke_only_the_alias(
@@ -412,6 +438,8 @@ def test_only_this_api_may_invoke_only_the_alias(
         ("timeoutS", "30", r"shipways:timeoutS: Input should be less than or equal to 29"),
         ("logRetentionDays", "13", r"CloudWatch keeps logs for one of 1, 3, 5, .* not 13"),
         ("throttleBurst", "0", r"shipways:throttleBurst: Input should be greater than or equal"),
+        ("writeThrottleRate", "60", r"writeThrottleRate: 60 is above throttleRate 50"),
+        ("writeThrottleBurst", "101", r"writeThrottleBurst: 101 is above throttleBurst 100"),
         ("reservedConcurrency", "0", r"shipways:reservedConcurrency: Input should be greater"),
         ("memmoryMb", "512", r"shipways:memmoryMb: unknown key; known keys are .*memoryMb"),
     ],

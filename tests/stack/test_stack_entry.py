@@ -1,12 +1,13 @@
 """The shared stack entry, run as `pulumi up` runs it: config mistakes stop it before any resource.
 
-Each test runs `infra.stack.main()` under Pulumi's mocks with a given stack name and config,
-records what it registers and which target module it imports, and checks the error Pulumi
-would print.
+Each test runs `infra.stack.main()` under Pulumi's mocks with a given stack name and config
+(handed over as the CLI's launcher does), records what it registers and which target module
+the registry imports, and checks the error Pulumi would print.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import types
@@ -15,15 +16,17 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, settings
 from pulumi.runtime import stack as runtime_stack
 
-from infra import stack as entry
+from infra.harness import engine_config
+from infra.paths import ROOT
+from infra.targets import registry
 
 pytestmark = pytest.mark.stack
 
-NEW_SERVER = {"sshPublicKey": "ssh-ed25519 AAAAC3Nz test", "sshAllowedCidr": "203.0.113.7/32"}
+# A deploy's own values: the engine path refuses the stack files' documentation examples.
+NEW_SERVER = {"sshPublicKey": "ssh-ed25519 AAAAC3Nz test", "sshAllowedCidr": "198.18.0.7/32"}
 
 
 @dataclass
@@ -55,6 +58,7 @@ def _run_main(
     values: dict[str, Any],
     secret: tuple[str, ...] = (),
     run: Run | None = None,
+    in_process: bool = False,
 ) -> Run:
     """Run the entry; the target module is a stand-in that declares one resource."""
     run = run or Run()
@@ -64,16 +68,22 @@ def _run_main(
         pulumi.CustomResource("shipways:test:Probe", "probe", {})
         return {"url": "http://192.0.2.1"}
 
+    real_import = registry.importlib.import_module
+
     def import_module(name: str) -> types.ModuleType:
+        if not name.startswith("infra.targets."):
+            return real_import(name)  # the config models
         run.imported.append(name)
         module = types.ModuleType(name)
         module.deploy = deploy  # type: ignore[attr-defined]
         return module
 
-    monkeypatch.setattr(entry, "importlib", types.SimpleNamespace(import_module=import_module))
+    monkeypatch.setattr(registry, "importlib", types.SimpleNamespace(import_module=import_module))
     monkeypatch.setattr(pulumi, "export", lambda k, v: run.exported.__setitem__(k, v))
 
     async def program() -> None:
+        from infra import stack as entry
+
         entry.main()
         for _, found in run.deployed:
             for key, output in found.items():
@@ -81,14 +91,17 @@ def _run_main(
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    bag = {f"shipways:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    secret_keys = [f"shipways:{k}" for k in secret]
     try:
-        settings.ROOT.set(None)
-        bag = {
-            f"shipways:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()
-        }
-        runtime_config.set_all_config(bag, [f"shipways:{k}" for k in secret])
-        mocks.set_mocks(_Mocks(run), project="shipways", stack=stack, preview=False)
-        loop.run_until_complete(runtime_stack.run_pulumi_func(program))
+        # As the CLI's launcher does (environment, then runtime), or in-process only, as an
+        # Automation API inline program gets it.
+        with engine_config({} if in_process else bag, [] if in_process else secret_keys):
+            if in_process:
+                pulumi.runtime.set_all_config(bag, secret_keys)
+            settings.ROOT.set(None)
+            mocks.set_mocks(_Mocks(run), project="shipways", stack=stack, preview=False)
+            loop.run_until_complete(runtime_stack.run_pulumi_func(program))
     finally:
         asyncio.set_event_loop(None)
         loop.close()
@@ -113,9 +126,29 @@ def test_a_valid_stack_imports_only_its_target_and_exports(monkeypatch: pytest.M
     assert run.imported == ["infra.targets.vps.component"]
     assert run.declared == ["shipways:test:Probe"]
     ((config, secrets),) = run.deployed
-    assert config.ssh_allowed_cidr == "203.0.113.7/32"
+    assert config.ssh_allowed_cidr == "198.18.0.7/32"
     assert secrets == {}
     assert run.exported == {"url": "http://192.0.2.1"}
+
+
+def test_config_set_in_process_reaches_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://u:pw@db/app"
+    values = {"databaseUrl": url, "minInstances": 2, "maxInstances": 3}
+    run = _run_main(monkeypatch, "paas", values, secret=("databaseUrl",), in_process=True)
+    ((config, _),) = run.deployed
+    assert (config.min_instances, config.max_instances) == (2, 3)
+    assert run.secrets == {"databaseUrl": (True, url)}
+    message = _refused(monkeypatch, "paas", {"databaseUrl": url}, in_process=True)
+    assert "shipways:databaseUrl: stored in plain text" in message
+
+
+def test_example_values_are_refused_by_the_engine_path_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = NEW_SERVER | {"sshAllowedCidr": "203.0.113.7/32"}
+    message = _refused(monkeypatch, "vps-prod", example)
+    assert "shipways:sshAllowedCidr: still the stack file's example value" in message
+    assert "documentation address" in message
 
 
 def test_unknown_stack_name_names_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,3 +191,29 @@ def test_encrypted_secret_reaches_the_target_as_a_pulumi_secret(
     assert run.secrets == {"databaseUrl": (True, url)}
     ((config, _),) = run.deployed
     assert "databaseUrl" not in config.model_dump_json(by_alias=True)
+
+
+def _imports_runtime_config(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.startswith("pulumi.runtime.config") for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (
+            (node.module or "").startswith("pulumi.runtime.config")
+            or (node.module == "pulumi.runtime" and any(a.name == "config" for a in node.names))
+        ):
+            return True
+    return False
+
+
+def test_config_is_read_through_pulumi_config_not_the_runtime_internals() -> None:
+    """`pulumi.runtime.config` is the SDK's internal module ("use pulumi.Config instead")."""
+    sources = [*(ROOT / "infra").rglob("*.py"), *(ROOT / "stacks").glob("*.py")]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in sources
+        if _imports_runtime_config(ast.parse(p.read_text()))
+    ]
+    assert offenders == []
+    assert _imports_runtime_config(ast.parse("from pulumi.runtime import config as c"))

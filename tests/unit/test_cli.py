@@ -40,16 +40,19 @@ def test_unknown_target_is_refused_with_the_choices() -> None:
 
 
 def test_plan_of_an_unknown_stack_names_the_known_ones() -> None:
-    result = runner.invoke(app, ["plan", "nope"])
-    assert result.exit_code == 1
+    result = runner.invoke(app, ["plan", "vps-nope"])
+    assert result.exit_code == 2  # a usage mistake, as `up` answers one
     assert "known stacks: k8s, paas, serverless, vps" in result.output
     assert "Traceback" not in result.output
+    misspelt = runner.invoke(app, ["plan", "nope"])
+    assert misspelt.exit_code == 2
+    assert "unknown target 'nope'; give one of vps, paas, k8s, serverless" in misspelt.output
 
 
 @pytest.mark.parametrize("command", ["status", "down", "logs", "rollback", "up"])
 def test_sandbox_failures_are_one_clear_line(command: str, monkeypatch) -> None:
-    from infra import cli
     from infra.sandbox.errors import SandboxError
+    from infra.targets import Slice
 
     class Broken:
         def __getattr__(self, name: str):
@@ -58,7 +61,7 @@ def test_sandbox_failures_are_one_clear_line(command: str, monkeypatch) -> None:
 
             return fail
 
-    monkeypatch.setattr(cli, "sandbox", lambda target: Broken())
+    monkeypatch.setattr(Slice, "sandbox", lambda self, instance=None: Broken())
     result = runner.invoke(app, [command, "vps"])
     assert result.exit_code == 1
     assert "error: Docker engine not reachable; start it and retry" in result.output

@@ -4,10 +4,16 @@ import pytest
 
 from infra.config import (
     ConfigError,
+    K8sConfig,
+    ServerlessConfig,
+    StackConfig,
     TargetName,
+    VpsConfig,
     example_values,
     load_stack,
     namespaced,
+    narrow,
+    read_stack,
     require_real_values,
     select_target,
     validate,
@@ -16,10 +22,30 @@ from infra.config import (
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("stack", ["vps", "paas", "k8s", "serverless"])
-def test_every_committed_stack_file_validates(stack: str) -> None:
-    config = load_stack(stack)
-    assert config.resource_tags()["project"] == "shipways"
+@pytest.mark.parametrize("stack", list(TargetName), ids=str)
+def test_every_committed_stack_file_validates(stack: TargetName) -> None:
+    loaded = read_stack(stack.value)
+    assert loaded.name == stack.value and loaded.target is stack
+    assert loaded.config.resource_tags()["project"] == "shipways"
+
+
+def test_a_loaded_stack_carries_the_aws_region_of_its_file() -> None:
+    assert read_stack("serverless").aws_region == "us-east-1"
+    assert read_stack("k8s").aws_region is None
+
+
+def test_narrow_gives_the_target_model_or_names_the_stack_to_use() -> None:
+    config = load_stack("serverless")
+    narrowed: ServerlessConfig = narrow(config, ServerlessConfig)
+    assert narrowed is config
+    with pytest.raises(ConfigError) as caught:
+        narrow(config, VpsConfig)
+    assert str(caught.value) == (
+        "this is a serverless stack's configuration, not a vps one: use a stack named vps "
+        "or vps-<suffix>, or set `shipways:target: vps`"
+    )
+    with pytest.raises(ConfigError, match="this is a shared stack's configuration, not a k8s"):
+        narrow(StackConfig(), K8sConfig)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +71,20 @@ def test_unknown_stack_names_the_choices() -> None:
 def test_missing_stack_file_lists_known_stacks() -> None:
     with pytest.raises(ConfigError, match="known stacks: k8s, paas, serverless, vps"):
         load_stack("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("config:\n  shipways:appName: demo\n   tags: oops: x\n", r"not valid YAML at line 3"),
+        ("config: [unclosed\n", r"not valid YAML at line 2"),
+        ("- just\n- a list\n", r"expected a mapping with a `config:` key"),
+    ],
+)
+def test_a_malformed_stack_file_names_the_file_and_line(tmp_path, text, message) -> None:
+    (tmp_path / "Pulumi.vps.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"Pulumi\.vps\.yaml.*{message}"):
+        read_stack("vps", tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +202,12 @@ def test_the_stack_files_example_values_are_refused_before_a_deploy(
         (TargetName.K8S, {"registry": "registry.test/app", "kubeContext": "prod"}, "registry"),
         (
             TargetName.K8S,
-            {"registry": "ghcr.io/acme/app", "kubeContext": "prod", "ingressHost": "a.example"},
+            {
+                "registry": "ghcr.io/acme/app",
+                "kubeContext": "prod",
+                "ingressHost": "a.example",
+                "ingressTlsSecret": "a-tls",
+            },
             "ingressHost",
         ),
     ],

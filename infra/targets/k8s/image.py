@@ -18,7 +18,6 @@ reuses its image in milliseconds, any change builds a new one.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 import tempfile
@@ -36,9 +35,12 @@ from docker.utils.build import exclude_paths
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision, source_url
 from infra.paths import APP_DIR, state_dir
+from infra.sandbox.digest import recipe_digest, tree_digest
+from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import file_lock
 from infra.sandbox.images import build_image, ensure_base_image, prune_superseded
+from infra.targets.registry import BuiltArtifact
 
 REPOSITORY = "shipways/app"
 FLAVOR = "app"  # tags are `shipways/app:app-<hash>`; older hashes are pruned after a build
@@ -81,10 +83,7 @@ def context_files(app_dir: Path = APP_DIR) -> list[str]:
 
 def source_digest(app_dir: Path = APP_DIR) -> str:
     """Short hash of the build context as `docker build app/` sees it (no wheels)."""
-    digest = hashlib.sha256()
-    for rel in context_files(app_dir):
-        digest.update(rel.encode() + b"\0" + hashlib.sha256((app_dir / rel).read_bytes()).digest())
-    return digest.hexdigest()[:12]
+    return tree_digest({rel: app_dir / rel for rel in context_files(app_dir)})
 
 
 def label_args() -> dict[str, str]:
@@ -118,7 +117,6 @@ def write_context(
     entries += [(rel, data, 0o644) for rel, data in changed.items()]
     if wheels is not None:
         entries += [(f"{WHEELS_DIR}/{w.name}", w.read_bytes(), 0o644) for w in wheels.glob("*.whl")]
-    digest = hashlib.sha256()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for rel, data, mode in sorted(entries):
             info = tarfile.TarInfo(rel)
@@ -126,8 +124,7 @@ def write_context(
             info.mode = mode & 0o755
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
-            digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-    return digest.hexdigest()[:12]
+    return tree_digest({rel: data for rel, data, _mode in entries})
 
 
 def base_python(client: docker.DockerClient, base_image: str) -> str:
@@ -161,8 +158,7 @@ def ensure_app_image(
     args = {"BASE_IMAGE": base, "PIP_INDEX_ARGS": OFFLINE_PIP_ARGS, **label_args()}
     with tempfile.TemporaryFile(dir=state_dir("tmp")) as context, file_lock("image-k8s-app"):
         content = write_context(context, wheels=wheels, overrides=overrides)
-        tag_hash = hashlib.sha256(f"{content}{sorted(args.items())}".encode()).hexdigest()[:12]
-        tag = f"{REPOSITORY}:{FLAVOR}-{tag_hash}"
+        tag = f"{REPOSITORY}:{FLAVOR}-{recipe_digest({'context': content, 'args': args})}"
         if not nocache and _existing(client, tag) is not None:
             return _describe(client, tag, python, built=False, seconds=0.0)
         context.seek(0)
@@ -175,6 +171,12 @@ def ensure_app_image(
     image = _describe(client, tag, python, built=True, seconds=seconds)
     report(progress, f"built {tag} in {seconds:.1f}s ({image.size_mb:.0f} MB)")
     return image
+
+
+def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
+    """The app image (all layers; the scan keeps to `/app` and `/opt/venv`), for the proof."""
+    built = ensure_app_image(ensure_engine(progress=progress), progress)
+    return BuiltArtifact(f"k8s image {built.tag}", "image", built.tag)
 
 
 def _build(

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from infra.paths import APP_DIR
+from infra.sandbox.errors import Progress
 from infra.targets.paas.procfile import ProcfileError, parse
+from infra.targets.registry import BuiltArtifact
 
 ROOT_FILES = ("Procfile", ".python-version", "app.json", "requirements.txt")
 PACKAGE = "shipways_app"
@@ -177,6 +179,12 @@ def build(dest_dir: Path, source: Path = APP_DIR, name: str = "shipways") -> Bun
     finally:
         scratch.unlink(missing_ok=True)
     return Bundle(final, digest, final.stat().st_size, tuple(sorted(contents)))
+
+
+def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
+    """The source bundle uploaded to Beanstalk, for the proof's hygiene scan."""
+    built = build(work / "paas", APP_DIR)
+    return BuiltArtifact(f"paas bundle {built.path.name}", "zip", str(built.path))
 
 
 def unpack(bundle: Path, dest: Path) -> None:

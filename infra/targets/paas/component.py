@@ -45,11 +45,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import NAMESPACE, ConfigError, PaasConfig
+from infra.config import NAMESPACE, ConfigError, PaasConfig, StackConfig, narrow
 from infra.database.component import ManagedPostgres, Network, network, read_secret_statement
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
+from infra.targets.paas import edge, spec
 
 SERVICE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
@@ -162,7 +163,10 @@ class BeanstalkApp(pulumi.ComponentResource):
             ),
         )
 
-        self.url: pulumi.Output[str] = pulumi.Output.concat("http://", environment.cname)
+        if edge.serves_https(config):
+            edge.redirect_http_to_https(name, environment, self)
+        scheme = "https://" if edge.serves_https(config) else "http://"
+        self.url: pulumi.Output[str] = pulumi.Output.concat(scheme, environment.cname)
         self.environment_name = environment.name
         self.version_label = version.name
         self.bucket_name = bucket.bucket
@@ -473,19 +477,16 @@ def _environment_settings(
                 config.health_check_path,
             ),
             _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
+            *(_setting(*option) for option in edge.listener_settings(config)),
         ]
+    sqlite_path = SQLITE_PATH if database_secret is None and database is None else None
     app_env: dict[str, pulumi.Input[str]] = {
-        **config.env,
+        **spec.app_environment(config, sqlite_path=sqlite_path),
         "PORT": APP_PORT,
-        "WEB_BIND_HOST": "127.0.0.1",  # only nginx, on the same instance, talks to gunicorn
-        "SHIPWAYS_TARGET": "paas",
-        "WEB_CONCURRENCY": str(config.web_concurrency),
     }
     if database is not None:
         settings += _vpc_settings(database, load_balanced)
         app_env.update(database.postgres.app_environment())
-    elif database_secret is None:
-        app_env["SHIPWAYS_SQLITE_PATH"] = SQLITE_PATH
     settings += [_setting(env_ns, key, app_env[key]) for key in sorted(app_env)]
     if database_secret is not None:
         settings.append(
@@ -549,14 +550,17 @@ def managed_database(config: PaasConfig, secrets: StackSecrets) -> Database | No
     return Database(postgres, net, app_group.id)
 
 
-def deploy(config: PaasConfig, secrets: StackSecrets) -> Exports:
+def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
     """The stack's program: build the bundle (reproducible, so the same source gives the same
     version label), then declare everything around it."""
+    config = narrow(stack_config, PaasConfig)
     database = managed_database(config, secrets)
     built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
     app = BeanstalkApp(config.app_name, config, secrets, built, database)
+    edge.warn_if_plain_http(config)
     return {
         "url": app.url,
+        "https": edge.https_summary(config),
         "environment": app.environment_name,
         "applicationVersion": app.version_label,
         "platform": app.platform,

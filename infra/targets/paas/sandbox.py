@@ -23,34 +23,32 @@ platform would provide instead. State: `infra.paths.state_dir("paas", <instance>
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, model_validator
 from rich.console import Console
 
 from infra import results
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
-from infra.config import ConfigError, PaasConfig, TargetName, load_stack
+from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox import releases
+from infra.sandbox.containers import free_port
+from infra.sandbox.digest import recipe_digest, tree_digest
 from infra.sandbox.errors import SandboxError
-from infra.sandbox.host import file_lock
+from infra.sandbox.health import wait_for_http
+from infra.sandbox.narrate import Narrator
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.paas import bundle as bundles
-from infra.targets.paas import processes
+from infra.targets.paas import processes, spec
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 LOOPBACK = "127.0.0.1"
@@ -62,8 +60,7 @@ HEALTH_TIMEOUT_S = 60.0
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
-class Release(BaseModel):
-    id: str
+class Release(releases.Release):
     bundle_sha256: str
     bundle_bytes: int
     fingerprint: str  # bundle + runtime environment: equal fingerprints, nothing to deploy
@@ -71,7 +68,6 @@ class Release(BaseModel):
     env: dict[str, str]  # plain settings only; a rollback restarts with exactly these
     health_path: str
     venv: str  # the virtualenv built for this release's requirements and Python
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class Web(BaseModel):
@@ -85,12 +81,17 @@ class Web(BaseModel):
         return f"http://{LOOPBACK}:{self.port}"
 
 
-class State(BaseModel):
-    releases: list[Release] = Field(default_factory=list)  # kept releases, oldest first
+class State(releases.History[Release]):
+    """Kept releases, the current one, and the web process serving it (maybe exited)."""
+
     web: Web | None = None
 
-    def release(self, release_id: str) -> Release | None:
-        return next((r for r in self.releases if r.id == release_id), None)
+    @model_validator(mode="after")
+    def _current_is_the_web_release(self) -> State:
+        """State files written before `current` existed name the release by its process."""
+        if self.current is None and self.web is not None:
+            self.current = self.web.release
+        return self
 
 
 class PaasSandbox:
@@ -133,33 +134,20 @@ class PaasSandbox:
     def release_dir(self, release_id: str) -> Path:
         return self.root / "releases" / release_id
 
+    @property
+    def _store(self) -> releases.StateFile[State]:
+        return releases.StateFile(self.state_file, State, lock=f"paas-{self.instance}")
+
     def load(self) -> State:
-        if not self.state_file.exists():
-            return State()
-        return State.model_validate_json(self.state_file.read_text())
-
-    def _save(self, state: State) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        scratch = self.state_file.with_suffix(".tmp")
-        scratch.write_text(state.model_dump_json(indent=1))
-        scratch.replace(self.state_file)
-
-    @contextmanager
-    def _locked(self) -> Iterator[State]:
-        with file_lock(f"paas-{self.instance}"):
-            yield self.load()
+        return self._store.load()
 
     # -- the Sandbox protocol ----------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config = load_stack(stack)
-        if not isinstance(config, PaasConfig):
-            raise ConfigError(f"stack {stack!r} is not a paas stack (it targets {config.target})")
-        with console.status("building the source bundle ..."):
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, PaasConfig)
+        with _narrator(console).step("bundle", "building the source bundle") as step:
             built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
-        _say(
-            console, f"bundle {built.path.name}: {len(built.files)} files, {built.size_bytes} bytes"
-        )
+            step.result(f"{built.path.name}: {len(built.files)} files, {built.size_bytes} bytes")
         return self.deploy(built, config, console)
 
     def deploy(
@@ -172,30 +160,30 @@ class PaasSandbox:
         """Release `built` with `config`'s settings; the previous release serves until the new
         one is healthy, and keeps serving if the new one fails."""
         started = time.perf_counter()
-        with self._locked() as state:
+        say = _narrator(console).say
+        store = self._store
+        with store.locked() as state:
             env = self._runtime_env(config)
             fingerprint = _fingerprint(built.sha256, env)
-            current = self._running(state)
+            current = self._live_web(state)
             if current is not None:
-                serving = state.release(current.release)
+                serving = state.find(current.release)
                 if serving is not None and serving.fingerprint == fingerprint:
-                    _say(
-                        console, f"release {current.release} already serves this bundle and config"
-                    )
+                    say("release", f"{current.release} already serves this bundle and config")
                     return self._endpoint(current)
             release = self._prepare(state, built, fingerprint, env, config, console)
             starting = time.perf_counter()
             web = self._start_web(release, console)
             to_healthy = time.perf_counter() - starting
             previous = state.web
-            state.releases.append(release)
+            state.record(release)
             state.web = web
-            self._save(state)
+            store.save(state)
             if previous is not None and processes.stop(previous.pid, previous.started):
-                _say(console, f"stopped release {previous.release} (pid {previous.pid})")
+                say("switch", f"stopped release {previous.release} (pid {previous.pid})")
             self._prune(state)
         seconds = time.perf_counter() - started
-        _say(console, f"release {release.id} healthy at {web.url} ({seconds:.1f}s from bundle)")
+        say("switch", f"release {release.id} healthy at {web.url} ({seconds:.1f}s from bundle)")
         results.record("paas", "bundle_bytes", built.size_bytes, "B", source)
         results.record("paas", "bundle_to_healthy_seconds", seconds, "s", source)
         results.record("paas", "time_to_healthy_seconds", to_healthy, "s", source)
@@ -205,15 +193,16 @@ class PaasSandbox:
         root = self.root
         if not root.exists():
             return False
-        with self._locked() as state:
+        say = _narrator(console).say
+        with self._store.locked() as state:
             if state.web is not None and processes.stop(state.web.pid, state.web.started):
-                _say(console, f"stopped release {state.web.release} (pid {state.web.pid})")
+                say("down", f"stopped release {state.web.release} (pid {state.web.pid})")
             shutil.rmtree(root)
-        _say(console, f"removed {root} (releases, logs, database)")
+        say("down", f"removed {root} (releases, logs, database)")
         return True
 
     def endpoint(self) -> Endpoint | None:
-        web = self._running(self.load())
+        web = self._live_web(self.load())
         return None if web is None else self._endpoint(web)
 
     def checks(self, endpoint: Endpoint) -> Checks:
@@ -225,8 +214,8 @@ class PaasSandbox:
 
     def status(self, console: Console) -> dict[str, Any]:
         state = self.load()
-        web = self._running(state)
-        serving = state.release(web.release) if web else None
+        web = self._live_web(state)
+        serving = state.find(web.release) if web else None
         return {
             "instance": self.instance,
             "state": "running" if web else "stopped",
@@ -261,27 +250,20 @@ class PaasSandbox:
     def rollback(self, console: Console, *, release: str | None) -> str:
         """Serve an earlier kept release again (its release step is not re-run: migrations
         only move forward, so the older code must accept the newer schema)."""
-        with self._locked() as state:
+        store = self._store
+        with store.locked() as state:
             current = state.web
-            ids = [r.id for r in state.releases]
-            if release is None:
-                if current is None or current.release not in ids or ids.index(current.release) == 0:
-                    raise NotSupported(
-                        f"no earlier release to roll back to (kept: {ids or 'none'})"
-                    )
-                release = ids[ids.index(current.release) - 1]
-            target = state.release(release)
-            if target is None:
-                raise NotSupported(f"release {release!r} is not kept; kept releases: {ids}")
-            if current is not None and current.release == release:
-                return release
+            target = state.rollback_target(release)
+            if current is not None and current.release == target.id:
+                return target.id
             web = self._start_web(target, console)
             state.web = web
-            self._save(state)
+            state.current = target.id
+            store.save(state)
             if current is not None:
                 processes.stop(current.pid, current.started)
-        _say(console, f"rolled back to {release} at {web.url}")
-        return release
+        _narrator(console).say("rollback", f"serving {target.id} again at {web.url}")
+        return target.id
 
     def web_memory_bytes(self, web: Web) -> int:
         """Resident memory of gunicorn's master and workers (the Procfile runner left out)."""
@@ -295,12 +277,8 @@ class PaasSandbox:
         self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
             **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ},
-            **config.env,
-            "SHIPWAYS_TARGET": "paas",
-            "SHIPWAYS_SQLITE_PATH": str(self.shared_dir / "shipways.db"),
+            **spec.app_environment(config, sqlite_path=str(self.shared_dir / "shipways.db")),
             "SHIPWAYS_GIT_SHA": app_revision(),
-            "WEB_CONCURRENCY": str(config.web_concurrency),
-            "WEB_BIND_HOST": LOOPBACK,
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -317,16 +295,21 @@ class PaasSandbox:
         number = 1 + max((int(r.id.split("-")[0][1:]) for r in state.releases), default=0)
         release_id = f"v{number}-{built.label[:8]}"
         workdir = self.release_dir(release_id)
-        shutil.rmtree(workdir, ignore_errors=True)
-        app = workdir / "app"
-        app.mkdir(parents=True)
-        bundles.unpack(built.path, app)
-        version = (app / ".python-version").read_text().strip()
-        _say(console, f"release {release_id}: unpacked {built.path.name}; Python {version}")
-        venv = self._dependencies(app, version, release_id, console)
-        with console.status(f"release {release_id}: running the Procfile's release process ..."):
+        narrator = _narrator(console)
+        with narrator.step("unpack", f"unpacking {built.path.name}") as step:
+            shutil.rmtree(workdir, ignore_errors=True)
+            app = workdir / "app"
+            app.mkdir(parents=True)
+            bundles.unpack(built.path, app)
+            version = (app / ".python-version").read_text().strip()
+            step.result(f"release {release_id}: {built.path.name} unpacked; Python {version}")
+        with narrator.step("install", "installing requirements (offline)") as step:
+            venv, reused = self._dependencies(app, version)
+            how = "requirements unchanged, reused" if reused else "installed from the wheelhouse"
+            step.result(f"release {release_id}: {venv.name} {how}")
+        with narrator.step("release", "running the Procfile's release process") as step:
             self._run_release(workdir, venv, env)
-        _say(console, f"release {release_id}: release process succeeded (migrations applied)")
+            step.result(f"release {release_id}: release process succeeded (migrations applied)")
         return Release(
             id=release_id,
             bundle_sha256=built.sha256,
@@ -338,21 +321,19 @@ class PaasSandbox:
             venv=str(venv),
         )
 
-    def _dependencies(self, app: Path, version: str, release_id: str, console: Console) -> Path:
-        """The virtualenv for these exact requirements: reused when unchanged, like a
-        buildpack's dependency cache; otherwise built from the wheelhouse, offline."""
-        digest = hashlib.sha256((app / "requirements.txt").read_bytes()).hexdigest()[:12]
-        venv = self.root / "venvs" / f"py{version}-{digest}"
+    def _dependencies(self, app: Path, version: str) -> tuple[Path, bool]:
+        """The virtualenv for these exact requirements, and whether it was reused: reused
+        when unchanged, like a buildpack's dependency cache; otherwise built from the
+        wheelhouse, offline."""
+        requirements = tree_digest({"requirements.txt": app / "requirements.txt"})
+        venv = self.root / "venvs" / f"py{version}-{requirements}"
         done = venv / ".complete"
         if done.exists():
-            _say(console, f"release {release_id}: requirements unchanged, reusing {venv.name}")
-            return venv
+            return venv, True
         shutil.rmtree(venv, ignore_errors=True)  # a half-built one from an interrupted run
-        with console.status(f"release {release_id}: installing requirements (offline) ..."):
-            self._install(app, venv, version)
+        self._install(app, venv, version)
         done.touch()
-        _say(console, f"release {release_id}: requirements installed from the wheelhouse")
-        return venv
+        return venv, False
 
     def _install(self, app: Path, venv: Path, version: str) -> None:
         python = shutil.which(f"python{version}")
@@ -427,18 +408,18 @@ class PaasSandbox:
         )
         web = Web(release=release.id, pid=pid, started=started, port=port)
         path = release.health_path
-        with console.status(f"release {release.id}: waiting for {path} on port {port} ..."):
+        with _narrator(console).step("health", f"waiting for {path} on port {port}") as step:
             problem = _wait_healthy(web, path, self.health_timeout)
-        if problem is not None:
-            processes.stop(pid, started)
-            raise SandboxError(
-                f"release {release.id}: {web.url}{path} never answered 200 ({problem}); "
-                f"stopped it, the previous release keeps serving. Log {log}:\n{_tail(log)}"
-            )
-        _say(console, f"release {release.id}: web (pid {pid}) answers {path} on port {port}")
+            if problem is not None:
+                processes.stop(pid, started)
+                raise SandboxError(
+                    f"release {release.id}: {web.url}{path} never answered 200 ({problem}); "
+                    f"stopped it, the previous release keeps serving. Log {log}:\n{_tail(log)}"
+                )
+            step.result(f"release {release.id}: web (pid {pid}) answers {path} on port {port}")
         return web
 
-    def _running(self, state: State) -> Web | None:
+    def _live_web(self, state: State) -> Web | None:
         web = state.web
         return web if web is not None and processes.alive(web.pid, web.started) else None
 
@@ -452,12 +433,9 @@ class PaasSandbox:
     def _prune(self, state: State) -> None:
         """Keep the newest releases (and always the serving one), and the virtualenvs they
         use; drop failed leftovers."""
-        serving = state.web.release if state.web else None
-        kept = state.releases[-self.keep_releases :]
-        if serving and serving not in [r.id for r in kept]:
-            kept = [r for r in state.releases if r.id == serving] + kept[1:]
-        state.releases = kept
-        self._save(state)
+        state.prune(self.keep_releases)
+        self._store.save(state)
+        kept = state.releases
         for parent, keep in (
             (self.root / "releases", {r.id for r in kept}),
             (self.root / "venvs", {Path(r.venv).name for r in kept}),
@@ -474,8 +452,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _say(console: Console, message: str) -> None:
-    console.print(f"[bold cyan]paas[/] {message}", highlight=False)
+def _narrator(console: Console) -> Narrator:
+    return Narrator(console, "paas")
 
 
 def _honcho(*args: str) -> list[str]:
@@ -492,8 +470,7 @@ def _fingerprint(bundle_sha256: str, env: dict[str, str]) -> str:
     """Same bundle, same settings: same release. The commit id is left out on purpose: an
     unrelated commit does not change what the bundle runs."""
     settings = {k: v for k, v in env.items() if k != "SHIPWAYS_GIT_SHA"}
-    payload = json.dumps({"bundle": bundle_sha256, "env": settings}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return recipe_digest({"bundle": bundle_sha256, "env": settings}, length=64)
 
 
 def _run(command: list[str], what: str, timeout: int) -> None:
@@ -527,6 +504,3 @@ def _tail(log: Path, lines: int = 25) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-SANDBOX = PaasSandbox()

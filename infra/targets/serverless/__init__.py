@@ -1,6 +1,11 @@
 """The serverless target: the app's Lambda zip behind an API Gateway HTTP API.
+See docs/serverless.md.
 
-`artifact` builds the zip, `component` declares the stack, `sandbox` runs the same zip under
-AWS's runtime client in a local container fronted by `runtime_api` (a test double of the
-Lambda service and of API Gateway).
+Where the whole slice lives, all here: `artifact.py` builds the zip (and hands it to the
+proof's scan), `spec.py` holds what the stack and the sandbox share (names, the app's
+environment), `component.py` declares the stack (`mocks.py` answers it offline), `sandbox.py`
+is `shipways up serverless`: the same zip under AWS's runtime client in a local container
+(`images.py`, `docker/`) fronted by `runtime_api.py` (a test double of the Lambda service and
+of API Gateway); `checks/` holds the testinfra checks. The slice's entry in
+`infra/targets/registry.py` names these parts.
 """

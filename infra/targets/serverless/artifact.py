@@ -31,11 +31,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from infra.artifacts.wheelhouse import Platform, Progress, build
-from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT
+from infra.config import ServerlessConfig, load_stack, narrow
+from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT, state_dir
+from infra.sandbox.digest import files_under, tree_digest
 from infra.sandbox.host import file_lock
+from infra.targets.registry import BuiltArtifact
 
 HANDLER = "shipways_app.lambda_handler.handler"
 MANIFEST = "shipways-artifact.json"
+FIRST_PARTY = ("shipways_app*", MANIFEST)  # our files in the zip; the rest are dependencies
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
 UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code plus layers, unzipped
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
@@ -181,20 +185,25 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
     return package
 
 
+def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
+    """The zip the `serverless` stack uploads: its own cached build for the stack's runtime
+    and CPU, for the proof's hygiene scan."""
+    config = narrow(load_stack("serverless"), ServerlessConfig)
+    target = ZipTarget.for_lambda(config.runtime, config.architecture)
+    built = cached_zip(state_dir("serverless", "build"), target, progress)
+    label = f"serverless zip ({target.label})"
+    return BuiltArtifact(label, "zip", str(built.path), FIRST_PARTY)
+
+
 def inputs_digest(target: ZipTarget) -> str:
     """What decides a zip's content: the app package's source, the lock, the target, this code."""
     package = APP_DIR / "shipways_app"
-    files = [APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__)]
-    files += sorted(
-        p
-        for p in package.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
-    digest = hashlib.sha256(repr(target).encode())
-    for path in files:
-        name = path.relative_to(ROOT).as_posix().encode()
-        digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+    files = {
+        path.relative_to(ROOT).as_posix(): path
+        for path in (APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__))
+    }
+    files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
+    return tree_digest(files, extra=repr(target), length=16)
 
 
 def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:

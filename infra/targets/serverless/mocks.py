@@ -44,6 +44,9 @@ OUTPUTS = {
     },
     "aws:iam/role:Role": lambda inputs: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{inputs['name']}"},
     "aws:lambda/function:Function": _function,
+    "aws:secretsmanager/secret:Secret": lambda inputs: {
+        "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{inputs['namePrefix']}AbCdEf"
+    },
     "aws:lambda/alias:Alias": _alias,
     "aws:apigatewayv2/api:Api": lambda _inputs: {
         "apiEndpoint": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com",

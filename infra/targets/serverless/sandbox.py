@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +32,22 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import Ulimit
-from pydantic import BaseModel, Field
 from rich.console import Console
-from rich.markup import escape
 
 from infra import results
-from infra.config import ConfigError, ServerlessConfig, TargetName, load_stack, read_stack_file
+from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
+from infra.sandbox import releases
 from infra.sandbox.containers import (
     ensure_container,
     free_port,
     published_port,
     remove_container,
-    wait_for_http,
 )
 from infra.sandbox.engine import ensure_engine
-from infra.sandbox.errors import Progress, SandboxError
-from infra.sandbox.host import file_lock
+from infra.sandbox.errors import SandboxError
+from infra.sandbox.health import container_stopped, wait_for_http
+from infra.sandbox.narrate import Narrator
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.serverless import spec
 from infra.targets.serverless.artifact import (
@@ -80,23 +77,22 @@ DEFAULT_REGION = "us-east-1"
 LABEL = "shipways.serverless"
 
 
-class Release(BaseModel):
-    id: str  # the zip's SHA-256, shortened
+class Release(releases.Release):
+    """One zip, unpacked into its own image; `id` is the zip's SHA-256, shortened."""
+
     image: str
     zip_sha256: str
     zip_bytes: int
     unzipped_bytes: int
     built_for: str
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
-class State(BaseModel):
-    stack: str | None = None
-    current: str | None = None
-    releases: list[Release] = Field(default_factory=list)  # oldest first
+class State(releases.History[Release]):
+    """Kept releases, the current one, and the config `up` was given (rollback redeploys with
+    it, reading no stack file)."""
 
-    def release(self, release_id: str) -> Release | None:
-        return next((r for r in self.releases if r.id.startswith(release_id)), None)
+    config: ServerlessConfig | None = None
+    region: str = DEFAULT_REGION
 
 
 class ServerlessSandbox:
@@ -121,64 +117,60 @@ class ServerlessSandbox:
     def state_file(self) -> Path:
         return state_dir("serverless", self.instance) / "state.json"
 
-    def _load(self) -> State:
-        if not self.state_file.exists():
-            return State()
-        return State.model_validate_json(self.state_file.read_text())
-
-    def _save(self, state: State) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(state.model_dump_json(indent=1))
-        tmp.replace(self.state_file)
+    @property
+    def _store(self) -> releases.StateFile[State]:
+        return releases.StateFile(self.state_file, State, lock=f"serverless-{self.instance}")
 
     # -- Sandbox protocol ----------------------------------------------------------------
 
-    def up(self, console: Console, *, stack: str) -> Endpoint:
-        config, region = _config(stack)
-        client = ensure_engine(progress=console.print)
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        config = narrow(stack.config, ServerlessConfig)
+        region = stack.aws_region or DEFAULT_REGION
+        narrator = _narrator(console)
+        client = ensure_engine(progress=narrator.note)
         target = local_target(client)
-        with file_lock(f"serverless-{self.instance}"):
-            package = self._build(console, config, target)
-            with console.status("runtime image (Debian base + awslambdaric + harness) ..."):
-                runtime = ensure_runtime_image(client, target, progress=_quiet(console))
-            console.print(f"[bold]runtime[/]  {runtime}")
-            with console.status("release image (zip unpacked into /var/task) ..."):
-                image = ensure_task_image(client, runtime, package, progress=_quiet(console))
-            release = Release(
-                id=package.sha256[:12],
-                image=image,
-                zip_sha256=package.sha256,
-                zip_bytes=package.zipped_bytes,
-                unzipped_bytes=package.unzipped_bytes,
-                built_for=package.target.label,
-            )
-            console.print(f"[bold]release[/]  {release.id} ({image})")
-            state = self._load()
-            previous = state.release(state.current) if state.current else None
+        store = self._store
+        with store.locked() as state:
+            package = self._build(narrator, config, target)
+            with narrator.step("runtime", "Debian base + awslambdaric + harness") as step:
+                runtime = ensure_runtime_image(client, target, progress=step.note)
+                step.result(runtime)
+            with narrator.step("release", "zip unpacked into /var/task") as step:
+                image = ensure_task_image(client, runtime, package, progress=step.note)
+                release = Release(
+                    id=package.sha256[:12],
+                    image=image,
+                    zip_sha256=package.sha256,
+                    zip_bytes=package.zipped_bytes,
+                    unzipped_bytes=package.unzipped_bytes,
+                    built_for=package.target.label,
+                )
+                step.result(f"{release.id} ({image})")
+            previous = state.serving()
             try:
-                endpoint = self._deploy(console, client, config, region, release)
+                endpoint = self._deploy(narrator, client, config, region, release)
             except SandboxError:
                 if previous is not None and previous.image != release.image:
-                    console.print(f"[yellow]restoring the previous release {previous.id}[/]")
-                    self._deploy(console, client, config, region, previous)
+                    narrator.say("restore", f"restoring the previous release {previous.id}")
+                    self._deploy(narrator, client, config, region, previous)
                 raise
-            state.stack = stack
-            state.current = release.id
-            state.releases = [r for r in state.releases if r.id != release.id] + [release]
-            state.releases = self._prune(client, state.releases)
-            self._save(state)
+            state.config, state.region = config, region
+            state.record(release)
+            self._prune(client, state)
+            store.save(state)
         results.record("serverless", "zip_mib", package.zipped_bytes / 2**20, "MiB", "shipways up")
         return endpoint
 
     def down(self, console: Console) -> bool:
-        client = ensure_engine(progress=console.print)
+        narrator = _narrator(console)
+        client = ensure_engine(progress=narrator.note)
         removed = remove_container(client, self.instance)
-        state = self._load()
-        for release in state.releases:
-            _remove_image(client, release.image)
-        self.state_file.unlink(missing_ok=True)
+        with self._store.locked() as state:
+            for release in state.releases:
+                _remove_image(client, release.image)
+            self.state_file.unlink(missing_ok=True)
         if removed:
-            console.print(f"removed container {self.instance}")
+            narrator.say("down", f"removed container {self.instance}")
         return removed
 
     def endpoint(self) -> Endpoint | None:
@@ -198,7 +190,7 @@ class ServerlessSandbox:
         )
 
     def status(self, console: Console) -> dict[str, Any]:
-        state = self._load()
+        state = self._store.load()
         container = self._container()
         endpoint = _endpoint(container) if container and container.status == "running" else None
         return {
@@ -226,60 +218,50 @@ class ServerlessSandbox:
 
     def rollback(self, console: Console, *, release: str | None) -> str:
         """Serve an earlier release again: what moving Lambda's `live` alias back does."""
-        state = self._load()
-        if not state.stack or not state.current:
-            raise NotSupported(f"{self.instance} has no releases; run `shipways up serverless`")
-        current = state.release(state.current)
-        if release is None:
-            earlier = [r for r in state.releases if r.id != state.current]
-            if current is None or not earlier:
-                raise NotSupported("there is no earlier release to roll back to")
-            chosen = earlier[-1]
-        else:
-            found = state.release(release)
-            if found is None:
-                known = ", ".join(r.id for r in state.releases)
-                raise NotSupported(f"no release {release!r}; kept releases: {known}")
-            chosen = found
-        config, region = _config(state.stack)
-        client = ensure_engine(progress=console.print)
-        try:
-            client.images.get(chosen.image)
-        except ImageNotFound:
-            raise NotSupported(
-                f"release {chosen.id}'s image {chosen.image} was removed; `shipways up "
-                "serverless` builds the current code again"
-            ) from None
-        with file_lock(f"serverless-{self.instance}"):
-            self._deploy(console, client, config, region, chosen)
+        narrator = _narrator(console)
+        store = self._store
+        with store.locked() as state:
+            if state.config is None or not state.current:
+                raise NotSupported(f"{self.instance} has no releases; run `shipways up serverless`")
+            chosen = state.rollback_target(release)
+            client = ensure_engine(progress=narrator.note)
+            try:
+                client.images.get(chosen.image)
+            except ImageNotFound:
+                raise NotSupported(
+                    f"release {chosen.id}'s image {chosen.image} was removed; `shipways up "
+                    "serverless` builds the current code again"
+                ) from None
+            self._deploy(narrator, client, state.config, state.region, chosen)
             state.current = chosen.id
-            self._save(state)
+            store.save(state)
+        narrator.say("rollback", f"serving {chosen.id} again")
         return chosen.id
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _build(self, console: Console, config: ServerlessConfig, target: ZipTarget) -> LambdaZip:
+    def _build(self, narrator: Narrator, config: ServerlessConfig, target: ZipTarget) -> LambdaZip:
         stack_target = ZipTarget.for_lambda(config.runtime, config.architecture)
-        with console.status(f"building the Lambda zip for {target.label} ..."):
+        with narrator.step("zip", f"building the Lambda zip for {target.label}") as step:
             try:
-                package = cached_zip(state_dir("serverless", "build"), target, _quiet(console))
+                package = cached_zip(state_dir("serverless", "build"), target, step.note)
             except ArtifactError as exc:
                 raise SandboxError(str(exc)) from exc
-        console.print(
-            f"[bold]zip[/]      {package.zipped_bytes / 2**20:.1f} MiB zipped, "
-            f"{package.unzipped_bytes / 2**20:.1f} MiB unzipped, {package.files} files; "
-            f"largest: {package.largest(3)}"
-        )
+            step.result(
+                f"{package.zipped_bytes / 2**20:.1f} MiB zipped, "
+                f"{package.unzipped_bytes / 2**20:.1f} MiB unzipped, {package.files} files; "
+                f"largest: {package.largest(3)}"
+            )
         if stack_target != target:
-            console.print(
-                f"[yellow]note[/]     built for {target.label}; the stack builds the same "
-                f"packages for {stack_target.label} (same builder, other Python/CPU inputs)"
+            narrator.note(
+                f"built for {target.label}; the stack builds the same packages for "
+                f"{stack_target.label} (same builder, other Python/CPU inputs)"
             )
         return package
 
     def _deploy(
         self,
-        console: Console,
+        narrator: Narrator,
         client: docker.DockerClient,
         config: ServerlessConfig,
         region: str,
@@ -295,13 +277,13 @@ class ServerlessSandbox:
             f"{LABEL}.memory-mb": str(config.memory_mb),
             f"{LABEL}.timeout-s": str(config.timeout_s),
         }
-        with console.status(f"starting {self.instance} ..."):
+        with narrator.step("start", f"starting {self.instance}") as step:
             container = ensure_container(
                 client,
                 self.instance,
                 image=release.image,
                 labels=labels,
-                progress=_quiet(console),
+                progress=step.note,
                 command=[
                     "--http",
                     f"0.0.0.0:{HTTP_PORT.split('/')[0]}",
@@ -329,14 +311,11 @@ class ServerlessSandbox:
                 init=True,
                 ports={HTTP_PORT: ("127.0.0.1", ports[0]), INVOKE_PORT: ("127.0.0.1", ports[1])},
             )
+            step.result(f"release {release.id} in {container.name}")
         endpoint = _endpoint(container)
-        started = time.perf_counter()
-        with console.status("first request: cold start (init runs on demand) ..."):
+        with narrator.step("health", "first request: cold start (init runs on demand)") as step:
             _wait_healthy(container, f"{endpoint.url}/healthz", release.id)
-        console.print(
-            f"[bold]health[/]   first response after {time.perf_counter() - started:.1f} s "
-            f"(cold start); {endpoint.url}"
-        )
+            step.result(f"first response (cold start) at {endpoint.url}")
         return endpoint
 
     def _ports(self) -> tuple[int, int]:
@@ -349,26 +328,17 @@ class ServerlessSandbox:
                 pass
         return free_port(), free_port()
 
-    def _prune(self, client: docker.DockerClient, releases: list[Release]) -> list[Release]:
-        keep = releases[-self.keep_releases :]
-        for old in releases[: -self.keep_releases]:
-            if old.image not in {r.image for r in keep}:
+    def _prune(self, client: docker.DockerClient, state: State) -> None:
+        """Keep the newest releases; remove the images only dropped ones used."""
+        for old in state.prune(self.keep_releases):
+            if old.image not in {r.image for r in state.releases}:
                 _remove_image(client, old.image)
-        return keep
 
     def _container(self) -> Container | None:
         try:
             return ensure_engine().containers.get(self.instance)
         except NotFound:
             return None
-
-
-def _config(stack: str) -> tuple[ServerlessConfig, str]:
-    config = load_stack(stack)
-    if not isinstance(config, ServerlessConfig):
-        raise ConfigError(f"stack {stack!r} is not a serverless stack (target {config.target})")
-    region = str(read_stack_file(stack).get("aws:region") or DEFAULT_REGION)
-    return config, region
 
 
 def local_target(client: docker.DockerClient) -> ZipTarget:
@@ -438,22 +408,14 @@ def _endpoint(container: Container) -> Endpoint:
 
 def _wait_healthy(container: Container, url: str, release: str) -> None:
     """Poll `url` until 200, failing fast (with the logs) if the container stops."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while True:
-        container.reload()
-        try:
-            if container.status != "running":
-                raise SandboxError(f"container {container.name} is {container.status}")
-            wait_for_http(url, timeout=15.0)
-            return
-        except SandboxError as exc:
-            if container.status == "running" and time.monotonic() < deadline:
-                continue
-            tail = bytes(container.logs(tail=30)).decode(errors="replace")
-            raise SandboxError(
-                f"release {release} did not become healthy: {exc}\n"
-                f"Last lines of `docker logs {container.name}`:\n{tail}"
-            ) from exc
+    try:
+        wait_for_http(url, HEALTH_TIMEOUT_S, give_up=container_stopped(container))
+    except SandboxError as exc:
+        tail = bytes(container.logs(tail=30)).decode(errors="replace")
+        raise SandboxError(
+            f"release {release} did not become healthy: {exc}\n"
+            f"Last lines of `docker logs {container.name}`:\n{tail}"
+        ) from exc
 
 
 def _remove_image(client: docker.DockerClient, image: str) -> None:
@@ -461,13 +423,5 @@ def _remove_image(client: docker.DockerClient, image: str) -> None:
         client.images.remove(image)
 
 
-def _quiet(console: Console) -> Progress:
-    """Progress sink for sub-steps: dim lines under the current step."""
-
-    def report(line: str) -> None:
-        console.print(f"  [dim]{escape(line)}[/]", highlight=False)
-
-    return report
-
-
-SANDBOX = ServerlessSandbox()
+def _narrator(console: Console) -> Narrator:
+    return Narrator(console, "serverless")

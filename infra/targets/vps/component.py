@@ -10,7 +10,9 @@ server itself change, so the code on the server is always the code of the last `
 SSH never trusts a host key on first sight. A created server gets its ed25519 host key from
 the stack (generated once, kept as a secret in the state, handed over in cloud-init user
 data), so the very first connection is already pinned to it; an existing `host` must be in
-the operator's ~/.ssh/known_hosts.
+the operator's ~/.ssh/known_hosts. User data stays readable from the instance metadata
+service, so provision closes that service to every account but root (the firewall, and the
+app's units allow loopback alone): the app never reaches the key.
 
 With `host` set, nothing is created on AWS: the release is deployed to that server as is.
 
@@ -44,7 +46,8 @@ import yaml
 from pulumi import dynamic
 
 from infra import paths
-from infra.config import StackConfig, VpsConfig
+from infra.config import StackConfig, VpsConfig, narrow
+from infra.sandbox.digest import files_under, tree_digest
 from infra.targets.vps import sample_app
 from infra.targets.vps.settings import fabric_settings
 
@@ -65,7 +68,7 @@ RELEASE_INPUTS: tuple[Path, ...] = (
     Path(__file__).with_name("settings.py"),
     Path(__file__).with_name("sample_app.py"),
 )
-_NOT_SHIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"}
+_NOT_SHIPPED = ("build", "dist", "*.egg-info")  # besides the caches every digest skips
 
 # Inputs whose change means the server must be provisioned and deployed again.
 RELEASE_KEYS = ("serverId", "host", "port", "user", "keyPath", "knownHosts", "settings", "release")
@@ -77,16 +80,11 @@ def release_fingerprint(roots: Iterable[Path] | None = None) -> str:
     Build leftovers (caches, wheels, egg-info) are skipped so that running the tests or
     building a wheelhouse does not count as a new release.
     """
-    digest = hashlib.sha256()
+    files: dict[str, Path] = {}
     for root in RELEASE_INPUTS if roots is None else roots:
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
-        for path in files:
-            parts = path.relative_to(root.parent).parts
-            shipped = not any(p in _NOT_SHIPPED or p.endswith(".egg-info") for p in parts)
-            if path.is_file() and shipped and path.suffix != ".pyc":
-                digest.update("/".join(parts).encode() + b"\0")
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+        prefix = f"{root.name}/" if root.is_dir() else ""
+        files.update(files_under(root, skip=_NOT_SHIPPED, prefix=prefix))
+    return tree_digest(files, length=16)
 
 
 def ami_architecture(instance_type: str) -> str:
@@ -470,10 +468,9 @@ class VpsServer(pulumi.ComponentResource):
             )
 
 
-def deploy(config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
+def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     """The `vps` stack program: the server and its release; exports how to reach both."""
-    if not isinstance(config, VpsConfig):
-        raise TypeError(f"the vps component needs a VpsConfig, got {type(config).__name__}")
+    config = narrow(stack_config, VpsConfig)
     del secrets  # the vps target has no secret keys; SSH uses a key file on the operator's disk
     server = VpsServer(f"{config.app_name}-{config.environment}", config)
     exports: dict[str, Any] = {

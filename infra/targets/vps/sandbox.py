@@ -12,7 +12,6 @@ ProtectSystem=, ProtectHome= and PrivateTmp= need; without it systemd skips them
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ from fabric import Connection
 from rich.console import Console
 
 from infra import results
-from infra.config import TargetName, VpsConfig, load_stack
+from infra.config import LoadedStack, TargetName, VpsConfig, narrow
 from infra.paths import state_dir
 from infra.sandbox import (
+    Progress,
     SandboxError,
     ensure_container,
     ensure_engine,
@@ -42,6 +42,8 @@ from infra.sandbox import (
     systemd_run_kwargs,
     wait_for_systemd,
 )
+from infra.sandbox.narrate import Narrator
+from infra.sandbox.releases import atomic_write
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.vps import sample_app
 from infra.targets.vps.settings import fabric_settings
@@ -132,14 +134,14 @@ class VpsSandbox:
         data = json.loads(path.read_text())
         return Access(self.state, data["ssh"], data["http"], data["https"])
 
-    def settings(self, stack: str | None = None) -> shipways_fabric.Settings:
-        """The Fabric settings for this VPS: the stack `up` used (remembered), plus its key."""
-        remembered = self.state / "stack"
-        if stack is None:
-            stack = remembered.read_text().strip() if remembered.exists() else "vps"
-        config = load_stack(stack)
-        if not isinstance(config, VpsConfig):
-            raise NotSupported(f"stack {stack!r} is not a vps stack")
+    def settings(self, config: VpsConfig | None = None) -> shipways_fabric.Settings:
+        """The Fabric settings for this VPS: `config`, or the one `up` was given (kept in its
+        state, so later commands read no stack file), plus its key."""
+        if config is None:
+            kept = self.state / "config.json"
+            if not kept.exists():
+                raise NotSupported(f"{self.instance} was never brought up; run `shipways up vps`")
+            config = VpsConfig.model_validate_json(kept.read_text())
         key = self.state / "id_ed25519.pub"
         return fabric_settings(
             config,
@@ -148,33 +150,41 @@ class VpsSandbox:
             **self.overrides,
         )
 
+    def keep_config(self, config: VpsConfig) -> None:
+        """Remember the stack config this server is deployed with, so later status, logs and
+        rollback (another process) read no stack file. `up` does it; so does anything else
+        that deploys here, such as `pulumi up` of an existing-host stack."""
+        atomic_write(self.state / "config.json", config.model_dump_json())
+
     # -- lifecycle -----------------------------------------------------------------------
     def create(self, console: Console) -> Access:
         """A fresh (or the existing) server, as a cloud hands it over: sshd and a sudo user."""
-        say = console.print
-        client = ensure_engine(progress=say)
-        image = ensure_systemd_image(client, progress=say)
-        self._ensure_key()
-        container = self._container(client, image, say)
-        wait_for_systemd(container, timeout=120, progress=say)
-        return self._bootstrap(container)
+        with _narrator(console).step("server", f"starting {self.instance}") as step:
+            client = ensure_engine(progress=step.note)
+            image = ensure_systemd_image(client, progress=step.note)
+            self._ensure_key()
+            container = self._container(client, image, step.note)
+            wait_for_systemd(container, timeout=120, progress=step.note)
+            access = self._bootstrap(container)
+            step.result(f"{self.instance} booted; SSH on {LOOPBACK}:{access.ssh_port}")
+        return access
 
-    def up(self, console: Console, *, stack: str = "vps") -> Endpoint:
-        say = console.print
+    def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
+        narrator = _narrator(console)
+        config = narrow(stack.config, VpsConfig)
         access = self.create(console)
-        settings = self.settings(stack)
-        (self.state / "stack").write_text(stack)
+        settings = self.settings(config)
+        self.keep_config(config)
         admin = access.connection(ADMIN)
         try:
-            started = time.perf_counter()
-            with console.status(f"[bold]provisioning {self.instance} over SSH"):
-                outcome = shipways_fabric.provision(admin, settings, progress=say)
-            provision_s = time.perf_counter() - started
-            say(f"provision: {len(outcome.changed)} change(s) in {provision_s:.1f}s")
-            started = time.perf_counter()
-            with console.status(f"[bold]deploying to {self.instance}"):
-                deployed = sample_app.deploy([admin], settings, progress=say)
-            deploy_s = time.perf_counter() - started
+            with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
+                outcome = shipways_fabric.provision(admin, settings, progress=step.note)
+                provision_s = step.elapsed
+                step.result(f"{len(outcome.changed)} change(s)")
+            with narrator.step("deploy", f"deploying to {self.instance}") as step:
+                deployed = sample_app.deploy([admin], settings, progress=step.note)
+                deploy_s = step.elapsed
+                step.result(f"release {deployed.release} live on {self.instance}")
         except shipways_fabric.FAILURES as exc:
             raise SandboxError(f"{self.instance}: {exc}") from exc
         finally:
@@ -184,7 +194,6 @@ class VpsSandbox:
         results.record("vps", metric, provision_s, "s", source)
         results.record("vps", "deploy_seconds", deploy_s, "s", source)
         self._fetch_certificate(access, settings)
-        say(f"release {deployed.release} live on {self.instance}")
         endpoint = self.endpoint()
         if endpoint is None:
             raise SandboxError(f"{self.instance} vanished right after deploying")
@@ -208,7 +217,7 @@ class VpsSandbox:
         )
         key.with_suffix(".pub").write_text(f"{public.decode()} shipways-{self.instance}\n")
 
-    def _container(self, client: docker.DockerClient, image: str, say: Any) -> Container:
+    def _container(self, client: docker.DockerClient, image: str, say: Progress) -> Container:
         access = self.access()
         try:
             existing = client.containers.get(self.instance)
@@ -229,13 +238,14 @@ class VpsSandbox:
             progress=say,
             **systemd_run_kwargs(client),
         )
-        (self.state / "access.json").write_text(
+        atomic_write(
+            self.state / "access.json",
             json.dumps(
                 {
                     k: published_port(container, p)
                     for k, p in zip(("ssh", "http", "https"), PORTS, strict=True)
                 }
-            )
+            ),
         )
         return container
 
@@ -279,9 +289,12 @@ class VpsSandbox:
         access.ca_bundle.write_text(str(pem))
 
     def down(self, console: Console) -> bool:
-        removed = remove_container(ensure_engine(progress=console.print), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "stack"):
+        narrator = _narrator(console)
+        removed = remove_container(ensure_engine(progress=narrator.note), self.instance)
+        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json"):
             (self.state / name).unlink(missing_ok=True)
+        if removed:
+            narrator.say("down", f"removed container {self.instance}")
         return removed
 
     # -- discovery and operations ------------------------------------------------------
@@ -306,14 +319,14 @@ class VpsSandbox:
             },
         )
 
-    def _running(self) -> Access:
+    def _access_or_fail(self) -> Access:
         access = self.access()
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
         return access
 
     def checks(self, endpoint: Endpoint) -> Checks:
-        access = self._running()
+        access = self._access_or_fail()
         settings = self.settings()
         return Checks(
             modules=[CHECKS],
@@ -332,7 +345,7 @@ class VpsSandbox:
     @contextmanager
     def _deployer(self) -> Iterator[Connection]:
         """A deploy-user connection to the running VPS; task failures become SandboxErrors."""
-        conn = self._running().connection("deploy")
+        conn = self._access_or_fail().connection("deploy")
         try:
             yield conn
         except shipways_fabric.FAILURES as exc:
@@ -349,15 +362,16 @@ class VpsSandbox:
             shipways_fabric.logs(conn, self.settings(), follow=follow, lines=lines)
 
     def rollback(self, console: Console, *, release: str | None) -> str:
-        started = time.perf_counter()
-        with self._deployer() as conn:
-            outcome = shipways_fabric.rollback(
-                conn, self.settings(), release, progress=console.print
-            )
-        results.record(
-            "vps", "rollback_seconds", time.perf_counter() - started, "s", "shipways rollback vps"
-        )
+        with (
+            _narrator(console).step("rollback", f"rolling back {self.instance}") as step,
+            self._deployer() as conn,
+        ):
+            outcome = shipways_fabric.rollback(conn, self.settings(), release, progress=step.note)
+            seconds = step.elapsed
+            step.result(f"release {outcome.release} live again")
+        results.record("vps", "rollback_seconds", seconds, "s", "shipways rollback vps")
         return str(outcome.release)
 
 
-SANDBOX = VpsSandbox()
+def _narrator(console: Console) -> Narrator:
+    return Narrator(console, "vps")

@@ -46,7 +46,7 @@ def _restore_logging() -> Iterator[None]:
 def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
     """No SHIPWAYS_*/DATABASE_URL leaks in from the caller; SQLite lives in tmp_path."""
     for name in list(os.environ):
-        if name.startswith("SHIPWAYS_") or name == "DATABASE_URL":
+        if name.startswith("SHIPWAYS_") or name.startswith("DATABASE_URL"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SHIPWAYS_SQLITE_PATH", str(tmp_path / "app.db"))
     return monkeypatch

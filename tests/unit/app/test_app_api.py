@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import socket
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -66,7 +67,9 @@ def test_paging(client: TestClient) -> None:
     default = client.get("/products").json()
     assert len(default["products"]) == 20 and default["total"] == 28
     page = client.get("/products", params={"limit": 5, "offset": 25}).json()
-    assert [p["id"] for p in page["products"]] == [26, 27, 28]
+    assert [p["id"] for p in page["products"]] == [26, 27, 28] and page["total"] == 28
+    past_the_end = client.get("/products", params={"offset": 28}).json()
+    assert past_the_end == {"products": [], "total": 28}
     assert len(client.get("/products", params={"limit": 100}).json()["products"]) == 28
     for params in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 2**31}):
         assert client.get("/products", params=params).status_code == 422, params
@@ -158,6 +161,7 @@ def test_version_local_sqlite(make_client: MakeClient) -> None:
     assert body["app"] == "shipways-app" and body["version"] == "1.0.0"
     assert body["git_sha"] == "abc123" and body["target"] == "local"
     assert body["python"].startswith("3.11.")
+    assert body["instance"] == socket.gethostname()
     assert body["storage"]["engine"] == "sqlite" and body["storage"]["persistent"] is True
 
 

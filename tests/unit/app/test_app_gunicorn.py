@@ -20,7 +20,8 @@ import pytest
 import shipways_app.gunicorn_conf
 from shipways_app.migrate import upgrade
 
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
+from infra.sandbox.health import wait_for_http
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,10 @@ import base64
 import importlib
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -191,3 +193,47 @@ def test_runtime_log_handler_is_replaced_by_json(
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["logger"] for line in lines] == ["shipways_app.access"]
     assert lines[0]["client"] == "198.51.100.23" and err == ""
+
+
+# What the init imports beyond serving needs: the migration tooling, the ORM, the PostgreSQL
+# driver and dialect. Checked in a fresh interpreter (this one has imported them all).
+HEAVY = ("alembic", "mako", "sqlalchemy.orm", "psycopg", "sqlalchemy.dialects.postgresql")
+_PROBE = (
+    "import json, sys, shipways_app.lambda_handler; "
+    f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+)
+
+
+def _heavy_modules_at_init(tmp_path: Path, **variables: str) -> list[str]:
+    env = {"PATH": "/usr/bin:/bin", "SHIPWAYS_SQLITE_PATH": str(tmp_path / "init.db")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, []),
+        (
+            {"DATABASE_URL": "postgresql://app:pw@127.0.0.1:1/app"},
+            ["psycopg", "sqlalchemy.dialects.postgresql"],  # the driver and its dialect
+        ),
+        (
+            {"SHIPWAYS_MIGRATE_ON_INIT": "true"},  # Alembic, its imports, the models it reads
+            ["alembic", "mako", "sqlalchemy.dialects.postgresql", "sqlalchemy.orm"],
+        ),
+    ],
+    ids=["sqlite", "postgresql", "sqlite-migrated-at-init"],
+)
+def test_init_imports_only_what_serving_needs(
+    tmp_path: Path, variables: dict[str, str], expected: list[str]
+) -> None:
+    assert _heavy_modules_at_init(tmp_path, **variables) == expected

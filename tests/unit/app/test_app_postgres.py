@@ -40,7 +40,10 @@ def test_postgres_app_end_to_end(make_client: MakeClient, fresh_db: str) -> None
     assert client.post("/products", json={"name": "a\x00b", "price": 1}).status_code == 422
     assert client.get("/products/4").json()["price"] == 1000000
     assert client.get(f"/products/{2**31 - 1}").status_code == 404
-    assert client.get("/products", params={"offset": 2**31 - 1}).json()["products"] == []
+    assert client.get("/products", params={"offset": 2**31 - 1}).json() == {
+        "products": [],
+        "total": 4,
+    }
     storage = client.get("/version").json()["storage"]
     assert storage["engine"] == "postgresql" and storage["persistent"] is True
 
@@ -82,3 +85,25 @@ def test_postgres_wrong_password_is_a_clear_503(make_client: MakeClient, fresh_d
     assert ready.status_code == 503
     assert "password authentication failed" in ready.json()["checks"]["database"]
     assert "WRONGpw" not in ready.text
+
+
+def test_reads_survive_connections_the_server_dropped(
+    make_client: MakeClient, fresh_db: str
+) -> None:
+    """No pre-ping: a pooled connection killed server-side (restart, failover) costs no
+    failed request, because reads retry once on a fresh connection."""
+    client = make_client(DATABASE_URL=fresh_db)
+    assert client.get("/products").status_code == 200  # leaves a connection in the pool
+    admin = create_engine(normalise_database_url(fresh_db), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'shipways-app' AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+    assert killed >= 1
+    assert client.get("/products").json()["total"] == 3
+    assert client.get("/products/1").json()["name"] == "Laptop"
+    assert client.get("/readyz").status_code == 200

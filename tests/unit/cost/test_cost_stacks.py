@@ -1,7 +1,6 @@
 """Each stack's real plan (its Pulumi program under mocks) and its estimate.
 
-A stack whose program has not landed yet is skipped with that reason; once it lands, its
-resources must be priced as below.
+Every stack must plan, and its resources must be priced as below.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from infra.cost.model import ASSUMPTION, Estimate, Status, estimate
 from infra.cost.prices import load_prices
 from infra.cost.stacks import Planned, plan_targets
 from infra.cost.usage import load_usage
-from infra.paths import ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -36,9 +34,7 @@ def planned() -> dict[str, Planned]:
 def _estimate(planned: dict[str, Planned], target: str) -> Estimate:
     outcome = planned[target]
     if outcome.plan is None:
-        if not (ROOT / "infra" / "targets" / target / "component.py").exists():
-            pytest.skip(f"{target}: {outcome.reason}")
-        pytest.fail(f"{target} has a stack program but does not plan: {outcome.reason}")
+        pytest.fail(f"{target} does not plan: {outcome.reason}")
     return estimate(outcome.plan, load_usage(), load_prices())
 
 

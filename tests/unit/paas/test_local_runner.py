@@ -14,6 +14,7 @@ from rich.console import Console
 from infra.config import PaasConfig
 from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
+from infra.sandbox.releases import NoSuchRelease
 from infra.targets import NotSupported
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import processes
@@ -93,7 +94,7 @@ def test_nothing_running_is_reported_plainly(isolated: PaasSandbox) -> None:
     assert isolated.endpoint() is None
     assert isolated.status(console)["state"] == "stopped"
     assert isolated.down(console) is False
-    with pytest.raises(NotSupported, match="no earlier release"):
+    with pytest.raises(NoSuchRelease, match="no earlier release"):
         isolated.rollback(console, release=None)
     with pytest.raises(NotSupported, match="shipways up paas"):
         isolated.logs(console, follow=False, lines=10)

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from honcho.environ import parse_procfile
 
-from infra.config import PaasConfig, load_stack
+from infra.config import PaasConfig, load_stack, narrow
 from infra.paths import APP_DIR
 from infra.targets.paas.procfile import ProcfileError, parse
 
@@ -129,15 +129,13 @@ def test_python_version_matches_the_stack_platform() -> None:
     version = (APP_DIR / ".python-version").read_text()
     assert version.endswith("\n") and version.strip() == version.rstrip("\n")
     wanted = version.strip().replace(".", r"\.")
-    for config in (PaasConfig(), load_stack("paas")):
-        assert isinstance(config, PaasConfig)
+    for config in (PaasConfig(), narrow(load_stack("paas"), PaasConfig)):
         assert config.platform_pattern.endswith(f"running Python {wanted}$")
 
 
 def test_app_json_health_checks_match_the_platforms() -> None:
     checks = {c["type"]: c for c in APP_JSON["healthchecks"]["web"]}
-    stack = load_stack("paas")
-    assert isinstance(stack, PaasConfig)
+    stack = narrow(load_stack("paas"), PaasConfig)
     assert checks["startup"]["path"] == stack.health_check_path == PaasConfig().health_check_path
     assert checks["liveness"]["path"] == "/healthz"
     for check in checks.values():

@@ -42,7 +42,7 @@ def _planned() -> dict[str, Planned]:
     serverless = OfflinePlan("serverless", TargetName.SERVERLESS, ServerlessConfig(), [fn, api])
     return {
         "vps": Planned("vps", vps),
-        "paas": Planned("paas", None, "no stack program yet (infra/targets/paas/component.py)"),
+        "paas": Planned("paas", None, "planning failed: RuntimeError: no platform matches"),
         "serverless": Planned("serverless", serverless),
     }
 
@@ -80,7 +80,7 @@ def test_costs_split_fixed_and_per_request(comparison: Comparison) -> None:
     egress = 1e6 * 4 / 1024 / 1024 * 0.09
     per_million = 0.2 + 0.05 * 1e6 * 0.0000166667 + 1 + egress
     assert serverless.per_million_usd == pytest.approx(per_million, abs=1e-4)
-    assert not paas.planned and "no stack program" in (paas.reason or "")
+    assert not paas.planned and "no platform matches" in (paas.reason or "")
     assert [b.cheaper_below for b in comparison.break_evens] == ["serverless"]
     assert set(comparison.sweep) == {"vps", "serverless"}
     assert comparison.price_warnings, "prices dated 2021 must be flagged on 2026-11-24"
@@ -147,10 +147,12 @@ def test_the_page_is_self_contained(comparison: Comparison) -> None:
         )
     ]
     assert "@import" not in html and "url(" not in html
-    polylines = [a for t, a in tags if t == "polyline"]
-    assert {a["data-target"] for a in polylines} == {"vps", "serverless"}
+    lines = [a for t, a in tags if t == "g" and a.get("class") == "series"]
+    assert {a["data-target"] for a in lines} == {"vps", "serverless"}
+    assert {a["data-dash"] for a in lines if a["data-target"] == "vps"} == {"none"}
+    assert {a["data-dash"] for a in lines if a["data-target"] == "serverless"} != {"none"}
     assert any(t == "circle" for t, _ in tags)  # the break-even marker
-    assert "not measured" in html and "no stack program yet" in html
+    assert "not measured" in html and "planning failed: RuntimeError: no platform" in html
     links = {a.get("href") for t, a in tags if t == "a"}
     assert "https://aws.amazon.com/lambda/pricing/" in links  # sources are links
 

@@ -14,7 +14,6 @@ from infra.sandbox.containers import (
     spec_hash,
     systemd_run_kwargs,
     validate_ports,
-    wait_for_http,
 )
 from infra.sandbox.errors import SandboxError
 
@@ -128,27 +127,3 @@ def test_free_port_is_bindable_on_loopback() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
-
-
-def test_wait_for_http_refuses_non_loopback_urls() -> None:
-    with pytest.raises(SandboxError, match=r"only polls 127\.0\.0\.1"):
-        wait_for_http("http://example.com/health", timeout=1)
-
-
-def test_wait_for_http_is_bounded_in_time() -> None:
-    port = free_port()  # nothing listens there
-    with pytest.raises(SandboxError, match=r"did not answer 200 within 1s \(last: ConnectError"):
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=1, interval=0.2)
-
-
-def test_wait_for_http_stops_at_once_when_told_to_give_up() -> None:
-    port = free_port()  # nothing listens there
-    asked: list[int] = []
-
-    def server_gone() -> str | None:
-        asked.append(1)
-        return "the web process exited" if len(asked) > 2 else None
-
-    with pytest.raises(SandboxError, match="the web process exited"):
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=30, interval=0.05, give_up=server_gone)
-    assert len(asked) == 3

@@ -1,4 +1,4 @@
-"""The local VPS's own state: its key pair, how it is reached, which stack it runs."""
+"""The local VPS's own state: its key pair, how it is reached, the config it runs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from infra.config import VpsConfig, load_stack, narrow
+from infra.targets import NotSupported
 from infra.targets.vps.sandbox import Access, VpsSandbox
 
 pytestmark = pytest.mark.unit
@@ -45,9 +47,14 @@ def test_no_state_means_not_running(box: VpsSandbox) -> None:
 
 def test_settings_use_the_sandbox_key_and_loopback_names(box: VpsSandbox) -> None:
     box._ensure_key()
-    settings = box.settings()
+    settings = box.settings(narrow(load_stack("vps"), VpsConfig))
     assert settings.deploy_public_keys == ((box.state / "id_ed25519.pub").read_text().strip(),)
     assert settings.tls_names == ("localhost", "127.0.0.1")
-    (box.state / "stack").write_text("no-such-stack")
-    with pytest.raises(Exception, match="no stack file"):
-        box.settings()  # the remembered stack is the one read
+
+
+def test_later_commands_use_the_config_up_kept(box: VpsSandbox) -> None:
+    with pytest.raises(NotSupported, match="never brought up"):
+        box.settings()  # nothing kept: no stack file is read behind the user's back
+    kept = narrow(load_stack("vps"), VpsConfig).model_copy(update={"app_name": "kept-app"})
+    (box.state / "config.json").write_text(kept.model_dump_json())
+    assert box.settings().app_name == "kept-app"

@@ -38,7 +38,7 @@ def served() -> Served:
         pytest.fail(f"{STATE_ENV} is not set: run these checks through `shipways verify paas`")
     state = State.model_validate_json(Path(path).read_text())
     assert state.web is not None, "no web process recorded: run `shipways up paas`"
-    release = state.release(state.web.release)
+    release = state.find(state.web.release)
     assert release is not None, f"release {state.web.release} is not in the state file"
     return Served(Path(path).parent, state.web, release)
 

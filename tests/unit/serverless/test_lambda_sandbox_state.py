@@ -1,0 +1,67 @@
+"""The local Lambda keeps the config it was brought up with: a rollback in a later process
+redeploys with that config and region, and reads no stack file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from infra import config as config_module
+from infra.config import ServerlessConfig
+from infra.targets.serverless import sandbox as serverless_sandbox
+from infra.targets.serverless.sandbox import Release, ServerlessSandbox, State
+
+pytestmark = pytest.mark.unit
+
+QUIET = Console(quiet=True)
+
+
+class _Images:
+    def get(self, image: str) -> str:
+        return image  # every kept release's image is still there
+
+
+class _Client:
+    images = _Images()
+
+
+def _release(release_id: str) -> Release:
+    return Release(
+        id=release_id,
+        image=f"shipways/lambda-task:{release_id}",
+        zip_sha256=release_id * 4,
+        zip_bytes=1,
+        unzipped_bytes=1,
+        built_for="python3.11-x86_64",
+    )
+
+
+def test_rollback_uses_the_kept_config_and_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
+    box = ServerlessSandbox("shipways-unit-serverless")
+    box.state_file.parent.mkdir(parents=True, exist_ok=True)
+    kept = ServerlessConfig(memory_mb=1024, app_name="kept-app")
+    state = State(config=kept, region="eu-west-1", current="bbbb")
+    state.releases = [_release("aaaa"), _release("bbbb")]
+    box.state_file.write_text(state.model_dump_json())
+
+    def no_stack_file(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("rollback read a stack file")
+
+    deployed: list[tuple[ServerlessConfig, str, str]] = []
+
+    def deploy(_console: Console, _client: Any, cfg: ServerlessConfig, region: str, rel: Release):
+        deployed.append((cfg, region, rel.id))
+
+    monkeypatch.setattr(config_module, "read_stack_file", no_stack_file)
+    monkeypatch.setattr(serverless_sandbox, "ensure_engine", lambda **_kw: _Client())
+    monkeypatch.setattr(box, "_deploy", deploy)
+
+    assert box.rollback(QUIET, release=None) == "aaaa"
+    assert deployed == [(kept, "eu-west-1", "aaaa")]
+    assert ServerlessSandbox("shipways-unit-serverless")._store.load().current == "aaaa"
