@@ -52,7 +52,7 @@ def create_db_engine(settings: Settings) -> Engine:
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
     )
     managed = settings.managed_database()
-    if managed is not None:
+    if managed is not None and managed.password_at_connect:
         supply_password(engine, managed)
     return engine
 

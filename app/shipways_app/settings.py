@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from shipways_app.dbsecret import ManagedDatabase
+from shipways_app.dbsecret import Credentials, ManagedDatabase
 
 
 class Target(enum.StrEnum):
@@ -69,16 +69,23 @@ _HINTS: dict[str, str] = {
     ),
     "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
-    "DATABASE_HOST": (
-        "a managed database needs DATABASE_HOST (and DATABASE_SECRET_ARN with "
-        "DATABASE_AUTH=secret), and no DATABASE_URL"
-    ),
+    "DATABASE_HOST": "use the database's host name (the stack sets it)",
     "DATABASE_PORT": "use a port number (5432)",
-    "DATABASE_AUTH": "use secret (read DATABASE_SECRET_ARN) or iam (sign an IAM token)",
+    "DATABASE_AUTH": "use secret (read DATABASE_SECRET_ARN with boto3) or iam (sign an IAM token)",
+    "DATABASE_CREDENTIALS": (
+        'use the RDS-managed secret\'s JSON ({"username": ..., "password": ...}), as an '
+        "Elastic Beanstalk environment secret delivers it"
+    ),
     "DATABASE_SECRET_ARN": _ARN_HINT,
 }
 # Values of these variables are never echoed back: they may carry credentials.
-_SECRET_VARS = frozenset({"DATABASE_URL"})
+_SECRET_VARS = frozenset({"DATABASE_URL", "DATABASE_CREDENTIALS"})
+# Where a managed database's password may come from, named in the errors that need one.
+_WAYS_TO_CREDENTIALS = (
+    "DATABASE_CREDENTIALS (the RDS secret's JSON, e.g. a Beanstalk environment secret), "
+    "DATABASE_SECRET_ARN with DATABASE_AUTH=secret (read with boto3, e.g. on Lambda), "
+    "or DATABASE_AUTH=iam"
+)
 _URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
@@ -102,11 +109,21 @@ class Settings(BaseSettings):
     database_host: str | None = Field(default=None, alias="DATABASE_HOST", min_length=1)
     database_port: int = Field(default=5432, ge=1, le=65535, alias="DATABASE_PORT")
     database_name: str = Field(default="postgres", alias="DATABASE_NAME", min_length=1)
-    database_user: str = Field(default="postgres", alias="DATABASE_USER", min_length=1)
-    database_auth: Literal["secret", "iam"] = Field(default="secret", alias="DATABASE_AUTH")
+    database_user: str | None = Field(default=None, alias="DATABASE_USER", min_length=1)
+    database_auth: Literal["secret", "iam"] | None = Field(default=None, alias="DATABASE_AUTH")
     database_secret_arn: str | None = Field(
         default=None, alias="DATABASE_SECRET_ARN", pattern=r"^arn:aws[a-z-]*:secretsmanager:"
     )
+    database_credentials: Annotated[Credentials | None, NoDecode] = Field(
+        default=None, alias="DATABASE_CREDENTIALS"
+    )
+
+    @field_validator("database_credentials", mode="before")
+    @classmethod
+    def _parse_credentials(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return Credentials.from_json(value) if value.strip() else None
+        return value
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -147,15 +164,42 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_database(self) -> Settings:
-        if self.database_host is not None and self.database_url is not None:
+        """A managed database needs exactly one way to its password, and one that can work."""
+        if self.database_host is None:
+            if self.database_credentials is not None:
+                raise ValueError(
+                    "DATABASE_CREDENTIALS is set without DATABASE_HOST: set DATABASE_HOST, "
+                    "DATABASE_PORT and DATABASE_NAME with it, or unset it"
+                )
+            return self
+        if self.database_url is not None:
             raise ValueError("DATABASE_URL and DATABASE_HOST are both set: keep one")
-        if self.database_host and self.database_auth == "secret" and not self.database_secret_arn:
+        if self.database_credentials is not None:
+            others = [
+                name
+                for name, value in (
+                    ("DATABASE_AUTH", self.database_auth),
+                    ("DATABASE_SECRET_ARN", self.database_secret_arn),
+                    ("DATABASE_USER", self.database_user),
+                )
+                if value is not None
+            ]
+            if others:
+                raise ValueError(
+                    f"DATABASE_CREDENTIALS is set with {', '.join(others)}: the user and "
+                    "password come from the credentials; unset the others"
+                )
+            return self
+        if self.database_auth is None and self.database_secret_arn is None:
+            raise ValueError(f"DATABASE_HOST needs its password's source: {_WAYS_TO_CREDENTIALS}")
+        if self.database_auth != "iam" and not self.database_secret_arn:
             raise ValueError("DATABASE_SECRET_ARN is required with DATABASE_AUTH=secret")
-        if self.database_host and importlib.util.find_spec("boto3") is None:
+        if importlib.util.find_spec("boto3") is None:
             raise ValueError(
-                "DATABASE_HOST names a managed database, whose password comes from AWS through "
+                "DATABASE_HOST with DATABASE_AUTH=secret or iam reads the password through "
                 "boto3, which is not installed: AWS Lambda's Python runtime provides it; "
-                "elsewhere install boto3 next to the app"
+                "elsewhere hand the credentials over in DATABASE_CREDENTIALS (a Beanstalk "
+                "environment secret) or DATABASE_URL"
             )
         return self
 
@@ -163,18 +207,28 @@ class Settings(BaseSettings):
         """The platform-managed database (DATABASE_HOST and friends), if configured."""
         if self.database_host is None:
             return None
+        if self.database_credentials is not None:
+            return ManagedDatabase(
+                host=self.database_host,
+                port=self.database_port,
+                name=self.database_name,
+                user=self.database_credentials.username,
+                auth="credentials",
+                credentials=self.database_credentials,
+            )
         return ManagedDatabase(
             host=self.database_host,
             port=self.database_port,
             name=self.database_name,
-            user=self.database_user,
-            auth=self.database_auth,
+            user=self.database_user or "postgres",
+            auth=self.database_auth or "secret",
             secret_arn=self.database_secret_arn,
         )
 
     def sqlalchemy_url(self) -> URL:
-        """The database to use: DATABASE_URL, the managed database (its password supplied at
-        connect time), else the SQLite file at SHIPWAYS_SQLITE_PATH."""
+        """The database to use: DATABASE_URL, the managed database (with the delivered
+        credentials, or its password supplied at connect time), else the SQLite file at
+        SHIPWAYS_SQLITE_PATH."""
         if self.database_url is not None:
             return make_url(self.database_url.get_secret_value())
         managed = self.managed_database()

@@ -182,3 +182,110 @@ def test_a_managed_database_without_boto3_is_refused_at_start(
     )
     with pytest.raises(ConfigError, match="boto3, which is not installed"):
         load_settings()
+
+
+# --- Credentials delivered by the platform (Elastic Beanstalk environment secrets) ----------
+
+# The RDS-managed secret's JSON as Beanstalk puts it in the variable: the whole SecretString.
+DELIVERED = json.dumps({"username": "shipways", "password": "hun:ter2/@%?", "engine": "postgres"})
+
+
+def _delivered_env(app_env: pytest.MonkeyPatch, credentials: str = DELIVERED) -> None:
+    app_env.setenv("DATABASE_HOST", HOST)
+    app_env.setenv("DATABASE_PORT", "5432")
+    app_env.setenv("DATABASE_NAME", "shipways")
+    app_env.setenv("DATABASE_CREDENTIALS", credentials)
+
+
+def test_delivered_credentials_compose_the_url_with_tls(app_env: pytest.MonkeyPatch) -> None:
+    _delivered_env(app_env)
+    url = load_settings().sqlalchemy_url()
+    assert (url.drivername, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        HOST,
+        5432,
+        "shipways",
+    )
+    # The password survives every character URLs treat specially, and is hidden when shown.
+    assert (url.username, url.password) == ("shipways", "hun:ter2/@%?")
+    assert url.query == {"sslmode": "require"}
+    assert "hun:ter2" not in str(url) and "hun:ter2" not in repr(load_settings())
+
+
+def test_delivered_credentials_reach_the_driver_without_boto3(
+    app_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beanstalk instances have no boto3: the app neither needs it nor calls AWS."""
+    _delivered_env(app_env)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real(name, *a)
+    )
+
+    def no_aws(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("no AWS call with delivered credentials")
+
+    monkeypatch.setattr("shipways_app.dbsecret._boto3_client", no_aws)
+    engine = create_db_engine(load_settings())
+    seen: dict[str, Any] = {}
+
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "do_connect")
+    def _capture(_d: Any, _r: Any, _a: Any, cparams: dict[str, Any]) -> None:
+        seen.update(cparams)
+        raise Refused
+
+    with pytest.raises(Refused):
+        engine.connect()
+    assert (seen["host"], seen["port"], seen["dbname"]) == (HOST, 5432, "shipways")
+    assert (seen["user"], seen["password"]) == ("shipways", "hun:ter2/@%?")
+    assert seen["sslmode"] == "require"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"DATABASE_HOST": None},
+            "DATABASE_CREDENTIALS is set without DATABASE_HOST: set DATABASE_HOST, DATABASE_PORT "
+            "and DATABASE_NAME with it, or unset it",
+        ),
+        (
+            {"DATABASE_AUTH": "secret", "DATABASE_SECRET_ARN": SECRET_ARN},
+            "DATABASE_CREDENTIALS is set with DATABASE_AUTH, DATABASE_SECRET_ARN: the user and "
+            "password come from the credentials; unset the others",
+        ),
+        ({"DATABASE_USER": "admin"}, "DATABASE_CREDENTIALS is set with DATABASE_USER"),
+        (
+            {"DATABASE_CREDENTIALS": "hunter2"},
+            "DATABASE_CREDENTIALS (value hidden) is not valid (not JSON)",
+        ),
+        (
+            {"DATABASE_CREDENTIALS": '{"username": "shipways", "pass": "hunter2"}'},
+            "DATABASE_CREDENTIALS (value hidden) is not valid (no password in the secret's JSON)",
+        ),
+        (
+            {"DATABASE_CREDENTIALS": '["hunter2"]'},
+            "DATABASE_CREDENTIALS (value hidden) is not valid (not a JSON object)",
+        ),
+        (
+            {"DATABASE_CREDENTIALS": None},
+            "DATABASE_HOST needs its password's source: DATABASE_CREDENTIALS",
+        ),
+    ],
+)
+def test_credentials_that_cannot_work_are_refused_in_one_line(
+    app_env: pytest.MonkeyPatch, env: dict[str, str | None], message: str
+) -> None:
+    _delivered_env(app_env, json.dumps({"username": "shipways", "password": "hunter2"}))
+    for key, value in env.items():
+        if value is None:
+            app_env.delenv(key)
+        else:
+            app_env.setenv(key, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    said = str(caught.value)
+    assert message in said
+    assert "hunter2" not in said and "\n" not in said
