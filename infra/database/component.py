@@ -260,12 +260,19 @@ class ManagedPostgres(pulumi.ComponentResource):
         self.proxy_arn = db_proxy.arn
         return group
 
-    def app_environment(self) -> dict[str, pulumi.Input[str]]:
-        """How the app finds it: no password, only where to get one (or to sign a token)."""
-        env: dict[str, pulumi.Input[str]] = {
+    def location(self) -> dict[str, pulumi.Input[str]]:
+        """Where the database is, as the app reads it: plain configuration, no credentials."""
+        return {
             "DATABASE_HOST": self.host,
             "DATABASE_PORT": str(PORT),
             "DATABASE_NAME": DATABASE_NAME,
+        }
+
+    def app_environment(self) -> dict[str, pulumi.Input[str]]:
+        """For an app that fetches its password itself (boto3, e.g. on Lambda): where the
+        database is and where to get the password (or to sign a token), never the password."""
+        env: dict[str, pulumi.Input[str]] = {
+            **self.location(),
             "DATABASE_USER": MASTER_USER,
             "DATABASE_AUTH": self.auth,
         }

@@ -325,12 +325,50 @@ def test_app_environment_names_the_managed_database_not_its_password(plan: Offli
         "DATABASE_HOST": instance.outputs["address"],
         "DATABASE_PORT": "5432",
         "DATABASE_NAME": "shipways",
-        "DATABASE_USER": "shipways",
-        "DATABASE_AUTH": "secret",
-        "DATABASE_SECRET_ARN": instance.outputs["masterUserSecrets"][0]["secretArn"],
     }
-    settings = _settings(plan.one(ENVIRONMENT))
-    assert not [k for k in settings if k[0].endswith("environmentsecrets")]
+
+
+def test_the_managed_secret_reaches_the_instances_as_an_environment_secret(
+    plan: OfflinePlan,
+) -> None:
+    """Beanstalk reads the RDS-managed secret with the instance role when an instance starts
+    and sets DATABASE_CREDENTIALS to its JSON: the app needs no AWS SDK, the configuration
+    holds only the ARN, and the instance role may read that one secret and no other."""
+    managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
+    secrets = {
+        name: value
+        for (namespace, name), value in _settings(plan.one(ENVIRONMENT)).items()
+        if namespace == "aws:elasticbeanstalk:application:environmentsecrets"
+    }
+    assert secrets == {"DATABASE_CREDENTIALS": managed_secret["secretArn"]}
+    reads = [
+        s
+        for s in _statements(plan.one(INLINE).inputs["policy"])
+        if any(action.startswith("secretsmanager:") for action in s["Action"])
+    ]
+    assert reads == [
+        {
+            "Sid": "ReadTheDatabaseSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": managed_secret["secretArn"],
+        }
+    ]
+
+
+def test_the_app_composes_its_url_from_what_the_stack_delivers(plan: OfflinePlan) -> None:
+    """The environment the stack declares, with the secret as Beanstalk fills it in, is one
+    the app's own Settings accept: host, port and name from the properties, user and password
+    from the secret's JSON, TLS required."""
+    from shipways_app.settings import Settings
+
+    env = _env_vars(plan.one(ENVIRONMENT))
+    delivered = json.dumps({"username": "shipways", "password": "from-rds", "engine": "postgres"})
+    url = Settings(**env, DATABASE_CREDENTIALS=delivered).sqlalchemy_url()
+    instance = plan.one("aws:rds/instance:Instance")
+    assert (url.host, url.port, url.database) == (instance.outputs["address"], 5432, "shipways")
+    assert (url.username, url.password) == ("shipways", "from-rds")
+    assert url.query == {"sslmode": "require"}
 
 
 def test_database_url_lives_only_in_secrets_manager(with_database: OfflinePlan) -> None:

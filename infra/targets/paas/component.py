@@ -28,9 +28,11 @@ What gets declared, and why each piece is shaped the way it is:
   Beanstalk, with the external id Beanstalk sends and this account as the source.
 - The database, by default, is the shared managed PostgreSQL (`infra/database`): the
   instances run in its VPC with an app security group, the only one the database admits.
-  They get where it is (host, port, name, user) and the ARN of its RDS-managed secret; the
-  app reads the password from Secrets Manager when it opens a connection (so a rotated
-  password is picked up), and only the instance role may read that secret.
+  They get where it is (DATABASE_HOST, DATABASE_PORT, DATABASE_NAME: plain properties) and
+  its RDS-managed secret as an environment secret (`environmentsecrets`,
+  DATABASE_CREDENTIALS = the secret's ARN): Beanstalk reads the secret with the instance role
+  when an instance starts and hands the app its JSON (user and password), so the app needs no
+  AWS SDK and the configuration shows only the ARN. Only the instance role may read it.
 - With `database: external`, the `databaseUrl` secret goes to Secrets Manager; the
   environment references the secret's ARN (`environmentsecrets`), so the URL never appears
   in Beanstalk's configuration or console, and only the instance role may read it.
@@ -61,6 +63,8 @@ SQLITE_PATH = "/var/app/data/shipways.db"  # outside /var/app/current, which dep
 LOG_RETENTION_DAYS = "14"
 ROOT_VOLUME_GB = "10"  # the app, its virtualenv, logs and the SQLite fallback fit easily
 UPDATE_WINDOW = "Sun:03:00"  # UTC; managed platform updates (minor and patch)
+SECRETS_NS = "aws:elasticbeanstalk:application:environmentsecrets"
+CREDENTIALS_VAR = "DATABASE_CREDENTIALS"  # the RDS-managed secret's JSON (user and password)
 
 
 @dataclass(frozen=True)
@@ -484,18 +488,17 @@ def _environment_settings(
         **spec.app_environment(config, sqlite_path=sqlite_path),
         "PORT": APP_PORT,
     }
+    secret_env: dict[str, pulumi.Input[str]] = {}
     if database is not None:
         settings += _vpc_settings(database, load_balanced)
-        app_env.update(database.postgres.app_environment())
-    settings += [_setting(env_ns, key, app_env[key]) for key in sorted(app_env)]
+        app_env.update(database.postgres.location())
+        secret_env[CREDENTIALS_VAR] = database.postgres.secret_arn
     if database_secret is not None:
-        settings.append(
-            _setting(
-                "aws:elasticbeanstalk:application:environmentsecrets",
-                "DATABASE_URL",
-                database_secret.arn,
-            )
-        )
+        secret_env["DATABASE_URL"] = database_secret.arn
+    settings += [_setting(env_ns, key, app_env[key]) for key in sorted(app_env)]
+    # Environment secrets: the option's value is the secret's ARN; Beanstalk puts the secret's
+    # value (its whole SecretString) in the variable when an instance starts.
+    settings += [_setting(SECRETS_NS, key, secret_env[key]) for key in sorted(secret_env)]
     return settings
 
 
