@@ -195,9 +195,53 @@ class VpsConfig(StackConfig):
         return self
 
 
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+
+
+class ManagedDatabaseConfig(StackConfig):
+    """Keys of the stacks that create their PostgreSQL on Amazon RDS (`infra/targets/database.py`).
+
+    `database: managed` (the default) creates it; `external` uses the `databaseUrl` secret and
+    creates nothing. The deploy checks that the secret and this key agree.
+    """
+
+    database: Literal["managed", "external"] = "managed"
+    # The smallest current Graviton class: 2 vCPU (burstable), 1 GiB.
+    database_instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = (
+        "db.t4g.micro"
+    )
+    database_storage_gb: Annotated[int, Field(ge=20, le=1024)] = 20
+    # Automated backups: 0 would turn them off, which this recipe does not allow.
+    database_backup_days: Annotated[int, Field(ge=1, le=35)] = 7
+    # The database's (and the app's) subnets; unset: every subnet of the default VPC.
+    database_subnet_ids: list[SubnetId] | None = None
+
+    @field_validator("database_subnet_ids")
+    @classmethod
+    def _two_subnets(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) < 2:
+            raise ValueError(
+                "an RDS subnet group needs subnets in at least two availability zones; "
+                "list two or more, or leave the key unset to use the default VPC's subnets"
+            )
+        return value
+
+
 # Set by the PaaS recipe itself: the platform's side of the contract with the app.
-PAAS_RESERVED_ENV = frozenset(
-    {"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH", "DATABASE_URL"}
+DATABASE_ENV = frozenset(
+    {
+        "DATABASE_URL",
+        "DATABASE_URL_FILE",
+        "DATABASE_HOST",
+        "DATABASE_PORT",
+        "DATABASE_NAME",
+        "DATABASE_USER",
+        "DATABASE_AUTH",
+        "DATABASE_SECRET_ARN",
+    }
+)
+PAAS_RESERVED_ENV = (
+    frozenset({"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH"}) | DATABASE_ENV
 )
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY")
 
@@ -207,7 +251,8 @@ def _paas_env_name(name: str) -> str:
     if name in PAAS_RESERVED_ENV:
         raise ValueError(
             f"{name} is set by the recipe (PORT and the bind address by the platform, "
-            "DATABASE_URL from the `databaseUrl` secret); remove it from env"
+            "the DATABASE_* settings from the `database` key or the `databaseUrl` secret); "
+            "remove it from env"
         )
     if _SECRET_NAME.search(name):
         raise ValueError(
@@ -223,7 +268,7 @@ AcmCertificateArn = Annotated[
 ]
 
 
-class PaasConfig(StackConfig):
+class PaasConfig(ManagedDatabaseConfig):
     """AWS Elastic Beanstalk running the source bundle."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
@@ -425,7 +470,7 @@ class K8sConfig(StackConfig):
         return self
 
 
-class ServerlessConfig(StackConfig):
+class ServerlessConfig(ManagedDatabaseConfig):
     """A Lambda function behind an API Gateway HTTP API."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
@@ -434,7 +479,12 @@ class ServerlessConfig(StackConfig):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
     timeout_s: Annotated[int, Field(ge=1, le=29)] = 10
-    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    # Caps concurrent instances, each holding one database connection: protects the database
+    # (20, twice during a release while the old version's instances linger: about half of
+    # what the smallest RDS class accepts).
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = 20
+    # RDS Proxy between the function and a managed database (IAM authentication).
+    rds_proxy: bool = False
     log_retention_days: int = 14
     throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
     throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
@@ -453,6 +503,15 @@ class ServerlessConfig(StackConfig):
             allowed = ", ".join(map(str, cls.RETENTION_DAYS))
             raise ValueError(f"CloudWatch keeps logs for one of {allowed} days, not {value}")
         return value
+
+    @model_validator(mode="after")
+    def _check_proxy(self) -> ServerlessConfig:
+        if self.rds_proxy and self.database != "managed":
+            raise ValueError(
+                "rdsProxy: only with database: managed (the proxy fronts the RDS instance the "
+                "stack creates); an external database brings its own pooling"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_write_throttle(self) -> ServerlessConfig:

@@ -10,7 +10,8 @@ validates it exactly as under `pulumi up`: once, through `pulumi.Config`.
 
 Mock outputs echo the inputs plus a fake id and ARN. A target whose program needs a provider
 lookup (an AMI, a platform name) or an output the cloud computes (an endpoint URL) supplies
-them in its slice's mocks (`OUTPUTS` and `CALLS`, type token -> function; see the registry).
+them in its slice's mocks (`OUTPUTS` and `CALLS`, type token -> function; see the registry),
+with `SECRETS` and `CONFIG`: stand-ins for values a committed stack file needs but cannot hold.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def plan_stack(
 
     Values come from `stacks/Pulumi.<stack>.yaml` (unless `use_stack_file` is false), then
     `overrides` (our keys, no namespace). Encrypted values in the file, which only the
-    Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones.
+    Pulumi CLI can decrypt, become a placeholder secret; `secrets` sets real ones. A stack
+    file's plan also gets the target's stand-in `SECRETS` and `CONFIG` it does not set itself.
     """
     from infra import stack as entry
 
@@ -190,7 +192,16 @@ def plan_stack(
         values[key] = value
         secret_keys.add(key)
     # The target picks the mocks; the stack entry validates the config, as under `pulumi up`.
-    recorder = _Recorder(slice_of(select_target(stack_name, values.get("target"))).mocks())
+    target_mocks = slice_of(select_target(stack_name, values.get("target"))).mocks()
+    if use_stack_file:
+        stand_ins = [(target_mocks.config, False), (target_mocks.secrets, True)]
+        for given, secret in stand_ins:
+            for key, value in given.items():
+                if key not in values:
+                    values[key] = value
+                    if secret:
+                        secret_keys.add(key)
+    recorder = _Recorder(target_mocks)
     full = {f"{NAMESPACE}:{k}": _as_config_text(v) for k, v in values.items()}
     full.update({k: _as_config_text(v) for k, v in bag.items() if not k.startswith(NAMESPACE)})
     holder: dict[str, Any] = {}

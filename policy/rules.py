@@ -406,6 +406,32 @@ def check_pods(type_: str, inputs: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# -- databases: private, backed up ----------------------------------------------------------
+
+RDS_TYPES = frozenset({"aws:rds/instance:Instance", "aws:rds/cluster:Cluster"})
+
+
+def check_database_private(type_: str, inputs: Mapping[str, Any]) -> list[str]:
+    if type_ == "aws:rds/instance:Instance" and _true(inputs.get("publiclyAccessible")):
+        return [
+            "publiclyAccessible is true: the database gets a public address; keep it false "
+            "and admit only the app's security group"
+        ]
+    return []
+
+
+def check_database_backups(type_: str, inputs: Mapping[str, Any]) -> list[str]:
+    if type_ not in RDS_TYPES:
+        return []
+    days = _int(inputs.get("backupRetentionPeriod"))
+    if days is not None and days < 1:
+        return [
+            f"backupRetentionPeriod is {days}: automated backups are off; keep them for at "
+            "least 1 day (point-in-time recovery needs them)"
+        ]
+    return []
+
+
 # -- required tags ----------------------------------------------------------------------------
 
 TAGGABLE = frozenset(
@@ -432,6 +458,9 @@ TAGGABLE = frozenset(
         "aws:elasticbeanstalk/environment:Environment",
         "aws:rds/instance:Instance",
         "aws:rds/cluster:Cluster",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/proxy:Proxy",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
     }
 )
 
@@ -473,6 +502,16 @@ RULES: tuple[Rule, ...] = (
         "Pods run as non-root with a read-only root filesystem, no privilege escalation, "
         "and CPU and memory limits.",
         check_pods,
+    ),
+    Rule(
+        "database-not-public",
+        "RDS instances are not publicly accessible.",
+        check_database_private,
+    ),
+    Rule(
+        "database-backups-on",
+        "RDS databases keep automated backups (backupRetentionPeriod >= 1).",
+        check_database_backups,
     ),
     Rule("required-tags", f"AWS resources carry the tags {', '.join(REQUIRED_TAGS)}.", check_tags),
 )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SAWarning, SQLAlchemyError
 
+from shipways_app.dbsecret import supply_password
 from shipways_app.settings import MIGRATE_HINT, Settings, Target
 
 T = TypeVar("T")
@@ -41,7 +42,7 @@ def create_db_engine(settings: Settings) -> Engine:
     # connection the server had dropped (restart, failover, idle timeout) answered 503 in the
     # VPS fault tests, and a write cannot simply be retried. `read` still retries once for a
     # connection that dies between the ping and its statement.
-    return create_engine(
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
@@ -50,6 +51,10 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
     )
+    managed = settings.managed_database()
+    if managed is not None and managed.password_at_connect:
+        supply_password(engine, managed)
+    return engine
 
 
 def read(engine: Engine, work: Callable[[Connection], T]) -> T:

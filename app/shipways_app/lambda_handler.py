@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from mangum import Mangum
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 if TYPE_CHECKING:
     from shipways_app.migrate import MigrationResult
 from shipways_app.app import create_app
-from shipways_app.db import create_db_engine
+from shipways_app.db import create_db_engine, summarise_db_error
 from shipways_app.settings import Settings, load_settings
 
 log = logging.getLogger("shipways_app.lambda")
@@ -49,6 +50,21 @@ class Runtime:
 init_count = 0  # how many times this container initialised: 1, whatever the invocation count
 
 
+def _open_connection(engine: Engine) -> None:
+    """Open this instance's one PostgreSQL connection during init, off the first request's
+    clock; it stays in the pool for every request the instance serves (one at a time). A
+    database that is down only logs here: /healthz still answers and /readyz says why."""
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        engine.connect().close()
+    except SQLAlchemyError as exc:
+        log.warning(
+            "database not reachable at init",
+            extra={"fields": {"error": summarise_db_error(exc, engine)}},
+        )
+
+
 def _init() -> Runtime:
     global init_count
     settings = load_settings()  # a ConfigError here fails the init with its message
@@ -60,6 +76,7 @@ def _init() -> Runtime:
     app = create_app(settings, engine=engine)
     if settings.migrate_on_init:
         log.info("migrating at init", extra={"fields": upgrade(engine).as_dict()})
+    _open_connection(engine)
     init_count += 1
     return Runtime(settings, engine, app, Mangum(app, lifespan="off"))
 

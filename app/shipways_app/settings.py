@@ -9,18 +9,21 @@ validation errors into one `ConfigError` with exactly those messages.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from shipways_app.dbsecret import Credentials, ManagedDatabase
 
 
 class Target(enum.StrEnum):
@@ -51,6 +54,7 @@ class ConfigError(ValueError):
 TRUST_ANY_PROXY = "*"
 MIGRATE_HINT = "run `python -m shipways_app migrate`"
 
+_ARN_HINT = "use the ARN of the RDS-managed secret (arn:aws:secretsmanager:...)"
 _HINTS: dict[str, str] = {
     "DATABASE_URL": (
         "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME (postgres:// is accepted too) "
@@ -65,9 +69,23 @@ _HINTS: dict[str, str] = {
     ),
     "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
+    "DATABASE_HOST": "use the database's host name (the stack sets it)",
+    "DATABASE_PORT": "use a port number (5432)",
+    "DATABASE_AUTH": "use secret (read DATABASE_SECRET_ARN with boto3) or iam (sign an IAM token)",
+    "DATABASE_CREDENTIALS": (
+        'use the RDS-managed secret\'s JSON ({"username": ..., "password": ...}), as an '
+        "Elastic Beanstalk environment secret delivers it"
+    ),
+    "DATABASE_SECRET_ARN": _ARN_HINT,
 }
 # Values of these variables are never echoed back: they may carry credentials.
-_SECRET_VARS = frozenset({"DATABASE_URL"})
+_SECRET_VARS = frozenset({"DATABASE_URL", "DATABASE_CREDENTIALS"})
+# Where a managed database's password may come from, named in the errors that need one.
+_WAYS_TO_CREDENTIALS = (
+    "DATABASE_CREDENTIALS (the RDS secret's JSON, e.g. a Beanstalk environment secret), "
+    "DATABASE_SECRET_ARN with DATABASE_AUTH=secret (read with boto3, e.g. on Lambda), "
+    "or DATABASE_AUTH=iam"
+)
 _URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
@@ -87,6 +105,25 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, alias="SHIPWAYS_LOG_LEVEL")
     migrate_on_init: bool = Field(default=False, alias="SHIPWAYS_MIGRATE_ON_INIT")
+    # A database whose password the platform keeps (see dbsecret): where it is, not the password.
+    database_host: str | None = Field(default=None, alias="DATABASE_HOST", min_length=1)
+    database_port: int = Field(default=5432, ge=1, le=65535, alias="DATABASE_PORT")
+    database_name: str = Field(default="postgres", alias="DATABASE_NAME", min_length=1)
+    database_user: str | None = Field(default=None, alias="DATABASE_USER", min_length=1)
+    database_auth: Literal["secret", "iam"] | None = Field(default=None, alias="DATABASE_AUTH")
+    database_secret_arn: str | None = Field(
+        default=None, alias="DATABASE_SECRET_ARN", pattern=r"^arn:aws[a-z-]*:secretsmanager:"
+    )
+    database_credentials: Annotated[Credentials | None, NoDecode] = Field(
+        default=None, alias="DATABASE_CREDENTIALS"
+    )
+
+    @field_validator("database_credentials", mode="before")
+    @classmethod
+    def _parse_credentials(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return Credentials.from_json(value) if value.strip() else None
+        return value
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -125,10 +162,78 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
         return proxies
 
+    @model_validator(mode="after")
+    def _one_database(self) -> Settings:
+        """A managed database needs exactly one way to its password, and one that can work."""
+        if self.database_host is None:
+            if self.database_credentials is not None:
+                raise ValueError(
+                    "DATABASE_CREDENTIALS is set without DATABASE_HOST: set DATABASE_HOST, "
+                    "DATABASE_PORT and DATABASE_NAME with it, or unset it"
+                )
+            return self
+        if self.database_url is not None:
+            raise ValueError("DATABASE_URL and DATABASE_HOST are both set: keep one")
+        if self.database_credentials is not None:
+            others = [
+                name
+                for name, value in (
+                    ("DATABASE_AUTH", self.database_auth),
+                    ("DATABASE_SECRET_ARN", self.database_secret_arn),
+                    ("DATABASE_USER", self.database_user),
+                )
+                if value is not None
+            ]
+            if others:
+                raise ValueError(
+                    f"DATABASE_CREDENTIALS is set with {', '.join(others)}: the user and "
+                    "password come from the credentials; unset the others"
+                )
+            return self
+        if self.database_auth is None and self.database_secret_arn is None:
+            raise ValueError(f"DATABASE_HOST needs its password's source: {_WAYS_TO_CREDENTIALS}")
+        if self.database_auth != "iam" and not self.database_secret_arn:
+            raise ValueError("DATABASE_SECRET_ARN is required with DATABASE_AUTH=secret")
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError(
+                "DATABASE_HOST with DATABASE_AUTH=secret or iam reads the password through "
+                "boto3, which is not installed: AWS Lambda's Python runtime provides it; "
+                "elsewhere hand the credentials over in DATABASE_CREDENTIALS (a Beanstalk "
+                "environment secret) or DATABASE_URL"
+            )
+        return self
+
+    def managed_database(self) -> ManagedDatabase | None:
+        """The platform-managed database (DATABASE_HOST and friends), if configured."""
+        if self.database_host is None:
+            return None
+        if self.database_credentials is not None:
+            return ManagedDatabase(
+                host=self.database_host,
+                port=self.database_port,
+                name=self.database_name,
+                user=self.database_credentials.username,
+                auth="credentials",
+                credentials=self.database_credentials,
+            )
+        return ManagedDatabase(
+            host=self.database_host,
+            port=self.database_port,
+            name=self.database_name,
+            user=self.database_user or "postgres",
+            auth=self.database_auth or "secret",
+            secret_arn=self.database_secret_arn,
+        )
+
     def sqlalchemy_url(self) -> URL:
-        """The database to use: DATABASE_URL, else the SQLite file at SHIPWAYS_SQLITE_PATH."""
+        """The database to use: DATABASE_URL, the managed database (with the delivered
+        credentials, or its password supplied at connect time), else the SQLite file at
+        SHIPWAYS_SQLITE_PATH."""
         if self.database_url is not None:
             return make_url(self.database_url.get_secret_value())
+        managed = self.managed_database()
+        if managed is not None:
+            return managed.url()
         return URL.create("sqlite+pysqlite", database=str(self.sqlite_path))
 
 
@@ -232,7 +337,10 @@ def _describe(exc: ValidationError) -> str:
     by_field = {name: field.alias or name for name, field in Settings.model_fields.items()}
     problems: list[str] = []
     for error in exc.errors():
-        var = str(error["loc"][0]) if error["loc"] else "environment"
+        if not error["loc"]:  # a rule across variables: its message names them (no values)
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        var = str(error["loc"][0])
         var = by_field.get(var, var).upper()
         shown = f"{var} (value hidden)" if var in _SECRET_VARS else f"{var}={error.get('input')!r}"
         # Our own validators explain *what* is wrong; for the rest the hint says it all.

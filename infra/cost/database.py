@@ -9,9 +9,10 @@ servers, onto the same managed instance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from infra.config import VpsConfig
+from infra.config import K8sConfig, VpsConfig
 from infra.cost.context import Context
 from infra.cost.lines import ASSUMPTION, ResourceCost
 
@@ -56,6 +57,9 @@ def rds_line(
         )
     else:
         line.notes.append(f"backups up to {storage:g} GB (the provisioned size) are free")
+    if inputs.get("manageMasterUserPassword"):
+        # RDS creates the secret itself, so no declared resource carries its monthly charge.
+        ctx.add(line, "the RDS-managed password secret", "aws.secretsmanager.secret", 1)
     return line
 
 
@@ -82,7 +86,46 @@ def database_line(ctx: Context) -> ResourceCost | None:
         "allocatedStorage": db.storage_gb,
         "storageType": "gp3",
     }
-    line = rds_line(ctx, inputs, ASSUMPTION, "database", "usage profile `database:`")
+    origin = "usage profile `database:`"
+    if isinstance(config, K8sConfig):
+        origin = "usage profile `database:`; bring your own as `databaseUrl`, e.g. RDS by EKS"
+    line = rds_line(ctx, inputs, ASSUMPTION, "database", origin)
     if isinstance(config, VpsConfig):
         line.notes.append("beyond one server the database moves off the servers, onto RDS")
     return line
+
+
+# The resources that exist only for the database: itself, its proxy, and the serverless
+# function's private way to its secret (an interface endpoint to Secrets Manager).
+_DATABASE_TYPES = frozenset({RDS_INSTANCE, "aws:rds/proxy:Proxy"})
+_SECRETS_ENDPOINT = "endpoint: secretsmanager"
+
+
+@dataclass(frozen=True)
+class DatabaseCost:
+    """What a target's database costs a month, and what that is, in one line."""
+
+    monthly_usd: float
+    what: str
+    complete: bool
+
+
+def database_cost(lines: list[ResourceCost]) -> DatabaseCost:
+    """The database's share of an estimate: the RDS instance (storage, backups, secret) or the
+    assumed one, the proxy when there is one, and the secrets endpoint that reaches it."""
+    mine = [
+        line
+        for line in lines
+        if line.type in _DATABASE_TYPES
+        or (line.type == ASSUMPTION and line.name == "database")
+        or line.detail.endswith(_SECRETS_ENDPOINT)
+    ]
+    what = "; ".join(
+        line.detail if line.charges or line.unpriced else f"{line.detail}, $0 extra"
+        for line in mine
+    )
+    return DatabaseCost(
+        monthly_usd=round(sum(line.monthly for line in mine), 4),
+        what=what or "none",
+        complete=not any(line.unpriced for line in mine),
+    )

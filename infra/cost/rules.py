@@ -47,6 +47,9 @@ NO_CHARGE: dict[str, str] = {
     ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": "first alarms are free; not in the price data",
     "aws:secretsmanager/secretVersion:SecretVersion": "charged on the Secret",
+    "aws:rds/subnetGroup:SubnetGroup": "subnet groups are free",
+    "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": "charged on the Proxy",
+    "aws:rds/proxyTarget:ProxyTarget": "charged on the Proxy",
     "aws:wafv2/webAclAssociation:WebAclAssociation": "charged on the WebAcl",
     "aws:lb/listenerRule:ListenerRule": "listener rules are free (charged on the balancer)",
     "aws:s3/bucketV2:BucketV2": "the bucket is free; its objects are listed separately",
@@ -221,6 +224,28 @@ def _rds_proxy(resource: Declared, ctx: Context) -> ResourceCost:
     return line
 
 
+def _vpc_endpoint(resource: Declared, ctx: Context) -> ResourceCost:
+    """An interface endpoint is billed per hour in each availability zone it has a subnet in;
+    a gateway endpoint (S3, DynamoDB) is free."""
+    kind = str(resource.inputs.get("vpcEndpointType") or "Gateway")
+    service = str(resource.inputs.get("serviceName") or "?").rsplit(".", 1)[-1]
+    line = ResourceCost(
+        type=resource.type, name=resource.name, detail=f"{kind} endpoint: {service}"
+    )
+    if kind != "Interface":
+        line.no_charge_reason = "gateway endpoints are free"
+        return line
+    zones = max(1, len(resource.inputs.get("subnetIds") or []))
+    ctx.add(
+        line,
+        f"{zones} zone(s) x {ctx.hours:g} h",
+        "aws.vpc.endpoint.interface.hours",
+        zones * ctx.hours,
+    )
+    line.notes.append("data processed ($0.01/GB) left out: a few KB per new connection")
+    return line
+
+
 def _rds_instance(resource: Declared, ctx: Context) -> ResourceCost:
     return rds_line(ctx, resource.inputs, resource.type, resource.name, "declared in the stack")
 
@@ -238,6 +263,7 @@ RULES: dict[str, Rule] = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:rds/proxy:Proxy": _rds_proxy,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:rds/instance:Instance": _rds_instance,
 }
 

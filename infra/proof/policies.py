@@ -126,6 +126,7 @@ def _wildcard_policy(inputs: dict[str, Any]) -> None:
 
 
 INSTANCE = "aws:ec2/instance:Instance"
+RDS_INSTANCE = "aws:rds/instance:Instance"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONTAINER = "spec.template.spec.containers.0"
 
@@ -196,6 +197,36 @@ BAD_CASES: tuple[BadCase, ...] = (
         edit=_drop(
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
         ),
+    ),
+    BadCase(
+        "paas",
+        "database reachable from the internet",
+        "database-not-public",
+        edit=_edit(RDS_INSTANCE, _set("publiclyAccessible", True)),
+    ),
+    BadCase(
+        "paas",
+        "database storage not encrypted",
+        "encryption-at-rest",
+        edit=_edit(RDS_INSTANCE, _set("storageEncrypted", False)),
+    ),
+    BadCase(
+        "paas",
+        "database without automated backups",
+        "database-backups-on",
+        edit=_edit(RDS_INSTANCE, _set("backupRetentionPeriod", 0)),
+    ),
+    BadCase(
+        "serverless",
+        "function's database made public",
+        "database-not-public",
+        edit=_edit(RDS_INSTANCE, _set("publiclyAccessible", True)),
+    ),
+    BadCase(
+        "serverless",
+        "function's database without backups",
+        "database-backups-on",
+        edit=_edit(RDS_INSTANCE, _set("backupRetentionPeriod", 0)),
     ),
     BadCase(
         "k8s",

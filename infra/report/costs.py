@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from infra.cost import breakeven
 from infra.cost.breakeven import BreakEven, CapacityStep
+from infra.cost.database import database_cost
 from infra.cost.model import estimate
 from infra.cost.prices import PriceBook
 from infra.cost.stacks import Planned
@@ -28,6 +29,7 @@ def target_cost(outcome: Planned, usage: UsageProfile, prices: PriceBook) -> Tar
         return TargetCost(target=outcome.target, planned=False, reason=outcome.reason)
     here = estimate(outcome.plan, usage, prices)
     more = breakeven.at(outcome.plan, usage, prices, usage.requests_per_month + MILLION)
+    database = database_cost(here.lines)
     return TargetCost(
         target=outcome.target,
         planned=True,
@@ -38,6 +40,8 @@ def target_cost(outcome: Planned, usage: UsageProfile, prices: PriceBook) -> Tar
         per_million_usd=round(more.monthly - here.monthly, 4),
         complete=here.complete,
         not_priced=tuple(here.unpriced),
+        database_usd=database.monthly_usd,
+        database=database.what + ("" if database.complete else " (partly priced)"),
         estimate=here.to_json(),
     )
 

@@ -94,6 +94,9 @@ class TargetCost(BaseModel):
     per_million_usd: float | None = None  # what one more million requests a month adds
     complete: bool = False
     not_priced: tuple[str, ...] = ()
+    # The database's share of monthly_usd, and what it is (on the host, RDS, the proxy...).
+    database_usd: float | None = None
+    database: str | None = None
     estimate: dict[str, Any] | None = None
 
 

@@ -57,6 +57,10 @@ def _costs(c: Comparison, console: Console) -> None:
         )
         notes.extend(f"{cost.target}: not priced: {item}" for item in cost.not_priced)
     console.print(table)
+    for cost in c.costs:
+        if cost.planned and cost.database is not None:
+            price = money(cost.database_usd)
+            console.print(f"  database, {cost.target}: {price} ({cost.database})")
     for note in notes:
         console.print(f"  [yellow]{note}[/]")
     console.print(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,6 +48,10 @@ class Mocks:
 
     outputs: Mapping[str, MockFn]
     calls: Mapping[str, MockFn]
+    # Values a committed stack file needs but cannot hold (a real deploy sets them): secrets,
+    # and plain keys that only make sense for one user's network.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Slice:
     config_model_path: str  # the pydantic model of its `shipways:` keys
     sandbox_path: str  # the local stand-in class; its constructor takes the instance name
     component_path: str  # `deploy(config, secrets) -> exports`: its Pulumi program
-    mocks_path: str  # module with `OUTPUTS` and `CALLS` for the offline harness
+    mocks_path: str  # module with `OUTPUTS` and `CALLS` (and `SECRETS`, `CONFIG`) for the harness
     artifact_path: str  # `(work, progress) -> BuiltArtifact`: what it ships
 
     @property
@@ -103,7 +107,12 @@ class Slice:
 
     def mocks(self) -> Mocks:
         module = importlib.import_module(self.mocks_path)
-        return Mocks(dict(module.OUTPUTS), dict(module.CALLS))
+        return Mocks(
+            dict(module.OUTPUTS),
+            dict(module.CALLS),
+            dict(getattr(module, "SECRETS", {})),
+            dict(getattr(module, "CONFIG", {})),
+        )
 
     def artifact(self) -> BuildArtifact:
         build: BuildArtifact = _attribute(self.artifact_path)

@@ -19,8 +19,9 @@ from unittest import mock
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, rpc
 
-from infra.config import namespaced, read_stack_file
+from infra.config import namespaced, read_stack_file, select_target
 from infra.harness import OfflinePlan, plan_stack
+from infra.targets.registry import slice_of
 
 PROVIDER_KEY = "__provider"
 _SIG_KEY = rpc._special_sig_key
@@ -106,6 +107,10 @@ def capture(
     `overrides` change the stack file's values (our keys, no namespace); None removes one."""
     values, _ = namespaced(read_stack_file(stack))
     values = {k: v for k, v in (values | dict(overrides or {})).items() if v is not None}
+    target = select_target(stack, values.get("target"))
+    stand_ins = slice_of(target).mocks()
+    values = {**stand_ins.config, **values}
+    secrets = {**stand_ins.secrets, **(secrets or {})}
     found: list[DynamicRegistration] = []
     with _recording(found):
         plan = plan_stack(stack, overrides=values, secrets=secrets, use_stack_file=False)

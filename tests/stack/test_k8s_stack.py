@@ -21,6 +21,7 @@ from infra.harness import Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.k8s import component, export, manifests
 from infra.targets.k8s.image import source_digest
+from policy.rules import unwrap
 
 pytestmark = pytest.mark.stack
 
@@ -66,10 +67,16 @@ class Registrations:
         return recording
 
 
+# Without a shared database each pod has its own SQLite, so the stack allows one pod only.
+ONE_POD = {"replicas": 1, "hpaMaxReplicas": 1}
+
+
 def _plan(
     secrets: dict[str, str] | None = None, **overrides: Any
 ) -> tuple[OfflinePlan, Registrations]:
     values, _ = namespaced(read_stack_file("k8s"))
+    if "databaseUrl" not in (secrets or {}):
+        values |= ONE_POD
     values = {k: v for k, v in (values | overrides).items() if v is not None}
     seen = Registrations()
     with pytest.MonkeyPatch.context() as patch:
@@ -81,7 +88,7 @@ def _plan(
 
 @pytest.fixture(scope="module")
 def sqlite() -> tuple[OfflinePlan, Registrations]:
-    """The committed stack file: registry mode, no database URL (SQLite per pod)."""
+    """The committed stack file with one pod and no database URL (SQLite in the pod)."""
     return _plan()
 
 
@@ -304,7 +311,9 @@ def test_deployment_rolls_without_losing_capacity(plan: OfflinePlan) -> None:
 
 
 def test_replicas_come_from_config_and_the_hpa_owns_them_afterwards() -> None:
-    changed, seen = _plan(replicas=3, hpaMaxReplicas=9)
+    changed, seen = _plan(
+        secrets={"databaseUrl": DB_URL}, replicas=3, hpaMaxReplicas=9, databaseCidr="10.20.0.0/24"
+    )
     assert _spec(changed.one(DEPLOYMENT))["spec"]["replicas"] == 3
     assert seen.ignore["deployment"] == ["spec.replicas"]
     hpa = _spec(changed.one(HPA))["spec"]
@@ -668,7 +677,7 @@ def test_declared_objects_validate_against_the_pinned_kubernetes_schema(
         ({"cpuRequest": "2", "cpuLimit": "500m"}, "cpuRequest"),
         ({"memoryLimit": "256MB"}, "memoryLimit"),
         ({"memoryRequest": "512Mi"}, "memoryRequest"),
-        ({"hpaMaxReplicas": 1}, "hpaMaxReplicas"),
+        ({"replicas": 2, "hpaMaxReplicas": 1}, "hpaMaxReplicas"),
         ({"ingressTlsSecret": "tls"}, "ingressHost"),
         ({"ingressHost": "Not A Host"}, "ingressHost"),
         ({"trustedProxies": "10.0.0.0/8,nope"}, "trustedProxies"),
@@ -691,14 +700,12 @@ def test_database_url_in_plain_text_is_refused() -> None:
         _plan(databaseUrl=DB_URL)
 
 
-def test_plan_manifests_writes_what_the_stack_declares(
-    tmp_path: Path, sqlite: tuple[OfflinePlan, Registrations]
-) -> None:
+def test_plan_manifests_writes_what_the_stack_declares(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli.app, ["plan", "k8s", "--manifests", str(tmp_path)])
     assert result.exit_code == 0, result.output
     written = sorted(tmp_path.glob("*.yaml"))
     loaded = [yaml.safe_load(p.read_text()) for p in written]
-    assert loaded == export.from_plan(sqlite[0].resources)
+    assert loaded == export.redact(export.from_plan(plan_stack("k8s").resources))
     assert export.schema_errors(loaded) == []
 
 
@@ -775,3 +782,26 @@ def test_namespace_is_protected_and_retained_outside_demo(
     assert (options.protect, options.retain_on_delete) == (expected, expected)
     others = [r for r in plan.resources if r.type.startswith("kubernetes:") and r.type != NAMESPACE]
     assert others and not any(r.options and r.options.protect for r in others)
+
+
+@pytest.mark.parametrize(("replicas", "hpa_max"), [(2, 6), (1, 3)])
+def test_several_pods_without_a_shared_database_are_refused(replicas: int, hpa_max: int) -> None:
+    """Pods with their own SQLite would each see a different catalogue: refused up front,
+    naming the keys that fix it, before anything is declared."""
+    with pytest.raises(ConfigError) as refused:
+        _plan(replicas=replicas, hpaMaxReplicas=hpa_max)
+    message = str(refused.value)
+    assert message.startswith("shipways:databaseUrl: required with")
+    for key in ("shipways:replicas: 1", "shipways:hpaMaxReplicas: 1", "--secret databaseUrl"):
+        assert key in message
+
+
+def test_the_committed_stack_plans_with_a_stand_in_database() -> None:
+    """The committed file runs 2 pods; its offline plan stands in for the databaseUrl secret
+    (a name that resolves nowhere), so every pod reads the same database."""
+    plan = plan_stack("k8s")
+    assert _spec(plan.one(DEPLOYMENT))["spec"]["replicas"] == 2
+    assert unwrap(_secret(plan).inputs)["stringData"]["DATABASE_URL"].endswith(
+        ".invalid:5432/shipways"
+    )
+    assert len(plan.of_type(JOB)) == 1

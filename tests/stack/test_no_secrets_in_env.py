@@ -65,8 +65,9 @@ def _assert_clean(env: list[tuple[str, Any]]) -> None:
 
 
 def test_beanstalk_environment_properties_hold_no_secret() -> None:
-    plan = plan_stack("paas", secrets={"databaseUrl": CANARY})
+    plan = plan_stack("paas", overrides={"database": "external"}, secrets={"databaseUrl": CANARY})
     _assert_clean(list(_beanstalk_env(plan)))
+    _assert_clean(list(_beanstalk_env(plan_stack("paas"))))  # the managed database
 
 
 def test_kubernetes_pods_get_no_secret_as_environment() -> None:
@@ -77,5 +78,8 @@ def test_kubernetes_pods_get_no_secret_as_environment() -> None:
 
 
 def test_lambda_environment_holds_no_secret() -> None:
-    plan = plan_stack("serverless", secrets={"databaseUrl": CANARY})
+    plan = plan_stack(
+        "serverless", overrides={"database": "external"}, secrets={"databaseUrl": CANARY}
+    )
     _assert_clean(list(_lambda_env(plan)))
+    _assert_clean(list(_lambda_env(plan_stack("serverless"))))  # the managed database

@@ -82,7 +82,8 @@ def plan(planned: tuple[OfflinePlan, Any, Any]) -> OfflinePlan:
 
 @pytest.fixture(scope="module")
 def with_database() -> OfflinePlan:
-    plan, _ = _plan(secrets={"databaseUrl": DATABASE_URL})
+    """`database: external`: the stack uses the `databaseUrl` secret and creates no database."""
+    plan, _ = _plan(secrets={"databaseUrl": DATABASE_URL}, database="external")
     return plan
 
 
@@ -121,7 +122,14 @@ def test_graph(plan: OfflinePlan, with_database: OfflinePlan) -> None:
         VERSION: 1,
         ENVIRONMENT: 1,
     }
-    assert Counter(r.type for r in plan.resources) == expected
+    assert Counter(r.type for r in plan.resources) == {
+        **expected,
+        "shipways:database:ManagedPostgres": 1,
+        "aws:ec2/securityGroup:SecurityGroup": 2,  # the instances' and the database's
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1,
+        "aws:rds/subnetGroup:SubnetGroup": 1,
+        "aws:rds/instance:Instance": 1,
+    }
     assert Counter(r.type for r in with_database.resources) == {
         **expected,
         SECRET: 1,
@@ -306,17 +314,61 @@ def test_config_values_reach_the_environment() -> None:
     assert env["WEB_CONCURRENCY"] == "4"
 
 
-def test_app_environment_without_a_database(plan: OfflinePlan) -> None:
+def test_app_environment_names_the_managed_database_not_its_password(plan: OfflinePlan) -> None:
     env = _env_vars(plan.one(ENVIRONMENT))
+    instance = plan.one("aws:rds/instance:Instance")
     assert env == {
         "PORT": "8000",
         "WEB_BIND_HOST": "127.0.0.1",
         "SHIPWAYS_TARGET": "paas",
         "WEB_CONCURRENCY": "2",
-        "SHIPWAYS_SQLITE_PATH": "/var/app/data/shipways.db",
+        "DATABASE_HOST": instance.outputs["address"],
+        "DATABASE_PORT": "5432",
+        "DATABASE_NAME": "shipways",
     }
-    settings = _settings(plan.one(ENVIRONMENT))
-    assert not [k for k in settings if k[0].endswith("environmentsecrets")]
+
+
+def test_the_managed_secret_reaches_the_instances_as_an_environment_secret(
+    plan: OfflinePlan,
+) -> None:
+    """Beanstalk reads the RDS-managed secret with the instance role when an instance starts
+    and sets DATABASE_CREDENTIALS to its JSON: the app needs no AWS SDK, the configuration
+    holds only the ARN, and the instance role may read that one secret and no other."""
+    managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
+    secrets = {
+        name: value
+        for (namespace, name), value in _settings(plan.one(ENVIRONMENT)).items()
+        if namespace == "aws:elasticbeanstalk:application:environmentsecrets"
+    }
+    assert secrets == {"DATABASE_CREDENTIALS": managed_secret["secretArn"]}
+    reads = [
+        s
+        for s in _statements(plan.one(INLINE).inputs["policy"])
+        if any(action.startswith("secretsmanager:") for action in s["Action"])
+    ]
+    assert reads == [
+        {
+            "Sid": "ReadTheDatabaseSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": managed_secret["secretArn"],
+        }
+    ]
+
+
+def test_the_app_composes_its_url_from_what_the_stack_delivers(plan: OfflinePlan) -> None:
+    """The environment the stack declares, with the secret as Beanstalk fills it in, is one
+    the app's own Settings accept: host, port and name from the properties, user and password
+    from the secret's JSON, TLS required."""
+    from shipways_app.settings import Settings
+
+    env = _env_vars(plan.one(ENVIRONMENT))
+    delivered = json.dumps({"username": "shipways", "password": "from-rds", "engine": "postgres"})
+    url = Settings(**env, DATABASE_CREDENTIALS=delivered).sqlalchemy_url()
+    instance = plan.one("aws:rds/instance:Instance")
+    assert (url.host, url.port, url.database) == (instance.outputs["address"], 5432, "shipways")
+    assert (url.username, url.password) == ("shipways", "from-rds")
+    assert url.query == {"sslmode": "require"}
 
 
 def test_database_url_lives_only_in_secrets_manager(with_database: OfflinePlan) -> None:
@@ -391,11 +443,12 @@ def test_instance_policy_scopes(plan: OfflinePlan, with_database: OfflinePlan) -
     assert by_sid["StreamThisEnvironmentsLogs"]["Resource"].endswith(
         "log-group:/aws/elasticbeanstalk/shipways-demo/*"
     )
-    assert "ReadTheDatabaseUrl" not in by_sid
+    managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
+    assert by_sid["ReadTheDatabaseSecret"]["Resource"] == managed_secret["secretArn"]
     secret_arn = with_database.one(SECRET).outputs["arn"]
     by_sid = {s["Sid"]: s for s in _statements(with_database.one(INLINE).inputs["policy"])}
-    assert by_sid["ReadTheDatabaseUrl"] == {
-        "Sid": "ReadTheDatabaseUrl",
+    assert by_sid["ReadTheDatabaseSecret"] == {
+        "Sid": "ReadTheDatabaseSecret",
         "Effect": "Allow",
         "Action": ["secretsmanager:GetSecretValue"],
         "Resource": secret_arn,
@@ -425,6 +478,7 @@ def test_exports(plan: OfflinePlan) -> None:
     ("overrides", "message"),
     [
         ({"env": {"DATABASE_URL": "postgresql://x"}}, "env.DATABASE_URL"),
+        ({"env": {"DATABASE_HOST": "db.internal"}}, "env.DATABASE_HOST"),
         ({"env": {"STRIPE_API_KEY": "sk"}}, "looks like a secret"),
         ({"env": {"DB_PASSWORD": "pw"}}, "looks like a secret"),
         ({"env": {"PORT": "9000"}}, "set by the recipe"),

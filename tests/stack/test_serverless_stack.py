@@ -105,16 +105,19 @@ def _plan(
 
 
 @pytest.fixture(scope="module")
-def sqlite(zips: dict[tuple[str, str], LambdaZip]) -> tuple[OfflinePlan, Registrations, LambdaZip]:
-    """The committed stack file as is: no database, SQLite in /tmp."""
+def managed(zips: dict[tuple[str, str], LambdaZip]) -> tuple[OfflinePlan, Registrations, LambdaZip]:
+    """The committed stack file as is: the stack creates the database (RDS)."""
     return _plan(zips)
 
 
 @pytest.fixture(scope="module")
-def postgres(
+def external(
     zips: dict[tuple[str, str], LambdaZip],
 ) -> tuple[OfflinePlan, Registrations, LambdaZip]:
-    return _plan(zips, secrets={"databaseUrl": DATABASE_URL}, reservedConcurrency=25)
+    """`database: external`: the `databaseUrl` secret, nothing created for it."""
+    return _plan(
+        zips, secrets={"databaseUrl": DATABASE_URL}, database="external", reservedConcurrency=25
+    )
 
 
 def _policy(resource: Declared, key: str) -> dict[str, Any]:
@@ -130,13 +133,23 @@ def _unsecret(value: Any) -> Any:
 # --- graph -------------------------------------------------------------------------------
 
 
-def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, LambdaZip]) -> None:
-    plan, _, _ = sqlite
+def test_graph_with_the_managed_database(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = managed
     assert Counter(r.type for r in plan.resources) == {
         APP: 1,
         LOG_GROUP: 2,
         ROLE: 1,
-        ROLE_POLICY: 1,
+        ROLE_POLICY: 2,  # its own logs; the VPC and the database secret
+        "shipways:database:ManagedPostgres": 1,
+        "aws:rds/instance:Instance": 1,
+        "aws:rds/subnetGroup:SubnetGroup": 1,
+        "aws:ec2/securityGroup:SecurityGroup": 3,  # function, secrets endpoint, database
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 2,
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 2,
+        "aws:ec2/vpcEndpoint:VpcEndpoint": 1,
+        INVOCATION: 1,
         FUNCTION: 1,
         ALIAS: 1,
         API: 1,
@@ -148,33 +161,33 @@ def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, Lamb
 
 
 def test_graph_with_a_database_adds_the_migrate_invocation(
-    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+    external: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, _, _ = postgres
+    plan, _, _ = external
     assert Counter(r.type for r in plan.resources)[INVOCATION] == 1
 
 
 def test_exports(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
-    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+    external: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, _, package = sqlite
+    plan, _, package = managed
     assert plan.exports["url"] == f"https://{mocks.API_ID}.execute-api.{mocks.REGION}.amazonaws.com"
     assert plan.exports["function_name"] == "shipways-demo"
     assert plan.exports["log_group"] == "/aws/lambda/shipways-demo"
     assert plan.exports["zip_sha256"] == package.sha256
-    assert "per instance, lost" in plan.exports["storage"]
-    assert postgres[0].exports["storage"] == "postgresql (DATABASE_URL)"
-    assert DATABASE_URL not in json.dumps(postgres[0].exports)
+    assert plan.exports["storage"] == "postgresql (Amazon RDS, created by this stack)"
+    assert external[0].exports["storage"] == "postgresql (DATABASE_URL, in Secrets Manager)"
+    assert DATABASE_URL not in json.dumps(external[0].exports)
 
 
 # --- IAM: basic execution rights, nothing more --------------------------------------------
 
 
 def test_only_lambda_may_assume_the_role(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    trust = _policy(sqlite[0].one(ROLE), "assumeRolePolicy")
+    trust = _policy(managed[0].one(ROLE), "assumeRolePolicy")
     assert trust["Statement"] == [
         {
             "Effect": "Allow",
@@ -185,12 +198,12 @@ def test_only_lambda_may_assume_the_role(
 
 
 def test_role_may_only_write_its_own_log_group(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, _, _ = sqlite
+    plan, _, _ = managed
     role = plan.one(ROLE)
     assert "managedPolicyArns" not in role.inputs  # not AWSLambdaBasicExecutionRole ("*")
-    policy = plan.one(ROLE_POLICY)
+    (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.name == "write-own-logs"]
     assert policy.inputs["role"] == f"{role.name}-id"
     (statement,) = _policy(policy, "policy")["Statement"]
     assert statement["Effect"] == "Allow"
@@ -201,10 +214,10 @@ def test_role_may_only_write_its_own_log_group(
 
 
 def test_log_groups_have_the_configured_retention(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
     zips: dict[tuple[str, str], LambdaZip],
 ) -> None:
-    groups = {g.inputs["name"]: g for g in sqlite[0].of_type(LOG_GROUP)}
+    groups = {g.inputs["name"]: g for g in managed[0].of_type(LOG_GROUP)}
     assert set(groups) == {"/aws/lambda/shipways-demo", "/aws/apigateway/shipways-demo"}
     assert {g.inputs["retentionInDays"] for g in groups.values()} == {14}
     plan, _, _ = _plan(zips, logRetentionDays="90")
@@ -215,9 +228,9 @@ def test_log_groups_have_the_configured_retention(
 
 
 def test_function_settings_come_from_the_config(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, seen, _ = sqlite
+    plan, seen, _ = managed
     function = plan.one(FUNCTION)
     assert function.inputs["name"] == "shipways-demo"
     assert function.inputs["runtime"] == "python3.12"
@@ -225,7 +238,8 @@ def test_function_settings_come_from_the_config(
     assert function.inputs["architectures"] == ["x86_64"]
     assert function.inputs["memorySize"] == 512
     assert function.inputs["timeout"] == 10
-    assert function.inputs["reservedConcurrentExecutions"] == -1  # unreserved unless set
+    # Twenty instances at most, one connection each: a spike cannot exhaust the database.
+    assert function.inputs["reservedConcurrentExecutions"] == 20
     assert function.inputs["publish"] is True
     assert function.inputs["role"] == f"arn:aws:iam::{mocks.ACCOUNT}:role/shipways-demo-lambda"
     assert function.inputs["loggingConfig"] == {
@@ -234,13 +248,13 @@ def test_function_settings_come_from_the_config(
     }
     assert function.inputs["tags"] == {"project": "shipways", "environment": "demo"}
     # The log group and its write permission exist before the function first runs.
-    assert {"function-logs", "write-own-logs"} <= seen.depends["function"]
+    assert {"function-logs", "write-own-logs", "reach-database"} <= seen.depends["function"]
 
 
 def test_code_is_the_zip_with_its_hash(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, _, package = sqlite
+    plan, _, package = managed
     function = plan.one(FUNCTION)
     code = function.inputs["code"]
     assert isinstance(code, pulumi.FileArchive)
@@ -248,21 +262,29 @@ def test_code_is_the_zip_with_its_hash(
     assert function.inputs["sourceCodeHash"] == package.source_code_hash
 
 
-def test_without_a_database_sqlite_lives_in_tmp_and_migrates_at_init(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+def test_the_function_names_the_managed_database_not_its_password(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    variables = sqlite[0].one(FUNCTION).inputs["environment"]["variables"]
+    plan = managed[0]
+    variables = plan.one(FUNCTION).inputs["environment"]["variables"]
+    instance = plan.one("aws:rds/instance:Instance").outputs
     assert variables["SHIPWAYS_TARGET"] == "serverless"
-    assert variables["SHIPWAYS_SQLITE_PATH"].startswith("/tmp/")
-    assert variables["SHIPWAYS_MIGRATE_ON_INIT"] == "1"
-    assert "DATABASE_URL" not in variables
-    assert not sqlite[0].of_type(INVOCATION)
+    assert {k: v for k, v in variables.items() if k.startswith("DATABASE_")} == {
+        "DATABASE_HOST": instance["address"],
+        "DATABASE_PORT": "5432",
+        "DATABASE_NAME": "shipways",
+        "DATABASE_USER": "shipways",
+        "DATABASE_AUTH": "secret",
+        "DATABASE_SECRET_ARN": instance["masterUserSecrets"][0]["secretArn"],
+    }
+    assert "SHIPWAYS_SQLITE_PATH" not in variables
+    assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
 
 
 def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(
-    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+    external: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, seen, _ = postgres
+    plan, seen, _ = external
     function = plan.one(FUNCTION)
     variables = function.inputs["environment"]["variables"]
     secret = plan.one(SECRET)
@@ -311,9 +333,9 @@ def test_a_zip_built_for_another_architecture_is_refused(
 
 
 def test_migration_runs_on_the_new_version_before_the_alias_moves(
-    postgres: tuple[OfflinePlan, Registrations, LambdaZip],
+    external: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, seen, package = postgres
+    plan, seen, package = external
     migrate = plan.one(INVOCATION)
     assert json.loads(migrate.inputs["input"]) == {"shipways": "migrate"}
     assert migrate.inputs["functionName"] == "shipways-demo"
@@ -329,21 +351,21 @@ def test_migration_runs_on_the_new_version_before_the_alias_moves(
     assert "function" in seen.depends["migrate"]
 
 
-def test_without_a_database_the_alias_follows_the_new_version_directly(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+def test_the_managed_database_is_migrated_before_the_alias_moves(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, seen, _ = sqlite
+    plan, seen, _ = managed
     assert plan.one(ALIAS).inputs["functionVersion"] == mocks.VERSION
-    assert seen.depends["live"] == {"function"}
+    assert seen.depends["live"] == {"function", "migrate"}
 
 
 # --- the HTTP API -------------------------------------------------------------------------
 
 
 def test_every_path_goes_to_the_live_alias_with_payload_2(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    plan, _, _ = sqlite
+    plan, _, _ = managed
     api = plan.one(API)
     assert api.inputs["protocolType"] == "HTTP"
     integration = plan.one(INTEGRATION)
@@ -363,10 +385,10 @@ def test_every_path_goes_to_the_live_alias_with_payload_2(
 
 
 def test_stage_auto_deploys_throttles_and_logs_access(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
     zips: dict[tuple[str, str], LambdaZip],
 ) -> None:
-    stage = sqlite[0].one(STAGE)
+    stage = managed[0].one(STAGE)
     assert stage.inputs["name"] == "$default"
     assert stage.inputs["autoDeploy"] is True
     assert stage.inputs["defaultRouteSettings"] == {
@@ -377,7 +399,7 @@ def test_stage_auto_deploys_throttles_and_logs_access(
     assert stage.inputs["routeSettings"] == [
         {"routeKey": "POST /products", "throttlingRateLimit": 5, "throttlingBurstLimit": 10}
     ]
-    assert "write-route" in sqlite[1].depends["default-stage"]
+    assert "write-route" in managed[1].depends["default-stage"]
     access = stage.inputs["accessLogSettings"]
     assert access["destinationArn"].endswith("log-group:/aws/apigateway/shipways-demo")
     assert json.loads(access["format"])["status"] == "$context.status"
@@ -392,9 +414,9 @@ def test_stage_auto_deploys_throttles_and_logs_access(
 
 
 def test_only_this_api_may_invoke_only_the_alias(
-    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    permission = sqlite[0].one(PERMISSION)
+    permission = managed[0].one(PERMISSION)
     assert permission.inputs == {
         "action": "lambda:InvokeFunction",
         "function": "shipways-demo",

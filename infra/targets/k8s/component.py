@@ -288,8 +288,24 @@ def _registry_auth(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) ->
     )
 
 
+def require_shared_database(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) -> None:
+    """More than one pod without `databaseUrl` would give each pod its own SQLite: a product
+    created through one pod would be missing from the next read served by another."""
+    if "databaseUrl" in secrets or max(config.replicas, config.hpa_max_replicas) == 1:
+        return
+    raise ConfigError(
+        f"{NAMESPACE}:databaseUrl: required with replicas: {config.replicas} and "
+        f"hpaMaxReplicas: {config.hpa_max_replicas}: without a shared database every pod keeps "
+        "its own SQLite, and reads through one pod miss what another stored. Set "
+        "`pulumi config set --secret databaseUrl postgresql://...` (on EKS, the URL of an RDS "
+        f"instance) with {NAMESPACE}:databaseCidr, or run one pod: {NAMESPACE}:replicas: 1 and "
+        f"{NAMESPACE}:hpaMaxReplicas: 1"
+    )
+
+
 def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     config = narrow(stack_config, K8sConfig)
+    require_shared_database(config, secrets)
     if "databaseUrl" in secrets and not config.database_cidr:
         raise ConfigError(
             f"{NAMESPACE}:databaseCidr: required with databaseUrl: the pods' NetworkPolicy "

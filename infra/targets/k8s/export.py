@@ -52,13 +52,19 @@ class ManifestError(ValueError):
 
 
 def from_plan(resources: Iterable[DeclaredLike]) -> list[Obj]:
-    """The Kubernetes objects among a plan's declared resources, in apply order."""
+    """The Kubernetes objects among a plan's declared resources, in apply order (by name
+    within a kind: the order the program registers them in may vary between runs)."""
     objects = [
         _tidy({"apiVersion": r.inputs["apiVersion"], "kind": r.inputs["kind"], **r.inputs})
         for r in resources
         if r.type.startswith("kubernetes:") and "kind" in r.inputs
     ]
-    return sorted(objects, key=lambda o: _ORDER.index(o["kind"]) if o["kind"] in _ORDER else 99)
+    return sorted(objects, key=_apply_order)
+
+
+def _apply_order(obj: Obj) -> tuple[int, str]:
+    kind_rank = _ORDER.index(obj["kind"]) if obj["kind"] in _ORDER else 99
+    return kind_rank, str(obj.get("metadata", {}).get("name", ""))
 
 
 def _tidy(value: Any) -> Any:

@@ -28,4 +28,11 @@ def _service(inputs: dict[str, Any]) -> dict[str, Any]:
 
 CALLS: dict[str, Any] = {}
 
+# The committed stack runs 2 pods, which need a shared database: a real deploy sets the
+# `databaseUrl` secret and the database's network for the NetworkPolicy (the stack refuses to
+# go without them); the offline plan of the committed file stands in for them with an address
+# that resolves nowhere (RFC 6761) in a documentation network (RFC 5737).
+SECRETS = {"databaseUrl": "postgresql://shipways:offline@postgres.shipways.invalid:5432/shipways"}
+CONFIG = {"databaseCidr": "192.0.2.0/24"}
+
 OUTPUTS = {"docker:index/image:Image": _pushed, "kubernetes:core/v1:Service": _service}

@@ -26,20 +26,29 @@ What gets declared, and why each piece is shaped the way it is:
   it drives CloudFormation, Auto Scaling, EC2 and ELB on your behalf, and AWS updates those
   policies as the platform changes; a hand-copied list would rot. Its trust is pinned to
   Beanstalk, with the external id Beanstalk sends and this account as the source.
-- The database URL, when given, goes to Secrets Manager; the environment references the
-  secret's ARN (`environmentsecrets`), so the URL never appears in Beanstalk's configuration
-  or console, and only the instance role may read it.
+- The database, by default, is the shared managed PostgreSQL (`infra/database`): the
+  instances run in its VPC with an app security group, the only one the database admits.
+  They get where it is (DATABASE_HOST, DATABASE_PORT, DATABASE_NAME: plain properties) and
+  its RDS-managed secret as an environment secret (`environmentsecrets`,
+  DATABASE_CREDENTIALS = the secret's ARN): Beanstalk reads the secret with the instance role
+  when an instance starts and hands the app its JSON (user and password), so the app needs no
+  AWS SDK and the configuration shows only the ARN. Only the instance role may read it.
+- With `database: external`, the `databaseUrl` secret goes to Secrets Manager; the
+  environment references the secret's ARN (`environmentsecrets`), so the URL never appears
+  in Beanstalk's configuration or console, and only the instance role may read it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import PaasConfig, StackConfig, narrow
+from infra.config import NAMESPACE, ConfigError, PaasConfig, StackConfig, narrow
+from infra.database.component import ManagedPostgres, Network, network, read_secret_statement
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
@@ -54,6 +63,17 @@ SQLITE_PATH = "/var/app/data/shipways.db"  # outside /var/app/current, which dep
 LOG_RETENTION_DAYS = "14"
 ROOT_VOLUME_GB = "10"  # the app, its virtualenv, logs and the SQLite fallback fit easily
 UPDATE_WINDOW = "Sun:03:00"  # UTC; managed platform updates (minor and patch)
+SECRETS_NS = "aws:elasticbeanstalk:application:environmentsecrets"
+CREDENTIALS_VAR = "DATABASE_CREDENTIALS"  # the RDS-managed secret's JSON (user and password)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The managed database and where the instances must run to reach it."""
+
+    postgres: ManagedPostgres
+    network: Network
+    security_group_id: pulumi.Output[str]
 
 
 def _policy(*statements: dict[str, Any]) -> str:
@@ -75,6 +95,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         config: PaasConfig,
         secrets: StackSecrets,
         built: bundles.Bundle,
+        database: Database | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("shipways:paas:BeanstalkApp", name, None, opts)
@@ -89,6 +110,11 @@ class BeanstalkApp(pulumi.ComponentResource):
             name, prefix, account.account_id, tags, child
         )
         database_secret, secret_value = self._database_secret(name, prefix, secrets, tags, child)
+        readable: pulumi.Output[str] | None = None
+        if database_secret is not None:
+            readable = database_secret.arn
+        elif database is not None:
+            readable = database.postgres.secret_arn
         profile, instance_policy = self._instance_profile(
             name,
             prefix,
@@ -96,7 +122,7 @@ class BeanstalkApp(pulumi.ComponentResource):
             bucket,
             account.account_id,
             region.region,
-            database_secret,
+            readable,
             tags,
             child,
         )
@@ -131,7 +157,9 @@ class BeanstalkApp(pulumi.ComponentResource):
             tier="WebServer",
             solution_stack_name=platform,
             version=version.name,
-            settings=_environment_settings(config, service_role.arn, profile.name, database_secret),
+            settings=_environment_settings(
+                config, service_role.arn, profile.name, database_secret, database
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -301,7 +329,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         account_id: pulumi.Output[str],
         region: pulumi.Output[str],
-        database_secret: aws.secretsmanager.Secret | None,
+        secret_arn: pulumi.Output[str] | None,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> tuple[aws.iam.InstanceProfile, aws.iam.RolePolicy]:
@@ -319,7 +347,6 @@ class BeanstalkApp(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        secret_arn: pulumi.Input[str | None] = database_secret.arn if database_secret else None
         policy = pulumi.Output.all(
             bucket=bucket.arn, account=account_id, region=region, secret=secret_arn
         ).apply(lambda v: _instance_policy(prefix, **v))
@@ -394,14 +421,7 @@ def _instance_policy(
         },
     ]
     if secret is not None:
-        statements.append(
-            {
-                "Sid": "ReadTheDatabaseUrl",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": secret,
-            }
-        )
+        statements.append(read_secret_statement(secret))
     return _policy(*statements)
 
 
@@ -410,6 +430,7 @@ def _environment_settings(
     service_role_arn: pulumi.Output[str],
     instance_profile: pulumi.Output[str],
     database_secret: aws.secretsmanager.Secret | None,
+    database: Database | None,
 ) -> list[aws.elasticbeanstalk.EnvironmentSettingArgs]:
     env_ns = "aws:elasticbeanstalk:application:environment"
     load_balanced = config.environment_type == "LoadBalanced"
@@ -462,26 +483,83 @@ def _environment_settings(
             _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
             *(_setting(*option) for option in edge.listener_settings(config)),
         ]
-    sqlite_path = SQLITE_PATH if database_secret is None else None
-    app_env = {**spec.app_environment(config, sqlite_path=sqlite_path), "PORT": APP_PORT}
-    settings += [_setting(env_ns, key, value) for key, value in sorted(app_env.items())]
+    sqlite_path = SQLITE_PATH if database_secret is None and database is None else None
+    app_env: dict[str, pulumi.Input[str]] = {
+        **spec.app_environment(config, sqlite_path=sqlite_path),
+        "PORT": APP_PORT,
+    }
+    secret_env: dict[str, pulumi.Input[str]] = {}
+    if database is not None:
+        settings += _vpc_settings(database, load_balanced)
+        app_env.update(database.postgres.location())
+        secret_env[CREDENTIALS_VAR] = database.postgres.secret_arn
     if database_secret is not None:
-        settings.append(
-            _setting(
-                "aws:elasticbeanstalk:application:environmentsecrets",
-                "DATABASE_URL",
-                database_secret.arn,
-            )
-        )
+        secret_env["DATABASE_URL"] = database_secret.arn
+    settings += [_setting(env_ns, key, app_env[key]) for key in sorted(app_env)]
+    # Environment secrets: the option's value is the secret's ARN; Beanstalk puts the secret's
+    # value (its whole SecretString) in the variable when an instance starts.
+    settings += [_setting(SECRETS_NS, key, secret_env[key]) for key in sorted(secret_env)]
     return settings
+
+
+def _vpc_settings(
+    database: Database, load_balanced: bool
+) -> list[aws.elasticbeanstalk.EnvironmentSettingArgs]:
+    """Instances (and the load balancer) in the database's VPC, in the app's security group.
+
+    The instances keep public addresses (the default VPC has no NAT gateway): they reach
+    S3, Secrets Manager and CloudWatch directly, and Beanstalk's own security group still
+    admits nothing but its load balancer (or the Elastic IP's HTTP port)."""
+    subnets = database.network.subnet_ids.apply(",".join)
+    settings = [
+        _setting("aws:ec2:vpc", "VPCId", database.network.vpc_id),
+        _setting("aws:ec2:vpc", "Subnets", subnets),
+        _setting("aws:ec2:vpc", "AssociatePublicIpAddress", "true"),
+        _setting(
+            "aws:autoscaling:launchconfiguration", "SecurityGroups", database.security_group_id
+        ),
+    ]
+    if load_balanced:
+        settings.append(_setting("aws:ec2:vpc", "ELBSubnets", subnets))
+    return settings
+
+
+def managed_database(config: PaasConfig, secrets: StackSecrets) -> Database | None:
+    """The managed database (`database: managed`), or None for the `databaseUrl` secret."""
+    has_url = "databaseUrl" in secrets
+    if config.database == "external":
+        if not has_url:
+            raise ConfigError(
+                f"{NAMESPACE}:databaseUrl: required with database: external; set it with "
+                "`pulumi config set --secret databaseUrl postgresql://...`, or set "
+                "database: managed to create the database"
+            )
+        return None
+    if has_url:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseUrl: set, but {NAMESPACE}:database is 'managed' (the stack "
+            "creates the database); set database: external to use the URL, or remove it"
+        )
+    prefix = f"{config.app_name}-{config.environment}"
+    net = network(config)
+    app_group = aws.ec2.SecurityGroup(
+        "app",
+        name_prefix=f"{prefix}-app-",
+        description="The Beanstalk instances: the one group the database admits",
+        vpc_id=net.vpc_id,
+        tags=config.resource_tags(),
+    )
+    postgres = ManagedPostgres(config.app_name, config, net, [app_group.id])
+    return Database(postgres, net, app_group.id)
 
 
 def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
     """The stack's program: build the bundle (reproducible, so the same source gives the same
     version label), then declare everything around it."""
     config = narrow(stack_config, PaasConfig)
+    database = managed_database(config, secrets)
     built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
-    app = BeanstalkApp(config.app_name, config, secrets, built)
+    app = BeanstalkApp(config.app_name, config, secrets, built, database)
     edge.warn_if_plain_http(config)
     return {
         "url": app.url,
@@ -492,4 +570,9 @@ def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
         "bucket": app.bucket_name,
         "bundleSha256": built.sha256,
         "bundleBytes": built.size_bytes,
+        "database": (
+            database.postgres.host
+            if database is not None
+            else "postgresql (the databaseUrl secret)"
+        ),
     }

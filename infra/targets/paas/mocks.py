@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from infra.database import mocks as database
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 LOAD_BALANCER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:loadbalancer/app"
@@ -81,6 +83,7 @@ def _listener(args: dict[str, Any]) -> dict[str, Any]:
 
 
 CALLS = {
+    **database.CALLS,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda _args: {
         "accountId": ACCOUNT_ID,
         "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer",
@@ -99,6 +102,7 @@ CALLS = {
 }
 
 OUTPUTS = {
+    **database.OUTPUTS,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/role:Role": _role,
     "aws:secretsmanager/secret:Secret": _secret,

@@ -12,15 +12,22 @@ Resources, and why each looks the way it does:
 - the function: python3.12 (or 3.11), the configured architecture, memory, timeout and
   reserved concurrency, the zip as a `FileArchive` with its SHA-256 as `source_code_hash`
   (an unchanged zip uploads nothing). `publish` makes every change a numbered version.
-- with a database, its URL in a Secrets Manager secret: the function's environment holds only
-  the secret's ARN (`DATABASE_URL_SECRET_ARN`), the app reads the value once per instance at
-  init, and the role may read only that secret. Environment variables are shown by
-  `aws lambda get-function-configuration` and the console to anyone allowed to read the
-  function's configuration; the secret needs `secretsmanager:GetSecretValue` on it.
-- the release step: with a DATABASE_URL, an `Invocation` of the *new version* with
+- the database, by default the shared managed PostgreSQL (`infra/database`). The function
+  runs in its VPC (its first two subnets, with a security group the database admits) and
+  has no route to the internet and needs none: no NAT gateway. It never holds the password
+  in its environment: it reads the RDS-managed secret when it opens its connection, through
+  a Secrets Manager interface endpoint (private DNS, 443 from the function only) in one
+  zone: billed per zone, and a second would buy nothing while the database itself is
+  single-AZ. With `rdsProxy` it signs an IAM token for the proxy locally (no endpoint).
+  `reservedConcurrency` (default 20) caps instances, each holding one connection.
+- with `database: external`, the `databaseUrl` secret's value in a Secrets Manager secret:
+  the function's environment holds only the secret's ARN (`DATABASE_URL_SECRET_ARN`), the
+  app reads the value once per instance at init, and the role may read only that secret.
+  Environment variables are shown by `aws lambda get-function-configuration` and the
+  console to anyone allowed to read the function's configuration.
+- the release step: an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
-  (see the ordering note on `ServerlessApp`). Without a database there is nothing shared
-  to migrate: each instance creates SQLite in /tmp at init, and loses it when recycled.
+  (see the ordering note on `ServerlessApp`).
 - an HTTP API whose `$default` route sends every path, `/` included, to the `live` alias
   (AWS_PROXY, payload 2.0), and a `POST /products` route to the same integration; its
   `$default` stage auto-deploys, throttles reads to `throttleRate`/`throttleBurst` and the
@@ -44,7 +51,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ServerlessConfig, StackConfig, narrow
+from infra.config import NAMESPACE, ConfigError, ServerlessConfig, StackConfig, narrow
+from infra.database.component import ManagedPostgres
 from infra.paths import state_dir
 from infra.targets.serverless import spec
 from infra.targets.serverless.artifact import (
@@ -55,6 +63,7 @@ from infra.targets.serverless.artifact import (
     cached_zip,
     load_zip,
 )
+from infra.targets.serverless.database import DatabaseAccess
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
@@ -97,6 +106,7 @@ class ServerlessApp(pulumi.ComponentResource):
         database_url: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`database_url` with `database: external`; otherwise the stack creates the database."""
         super().__init__("shipways:serverless:ServerlessApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = config.resource_tags()
@@ -144,12 +154,32 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
 
+        managed = config.database == "managed"
         environment: dict[str, Any] = dict(
-            spec.app_environment(has_database=database_url is not None, git_sha=spec.git_sha())
+            spec.app_environment(
+                has_database=managed or database_url is not None, git_sha=spec.git_sha()
+            )
         )
         if secret_arn is not None:
             # The secret's address, not its value: the app reads the URL at init.
             environment[DATABASE_URL_ARN_ENV] = secret_arn
+        # The role must be able to write logs (and, in a VPC, create its network interfaces
+        # and reach the database) before the first (migrate) invocation.
+        function_opts = pulumi.ResourceOptions(
+            parent=self, depends_on=[logs, log_policy, *database_secret[1:]]
+        )
+        vpc_config: aws.lambda_.FunctionVpcConfigArgs | None = None
+        self.database: ManagedPostgres | None = None
+        if managed:
+            reach = DatabaseAccess(config, role, tags, self)
+            self.database = reach.database
+            environment.update(reach.database.app_environment())
+            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=reach.subnets, security_group_ids=[reach.function_group.id]
+            )
+            function_opts = pulumi.ResourceOptions(
+                parent=self, depends_on=[logs, log_policy, reach.policy]
+            )
         function = aws.lambda_.Function(
             "function",
             name=function_name,
@@ -166,17 +196,15 @@ class ServerlessApp(pulumi.ComponentResource):
             code=pulumi.FileArchive(str(package.path)),
             source_code_hash=package.source_code_hash,
             environment={"variables": environment},
+            vpc_config=vpc_config,
             logging_config={"log_format": "Text", "log_group": logs.name},
             publish=True,
             tags=tags,
-            # The role must be able to write logs before the first (migrate) invocation.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[logs, log_policy, *database_secret[1:]]
-            ),
+            opts=function_opts,
         )
 
         release_steps: list[pulumi.Resource] = []
-        if database_url is not None:
+        if managed or database_url is not None:
             migrate = aws.lambda_.Invocation(
                 "migrate",
                 function_name=function.name,
@@ -327,6 +355,17 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
     except ArtifactError as exc:
         raise pulumi.RunError(str(exc)) from None  # the reason, without a traceback
     database_url = secrets.get("databaseUrl")
+    if config.database == "external" and database_url is None:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseUrl: required with database: external; set it with "
+            "`pulumi config set --secret databaseUrl postgresql://...`, or set "
+            "database: managed to create the database"
+        )
+    if config.database == "managed" and database_url is not None:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseUrl: set, but {NAMESPACE}:database is 'managed' (the stack "
+            "creates the database); set database: external to use the URL, or remove it"
+        )
     app = ServerlessApp("shipways", config, package, database_url)
     return {
         "url": app.url,
@@ -336,8 +375,8 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
         "zip_sha256": package.sha256,
         "zip_mib": round(package.zipped_bytes / 2**20, 2),
         "storage": (
-            "postgresql (DATABASE_URL)"
+            "postgresql (DATABASE_URL, in Secrets Manager)"
             if database_url is not None
-            else "sqlite in /tmp: per instance, lost when Lambda recycles it"
+            else "postgresql (Amazon RDS, created by this stack)"
         ),
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.database import mocks as database
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 API_ID = "a1b2c3d4e5"
@@ -36,6 +38,7 @@ def _invoke_arn(function_arn: str) -> str:
 
 
 OUTPUTS = {
+    **database.OUTPUTS,
     "aws:cloudwatch/logGroup:LogGroup": lambda inputs: {
         "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs['name']}"
     },
@@ -54,4 +57,19 @@ OUTPUTS = {
     },
 }
 
-CALLS: dict[str, Any] = {}
+CALLS: dict[str, Any] = {
+    **database.CALLS,
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda _args: {
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+        "id": ACCOUNT,
+        "userId": "AIDAMOCKUSER",
+    },
+    "aws:index/getRegion:getRegion": lambda _args: {
+        "region": REGION,
+        "name": REGION,
+        "id": REGION,
+        "endpoint": f"ec2.{REGION}.amazonaws.com",
+        "description": "US East (N. Virginia)",
+    },
+}

@@ -44,9 +44,9 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
-    """No SHIPWAYS_*/DATABASE_URL leaks in from the caller; SQLite lives in tmp_path."""
+    """No SHIPWAYS_*/DATABASE_* leaks in from the caller; SQLite lives in tmp_path."""
     for name in list(os.environ):
-        if name.startswith("SHIPWAYS_") or name.startswith("DATABASE_URL"):
+        if name.startswith(("SHIPWAYS_", "DATABASE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SHIPWAYS_SQLITE_PATH", str(tmp_path / "app.db"))
     return monkeypatch

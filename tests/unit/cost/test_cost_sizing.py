@@ -105,12 +105,16 @@ def test_lambda_concurrency_against_its_limit() -> None:
     plan = OfflinePlan("serverless", TargetName.SERVERLESS, ServerlessConfig(), [])
     fine = size(plan, usage(100_000_000), PRICES)
     assert "11.4 concurrent executions" in fine.facts["concurrency"] and not fine.notes
+    assert "limit 20 (reservedConcurrency)" in fine.facts["concurrency"]  # the default
+    unreserved = OfflinePlan(
+        "serverless", TargetName.SERVERLESS, ServerlessConfig(reserved_concurrency=None), []
+    )
     capped = OfflinePlan(
         "serverless", TargetName.SERVERLESS, ServerlessConfig(reserved_concurrency=5), []
     )
     throttled = size(plan=capped, usage=usage(100_000_000), prices=PRICES)
     assert any("exceeds reservedConcurrency (5)" in n for n in throttled.notes)
-    account = size(plan, usage(100_000_000, avg_duration_ms=10_000), PRICES)
+    account = size(unreserved, usage(100_000_000, avg_duration_ms=10_000), PRICES)
     assert any("exceeds the account default (1,000)" in n for n in account.notes)
 
 

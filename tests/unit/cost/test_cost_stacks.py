@@ -12,16 +12,21 @@ from typer.testing import CliRunner
 
 from infra.cli import app
 from infra.config import TargetName
+from infra.cost.database import database_cost
 from infra.cost.model import ASSUMPTION, Estimate, Status, estimate
 from infra.cost.prices import load_prices
 from infra.cost.stacks import Planned, plan_targets
 from infra.cost.usage import load_usage
+from infra.harness import plan_stack
 
 pytestmark = pytest.mark.stack
 
 T3_SMALL_MONTH = 730 * 0.0208
 EIP_MONTH = 730 * 0.005
 RDS_MONTH = 730 * 0.016 + 20 * 0.115  # the default profile's db.t4g.micro + 20 GB gp3
+ENDPOINT_MONTH = 730 * 0.01  # an interface VPC endpoint in one zone
+SECRET_MONTH = 0.40  # the secret RDS creates for the master password (not a declared resource)
+RDS = "aws:rds/instance:Instance"
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +84,11 @@ def test_paas_environment_bills_its_instance_and_address(planned: dict[str, Plan
     assert env["Elastic IP (public IPv4)"] == pytest.approx(EIP_MONTH)
     growing = {line.name for line in est.lines if any(c.per_request for c in line.charges)}
     assert growing == {"CloudWatch Logs", "data transfer out"}  # StreamLogs is on
-    database = next(line for line in est.lines if line.name == "database")
-    assert database.monthly == pytest.approx(RDS_MONTH)
+    # The stack declares its database: priced from the declaration, not the profile.
+    (database,) = [line for line in est.lines if line.type == RDS]
+    assert database.monthly == pytest.approx(RDS_MONTH + SECRET_MONTH)
+    assert "declared in the stack" in database.detail
+    assert not [line for line in est.lines if line.name == "database"]
     assert est.complete  # the bundle in S3 is priced from the uploaded file
 
 
@@ -97,12 +105,58 @@ def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
 
 
 def test_serverless_costs_only_its_database_idle(planned: dict[str, Planned]) -> None:
+    """Idle, only the database and the endpoint its function reads the secret through bill."""
     est = _estimate(planned, "serverless")
-    assert est.fixed == pytest.approx(RDS_MONTH)
+    assert est.fixed == pytest.approx(RDS_MONTH + SECRET_MONTH + ENDPOINT_MONTH)
+    assert _line(est, "aws:ec2/vpcEndpoint:VpcEndpoint") == {
+        "1 zone(s) x 730 h": pytest.approx(ENDPOINT_MONTH)
+    }
     fn = _line(est, "aws:lambda/function:Function")
     memory_gb = float(planned["serverless"].plan.config.memory_mb) / 1024  # type: ignore[union-attr]
     assert fn["compute (GB-seconds)"] == pytest.approx(1e6 * 0.1 * memory_gb * 0.0000166667)
     assert _line(est, "aws:apigatewayv2/api:Api") == {"HTTP API requests": pytest.approx(1.0)}
+
+
+def test_every_target_has_its_database_priced_on_equal_terms(
+    planned: dict[str, Planned],
+) -> None:
+    """The same PostgreSQL everywhere: on the VPS host (shown, $0 extra), RDS declared by
+    paas and serverless (with its secret, and the function's endpoint to it), and for k8s,
+    which brings its own, the same RDS instance, said so."""
+    costs = {t.value: database_cost(_estimate(planned, t.value).lines) for t in TargetName}
+    assert costs["vps"].monthly_usd == 0
+    assert costs["vps"].what == "PostgreSQL on the server itself, $0 extra"
+    assert costs["paas"].monthly_usd == pytest.approx(RDS_MONTH + SECRET_MONTH)
+    assert "declared in the stack" in costs["paas"].what
+    assert costs["k8s"].monthly_usd == pytest.approx(RDS_MONTH)
+    assert "bring your own as `databaseUrl`, e.g. RDS by EKS" in costs["k8s"].what
+    assert costs["serverless"].monthly_usd == pytest.approx(
+        RDS_MONTH + SECRET_MONTH + ENDPOINT_MONTH
+    )
+    assert "endpoint: secretsmanager" in costs["serverless"].what
+    assert all(cost.complete for cost in costs.values())
+
+
+def test_the_proxy_joins_the_database_line_when_enabled() -> None:
+    plan = plan_stack("serverless", overrides={"rdsProxy": True})
+    cost = database_cost(estimate(plan, load_usage(), load_prices()).lines)
+    assert "RDS Proxy" in cost.what and "endpoint" not in cost.what  # tokens, no endpoint
+    assert not cost.complete  # no price source read for the proxy: said, not guessed
+    assert cost.monthly_usd == pytest.approx(RDS_MONTH + SECRET_MONTH)
+
+
+def test_compare_shows_a_database_line_per_target() -> None:
+    done = CliRunner().invoke(app, ["compare", "--json"])
+    assert done.exit_code == 0, done.output
+    costs = {c["target"]: c for c in json.loads(done.stdout)["costs"]}
+    assert set(costs) == {t.value for t in TargetName}
+    assert costs["vps"]["database_usd"] == 0
+    assert all(costs[t]["database_usd"] > 10 for t in ("paas", "k8s", "serverless"))
+    shown = CliRunner().invoke(app, ["compare"], terminal_width=200)
+    lines = [line for line in shown.stdout.splitlines() if line.strip().startswith("database,")]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        f"database, {t.value}" for t in TargetName
+    ]
 
 
 def test_plan_command_prints_the_estimate() -> None:
