@@ -149,6 +149,12 @@ class Pass:
             )
             self._record("memory_mib", round(used / 2**20, 1), "MiB")
             return f"{round(used / 2**20, 1)} MiB, {len(pods)} pods' processes (RSS)"
+        instances = endpoint.extra.get("pids")
+        if isinstance(instances, list) and instances:
+            # paas: `container` is the front door; the app is every instance's process tree.
+            used = sum(process_tree_memory_bytes(int(pid)) for pid in instances)
+            self._record("memory_mib", round(used / 2**20, 1), "MiB")
+            return f"{round(used / 2**20, 1)} MiB, {len(instances)} instances' processes (RSS)"
         where = reach(endpoint)
         if where.container is not None:
             used = process_tree_memory_bytes(int(where.container.attrs["State"]["Pid"]))

@@ -43,7 +43,7 @@ from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox import releases
+from infra.sandbox import frontdoor, releases
 from infra.sandbox.digest import recipe_digest, tree_digest
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -504,6 +504,8 @@ class PaasSandbox:
                 "pid": webs[0].pid,
                 "pids": [w.pid for w in webs],
                 "instances": [w.instance_id for w in webs],
+                # The front door: `infra.measure.reach` loads the app from its namespace.
+                "container": frontdoor.container_name(self.instance),
                 "instance": self.instance,
             },
         )
