@@ -179,6 +179,9 @@ class PaasSandbox:
                 stand_in = self._stand_in(ensure_engine(step.progress))
                 environment = stand_in.ensure(step.progress)
                 state.front_door = environment.door.url
+                for dead in (w for w in state.instances if w not in live):
+                    stand_in.terminate_instance(dead.instance_id)  # its process died
+                state.instances = live
                 store.save(state)
                 step.result(f"{environment.door.url} (stays until `shipways down paas`)")
             with narrator.step("release", "running the Procfile's release process") as step:
