@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 from rich.console import Console
@@ -24,6 +25,7 @@ from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import processes
+from infra.targets.paas.environment import INSTANCE_LABEL
 from infra.targets.paas.sandbox import PaasSandbox
 from infra.verify import run_checks
 
@@ -198,5 +200,10 @@ def test_down_removes_every_process_and_file(box: PaasSandbox) -> None:
     assert box.down(CONSOLE) is True
     assert not any(processes.alive(web.pid, web.started) for web in webs)
     assert not box.root.exists()
+    assert not (box.root.parent.parent / "sandbox" / INSTANCE).exists()  # the password's dir
+    leftovers = docker.from_env().containers.list(
+        all=True, filters={"label": f"{INSTANCE_LABEL}={INSTANCE}"}
+    )
+    assert leftovers == []  # instances, front door, database
     assert box.endpoint() is None
     assert box.down(CONSOLE) is False

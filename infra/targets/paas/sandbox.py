@@ -228,6 +228,7 @@ class PaasSandbox:
             removed = self._stand_in(ensure_engine()).remove()
             if removed:
                 say("down", f"removed {', '.join(removed)}")
+            shutil.rmtree(state_dir("sandbox", self.instance))  # the database password's dir
             shutil.rmtree(root)
         say("down", f"removed {root} (releases, logs, secret)")
         return True
