@@ -25,10 +25,7 @@ State: `infra.paths.state_dir("paas", <instance>)`.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,26 +36,23 @@ from pydantic import Field
 from rich.console import Console
 
 from infra import results
-from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.sandbox import frontdoor, releases
-from infra.sandbox.digest import recipe_digest, tree_digest
+from infra.sandbox.digest import recipe_digest
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.narrate import Narrator
 from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets.paas import buildpack, fleet, processes, spec
 from infra.targets.paas import bundle as bundles
-from infra.targets.paas import fleet, processes, spec
 from infra.targets.paas.deployment import Deployer
 from infra.targets.paas.environment import SECRET_FILE, EnvironmentStandIn, netns_pid
 from infra.targets.paas.fleet import APP_PORT, BIND_ALL, Web
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 STATE_ENV = "SHIPWAYS_PAAS_STATE"  # tells the testinfra checks where the state file is
-INSTALL_TIMEOUT_S = 600
-RELEASE_TIMEOUT_S = 300
 HEALTH_TIMEOUT_S = 60.0
 # Only these survive from the caller's environment: a platform starts processes clean.
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -185,7 +179,7 @@ class PaasSandbox:
                 store.save(state)
                 step.result(f"{environment.door.url} (stays until `shipways down paas`)")
             with narrator.step("release", "running the Procfile's release process") as step:
-                self._run_release(self.release_dir(release.id), Path(release.venv), env)
+                buildpack.run_release(self.release_dir(release.id), Path(release.venv), env)
                 step.result(f"release {release.id}: migrations applied (once, leader only)")
             what = f"{policy}: {count} instance(s) of {release.id}"
             with narrator.step("deploy", what) as step:
@@ -359,7 +353,7 @@ class PaasSandbox:
             version = (app / ".python-version").read_text().strip()
             step.result(f"release {release_id}: {built.path.name} unpacked; Python {version}")
         with narrator.step("install", "installing requirements (offline)") as step:
-            venv, reused = self._dependencies(app, version)
+            venv, reused = buildpack.dependencies(self.root / "venvs", app, version)
             how = "requirements unchanged, reused" if reused else "installed from the wheelhouse"
             step.result(f"release {release_id}: {venv.name} {how}")
         return Release(
@@ -373,92 +367,21 @@ class PaasSandbox:
             venv=str(venv),
         )
 
-    def _dependencies(self, app: Path, version: str) -> tuple[Path, bool]:
-        """The virtualenv for these exact requirements, and whether it was reused: reused
-        when unchanged, like a buildpack's dependency cache; otherwise built from the
-        wheelhouse, offline."""
-        requirements = tree_digest({"requirements.txt": app / "requirements.txt"})
-        venv = self.root / "venvs" / f"py{version}-{requirements}"
-        done = venv / ".complete"
-        if done.exists():
-            return venv, True
-        shutil.rmtree(venv, ignore_errors=True)  # a half-built one from an interrupted run
-        self._install(app, venv, version)
-        done.touch()
-        return venv, False
-
-    def _install(self, app: Path, venv: Path, version: str) -> None:
-        python = shutil.which(f"python{version}")
-        if python is None:
-            raise SandboxError(
-                f"the bundle asks for Python {version} (.python-version) and this machine has "
-                f"no python{version}: install it, or change app/.python-version together with "
-                "the stack's platformPattern"
-            )
-        wheels = wheelhouse.dependency_wheels(
-            wheelhouse.Platform.linux(version, platform.machine())
-        )
-        _run([python, "-m", "venv", "--without-pip", str(venv)], "create the virtualenv", 120)
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--disable-pip-version-check",
-                "--python",
-                str(venv / "bin" / "python"),
-                "install",
-                "--no-index",
-                "--find-links",
-                str(wheels),
-                "--require-hashes",
-                "--only-binary=:all:",
-                "-r",
-                str(app / "requirements.txt"),
-            ],
-            "install the bundle's requirements",
-            INSTALL_TIMEOUT_S,
-        )
-
-    def _run_release(self, workdir: Path, venv: Path, env: dict[str, str]) -> None:
-        log = workdir / "release.log"
-        with log.open("wb") as sink:
-            try:
-                result = subprocess.run(
-                    _honcho("start", "release"),
-                    cwd=workdir / "app",
-                    env={**env, "PATH": _path(venv)},
-                    stdin=subprocess.DEVNULL,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    timeout=RELEASE_TIMEOUT_S,
-                    umask=0o077,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise SandboxError(
-                    f"release {workdir.name} refused: the release process ran over "
-                    f"{RELEASE_TIMEOUT_S}s and was stopped; the previous release keeps "
-                    f"serving. Log: {log}"
-                ) from None
-        if result.returncode != 0:
-            raise SandboxError(
-                f"release {workdir.name} refused: the Procfile's release process failed "
-                f"(exit {result.returncode}); no instance was started and the previous "
-                f"release keeps serving. Log {log}:\n{_tail(log)}"
-            )
-
     def _launch(self, release: Release, stand_in: EnvironmentStandIn, progress: Progress) -> Web:
         """A new instance serving `release`, healthy; or terminated again and SandboxError."""
         container, instance_id = stand_in.launch_instance(progress)
         workdir = self.release_dir(release.id)
         log = workdir / f"web-{instance_id}.log"
         pid, started = fleet.spawn(
-            _honcho("start", "--port", str(APP_PORT), "web"),
+            buildpack.honcho("start", "--port", str(APP_PORT), "web"),
             netns_pid=netns_pid(container),
             cwd=workdir / "app",
             # The edge reaches the app on the instance's address (no nginx on the instance).
-            env={**release.env, "PATH": _path(Path(release.venv)), "WEB_BIND_HOST": BIND_ALL},
+            env={
+                **release.env,
+                "PATH": buildpack.path(Path(release.venv)),
+                "WEB_BIND_HOST": BIND_ALL,
+            },
             log=log,
         )
         web = Web(
@@ -476,7 +399,7 @@ class PaasSandbox:
             stand_in.terminate_instance(instance_id)
             raise SandboxError(
                 f"instance {instance_id} of release {release.id}: {problem}; it was "
-                f"terminated. Log {log}:\n{_tail(log)}"
+                f"terminated. Log {log}:\n{buildpack.tail(log)}"
             )
         progress(f"{instance_id} ({web.backend}) passes {release.health_path}")
         return web
@@ -540,38 +463,8 @@ def _narrator(console: Console) -> Narrator:
     return Narrator(console, "paas")
 
 
-def _honcho(*args: str) -> list[str]:
-    """The Procfile runner, from the toolkit's environment (never from the app's)."""
-    return [sys.executable, "-m", "honcho", "--no-colour", *args]
-
-
-def _path(venv: Path) -> str:
-    """The release's virtualenv first, then the system: like a buildpack's PATH."""
-    return f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-
-
 def _fingerprint(bundle_sha256: str, env: dict[str, str]) -> str:
     """Same bundle, same settings: same release. The commit id is left out on purpose: an
     unrelated commit does not change what the bundle runs."""
     settings = {k: v for k, v in env.items() if k != "SHIPWAYS_GIT_SHA"}
     return recipe_digest({"bundle": bundle_sha256, "env": settings}, length=64)
-
-
-def _run(command: list[str], what: str, timeout: int) -> None:
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise SandboxError(f"could not {what}: still running after {timeout}s") from None
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise SandboxError(f"could not {what} (exit {result.returncode}):\n{tail}")
-
-
-def _tail(log: Path, lines: int = 25) -> str:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.strip().splitlines()[-lines:])
