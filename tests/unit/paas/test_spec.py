@@ -39,3 +39,21 @@ def test_the_sandbox_runs_releases_with_the_stacks_environment(
     assert set(env) - set(shared) <= platform
     assert env["DATABASE_URL_FILE"] == str(box.secret_file)  # a path, never the URL
     assert env["SHIPWAYS_GIT_SHA"]
+
+
+def test_instance_count_and_deployment_policy_are_what_beanstalk_is_given() -> None:
+    single = PaasConfig()
+    assert spec.instance_count(single) == 1
+    assert spec.deployment_settings(single) == [
+        ("aws:elasticbeanstalk:command", "DeploymentPolicy", "Immutable")
+    ]
+    rolling = PaasConfig(
+        environmentType="LoadBalanced",
+        allowHttp=True,
+        minInstances=3,
+        maxInstances=4,
+        deploymentPolicy="RollingWithAdditionalBatch",
+    )
+    assert spec.instance_count(rolling) == 3
+    assert spec.deployment_option(rolling, "DeploymentPolicy") == "RollingWithAdditionalBatch"
+    assert spec.deployment_option(rolling, "BatchSize") == "1"
