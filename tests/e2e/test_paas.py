@@ -103,7 +103,7 @@ def _procfile_line(source: Path, name: str, command: str) -> None:
 
 def test_up_serves_the_contract_and_the_host_checks(box: PaasSandbox, first: Endpoint) -> None:
     assert first.url.startswith("http://127.0.0.1:")
-    assert len(first.extra["instances"]) == 1  # the committed stack is SingleInstance
+    assert len(first.extra["instance_ids"]) == 1  # the committed stack is SingleInstance
     assert box.endpoint() == first
     checks = box.checks(first)
     report = run_checks(
@@ -179,7 +179,7 @@ def test_redeploy_switches_to_the_new_release_and_keeps_the_data(
     assert second.url == first.url and second.extra["release"] != first.extra["release"]
     assert _get(f"{second.url}/readyz").status_code == 200
     assert not processes.alive(old_web.pid, old_web.started)
-    assert second.extra["instances"] != first.extra["instances"]  # a new instance serves
+    assert second.extra["instance_ids"] != first.extra["instance_ids"]  # a new instance serves
     product = _get(f"{second.url}{created.headers['location']}")
     assert product.status_code == 200 and product.json()["name"] == "survives-redeploy"
     assert box.status(CONSOLE)["releases"] == [first.extra["release"], second.extra["release"]]

@@ -113,7 +113,7 @@ def first(box: PaasSandbox, config: PaasConfig, scratch: Path) -> Endpoint:
 def test_every_read_through_the_front_door_sees_the_data_of_any_instance(
     box: PaasSandbox, first: Endpoint
 ) -> None:
-    instances = first.extra["instances"]
+    instances = first.extra["instance_ids"]
     assert len(instances) == INSTANCES
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
@@ -168,10 +168,10 @@ def test_a_code_change_deploys_with_no_failed_request(
     assert load.failed == 0, load.errors[:5]
     assert after.url == first.url  # the address never changes
     assert after.extra["release"] != before.extra["release"]
-    assert len(after.extra["instances"]) == INSTANCES
-    assert set(after.extra["instances"]).isdisjoint(before.extra["instances"])
-    assert set(after.extra["instances"]) <= set(load.instances)  # traffic reached the new ones
-    assert set(before.extra["instances"]) & set(load.instances)  # ... after the old ones
+    assert len(after.extra["instance_ids"]) == INSTANCES
+    assert set(after.extra["instance_ids"]).isdisjoint(before.extra["instance_ids"])
+    assert set(after.extra["instance_ids"]) <= set(load.instances)  # traffic reached the new ones
+    assert set(before.extra["instance_ids"]) & set(load.instances)  # ... after the old ones
     assert box.status(QUIET)["deployment_policy"] == policy
     prefix = "redeploy" if policy == "RollingWithAdditionalBatch" else "immutable_redeploy"
     results.record("paas", f"{prefix}_failed_requests", load.failed, "count", "e2e")
@@ -191,7 +191,7 @@ def test_a_broken_release_is_refused_and_the_previous_release_keeps_serving(
     assert "previous release keeps serving" in str(refused.value)
     assert load.failed == 0, load.errors[:5]
     assert box.endpoint() == before
-    assert set(load.instances) == set(before.extra["instances"])  # no broken one answered
+    assert set(load.instances) == set(before.extra["instance_ids"])  # no broken one answered
     assert httpx.get(f"{before.url}/readyz", timeout=5, trust_env=False).status_code == 200
     results.record("paas", f"broken_{kind}_failed_requests", load.failed, "count", "e2e")
 
@@ -210,6 +210,6 @@ def test_rollback_through_the_same_front_door_with_no_failed_request(
     assert load.failed == 0, load.errors[:5]
     now = box.endpoint()
     assert now is not None and now.url == first.url
-    assert now.extra["release"] == previous.id and len(now.extra["instances"]) == INSTANCES
+    assert now.extra["release"] == previous.id and len(now.extra["instance_ids"]) == INSTANCES
     results.record("paas", "rollback_failed_requests", load.failed, "count", "e2e")
     results.record("paas", "rollback_switch_seconds", round(switch_s, 1), "s", "e2e")

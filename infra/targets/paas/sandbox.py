@@ -430,7 +430,7 @@ class PaasSandbox:
                 "release": webs[0].release,
                 "pid": webs[0].pid,
                 "pids": [w.pid for w in webs],
-                "instances": [w.instance_id for w in webs],
+                "instance_ids": [w.instance_id for w in webs],
                 # The front door: `infra.measure.reach` loads the app from its namespace.
                 "container": frontdoor.container_name(self.instance),
                 "instance": self.instance,
