@@ -52,9 +52,9 @@ def main() -> None:
         endpoint = box.deploy(built, warm_config, console, source=SOURCE)
         warm = time.perf_counter() - begun
         load = _compare(endpoint.url, config.web_concurrency, args)
-        web = box.load().web
-        assert web is not None
-        memory = box.web_memory_bytes(web)
+        instances = box.load().instances
+        assert instances, "the deploy left no instance serving"
+        memory = box.memory_bytes(instances)
         begun = time.perf_counter()
         box.rollback(console, release=None)
         rollback = time.perf_counter() - begun

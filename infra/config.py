@@ -286,6 +286,9 @@ class PaasConfig(ManagedDatabaseConfig):
     # HTTPS (LoadBalanced): the ACM certificate the load balancer's 443 listener serves.
     certificate_arn: AcmCertificateArn | None = None
     allow_http: bool = False  # LoadBalanced without a certificate: plain HTTP, on purpose
+    # How a new version replaces the running one; both start new instances that must pass
+    # the health check before an old one drains (`shipways up paas` runs the same policy).
+    deployment_policy: Literal["Immutable", "RollingWithAdditionalBatch"] = "Immutable"
 
     @field_validator("platform_pattern")
     @classmethod
@@ -309,6 +312,12 @@ class PaasConfig(ManagedDatabaseConfig):
                 "balancer serves HTTPS (an ACM certificate for your domain, in the stack's "
                 "region: `aws acm request-certificate`); or set allowHttp: true to serve plain "
                 "HTTP on purpose"
+            )
+        if self.deployment_policy == "RollingWithAdditionalBatch" and not load_balanced:
+            raise ValueError(
+                "deploymentPolicy: RollingWithAdditionalBatch needs environmentType: "
+                "LoadBalanced (a batch is taken out of a load balancer); a SingleInstance "
+                "environment deploys with Immutable"
             )
         if self.certificate_arn and not load_balanced:
             raise ValueError(

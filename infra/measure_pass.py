@@ -136,6 +136,12 @@ class Pass:
         return f"{shown}; {hello.path}"
 
     def memory(self, endpoint: Endpoint) -> str:
+        host_pids = endpoint.extra.get("pids")
+        if isinstance(host_pids, list) and host_pids:
+            # paas: `container` is the front door; the app is every instance's process tree.
+            used = sum(process_tree_memory_bytes(int(pid)) for pid in host_pids)
+            self._record("memory_mib", round(used / 2**20, 1), "MiB")
+            return f"{round(used / 2**20, 1)} MiB, {len(host_pids)} instances' processes (RSS)"
         # Resident memory of the target's processes, read in the host's /proc: a container's
         # cgroup figure counts page cache, and inside a systemd container on cgroup v1 it is
         # the host's.

@@ -82,9 +82,11 @@ def password_file(instance: str) -> Path:
     return directory / "postgres-password"
 
 
-def database_url(instance: str, database: str, password: str) -> str:
-    """The URL as the app reads it: psycopg 3, the server by its name on the private network."""
-    return f"postgresql+psycopg://{ROLE}:{password}@{container_name(instance)}:{PORT}/{database}"
+def database_url(instance: str, database: str, password: str, *, host: str | None = None) -> str:
+    """The URL as the app reads it: psycopg 3, the server by its name on the private network
+    (or by `host`, its address there, for a client that cannot resolve container names)."""
+    server = host or container_name(instance)
+    return f"postgresql+psycopg://{ROLE}:{password}@{server}:{PORT}/{database}"
 
 
 def generated_password(path: Path) -> str:

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 from rich.console import Console
@@ -24,6 +25,7 @@ from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import processes
+from infra.targets.paas.environment import INSTANCE_LABEL
 from infra.targets.paas.sandbox import PaasSandbox
 from infra.verify import run_checks
 
@@ -101,6 +103,7 @@ def _procfile_line(source: Path, name: str, command: str) -> None:
 
 def test_up_serves_the_contract_and_the_host_checks(box: PaasSandbox, first: Endpoint) -> None:
     assert first.url.startswith("http://127.0.0.1:")
+    assert len(first.extra["instance_ids"]) == 1  # the committed stack is SingleInstance
     assert box.endpoint() == first
     checks = box.checks(first)
     report = run_checks(
@@ -170,15 +173,13 @@ def test_redeploy_switches_to_the_new_release_and_keeps_the_data(
         trust_env=False,
     )
     assert created.status_code == 201, created.text
-    old_web = box.load().web
-    assert old_web is not None
+    old_web = box.load().instances[0]
     changed = config.model_copy(update={"env": {"SHIPWAYS_LOG_LEVEL": "DEBUG"}})
     second = box.deploy(bundles.build(Path(box.root) / "scratch"), changed, CONSOLE)
-    assert second.url != first.url and second.extra["release"] != first.extra["release"]
+    assert second.url == first.url and second.extra["release"] != first.extra["release"]
     assert _get(f"{second.url}/readyz").status_code == 200
     assert not processes.alive(old_web.pid, old_web.started)
-    with pytest.raises(httpx.ConnectError):
-        _get(f"{first.url}/healthz")
+    assert second.extra["instance_ids"] != first.extra["instance_ids"]  # a new instance serves
     product = _get(f"{second.url}{created.headers['location']}")
     assert product.status_code == 200 and product.json()["name"] == "survives-redeploy"
     assert box.status(CONSOLE)["releases"] == [first.extra["release"], second.extra["release"]]
@@ -194,10 +195,15 @@ def test_rollback_serves_the_previous_release_again(box: PaasSandbox, first: End
 
 
 def test_down_removes_every_process_and_file(box: PaasSandbox) -> None:
-    web = box.load().web
-    assert web is not None
+    webs = box.load().instances
+    assert webs
     assert box.down(CONSOLE) is True
-    assert not processes.alive(web.pid, web.started)
+    assert not any(processes.alive(web.pid, web.started) for web in webs)
     assert not box.root.exists()
+    assert not (box.root.parent.parent / "sandbox" / INSTANCE).exists()  # the password's dir
+    leftovers = docker.from_env().containers.list(
+        all=True, filters={"label": f"{INSTANCE_LABEL}={INSTANCE}"}
+    )
+    assert leftovers == []  # instances, front door, database
     assert box.endpoint() is None
     assert box.down(CONSOLE) is False

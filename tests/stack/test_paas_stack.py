@@ -17,7 +17,7 @@ from pulumi.runtime import rpc
 from infra.config import ConfigError, PaasConfig, load_stack, namespaced, read_stack_file
 from infra.harness import Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
-from infra.targets.paas import component
+from infra.targets.paas import component, spec
 from infra.targets.paas import mocks as paas_mocks
 
 pytestmark = pytest.mark.stack
@@ -232,6 +232,27 @@ def test_load_balanced_environment() -> None:
     process = "aws:elasticbeanstalk:environment:process:default"
     assert settings[(process, "HealthCheckPath")] == "/readyz"
     assert settings[(process, "MatcherHTTPCode")] == "200"
+
+
+def test_rolling_with_an_additional_batch_is_declared_one_instance_at_a_time() -> None:
+    plan, _ = _plan(
+        environmentType="LoadBalanced",
+        minInstances=2,
+        certificateArn=CERTIFICATE,
+        deploymentPolicy="RollingWithAdditionalBatch",
+    )
+    settings = _settings(plan.one(ENVIRONMENT))
+    command = "aws:elasticbeanstalk:command"
+    assert settings[(command, "DeploymentPolicy")] == "RollingWithAdditionalBatch"
+    assert settings[(command, "BatchSizeType")] == "Fixed"
+    assert settings[(command, "BatchSize")] == "1"
+    # What the local stand-in reads is what Beanstalk gets.
+    declared = PaasConfig(
+        environmentType="LoadBalanced",
+        certificateArn=CERTIFICATE,
+        deploymentPolicy="RollingWithAdditionalBatch",
+    )
+    assert spec.deployment_option(declared, "DeploymentPolicy") == "RollingWithAdditionalBatch"
 
 
 def test_load_balanced_serves_https_with_the_certificate_and_redirects_http() -> None:
@@ -489,6 +510,8 @@ def test_exports(plan: OfflinePlan) -> None:
         ({"healthCheckPath": "readyz"}, "healthCheckPath"),
         ({"instanceTypo": "t3.small"}, "unknown key"),
         ({"certificateArn": "my-cert"}, "certificateArn"),
+        ({"deploymentPolicy": "AllAtOnce"}, "deploymentPolicy"),
+        ({"deploymentPolicy": "RollingWithAdditionalBatch"}, "needs environmentType"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:

@@ -101,3 +101,19 @@ def test_memory_of_a_target_with_pods_is_every_pod_not_its_front_door(
     )
     assert Pass.memory(measuring, endpoint) == "5.0 MiB, 2 pods' processes (RSS)"
     assert recorded == [("memory_mib", 5.0, "MiB")]
+
+
+def test_memory_of_a_paas_environment_is_every_instance_not_its_front_door(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("infra.measure_pass.process_tree_memory_bytes", lambda pid: pid * 2**20)
+    measuring, _ = _pass(60, [])
+    recorded: list[tuple[str, float, str]] = []
+    monkeypatch.setattr(measuring, "_record", lambda *figure: recorded.append(figure))
+    endpoint = Endpoint(
+        target=TargetName.PAAS,
+        url="http://127.0.0.1:40123",
+        extra={"container": "door", "pid": 2, "pids": [2, 3]},
+    )
+    assert Pass.memory(measuring, endpoint) == "5.0 MiB, 2 instances' processes (RSS)"
+    assert recorded == [("memory_mib", 5.0, "MiB")]

@@ -448,9 +448,7 @@ def _environment_settings(
             "tcp, 22, 22, 127.0.0.1/32",
         ),
         _setting("aws:ec2:instances", "InstanceTypes", config.instance_type),
-        _setting(
-            "aws:autoscaling:asg", "MinSize", str(config.min_instances if load_balanced else 1)
-        ),
+        _setting("aws:autoscaling:asg", "MinSize", str(spec.instance_count(config))),
         _setting(
             "aws:autoscaling:asg", "MaxSize", str(config.max_instances if load_balanced else 1)
         ),
@@ -460,7 +458,7 @@ def _environment_settings(
             "Application Healthcheck URL",
             config.health_check_path,
         ),
-        _setting("aws:elasticbeanstalk:command", "DeploymentPolicy", "Immutable"),
+        *(_setting(*option) for option in spec.deployment_settings(config)),
         _setting("aws:elasticbeanstalk:managedactions", "ManagedActionsEnabled", "true"),
         _setting("aws:elasticbeanstalk:managedactions", "PreferredStartTime", UPDATE_WINDOW),
         _setting("aws:elasticbeanstalk:managedactions:platformupdate", "UpdateLevel", "minor"),

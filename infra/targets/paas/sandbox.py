@@ -1,63 +1,62 @@
-"""`shipways up paas`: run the source bundle the way a PaaS runs it, on this machine.
+"""`shipways up paas`: run the source bundle the way Elastic Beanstalk runs it, on this machine.
 
 What the platform does for you, done visibly, one step per line:
 
-1. build   the bundle from `app/` (reproducible zip, see `bundle.py`); nothing new -> no deploy
-2. unpack  it into a fresh release workspace (`releases/<id>/app`), never over a running one
-3. install its pinned requirements into a virtualenv, offline, from the wheelhouse
-           (`pip --no-index --require-hashes`), with the Python `.python-version` names; like a
-           buildpack's cache, unchanged requirements reuse the virtualenv built for them
-4. release run the Procfile's `release:` process (the migrations) under honcho; if it fails
-           the new release stops here and the previous one keeps serving
-5. web     start the Procfile's `web:` process under honcho with a fresh `PORT`, as its own
-           process group, on 127.0.0.1 only (`WEB_BIND_HOST`; real platforms bind 0.0.0.0)
-6. health  poll the stack's `healthCheckPath` (the path Beanstalk polls) until it answers 200;
-           if it never does, the new process is stopped and the previous one keeps serving
-7. switch  record the new release as current, then stop the previous web process
+1. bundle   build the bundle from `app/` (reproducible zip, see `bundle.py`)
+2. unpack   it into a fresh release workspace (`releases/<id>/app`), never over a running one
+3. install  its pinned requirements into a virtualenv, offline, from the wheelhouse
+            (`pip --no-index --require-hashes`), with the Python `.python-version` names; like
+            a buildpack's cache, unchanged requirements reuse the virtualenv built for them
+4. environment  the private network, the PostgreSQL stand-in for RDS and the front door for
+            the load balancer (`environment.py`), kept until `down`; the database URL is
+            written to a 0600 file the app reads through DATABASE_URL_FILE
+5. release  the Procfile's `release:` process (the migrations), once per release, like
+            Beanstalk's leader-only container command; the app migrates under a PostgreSQL
+            advisory lock. If it fails the release is refused and nothing else changes
+6. deploy   the stack's deployment policy (`deployment.py`): new instances (`fleet.py`) start
+            `web:` under honcho, pass the health check (`healthCheckPath`) and join the front
+            door before an old instance drains; a new instance that never gets healthy refuses
+            the release and the previous one keeps serving
 
-The URL changes with each release (a new port): there is no router in front, so `endpoint()`
-reads the current URL from the state file. Storage is a SQLite file in `shared/`, outside every
-release workspace, like a platform's attached disk; a PostgreSQL `DATABASE_URL` is what a real
-platform would provide instead. State: `infra.paths.state_dir("paas", <instance>)`.
+The address is the front door's, one 127.0.0.1 port for the life of the sandbox.
+State: `infra.paths.state_dir("paas", <instance>)`.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+import docker
+from pydantic import Field
 from rich.console import Console
 
 from infra import results
-from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox import releases
-from infra.sandbox.containers import free_port
-from infra.sandbox.digest import recipe_digest, tree_digest
-from infra.sandbox.errors import SandboxError
-from infra.sandbox.health import wait_for_http
+from infra.sandbox import frontdoor, releases
+from infra.sandbox.digest import recipe_digest
+from infra.sandbox.engine import ensure_engine
+from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.narrate import Narrator
 from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets.paas import buildpack, fleet, processes, spec
 from infra.targets.paas import bundle as bundles
-from infra.targets.paas import processes, spec
+from infra.targets.paas.deployment import Deployer
+from infra.targets.paas.environment import SECRET_FILE, EnvironmentStandIn, netns_pid
+from infra.targets.paas.fleet import APP_PORT, BIND_ALL, Web
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-LOOPBACK = "127.0.0.1"
 STATE_ENV = "SHIPWAYS_PAAS_STATE"  # tells the testinfra checks where the state file is
-INSTALL_TIMEOUT_S = 600
-RELEASE_TIMEOUT_S = 300
 HEALTH_TIMEOUT_S = 60.0
 # Only these survive from the caller's environment: a platform starts processes clean.
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+__all__ = ["STATE_ENV", "PaasSandbox", "Release", "State", "Web"]
 
 
 class Release(releases.Release):
@@ -70,38 +69,25 @@ class Release(releases.Release):
     venv: str  # the virtualenv built for this release's requirements and Python
 
 
-class Web(BaseModel):
-    release: str
-    pid: int
-    started: int  # /proc start time: tells our process from a recycled pid
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-
 class State(releases.History[Release]):
-    """Kept releases, the current one, and the web process serving it (maybe exited)."""
+    """Kept releases, the current one, and the instances serving it (maybe exited)."""
 
-    web: Web | None = None
-
-    @model_validator(mode="after")
-    def _current_is_the_web_release(self) -> State:
-        """State files written before `current` existed name the release by its process."""
-        if self.current is None and self.web is not None:
-            self.current = self.web.release
-        return self
+    instances: list[Web] = Field(default_factory=list)
+    front_door: str | None = None  # the sandbox's address, kept until `down`
+    policy: str = "Immutable"  # the deployment policy of the last deploy (rollbacks reuse it)
+    count: int = 1  # instances the environment keeps running
 
 
 class PaasSandbox:
-    """The local PaaS: releases of the bundle served by a Procfile runner on 127.0.0.1."""
+    """The local PaaS: releases of the bundle on instances behind a stable front door."""
 
     name = TargetName.PAAS
     proves = (
-        "the exact zip Beanstalk would get installs offline from pinned wheels, runs its "
-        "release step before its web process, keeps the old release serving when either "
-        "fails, and serves the contract on $PORT; only AWS proves Beanstalk's hooks, nginx, "
+        "the exact zip Beanstalk would get installs offline from pinned wheels, migrates once "
+        "per release under a database lock, runs on the stack's instance count behind one "
+        "stable address sharing one PostgreSQL, and deploys with the stack's deployment policy "
+        "(new instances healthy before old ones drain) with no failed request, refusing a "
+        "broken release; only AWS proves Beanstalk's hooks, its nginx, the load balancer, "
         "IAM, S3 and Secrets Manager"
     )
 
@@ -114,6 +100,7 @@ class PaasSandbox:
         self.instance = instance
         self.keep_releases = keep_releases
         self.health_timeout = health_timeout
+        self.last_switch_s: float | None = None
 
     # -- where things live -------------------------------------------------------------
 
@@ -127,9 +114,9 @@ class PaasSandbox:
         return self.root / "state.json"
 
     @property
-    def shared_dir(self) -> Path:
-        """The release-independent disk: the SQLite database lives here."""
-        return self.root / "shared"
+    def secret_file(self) -> Path:
+        """The database URL (0600, in a 0700 directory): the environment secret's stand-in."""
+        return self.root / "secrets" / SECRET_FILE
 
     def release_dir(self, release_id: str) -> Path:
         return self.root / "releases" / release_id
@@ -140,6 +127,9 @@ class PaasSandbox:
 
     def load(self) -> State:
         return self._store.load()
+
+    def _stand_in(self, client: docker.DockerClient) -> EnvironmentStandIn:
+        return EnvironmentStandIn(client, self.instance, self.secret_file.parent)
 
     # -- the Sandbox protocol ----------------------------------------------------------
 
@@ -159,37 +149,68 @@ class PaasSandbox:
         console: Console,
         source: str = "shipways up",
     ) -> Endpoint:
-        """Release `built` with `config`'s settings; the previous release serves until the new
-        one is healthy, and keeps serving if the new one fails."""
+        """Release `built` with `config`'s settings and deployment policy; the previous
+        release serves until new instances are healthy, and keeps serving if they fail."""
         started = time.perf_counter()
-        say = _narrator(console).say
+        narrator = _narrator(console)
+        count = spec.instance_count(config)
+        policy = spec.deployment_option(config, "DeploymentPolicy")
         store = self._store
         with store.locked() as state:
             env = self._runtime_env(config)
             fingerprint = _fingerprint(built.sha256, env)
-            current = self._live_web(state)
-            if current is not None:
-                serving = state.find(current.release)
-                if serving is not None and serving.fingerprint == fingerprint:
-                    say("release", f"{current.release} already serves this bundle and config")
-                    return self._endpoint(current)
+            live = self._live(state)
+            serving = state.serving()
+            if (
+                len(live) == count
+                and serving is not None
+                and serving.fingerprint == fingerprint
+                and {w.release for w in live} == {serving.id}
+            ):
+                narrator.say("release", f"{serving.id} already serves this bundle and config")
+                return self._endpoint(state, live)
             release = self._prepare(state, built, fingerprint, env, config, console)
-            starting = time.perf_counter()
-            web = self._start_web(release, console)
-            to_healthy = time.perf_counter() - starting
-            previous = state.web
+            fleet.require_root()
+            with narrator.step("environment", "network, PostgreSQL and front door") as step:
+                stand_in = self._stand_in(ensure_engine(step.progress))
+                environment = stand_in.ensure(step.progress)
+                state.front_door = environment.door.url
+                for dead in (w for w in state.instances if w not in live):
+                    stand_in.terminate_instance(dead.instance_id)  # its process died
+                state.instances = live
+                store.save(state)
+                step.result(f"{environment.door.url} (stays until `shipways down paas`)")
+            with narrator.step("release", "running the Procfile's release process") as step:
+                buildpack.run_release(self.release_dir(release.id), Path(release.venv), env)
+                step.result(f"release {release.id}: migrations applied (once, leader only)")
+            what = f"{policy}: {count} instance(s) of {release.id}"
+            with narrator.step("deploy", what) as step:
+                deployer = Deployer(environment.door, self._terminater(stand_in), step.note)
+                try:
+                    switch = deployer.deploy(
+                        policy,
+                        live,
+                        count,
+                        lambda: self._launch(release, stand_in, step.note),
+                        lambda web: self._launch(self._release_of(state, web), stand_in, step.note),
+                    )
+                except SandboxError as exc:
+                    raise SandboxError(
+                        f"release {release.id} refused: {exc}\nThe previous release keeps "
+                        f"serving at the same address, {environment.door.url}."
+                    ) from None
+                step.result(f"{count} instance(s) healthy, switched in {switch.seconds:.1f}s")
             state.record(release)
-            state.web = web
+            state.instances, state.policy, state.count = switch.serving, policy, count
             store.save(state)
-            if previous is not None and processes.stop(previous.pid, previous.started):
-                say("switch", f"stopped release {previous.release} (pid {previous.pid})")
             self._prune(state)
         seconds = time.perf_counter() - started
-        say("switch", f"release {release.id} healthy at {web.url} ({seconds:.1f}s from bundle)")
+        self.last_switch_s = switch.seconds
+        narrator.say("switch", f"release {release.id} serves at {state.front_door}")
         results.record("paas", "bundle_bytes", built.size_bytes, "B", source)
         results.record("paas", "bundle_to_healthy_seconds", seconds, "s", source)
-        results.record("paas", "time_to_healthy_seconds", to_healthy, "s", source)
-        return self._endpoint(web)
+        results.record("paas", "deployment_switch_seconds", round(switch.seconds, 2), "s", source)
+        return self._endpoint(state, switch.serving)
 
     def down(self, console: Console) -> bool:
         root = self.root
@@ -197,15 +218,21 @@ class PaasSandbox:
             return False
         say = _narrator(console).say
         with self._store.locked() as state:
-            if state.web is not None and processes.stop(state.web.pid, state.web.started):
-                say("down", f"stopped release {state.web.release} (pid {state.web.pid})")
+            for web in state.instances:
+                if processes.stop(web.pid, web.started):
+                    say("down", f"stopped {web.instance_id} (release {web.release})")
+            removed = self._stand_in(ensure_engine()).remove()
+            if removed:
+                say("down", f"removed {', '.join(removed)}")
+            shutil.rmtree(state_dir("sandbox", self.instance))  # the database password's dir
             shutil.rmtree(root)
-        say("down", f"removed {root} (releases, logs, database)")
+        say("down", f"removed {root} (releases, logs, secret)")
         return True
 
     def endpoint(self) -> Endpoint | None:
-        web = self._live_web(self.load())
-        return None if web is None else self._endpoint(web)
+        state = self.load()
+        live = self._live(state)
+        return self._endpoint(state, live) if live else None
 
     def checks(self, endpoint: Endpoint) -> Checks:
         return Checks(
@@ -216,27 +243,29 @@ class PaasSandbox:
 
     def status(self, console: Console) -> dict[str, Any]:
         state = self.load()
-        web = self._live_web(state)
-        serving = state.find(web.release) if web else None
+        live = self._live(state)
+        serving = state.serving() if live else None
         return {
             "instance": self.instance,
-            "state": "running" if web else "stopped",
-            "url": web.url if web else None,
+            "state": "running" if live else "stopped",
+            "url": state.front_door if live else None,
             "release": serving.id if serving else None,
-            "pid": web.pid if web else None,
+            "instances": [w.instance_id for w in live],
+            "deployment_policy": state.policy,
             "bundle_sha256": serving.bundle_sha256 if serving else None,
             "bundle_bytes": serving.bundle_bytes if serving else None,
             "python": serving.python if serving else None,
             "releases": [r.id for r in state.releases],
-            "memory_mib": round(self.web_memory_bytes(web) / 2**20, 1) if web else None,
-            "database": str(self.shared_dir / "shipways.db"),
+            "memory_mib": round(self.memory_bytes(live) / 2**20, 1) if live else None,
+            "database": f"PostgreSQL {self.instance}-postgres (private network)",
         }
 
     def logs(self, console: Console, *, follow: bool, lines: int) -> None:
         state = self.load()
-        if state.web is None:
+        if not state.instances:
             raise NotSupported(f"paas ({self.instance}) has no release; run `shipways up paas`")
-        log = self.release_dir(state.web.release) / "web.log"
+        web = state.instances[0]
+        log = self.release_dir(web.release) / f"web-{web.instance_id}.log"
         if not log.exists():
             raise NotSupported(f"no log at {log}; run `shipways up paas` to start a release")
         with log.open(errors="replace") as handle:
@@ -250,36 +279,56 @@ class PaasSandbox:
                     time.sleep(0.5)
 
     def rollback(self, console: Console, *, release: str | None) -> str:
-        """Serve an earlier kept release again (its release step is not re-run: migrations
-        only move forward, so the older code must accept the newer schema)."""
+        """Serve an earlier kept release again, with the same deployment policy and front
+        door (its release step is not re-run: migrations only move forward, so the older
+        code must accept the newer schema)."""
+        narrator = _narrator(console)
         store = self._store
         with store.locked() as state:
-            current = state.web
             target = state.rollback_target(release)
-            if current is not None and current.release == target.id:
+            live = self._live(state)
+            if live and {w.release for w in live} == {target.id}:
                 return target.id
-            web = self._start_web(target, console)
-            state.web = web
-            state.current = target.id
+            fleet.require_root()
+            with narrator.step("rollback", f"{state.policy}: back to {target.id}") as step:
+                stand_in = self._stand_in(ensure_engine(step.progress))
+                environment = stand_in.ensure(step.progress)
+                deployer = Deployer(environment.door, self._terminater(stand_in), step.note)
+                switch = deployer.deploy(
+                    state.policy,
+                    live,
+                    state.count,
+                    lambda: self._launch(target, stand_in, step.note),
+                    lambda web: self._launch(self._release_of(state, web), stand_in, step.note),
+                )
+                step.result(f"{target.id} serves again at {environment.door.url}")
+            state.instances, state.current = switch.serving, target.id
             store.save(state)
-            if current is not None:
-                processes.stop(current.pid, current.started)
-        _narrator(console).say("rollback", f"serving {target.id} again at {web.url}")
+        self.last_switch_s = switch.seconds
+        results.record("paas", "rollback_seconds", round(switch.seconds, 2), "s", "shipways")
         return target.id
 
-    def web_memory_bytes(self, web: Web) -> int:
-        """Resident memory of gunicorn's master and workers (the Procfile runner left out)."""
-        pids = [pid for pid in processes.descendants(web.pid) if b"gunicorn" in _cmdline(pid)]
+    def memory_bytes(self, webs: list[Web]) -> int:
+        """Resident memory of every instance's gunicorn master and workers (the Procfile
+        runner left out)."""
+        pids = [
+            pid
+            for web in webs
+            for pid in processes.descendants(web.pid)
+            if b"gunicorn" in _cmdline(pid)
+        ]
         return processes.resident_bytes(pids)
 
     # -- the steps ---------------------------------------------------------------------
 
     def _runtime_env(self, config: PaasConfig) -> dict[str, str]:
-        """What the platform puts in the processes' environment (PORT comes per process)."""
-        self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """What the platform puts in the processes' environment (PORT comes per process):
+        the database URL as a file's path, never as a value."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
             **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ},
-            **spec.app_environment(config, sqlite_path=str(self.shared_dir / "shipways.db")),
+            **spec.app_environment(config, sqlite_path=None),
+            "DATABASE_URL_FILE": str(self.secret_file),
             "SHIPWAYS_GIT_SHA": app_revision(),
             "PYTHONUNBUFFERED": "1",
         }
@@ -293,7 +342,7 @@ class PaasSandbox:
         config: PaasConfig,
         console: Console,
     ) -> Release:
-        """Unpack, install and run the release step; raises before anything serves."""
+        """Unpack and install; raises before anything serves."""
         number = 1 + max((int(r.id.split("-")[0][1:]) for r in state.releases), default=0)
         release_id = f"v{number}-{built.label[:8]}"
         workdir = self.release_dir(release_id)
@@ -306,12 +355,9 @@ class PaasSandbox:
             version = (app / ".python-version").read_text().strip()
             step.result(f"release {release_id}: {built.path.name} unpacked; Python {version}")
         with narrator.step("install", "installing requirements (offline)") as step:
-            venv, reused = self._dependencies(app, version)
+            venv, reused = buildpack.dependencies(self.root / "venvs", app, version)
             how = "requirements unchanged, reused" if reused else "installed from the wheelhouse"
             step.result(f"release {release_id}: {venv.name} {how}")
-        with narrator.step("release", "running the Procfile's release process") as step:
-            self._run_release(workdir, venv, env)
-            step.result(f"release {release_id}: release process succeeded (migrations applied)")
         return Release(
             id=release_id,
             bundle_sha256=built.sha256,
@@ -323,113 +369,74 @@ class PaasSandbox:
             venv=str(venv),
         )
 
-    def _dependencies(self, app: Path, version: str) -> tuple[Path, bool]:
-        """The virtualenv for these exact requirements, and whether it was reused: reused
-        when unchanged, like a buildpack's dependency cache; otherwise built from the
-        wheelhouse, offline."""
-        requirements = tree_digest({"requirements.txt": app / "requirements.txt"})
-        venv = self.root / "venvs" / f"py{version}-{requirements}"
-        done = venv / ".complete"
-        if done.exists():
-            return venv, True
-        shutil.rmtree(venv, ignore_errors=True)  # a half-built one from an interrupted run
-        self._install(app, venv, version)
-        done.touch()
-        return venv, False
-
-    def _install(self, app: Path, venv: Path, version: str) -> None:
-        python = shutil.which(f"python{version}")
-        if python is None:
-            raise SandboxError(
-                f"the bundle asks for Python {version} (.python-version) and this machine has "
-                f"no python{version}: install it, or change app/.python-version together with "
-                "the stack's platformPattern"
-            )
-        wheels = wheelhouse.dependency_wheels(
-            wheelhouse.Platform.linux(version, platform.machine())
-        )
-        _run([python, "-m", "venv", "--without-pip", str(venv)], "create the virtualenv", 120)
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "--disable-pip-version-check",
-                "--python",
-                str(venv / "bin" / "python"),
-                "install",
-                "--no-index",
-                "--find-links",
-                str(wheels),
-                "--require-hashes",
-                "--only-binary=:all:",
-                "-r",
-                str(app / "requirements.txt"),
-            ],
-            "install the bundle's requirements",
-            INSTALL_TIMEOUT_S,
-        )
-
-    def _run_release(self, workdir: Path, venv: Path, env: dict[str, str]) -> None:
-        log = workdir / "release.log"
-        with log.open("wb") as sink:
-            try:
-                result = subprocess.run(
-                    _honcho("start", "release"),
-                    cwd=workdir / "app",
-                    env={**env, "PATH": _path(venv)},
-                    stdin=subprocess.DEVNULL,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    timeout=RELEASE_TIMEOUT_S,
-                    umask=0o077,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise SandboxError(
-                    f"release {workdir.name}: the release process ran over {RELEASE_TIMEOUT_S}s "
-                    f"and was stopped; the previous release keeps serving. Log: {log}"
-                ) from None
-        if result.returncode != 0:
-            raise SandboxError(
-                f"release {workdir.name}: the Procfile's release process failed "
-                f"(exit {result.returncode}); the web process was not started and the previous "
-                f"release keeps serving. Log {log}:\n{_tail(log)}"
-            )
-
-    def _start_web(self, release: Release, console: Console) -> Web:
-        """Start `web:` on a fresh port and wait until healthy, or stop it and raise."""
+    def _launch(self, release: Release, stand_in: EnvironmentStandIn, progress: Progress) -> Web:
+        """A new instance serving `release`, healthy; or terminated again and SandboxError."""
+        container, instance_id = stand_in.launch_instance(progress)
         workdir = self.release_dir(release.id)
-        port = free_port()
-        log = workdir / "web.log"
-        pid, started = processes.spawn(
-            _honcho("start", "--port", str(port), "web"),
+        log = workdir / f"web-{instance_id}.log"
+        pid, started = fleet.spawn(
+            buildpack.honcho("start", "--port", str(APP_PORT), "web"),
+            netns_pid=netns_pid(container),
             cwd=workdir / "app",
-            env={**release.env, "PATH": _path(Path(release.venv))},
+            # The edge reaches the app on the instance's address (no nginx on the instance).
+            env={
+                **release.env,
+                "PATH": buildpack.path(Path(release.venv)),
+                "WEB_BIND_HOST": BIND_ALL,
+            },
             log=log,
         )
-        web = Web(release=release.id, pid=pid, started=started, port=port)
-        path = release.health_path
-        with _narrator(console).step("health", f"waiting for {path} on port {port}") as step:
-            problem = _wait_healthy(web, path, self.health_timeout)
-            if problem is not None:
-                processes.stop(pid, started)
-                raise SandboxError(
-                    f"release {release.id}: {web.url}{path} never answered 200 ({problem}); "
-                    f"stopped it, the previous release keeps serving. Log {log}:\n{_tail(log)}"
-                )
-            step.result(f"release {release.id}: web (pid {pid}) answers {path} on port {port}")
+        web = Web(
+            release=release.id,
+            pid=pid,
+            started=started,
+            port=APP_PORT,
+            instance_id=instance_id,
+            address=stand_in.instance_address(container),
+        )
+        progress(f"{instance_id}: waiting for {release.health_path} (pid {pid})")
+        problem = fleet.wait_healthy(web, release.health_path, self.health_timeout)
+        if problem is not None:
+            processes.stop(pid, started)
+            stand_in.terminate_instance(instance_id)
+            raise SandboxError(
+                f"instance {instance_id} of release {release.id}: {problem}; it was "
+                f"terminated. Log {log}:\n{buildpack.tail(log)}"
+            )
+        progress(f"{instance_id} ({web.backend}) passes {release.health_path}")
         return web
 
-    def _live_web(self, state: State) -> Web | None:
-        web = state.web
-        return web if web is not None and processes.alive(web.pid, web.started) else None
+    def _terminater(self, stand_in: EnvironmentStandIn) -> Callable[[Web], None]:
+        def terminate(web: Web) -> None:
+            processes.stop(web.pid, web.started)
+            stand_in.terminate_instance(web.instance_id)
 
-    def _endpoint(self, web: Web) -> Endpoint:
+        return terminate
+
+    def _release_of(self, state: State, web: Web) -> Release:
+        found = state.find(web.release)
+        if found is None:
+            raise SandboxError(f"release {web.release} of {web.instance_id} is no longer kept")
+        return found
+
+    def _live(self, state: State) -> list[Web]:
+        return [w for w in state.instances if processes.alive(w.pid, w.started)]
+
+    def _endpoint(self, state: State, webs: list[Web]) -> Endpoint:
+        if state.front_door is None:
+            raise NotSupported(f"paas ({self.instance}) has no front door; run `shipways up paas`")
         return Endpoint(
             target=TargetName.PAAS,
-            url=web.url,
-            extra={"release": web.release, "pid": web.pid, "instance": self.instance},
+            url=state.front_door,
+            extra={
+                "release": webs[0].release,
+                "pid": webs[0].pid,
+                "pids": [w.pid for w in webs],
+                "instance_ids": [w.instance_id for w in webs],
+                # The front door: `infra.measure.reach` loads the app from its namespace.
+                "container": frontdoor.container_name(self.instance),
+                "instance": self.instance,
+            },
         )
 
     def _prune(self, state: State) -> None:
@@ -458,51 +465,8 @@ def _narrator(console: Console) -> Narrator:
     return Narrator(console, "paas")
 
 
-def _honcho(*args: str) -> list[str]:
-    """The Procfile runner, from the toolkit's environment (never from the app's)."""
-    return [sys.executable, "-m", "honcho", "--no-colour", *args]
-
-
-def _path(venv: Path) -> str:
-    """The release's virtualenv first, then the system: like a buildpack's PATH."""
-    return f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-
-
 def _fingerprint(bundle_sha256: str, env: dict[str, str]) -> str:
     """Same bundle, same settings: same release. The commit id is left out on purpose: an
     unrelated commit does not change what the bundle runs."""
     settings = {k: v for k, v in env.items() if k != "SHIPWAYS_GIT_SHA"}
     return recipe_digest({"bundle": bundle_sha256, "env": settings}, length=64)
-
-
-def _run(command: list[str], what: str, timeout: int) -> None:
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise SandboxError(f"could not {what}: still running after {timeout}s") from None
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise SandboxError(f"could not {what} (exit {result.returncode}):\n{tail}")
-
-
-def _wait_healthy(web: Web, path: str, timeout: float) -> str | None:
-    """None once `path` answers 200; else why not. Bounded in time and attempts."""
-
-    def exited() -> str | None:
-        return None if processes.alive(web.pid, web.started) else "the web process exited"
-
-    try:
-        wait_for_http(f"{web.url}{path}", timeout, interval=0.25, give_up=exited)
-    except SandboxError as exc:
-        return str(exc)
-    return None
-
-
-def _tail(log: Path, lines: int = 25) -> str:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.strip().splitlines()[-lines:])

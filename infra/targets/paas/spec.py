@@ -11,6 +11,8 @@ from __future__ import annotations
 from infra.config import PaasConfig
 
 TARGET = "paas"
+COMMAND = "aws:elasticbeanstalk:command"  # Beanstalk's namespace for deployment options
+BATCH_SIZE = 1  # instances per batch of a rolling deployment
 BIND_HOST = "127.0.0.1"  # gunicorn listens on loopback: only the platform's proxy talks to it
 
 
@@ -29,3 +31,24 @@ def app_environment(config: PaasConfig, *, sqlite_path: str | None) -> dict[str,
     if sqlite_path is not None:
         env["SHIPWAYS_SQLITE_PATH"] = sqlite_path
     return env
+
+
+def instance_count(config: PaasConfig) -> int:
+    """Instances the environment keeps running: the auto scaling group's minimum when
+    LoadBalanced; one for SingleInstance."""
+    return config.min_instances if config.environment_type == "LoadBalanced" else 1
+
+
+def deployment_settings(config: PaasConfig) -> list[tuple[str, str, str]]:
+    """(namespace, option, value) of the deployment policy: Beanstalk's option settings,
+    and what the local stand-in reads to decide how it replaces instances."""
+    settings: list[tuple[str, str, str]] = [(COMMAND, "DeploymentPolicy", config.deployment_policy)]
+    if config.deployment_policy == "RollingWithAdditionalBatch":
+        settings += [(COMMAND, "BatchSizeType", "Fixed"), (COMMAND, "BatchSize", str(BATCH_SIZE))]
+    return settings
+
+
+def deployment_option(config: PaasConfig, option: str) -> str:
+    """One option of `deployment_settings`, read the way the platform reads it."""
+    found = {name: value for _, name, value in deployment_settings(config)}
+    return found[option]

@@ -33,7 +33,27 @@ def test_the_sandbox_runs_releases_with_the_stacks_environment(
     box = PaasSandbox("shipways-unit-paas-spec")
     config = PaasConfig(webConcurrency=3, env={"SHIPWAYS_LOG_LEVEL": "DEBUG"})
     env = box._runtime_env(config)
-    shared = spec.app_environment(config, sqlite_path=str(box.shared_dir / "shipways.db"))
+    shared = spec.app_environment(config, sqlite_path=None)
     assert env.items() >= shared.items()
-    assert set(env) - set(shared) <= {"SHIPWAYS_GIT_SHA", "PYTHONUNBUFFERED", *PASSTHROUGH}
+    platform = {"SHIPWAYS_GIT_SHA", "PYTHONUNBUFFERED", "DATABASE_URL_FILE", *PASSTHROUGH}
+    assert set(env) - set(shared) <= platform
+    assert env["DATABASE_URL_FILE"] == str(box.secret_file)  # a path, never the URL
     assert env["SHIPWAYS_GIT_SHA"]
+
+
+def test_instance_count_and_deployment_policy_are_what_beanstalk_is_given() -> None:
+    single = PaasConfig()
+    assert spec.instance_count(single) == 1
+    assert spec.deployment_settings(single) == [
+        ("aws:elasticbeanstalk:command", "DeploymentPolicy", "Immutable")
+    ]
+    rolling = PaasConfig(
+        environmentType="LoadBalanced",
+        allowHttp=True,
+        minInstances=3,
+        maxInstances=4,
+        deploymentPolicy="RollingWithAdditionalBatch",
+    )
+    assert spec.instance_count(rolling) == 3
+    assert spec.deployment_option(rolling, "DeploymentPolicy") == "RollingWithAdditionalBatch"
+    assert spec.deployment_option(rolling, "BatchSize") == "1"

@@ -1,10 +1,11 @@
 """The local PaaS run seen from its host (testinfra, `--hosts=local://`).
 
 `shipways verify paas` runs these beside the HTTP contract. They check what the contract
-cannot see: the web process runs from its release workspace on the release's own
-virtualenv, listens on its assigned port on 127.0.0.1 and nowhere else, runs uvicorn
-workers, got a clean platform-style environment, and keeps its data outside the release.
-The state file `shipways up paas` wrote (path in SHIPWAYS_PAAS_STATE) says what to expect.
+cannot see, on the first instance: the web process runs from its release workspace on the
+release's own virtualenv, listens on its port inside its own instance (network namespace)
+and not on this machine's, runs uvicorn workers, got a clean platform-style environment,
+and reads its database URL from a private file, never from its environment. The state file
+`shipways up paas` wrote (path in SHIPWAYS_PAAS_STATE) says what to expect.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from infra.targets.paas.fleet import enter
 from infra.targets.paas.sandbox import STATE_ENV, Release, State, Web
 
 
@@ -37,10 +39,11 @@ def served() -> Served:
     if not path:
         pytest.fail(f"{STATE_ENV} is not set: run these checks through `shipways verify paas`")
     state = State.model_validate_json(Path(path).read_text())
-    assert state.web is not None, "no web process recorded: run `shipways up paas`"
-    release = state.find(state.web.release)
-    assert release is not None, f"release {state.web.release} is not in the state file"
-    return Served(Path(path).parent, state.web, release)
+    assert state.instances, "no instance recorded: run `shipways up paas`"
+    web = state.instances[0]
+    release = state.find(web.release)
+    assert release is not None, f"release {web.release} is not in the state file"
+    return Served(Path(path).parent, web, release)
 
 
 def _group(host: Any, leader: int) -> list[Any]:
@@ -78,15 +81,15 @@ def test_web_runs_under_the_procfile_runner_from_its_release(host: Any, served: 
     )
 
 
-def test_listens_on_its_port_on_loopback_only(host: Any, served: Served) -> None:
+def test_listens_inside_its_instance_only(host: Any, served: Served) -> None:
     port = served.web.port
-    assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
-    on_port = [s for s in host.socket.get_listening_sockets() if s.rsplit(":", 1)[-1] == str(port)]
-    assert on_port == [f"tcp://127.0.0.1:{port}"]
     pids = {served.web.pid, *(p.pid for p in _group(host, served.web.pid))}
-    listening = host.run("ss -Hltnp").stdout.splitlines()
-    ours = [line.split()[3] for line in listening if pids & _pids_in(line)]
-    assert ours and set(ours) == {f"127.0.0.1:{port}"}, f"the web group listens on {ours}"
+    inside = host.run(" ".join(enter(served.web.pid, "ss", "-Hltnp"))).stdout.splitlines()
+    ours = [line.split()[3] for line in inside if pids & _pids_in(line)]
+    assert ours and set(ours) == {f"0.0.0.0:{port}"}, f"the web group listens on {ours}"
+    on_host = host.run("ss -Hltnp").stdout.splitlines()
+    leaked = [line.split()[3] for line in on_host if pids & _pids_in(line)]
+    assert leaked == [], f"the web group listens on this machine's own network: {leaked}"
 
 
 def _pids_in(ss_line: str) -> set[int]:
@@ -106,18 +109,20 @@ def test_environment_is_the_platforms_not_the_toolkits(host: Any, served: Served
     raw = host.file(f"/proc/{master.pid}/environ").content
     env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
     assert env["PORT"] == str(served.web.port)
-    assert env["WEB_BIND_HOST"] == "127.0.0.1"
+    assert env["WEB_BIND_HOST"] == "0.0.0.0"  # noqa: S104 - its own network namespace
     assert env["SHIPWAYS_TARGET"] == "paas"
     assert env["PATH"].split(":")[0] == str(Path(served.release.venv) / "bin")
     leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL"} & set(env)
     assert not leaked, f"leaked into the app's environment: {sorted(leaked)}"
 
 
-def test_database_lives_on_the_shared_disk(host: Any, served: Served) -> None:
-    database = host.file(served.release.env["SHIPWAYS_SQLITE_PATH"])
-    assert database.is_file
-    assert database.mode == 0o600, f"database mode {oct(database.mode)}: should be 0600"
-    assert not Path(database.path).is_relative_to(served.workdir)
+def test_database_url_comes_from_a_private_file(host: Any, served: Served) -> None:
+    secret = host.file(served.release.env["DATABASE_URL_FILE"])
+    assert secret.is_file
+    assert secret.mode == 0o600, f"secret mode {oct(secret.mode)}: should be 0600"
+    assert host.file(str(Path(secret.path).parent)).mode == 0o700
+    assert secret.content_string.startswith("postgresql+psycopg://")
+    assert "SHIPWAYS_SQLITE_PATH" not in served.release.env
 
 
 def test_workspace_holds_the_bundle_and_nothing_else(host: Any, served: Served) -> None:
