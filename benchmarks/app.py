@@ -39,7 +39,8 @@ from typing import Any
 
 from infra.loadgen import LoadOptions, LoadResult, measure
 from infra.local_app import app_env, migrate, uvicorn_command
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
+from infra.sandbox.health import wait_for_http
 from infra.testing.postgres import PostgresUnavailable, running_postgres
 
 PATHS = ("/hello", "/products")

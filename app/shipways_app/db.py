@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SAWarning, SQLAlchemyError
 
 from shipways_app.settings import MIGRATE_HINT, Settings, Target
@@ -37,18 +37,20 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": POOL_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pool_pre_ping costs a round trip per checkout, and is kept: without it a write on a
-    # connection the server had dropped (restart, failover, idle timeout) answered 503 in the
-    # VPS fault tests, and a write cannot simply be retried. `read` still retries once for a
-    # connection that dies between the ping and its statement.
+    # pool_pre_ping costs a round trip per checkout, and is kept for writes and probes: without
+    # it a write on a connection the server had dropped (restart, failover, idle timeout)
+    # answered 503 in the VPS fault tests, and a write cannot simply be retried. Reads have
+    # their own pool without it (`read_engine`).
+    return _postgres_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _postgres_engine(url: URL, **pool: Any) -> Engine:
     return create_engine(
         url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
         pool_timeout=POOL_TIMEOUT_S,
         pool_recycle=1800,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
+        **pool,
     )
 
 
@@ -65,16 +67,26 @@ def read(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 
 def read_engine(engine: Engine) -> Engine:
-    """The engine for reads: on PostgreSQL, the same pool with connections in autocommit.
+    """The engine for reads: on PostgreSQL, a pool of its own, in autocommit, with no pre-ping.
 
-    psycopg opens a transaction with its own BEGIN round trip and SQLAlchemy ends it with a
-    ROLLBACK when the connection goes back to the pool: two of a page's four round trips.
-    Reads lose nothing without it, since under READ COMMITTED every statement takes its own
-    snapshot anyway. SQLite (pysqlite) never opens a transaction for a SELECT, and switching
-    its isolation level costs a PRAGMA each way, so there the engine is used as it is.
+    A page then costs one round trip instead of four: psycopg's BEGIN, the ping on checkout
+    and SQLAlchemy's ROLLBACK on return are gone. Reads lose nothing in autocommit, since under
+    READ COMMITTED every statement takes its own snapshot anyway, and an idempotent read can
+    simply be retried when its connection turns out to be dead (`read` does, once; SQLAlchemy
+    then also discards every other connection of that pool opened before the failure).
+    The writes' pool keeps its pre-ping. Reads run inline, one at a time per worker, so the
+    pool holds one connection in practice; its overflow only guards against ever blocking the
+    event loop on an empty pool. SQLite (pysqlite) never opens a transaction for a SELECT and
+    has no server to lose, so there the one engine serves both.
     """
     if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return _postgres_engine(
+            engine.url,
+            pool_pre_ping=False,
+            isolation_level="AUTOCOMMIT",
+            pool_size=1,
+            max_overflow=4,
+        )
     return engine
 
 
@@ -139,6 +151,12 @@ class Database:
         self.engine = engine
         self.reader = read_engine(engine)
         self.head_revision = head_revision
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown)."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def check(self) -> str | None:
         """Connect, SELECT 1, compare the schema with the migrations: None when all is well,
