@@ -6,8 +6,9 @@ writes the one JSON log line per request. `BodyLimitMiddleware` enforces the bod
 Content-Length and on chunked bodies alike.
 
 Both run on every request, so the per-request work is kept small: the header tuples and the
-names they replace are built once at import, the request headers are scanned once, and the
-access line skips the logging call's caller lookup (the JSON line does not show it).
+names they replace are built once at import, the request headers are scanned once, request
+ids come from a batch of random bytes, the body is read only when the app asks for it, and
+the access line goes out through `logs.RequestLog`, past most of the logging machinery.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class RequestContextMiddleware:
             elif key == b"x-forwarded-proto":
                 forwarded_proto = bytes(value)
         request_id = (
-            incoming.decode() if incoming and _REQUEST_ID.match(incoming) else _new_request_id()
+            incoming.decode() if incoming and _REQUEST_ID.fullmatch(incoming) else _new_request_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
