@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
         }
 
 
-class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class JsonLineHandler(logging.StreamHandler):
     """The stdout handler `configure_logging` installs, able to take a ready-made line.
 
     A ready-made line goes to the stream's file descriptor in one `os.write`: TextIOWrapper's
