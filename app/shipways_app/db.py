@@ -84,6 +84,7 @@ def read_engine(engine: Engine) -> Engine:
             engine.url,
             pool_pre_ping=False,
             isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,  # in autocommit no transaction is left to roll back
             pool_size=1,
             max_overflow=4,
         )
