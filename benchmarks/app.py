@@ -21,6 +21,9 @@ deploys: SQLite in /tmp migrated at init, and PostgreSQL (migrated by the releas
 measured with compiled bytecode available (`bytecode_cached`) and without (`no_bytecode`: every
 module compiled from source, as from a zip that ships no .pyc), each run followed by the import
 of the bare minimum (fastapi, sqlalchemy, mangum) under the same conditions, for the ratio.
+
+The headline figures are also recorded (`infra.results`, target `local`, source
+`benchmark:app`), so `shipways docs --snapshot` carries them into docs/measurements.json.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from infra import results
 from infra.loadgen import LoadOptions, LoadResult, measure
 from infra.local_app import app_env, migrate, uvicorn_command
-from infra.sandbox.containers import free_port, wait_for_http
+from infra.sandbox.containers import free_port
+from infra.sandbox.health import wait_for_http
 from infra.testing.postgres import PostgresUnavailable, running_postgres
 
 PATHS = ("/hello", "/products")
@@ -49,6 +54,7 @@ INIT_GOAL_S = 0.5
 BENCHMARKS = Path(__file__).resolve().parent
 WARMUP_REQUESTS = 200  # infra.loadgen.measure's default warm-up run, before the timed one
 HANDLER = "shipways_app.lambda_handler"
+SOURCE = "benchmark:app"
 MINIMUM_IMPORTS = "fastapi, sqlalchemy, mangum"
 _INIT_PROBE = (
     "import time; t = time.perf_counter(); import {module}; "
@@ -207,6 +213,23 @@ def lambda_init(configs: dict[str, dict[str, str]], runs: int, scratch: Path) ->
     return figures
 
 
+def record(report: dict[str, Any]) -> None:
+    """The figures the goals are read from, for `shipways compare` and the docs snapshot."""
+    for database in ("sqlite", "postgresql"):
+        figures = report[database]
+        if "skipped" in figures:
+            continue
+        for path in PATHS:
+            name = f"app_{path.strip('/')}_{database}"
+            results.record("local", f"{name}_rps", figures[path]["app"]["rps"], "req/s", SOURCE)
+            results.record("local", f"{name}_rps_ratio", figures[path]["rps_ratio"], "x", SOURCE)
+            results.record("local", f"{name}_cpu_ratio", figures[path]["cpu_ratio"], "x", SOURCE)
+    for mode, configs in report["lambda_init"].items():
+        for config, figures in configs.items():
+            metric = f"lambda_init_{config}_{mode}_seconds"
+            results.record("local", metric, figures["median_s"], "s", SOURCE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     LoadOptions.add_arguments(parser)
@@ -243,6 +266,7 @@ def main() -> None:
             init_configs["postgresql"] = {**pg_env, "SHIPWAYS_TARGET": "serverless"}
         report["lambda_init"] = lambda_init(init_configs, args.init_runs, scratch)
     report["load_average_at_end"] = list(os.getloadavg())
+    record(report)
     print(json.dumps(report, indent=2))
 
 

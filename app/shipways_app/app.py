@@ -23,7 +23,13 @@ from starlette.types import Scope
 
 from shipways_app import APP_NAME, __version__
 from shipways_app.api import router
-from shipways_app.db import Database, create_db_engine, describe_storage, summarise_db_error
+from shipways_app.db import (
+    Database,
+    create_db_engine,
+    describe_storage,
+    read_engine,
+    summarise_db_error,
+)
 from shipways_app.logs import configure_logging
 from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shipways_app.settings import Settings, load_settings
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or load_settings()
     configure_logging(settings.log_level.number)
     engine = engine if engine is not None else create_db_engine(settings)
+    db = Database(engine, head_revision, read_engine(engine, settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Lambda runs without lifespan and loads them only if /readyz is ever asked.
         await run_in_threadpool(head_revision)
         yield
-        engine.dispose()
+        db.dispose()
 
     app = FastAPI(
         title=APP_NAME,
@@ -71,7 +78,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         routes=list(router.routes),
     )
     app.state.settings = settings
-    app.state.db = Database(engine, head_revision)
+    app.state.db = db
     app.state.storage = describe_storage(engine, settings.target)
     _add_docs(app)
     _add_db_error_handler(app)

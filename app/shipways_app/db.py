@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SAWarning, SQLAlchemyError
 
 from shipways_app.dbsecret import supply_password
@@ -38,22 +38,24 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": POOL_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pool_pre_ping costs a round trip per checkout, and is kept: without it a write on a
-    # connection the server had dropped (restart, failover, idle timeout) answered 503 in the
-    # VPS fault tests, and a write cannot simply be retried. `read` still retries once for a
-    # connection that dies between the ping and its statement.
+    # pool_pre_ping costs a round trip per checkout, and is kept for writes and probes: without
+    # it a write on a connection the server had dropped (restart, failover, idle timeout)
+    # answered 503 in the VPS fault tests, and a write cannot simply be retried. Reads have
+    # their own pool without it (`read_engine`).
+    return _postgres_engine(url, settings, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _postgres_engine(url: URL, settings: Settings, **pool: Any) -> Engine:
     engine = create_engine(
         url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
         pool_timeout=POOL_TIMEOUT_S,
         pool_recycle=1800,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
+        **pool,
     )
     managed = settings.managed_database()
     if managed is not None and managed.password_at_connect:
-        supply_password(engine, managed)
+        supply_password(engine, managed)  # a fresh password (secret or IAM token) per connection
     return engine
 
 
@@ -69,18 +71,35 @@ def read(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
-def read_engine(engine: Engine) -> Engine:
-    """The engine for reads: on PostgreSQL, the same pool with connections in autocommit.
+def read_engine(engine: Engine, settings: Settings) -> Engine:
+    """The engine for reads: on PostgreSQL, a pool of its own, in autocommit, with no pre-ping.
 
-    psycopg opens a transaction with its own BEGIN round trip and SQLAlchemy ends it with a
-    ROLLBACK when the connection goes back to the pool: two of a page's four round trips.
-    Reads lose nothing without it, since under READ COMMITTED every statement takes its own
-    snapshot anyway. SQLite (pysqlite) never opens a transaction for a SELECT, and switching
-    its isolation level costs a PRAGMA each way, so there the engine is used as it is.
+    A page then costs one round trip instead of four: psycopg's BEGIN, the ping on checkout
+    and SQLAlchemy's ROLLBACK on return are gone. Reads lose nothing in autocommit, since under
+    READ COMMITTED every statement takes its own snapshot anyway, and an idempotent read can
+    simply be retried when its connection turns out to be dead (`read` does, once; SQLAlchemy
+    then also discards every other connection of that pool opened before the failure).
+    The writes' pool keeps its pre-ping. Reads run inline, one at a time per worker, so the
+    pool holds one connection in practice; its overflow only guards against ever blocking the
+    event loop on an empty pool. SQLite (pysqlite) never opens a transaction for a SELECT and
+    has no server to lose, so there the one engine serves both; and a Lambda instance keeps
+    its one connection.
     """
-    if engine.dialect.name == "postgresql":
+    if engine.dialect.name != "postgresql":
+        return engine
+    if settings.target is Target.SERVERLESS:
+        # One request at a time per instance, and one connection each (what reservedConcurrency
+        # and the database's max_connections are sized on): the same pool, in autocommit.
         return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
+    return _postgres_engine(
+        engine.url,
+        settings,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,  # in autocommit no transaction is left to roll back
+        pool_size=1,
+        max_overflow=4,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -140,10 +159,18 @@ class Database:
     start-up, in the app's lifespan), so a Lambda cold start does not pay for it.
     """
 
-    def __init__(self, engine: Engine, head_revision: Callable[[], str]) -> None:
+    def __init__(
+        self, engine: Engine, head_revision: Callable[[], str], reader: Engine | None = None
+    ) -> None:
         self.engine = engine
-        self.reader = read_engine(engine)
+        self.reader = reader or engine  # `read_engine`: reads' own pool where it pays
         self.head_revision = head_revision
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown)."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     def check(self) -> str | None:
         """Connect, SELECT 1, compare the schema with the migrations: None when all is well,

@@ -6,8 +6,9 @@ writes the one JSON log line per request. `BodyLimitMiddleware` enforces the bod
 Content-Length and on chunked bodies alike.
 
 Both run on every request, so the per-request work is kept small: the header tuples and the
-names they replace are built once at import, the request headers are scanned once, and the
-access line skips the logging call's caller lookup (the JSON line does not show it).
+names they replace are built once at import, the request headers are scanned once, request
+ids come from a batch of random bytes, the body is read only when the app asks for it, and
+the access line goes out through `logs.RequestLog`, past most of the logging machinery.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shipways_app.logs import RequestLog
 from shipways_app.settings import TRUST_ANY_PROXY
 
-access_log = logging.getLogger("shipways_app.access")
+access_log = RequestLog("shipways_app.access")
 error_log = logging.getLogger("shipways_app.error")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -69,6 +72,30 @@ class ProxyTrust:
         except ValueError:
             return False
         return any(address in network for network in self.networks)
+
+
+class _RandomIds:
+    """Request ids: 32 hex digits from os.urandom, read 4 KiB (256 ids) at a time.
+
+    One system call per request cost as much as the rest of the id handling; batching keeps
+    the same source. The buffer is dropped in a forked child (gunicorn forks its workers), so
+    two processes never hand out the same ids.
+    """
+
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        os.register_at_fork(after_in_child=self._ids.clear)
+
+    def __call__(self) -> str:
+        if not self._ids:
+            pool = os.urandom(16 * self._BATCH).hex()
+            self._ids.extend(pool[i : i + 32] for i in range(0, len(pool), 32))
+        return self._ids.pop()
+
+
+_new_request_id = _RandomIds()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -118,7 +145,7 @@ class RequestContextMiddleware:
             elif key == b"x-forwarded-proto":
                 forwarded_proto = bytes(value)
         request_id = (
-            incoming.decode() if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+            incoming.decode() if incoming and _REQUEST_ID.fullmatch(incoming) else _new_request_id()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [*_SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
@@ -134,10 +161,14 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [h for h in message.get("headers", ()) if h[0].lower() not in own_names]
-                present = {k.lower() for k, _ in headers}
-                headers.extend(h for h in _DEFAULT_HEADERS if h[0] not in present)
-                headers.extend(extra)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                if not present.isdisjoint(own_names):  # rare: a route set one of ours
+                    headers = [h for h in headers if h[0].lower() not in own_names]
+                for default in _DEFAULT_HEADERS:
+                    if default[0] not in present:
+                        headers.append(default)
+                headers += extra
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -151,40 +182,38 @@ class RequestContextMiddleware:
                 await _send_json(send_with_headers, 500, {"detail": "Internal Server Error"})
             status = 500
         finally:
-            level = logging.ERROR if status >= 500 else logging.INFO
-            if access_log.isEnabledFor(level):
-                client = scope.get("client")
-                fields = {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "request_id": request_id,
-                    "client": client[0] if client else None,
-                }
-                # makeRecord + handle is Logger.log minus its walk up the stack for the caller.
-                access_log.handle(
-                    access_log.makeRecord(
-                        access_log.name, level, "", 0, "request", (), None, extra={"fields": fields}
-                    )
-                )
+            client = scope.get("client")
+            access_log.write(
+                logging.ERROR if status >= 500 else logging.INFO,
+                scope["method"],
+                scope["path"],
+                status,
+                round((time.perf_counter() - started) * 1000, 2),
+                request_id,
+                client[0] if client else None,
+            )
+
+
+class BodyTooLarge(HTTPException):
+    """The body exceeded the limit while the app read it: a 413 (FastAPI answers it as JSON)."""
 
 
 class BodyLimitMiddleware:
-    """Reject request bodies over `max_bytes` with 413 before the app reads them.
+    """Reject request bodies over `max_bytes` with 413 before the app sees any of it.
 
-    A declared Content-Length is checked up front; then the body (chunked or not) is read up
-    to the limit and replayed to the app, so no client can make the app buffer more.
+    A declared Content-Length is checked up front. The body itself (chunked or not, whatever
+    was declared) is read up to the limit when the app first asks for it, then handed over
+    whole; a request the app never reads (a GET) costs nothing more. Over the limit, reading
+    raises `BodyTooLarge`: FastAPI's exception handling answers it, and this middleware does
+    for an app that does not.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _reject(self, send: Send) -> None:
-        await _send_json(
-            send, 413, {"detail": f"Request body too large: the limit is {self.max_bytes} bytes"}
-        )
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(413, f"Request body too large: the limit is {self.max_bytes} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -196,32 +225,30 @@ class BodyLimitMiddleware:
                 await _send_json(send, 400, {"detail": "Invalid Content-Length header"})
                 return
             if int(declared) > self.max_bytes:
-                await self._reject(send)
+                await _send_json(send, 413, {"detail": self._too_large().detail})
                 return
-        # Whatever was declared, count what actually arrives (chunked bodies declare nothing).
+        read = False
 
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
+        async def read_whole_body() -> Message:
+            nonlocal read
+            if read:  # the body was handed over: what follows is a disconnect
                 return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            read = True
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # client went away
+                    return message
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise self._too_large()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        await self.app(scope, replay, send)
+        try:
+            await self.app(scope, read_whole_body, send)
+        except BodyTooLarge as exc:  # an app of its own (FastAPI answers it before this)
+            await _send_json(send, 413, {"detail": exc.detail})

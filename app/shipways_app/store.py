@@ -10,10 +10,11 @@ Why reads run inline, synchronously, inside `async def` endpoints:
   map, no instance state, no session, no per-object attribute instrumentation, no second
   validation pass through the response model. (The ORM model stays, mapped onto the same Core
   table, for the migrations and tooling; `sqlalchemy.orm` is never imported to serve.)
-- Fewer round trips to PostgreSQL: reads run in autocommit (no BEGIN, no ROLLBACK) and the
-  pool does not ping on checkout (`db.read` retries once on a connection found dead instead).
-- Pooling stays simple: one worker runs one inline query at a time, so it holds at most one
-  pooled connection for reads; the engine's QueuePool keeps it open between requests.
+- One round trip to PostgreSQL per page: reads have a pool of their own (`db.read_engine`), in
+  autocommit (no BEGIN, no ROLLBACK) and without a ping on checkout (`db.read` retries once on
+  a connection found dead instead); writes keep the pinging pool, since they cannot be retried.
+- Pooling stays simple: one worker runs one inline query at a time, so it holds one pooled
+  connection for reads; the reads' QueuePool keeps it open between requests.
 
 Why not an async driver (aiosqlite, asyncpg, psycopg's async mode under SQLAlchemy's asyncio
 extension): each needs greenlet bridging or a new runtime dependency (a new wheel for every

@@ -1,19 +1,21 @@
 """Alembic environment: runs on the connection (and transaction) shipways_app.migrate opened.
 
 Run from the alembic CLI (to write a new revision), it connects using the app's settings.
+It compares against the Core tables' metadata (the ORM model maps that same metadata), so
+migrating - which a Lambda instance on SQLite in /tmp does at init - never loads the ORM.
 """
 
 from __future__ import annotations
 
 from alembic import context
-from shipways_app.models import Base
+from shipways_app.tables import metadata
 from sqlalchemy import Connection
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite can't ALTER most things
         compare_type=True,
     )

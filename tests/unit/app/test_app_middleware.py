@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import re
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from shipways_app import logs
 from shipways_app.middleware import API_CSP, MAX_BODY_BYTES, BodyLimitMiddleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import Message
@@ -234,3 +238,79 @@ def test_loading_the_migration_scripts_logs_nothing() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert "setup plugin" not in run.stdout + run.stderr
+
+
+def test_chunked_body_over_the_limit_through_the_app_is_a_json_413(client: TestClient) -> None:
+    """The limit trips while FastAPI reads the body: its handler answers, with our headers."""
+    chunks = (b"x" * 10_000 for _ in range(MAX_BODY_BYTES // 10_000 + 1))
+    response = client.post(
+        "/products", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": f"Request body too large: the limit is {MAX_BODY_BYTES} bytes"
+    }
+    assert response.headers["x-frame-options"] == "DENY"
+    assert client.get("/products").json()["total"] == 3
+
+
+# --- the request line: written directly, exactly as the formatter writes it ----------------
+
+
+@pytest.mark.parametrize("to_file", [True, False], ids=["file-descriptor", "text-stream"])
+@pytest.mark.parametrize(
+    ("level", "method", "path", "client_host"),
+    [
+        (logging.INFO, "GET", "/hello", "127.0.0.1"),
+        (logging.ERROR, "POST", '/ünï"code\\\n\t', None),
+    ],
+)
+def test_request_line_is_what_the_formatter_writes(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    to_file: bool,
+    level: int,
+    method: str,
+    path: str,
+    client_host: str | None,
+) -> None:
+    monkeypatch.setattr(logs.time, "time", lambda: 1_764_080_000.042)
+    stream: Any = (tmp_path / "out.log").open("w") if to_file else io.StringIO()
+    logs.configure_logging(logging.INFO)
+    handler = logging.getLogger().handlers[-1]
+    assert isinstance(handler, logs.JsonLineHandler)
+    handler.setStream(stream)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])  # not pytest's capture too
+    request_log = logs.RequestLog("shipways_app.access")
+    assert request_log._sole_json_handler() is handler, "the direct path is the one tested"
+    request_log.write(level, method, path, 500, 1.25, "abc", client_host)
+    stream.flush()
+    written = (tmp_path / "out.log").read_text() if to_file else stream.getvalue()
+    fields = {
+        "method": method,
+        "path": path,
+        "status": 500,
+        "duration_ms": 1.25,
+        "request_id": "abc",
+        "client": client_host,
+    }
+    record = logging.getLogger("shipways_app.access").makeRecord(
+        "shipways_app.access", level, "", 0, "request", (), None, extra={"fields": fields}
+    )
+    assert written == logs.JsonFormatter().format(record) + "\n"
+    assert json.loads(written)["path"] == path
+
+
+def test_request_line_goes_through_logging_when_another_handler_listens() -> None:
+    logs.configure_logging(logging.INFO)
+    records: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("shipways_app").addHandler(listener)
+    try:
+        request_log = logs.RequestLog("shipways_app.access")
+        assert request_log._sole_json_handler() is None
+        request_log.write(logging.INFO, "GET", "/hello", 200, 0.5, "abc", None)
+    finally:
+        logging.getLogger("shipways_app").removeHandler(listener)
+    assert [record.fields["path"] for record in records] == ["/hello"]  # type: ignore[attr-defined]

@@ -87,23 +87,42 @@ def test_postgres_wrong_password_is_a_clear_503(make_client: MakeClient, fresh_d
     assert "WRONGpw" not in ready.text
 
 
-def test_reads_survive_connections_the_server_dropped(
-    make_client: MakeClient, fresh_db: str
-) -> None:
-    """No pre-ping: a pooled connection killed server-side (restart, failover) costs no
-    failed request, because reads retry once on a fresh connection."""
-    client = make_client(DATABASE_URL=fresh_db)
-    assert client.get("/products").status_code == 200  # leaves a connection in the pool
-    admin = create_engine(normalise_database_url(fresh_db), isolation_level="AUTOCOMMIT")
+def _drop_app_connections(database_url: str) -> int:
+    """Terminate every server process serving the app (what a restart or failover does)."""
+    admin = create_engine(normalise_database_url(database_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        killed = conn.scalar(
+        killed: int = conn.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE application_name = 'shipways-app' AND pid <> pg_backend_pid()"
             )
         )
     admin.dispose()
-    assert killed >= 1
+    return killed
+
+
+def test_reads_survive_connections_the_server_dropped(
+    make_client: MakeClient, fresh_db: str
+) -> None:
+    """Reads have no pre-ping: a pooled connection killed server-side (restart, failover)
+    costs no failed request, because reads retry once on a fresh connection."""
+    client = make_client(DATABASE_URL=fresh_db)
+    assert client.get("/products").status_code == 200  # leaves a connection in the pool
+    assert _drop_app_connections(fresh_db) >= 1
     assert client.get("/products").json()["total"] == 3
     assert client.get("/products/1").json()["name"] == "Laptop"
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_write_after_the_server_dropped_its_connections_succeeds(
+    make_client: MakeClient, fresh_db: str
+) -> None:
+    """A write cannot be retried blindly, so the writes' pool pings on checkout: a connection
+    the server dropped is replaced before the INSERT, never answered with a 503."""
+    client = make_client(DATABASE_URL=fresh_db)
+    assert client.post("/products", json={"name": "Pen", "price": 1}).status_code == 201
+    assert client.get("/products").status_code == 200  # both pools now hold a connection
+    assert _drop_app_connections(fresh_db) >= 2
+    created = client.post("/products", json={"name": "Pencil", "price": 2})
+    assert created.status_code == 201, created.text
+    assert client.get("/products").json()["total"] == 5
