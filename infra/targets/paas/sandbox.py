@@ -239,6 +239,7 @@ class PaasSandbox:
             modules=[CHECKS_DIR / "test_paas_local.py"],
             pytest_args=["--hosts=local://"],
             env={STATE_ENV: str(self.state_file)},
+            instances=len(endpoint.extra.get("instance_ids", [])) or 1,  # behind the edge
         )
 
     def status(self, console: Console) -> dict[str, Any]:
