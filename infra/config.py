@@ -19,13 +19,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from infra.app_settings import RESERVED_EVERYWHERE, AppSettings, reserved
 from infra.targets.registry import TargetName, slice_of, slices
 
 NAMESPACE = "shipways"
@@ -227,51 +228,56 @@ class ManagedDatabaseConfig(StackConfig):
         return value
 
 
-# Set by the PaaS recipe itself: the platform's side of the contract with the app.
-DATABASE_ENV = frozenset(
+PAAS_RESERVED_ENV = {
+    **RESERVED_EVERYWHERE,
+    **reserved(["PORT", "WEB_BIND_HOST"], "the recipe: where the platform's nginx forwards to"),
+}
+K8S_RESERVED_ENV = {
+    **RESERVED_EVERYWHERE,
+    **reserved(["PORT"], "the recipe: the container port the probes and the Service use"),
+    **reserved(["WEB_CONCURRENCY"], "the recipe, from the `webConcurrency` key"),
+    **reserved(["SHIPWAYS_TRUSTED_PROXIES"], "the recipe, from the `trustedProxies` key"),
+    **reserved(["SHIPWAYS_GIT_SHA"], "the image, so /version names the code that runs"),
+}
+# Lambda refuses these itself ("Reserved keys used in this request"): it sets them.
+LAMBDA_RESERVED_ENV = frozenset(
     {
-        "DATABASE_URL",
-        "DATABASE_URL_FILE",
-        "DATABASE_HOST",
-        "DATABASE_PORT",
-        "DATABASE_NAME",
-        "DATABASE_USER",
-        "DATABASE_AUTH",
-        "DATABASE_SECRET_ARN",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
     }
 )
-PAAS_RESERVED_ENV = (
-    frozenset({"PORT", "WEB_BIND_HOST", "SHIPWAYS_TARGET", "SHIPWAYS_SQLITE_PATH"}) | DATABASE_ENV
-)
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY")
-
-
-def _paas_env_name(name: str) -> str:
-    """Only plain settings go in `env`: its values are visible in the Beanstalk console."""
-    if name in PAAS_RESERVED_ENV:
-        raise ValueError(
-            f"{name} is set by the recipe (PORT and the bind address by the platform, "
-            "the DATABASE_* settings from the `database` key or the `databaseUrl` secret); "
-            "remove it from env"
-        )
-    if _SECRET_NAME.search(name):
-        raise ValueError(
-            f"{name} looks like a secret, and env values are stored and shown in plain text; "
-            "keep secrets out of env (the database URL: `pulumi config set --secret databaseUrl`)"
-        )
-    return name
-
-
-PaasEnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_paas_env_name)]
+SERVERLESS_RESERVED_ENV = {
+    **RESERVED_EVERYWHERE,
+    **reserved(LAMBDA_RESERVED_ENV, "Lambda itself (it refuses a function that sets it)"),
+    **reserved(["SHIPWAYS_GIT_SHA"], "the recipe, so /version names the deployed code"),
+    **reserved(
+        ["SHIPWAYS_MIGRATE_ON_INIT"], "the recipe: each instance migrates its SQLite at init"
+    ),
+}
 AcmCertificateArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 ]
 
 
-class PaasConfig(ManagedDatabaseConfig):
+class PaasConfig(ManagedDatabaseConfig, AppSettings):
     """AWS Elastic Beanstalk running the source bundle."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    reserved_env: ClassVar[Mapping[str, str]] = PAAS_RESERVED_ENV
 
     environment_type: Literal["SingleInstance", "LoadBalanced"] = "SingleInstance"
     instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.small"
@@ -282,7 +288,6 @@ class PaasConfig(ManagedDatabaseConfig):
     health_check_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/readyz"
     # Application versions Beanstalk keeps (the newest ones): what a rollback can go back to.
     versions_to_keep: Annotated[int, Field(ge=2, le=1000)] = 20
-    env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
     # HTTPS (LoadBalanced): the ACM certificate the load balancer's 443 listener serves.
     certificate_arn: AcmCertificateArn | None = None
     allow_http: bool = False  # LoadBalanced without a certificate: plain HTTP, on purpose
@@ -353,10 +358,11 @@ def memory_bytes(quantity: str) -> int:
     return int(digits) * _MEMORY_UNITS[quantity[len(digits) :]]
 
 
-class K8sConfig(StackConfig):
+class K8sConfig(StackConfig, AppSettings):
     """A Deployment on any conformant cluster, image from a registry or loaded locally."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword")
+    reserved_env: ClassVar[Mapping[str, str]] = K8S_RESERVED_ENV
 
     cluster_mode: Literal["registry", "kind", "k3d", "minikube"] = "registry"
     registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$")] | None = (
@@ -479,10 +485,11 @@ class K8sConfig(StackConfig):
         return self
 
 
-class ServerlessConfig(ManagedDatabaseConfig):
+class ServerlessConfig(ManagedDatabaseConfig, AppSettings):
     """A Lambda function behind an API Gateway HTTP API."""
 
     secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    reserved_env: ClassVar[Mapping[str, str]] = SERVERLESS_RESERVED_ENV
 
     runtime: Literal["python3.12", "python3.11"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
@@ -666,6 +673,8 @@ def _explain(exc: ValidationError, model: type[StackConfig]) -> str:
             lines.append(f"{NAMESPACE}:{key}: unknown key; known keys are {known}")
         elif err["type"] == "value_error" and not err["loc"]:
             lines.append(f"{NAMESPACE}:{str(err['msg']).removeprefix('Value error, ')}")
+        elif err["type"] == "value_error":  # our own validators' messages name the value
+            lines.append(f"{NAMESPACE}:{key}: {str(err['msg']).removeprefix('Value error, ')}")
         else:
             lines.append(f"{NAMESPACE}:{key}: {err['msg']} (got {err.get('input')!r})")
     return "invalid stack configuration:\n  " + "\n  ".join(lines)

@@ -185,3 +185,31 @@ def test_rollback_through_the_same_front_door_with_no_failed_request(
     assert sorted(now.extra["pods"]) == sorted(first.extra["pods"])
     results.record("k8s", "rollback_failed_requests", load.failed, "count", "e2e")
     results.record("k8s", "rollback_switch_seconds", round(switch_s, 1), "s", "e2e")
+
+
+def _with_env(stacks: Path, directory: Path, env: dict[str, str]) -> Path:
+    """The module's stack file with `shipways:env` set, as a user would edit it."""
+    data = yaml.safe_load((stacks / "Pulumi.k8s.yaml").read_text())
+    data["config"]["shipways:env"] = env
+    (directory / "Pulumi.k8s.yaml").write_text(yaml.safe_dump(data))
+    return directory
+
+
+def test_an_env_change_rolls_out_a_new_revision_with_no_failed_request(
+    box: K8sSandbox, stacks: Path, first: Endpoint, tmp_path: Path
+) -> None:
+    before = box.endpoint()
+    assert before is not None
+    stamp = uuid.uuid4().hex[:12]
+    changed = _with_env(stacks, tmp_path, {"SHIPWAYS_DEPLOYED_AT": stamp})
+    with RequestLoop(before.url) as load:
+        after = box.up(QUIET, stack=read_stack("k8s", changed))
+    assert load.failed == 0, load.errors[:5]
+    assert after.url == before.url
+    assert after.extra["revision"] != before.extra["revision"]
+    assert after.extra["image"] == before.extra["image"]  # the same code, new settings
+    assert set(after.extra["pods"]).isdisjoint(before.extra["pods"])
+    client = docker.from_env()
+    for pod in after.extra["pods"]:
+        assert f"SHIPWAYS_DEPLOYED_AT={stamp}" in client.containers.get(pod).attrs["Config"]["Env"]
+    results.record("k8s", "env_change_failed_requests", load.failed, "count", "e2e")

@@ -202,3 +202,32 @@ def test_rollback_through_the_same_address_with_no_failed_request(
     assert set(first.extra["instances"]) & set(load.instances)
     results.record("serverless", "rollback_failed_requests", load.failed, "count", "e2e")
     results.record("serverless", "rollback_switch_seconds", round(switch_s, 1), "s", "e2e")
+
+
+def _with_env(stacks: Path, directory: Path, env: dict[str, str]) -> Path:
+    """The module's stack file with `shipways:env` set, as a user would edit it."""
+    data = yaml.safe_load((stacks / "Pulumi.serverless.yaml").read_text())
+    data["config"]["shipways:env"] = env
+    (directory / "Pulumi.serverless.yaml").write_text(yaml.safe_dump(data))
+    return directory
+
+
+def test_an_env_change_publishes_a_new_version_with_no_failed_request(
+    box: ServerlessSandbox, stacks: Path, first: Endpoint, tmp_path: Path
+) -> None:
+    before = box.endpoint()
+    assert before is not None
+    stamp = uuid.uuid4().hex[:12]
+    changed = _with_env(stacks, tmp_path, {"SHIPWAYS_DEPLOYED_AT": stamp})
+    with RequestLoop(before.url) as load:
+        after = box.up(QUIET, stack=read_stack("serverless", changed))
+    assert load.failed == 0, load.errors[:5]
+    assert after.url == before.url
+    assert after.extra["version"] != before.extra["version"]  # the alias switch ran
+    assert after.extra["release"] != before.extra["release"]
+    assert after.extra["zip_sha256"] == before.extra["zip_sha256"]  # the same code
+    client = docker.from_env()
+    for instance in after.extra["instances"]:
+        environment = client.containers.get(instance).attrs["Config"]["Env"]
+        assert f"SHIPWAYS_DEPLOYED_AT={stamp}" in environment
+    results.record("serverless", "env_change_failed_requests", load.failed, "count", "e2e")

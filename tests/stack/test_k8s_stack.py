@@ -231,6 +231,38 @@ def test_a_settings_change_renames_the_config_map(
     assert _pod(changed)["containers"][0]["envFrom"][0]["configMapRef"]["name"] == after
 
 
+def test_the_stacks_env_is_in_the_config_map_and_a_change_rolls_the_pods(
+    sqlite: tuple[OfflinePlan, Registrations],
+) -> None:
+    changed, _ = _plan(env={"GREETING": "hello", "SHIPWAYS_LOG_LEVEL": "DEBUG"})
+    config_map = _spec(changed.one(CONFIG_MAP))
+    data = config_map["data"]
+    assert (data["GREETING"], data["SHIPWAYS_LOG_LEVEL"]) == ("hello", "DEBUG")
+    assert (data["SHIPWAYS_TARGET"], data["PORT"]) == ("k8s", "8000")  # the recipe's, kept
+    # A new ConfigMap name is a new pod template: Kubernetes rolls out new pods.
+    assert config_map["metadata"]["name"] != _spec(sqlite[0].one(CONFIG_MAP))["metadata"]["name"]
+    refs = _pod(changed)["containers"][0]["envFrom"]
+    assert refs == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
+    assert _pod(changed) != _pod(sqlite[0])
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "9000"}, "env: PORT is set by the recipe"),
+        ({"WEB_CONCURRENCY": "9"}, "env: WEB_CONCURRENCY is set by the recipe, from the `web"),
+        ({"DATABASE_URL_FILE": "/x"}, "env: DATABASE_URL_FILE is set by the recipe"),
+        ({"SHIPWAYS_GIT_SHA": "abc"}, "env: SHIPWAYS_GIT_SHA is set by the image"),
+        ({"SESSION_SECRET": "x"}, "env.SESSION_SECRET.[key]: SESSION_SECRET looks like a secret"),
+    ],
+)
+def test_env_names_the_recipe_sets_or_secrets_are_refused(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _plan(env=env)
+
+
 def test_migration_job_runs_before_the_deployment_rolls(
     postgres: tuple[OfflinePlan, Registrations],
 ) -> None:

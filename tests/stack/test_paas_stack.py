@@ -498,8 +498,8 @@ def test_exports(plan: OfflinePlan) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"env": {"DATABASE_URL": "postgresql://x"}}, "env.DATABASE_URL"),
-        ({"env": {"DATABASE_HOST": "db.internal"}}, "env.DATABASE_HOST"),
+        ({"env": {"DATABASE_URL": "postgresql://x"}}, "env: DATABASE_URL is set by the recipe"),
+        ({"env": {"DATABASE_HOST": "db.internal"}}, "env: DATABASE_HOST is set by the recipe"),
         ({"env": {"STRIPE_API_KEY": "sk"}}, "looks like a secret"),
         ({"env": {"DB_PASSWORD": "pw"}}, "looks like a secret"),
         ({"env": {"PORT": "9000"}}, "set by the recipe"),

@@ -7,6 +7,7 @@ as a prebuilt artifact (SHIPWAYS_LAMBDA_ZIP), so these tests need no network.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -279,6 +280,40 @@ def test_the_function_names_the_managed_database_not_its_password(
     }
     assert "SHIPWAYS_SQLITE_PATH" not in variables
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
+
+
+def test_the_stacks_env_is_the_functions_and_a_change_publishes_a_version(
+    zips: dict[tuple[str, str], LambdaZip],
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = _plan(zips, env={"GREETING": "hello", "SHIPWAYS_LOG_LEVEL": "DEBUG"})
+    function = plan.one(FUNCTION)
+    variables = function.inputs["environment"]["variables"]
+    assert (variables["GREETING"], variables["SHIPWAYS_LOG_LEVEL"]) == ("hello", "DEBUG")
+    assert variables["SHIPWAYS_TARGET"] == "serverless"  # the recipe's, kept
+    before = managed[0].one(FUNCTION).inputs["environment"]["variables"]
+    assert {k: v for k, v in variables.items() if k not in ("GREETING", "SHIPWAYS_LOG_LEVEL")} == {
+        k: v for k, v in before.items() if k != "SHIPWAYS_LOG_LEVEL"
+    }
+    # A configuration change is a new published version, which the `live` alias moves to.
+    assert function.inputs["publish"] is True
+    assert plan.one(ALIAS).inputs["functionVersion"] == function.outputs["version"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "env: AWS_REGION is set by Lambda itself"),
+        ({"DATABASE_URL_SECRET_ARN": "arn"}, "env: DATABASE_URL_SECRET_ARN is set by the recipe"),
+        ({"SHIPWAYS_MIGRATE_ON_INIT": "1"}, "env: SHIPWAYS_MIGRATE_ON_INIT is set by the recipe"),
+        ({"GITHUB_TOKEN": "x"}, "env.GITHUB_TOKEN.[key]: GITHUB_TOKEN looks like a secret"),
+    ],
+)
+def test_env_names_lambda_or_the_recipe_sets_or_secrets_are_refused(
+    zips: dict[tuple[str, str], LambdaZip], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _plan(zips, env=env)
 
 
 def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(

@@ -2,9 +2,11 @@
 
 import pytest
 
+from infra.app_settings import RESERVED_EVERYWHERE
 from infra.config import (
     ConfigError,
     K8sConfig,
+    PaasConfig,
     ServerlessConfig,
     StackConfig,
     TargetName,
@@ -255,3 +257,58 @@ def test_stateful_resources_are_protected_outside_throwaway_environments(
         values["protectStateful"] = setting
     config = validate(TargetName.SERVERLESS, values)
     assert config.stateful_options() == {"protect": protected, "retain_on_delete": protected}
+
+
+APP_SETTINGS_TARGETS = [(TargetName.PAAS, {}), (TargetName.K8S, {"clusterMode": "kind"})]
+APP_SETTINGS_TARGETS.append((TargetName.SERVERLESS, {}))
+
+
+@pytest.mark.parametrize(("target", "required"), APP_SETTINGS_TARGETS, ids=str)
+def test_env_is_one_key_on_every_platform_target(target: TargetName, required: dict) -> None:
+    config = validate(target, {**required, "env": '{"GREETING": "hello"}'})  # Pulumi: JSON text
+    assert config.env == {"GREETING": "hello"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("target", "required"), APP_SETTINGS_TARGETS, ids=str)
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("DATABASE_URL", "env: DATABASE_URL is set by the recipe, from the `database` key"),
+        ("SHIPWAYS_TARGET", "env: SHIPWAYS_TARGET is set by the recipe"),
+        ("SHIPWAYS_SQLITE_PATH", "env: SHIPWAYS_SQLITE_PATH is set by the recipe"),
+        ("API_KEY", "env.API_KEY.[key]: API_KEY looks like a secret"),
+        ("MY_PASSWORD", "env.MY_PASSWORD.[key]: MY_PASSWORD looks like a secret"),
+        ("greeting", "env.greeting.[key]: String should match pattern"),
+    ],
+)
+def test_env_refuses_what_the_recipe_sets_and_secrets_everywhere(
+    target: TargetName, required: dict, name: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate(target, {**required, "env": {name: "x"}})
+    (line,) = str(caught.value).splitlines()[1:]  # one line, naming the key
+    assert line.strip().startswith(f"shipways:{message}")
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "set_by"),
+    [
+        (PaasConfig, "WEB_BIND_HOST", "the recipe: where the platform's nginx forwards to"),
+        (K8sConfig, "SHIPWAYS_TRUSTED_PROXIES", "the recipe, from the `trustedProxies` key"),
+        (K8sConfig, "SHIPWAYS_GIT_SHA", "the image"),
+        (ServerlessConfig, "AWS_LAMBDA_FUNCTION_NAME", "Lambda itself"),
+        (ServerlessConfig, "SHIPWAYS_GIT_SHA", "the recipe"),
+    ],
+)
+def test_each_target_reserves_what_its_own_recipe_sets(
+    model: type[StackConfig], name: str, set_by: str
+) -> None:
+    assert model.reserved_env[name].startswith(set_by)  # type: ignore[attr-defined]
+    assert RESERVED_EVERYWHERE.keys() < model.reserved_env.keys()  # type: ignore[attr-defined]
+
+
+def test_env_may_change_the_log_level_the_recipe_only_defaults() -> None:
+    for model in (PaasConfig, ServerlessConfig):
+        assert model(env={"SHIPWAYS_LOG_LEVEL": "DEBUG"}).env == {"SHIPWAYS_LOG_LEVEL": "DEBUG"}
+    k8s = K8sConfig(clusterMode="kind", env={"SHIPWAYS_LOG_LEVEL": "DEBUG"})
+    assert k8s.env == {"SHIPWAYS_LOG_LEVEL": "DEBUG"}

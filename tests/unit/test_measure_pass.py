@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from infra.config import LoadedStack
+from infra.config import K8sConfig, LoadedStack, ServerlessConfig
 from infra.loadgen import LoadError
 from infra.measure_pass import Pass
 from infra.sandbox.narrate import Narrator
 from infra.targets import Endpoint, TargetName
+from infra.targets.k8s import manifests, pod
+from infra.targets.serverless import spec
+from infra.targets.serverless.sandbox import release_id
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +120,53 @@ def test_memory_of_a_paas_environment_is_every_instance_not_its_front_door(
     )
     assert Pass.memory(measuring, endpoint) == "5.0 MiB, 2 instances' processes (RSS)"
     assert recorded == [("memory_mib", 5.0, "MiB")]
+
+
+def _k8s_revision(config: Any) -> Endpoint:
+    """What the k8s stand-in serves for `config`: the revision of its rendered pod template."""
+    release = manifests.plain_release(config, "sha256:" + "1" * 64)
+    revision = pod.plan(manifests.render(config, release)).web.revision
+    return Endpoint(target=TargetName.K8S, url=ENDPOINT.url, extra={"revision": revision})
+
+
+def _lambda_release(config: Any) -> Endpoint:
+    """What the Lambda stand-in serves for `config`: the release of the same zip with the
+    version's configuration."""
+    settings = spec.app_environment(config, has_database=True, git_sha="abc")
+    release = release_id("a" * 64, settings)
+    return Endpoint(target=TargetName.SERVERLESS, url=ENDPOINT.url, extra={"release": release})
+
+
+@pytest.mark.parametrize(
+    ("stack", "serving"),
+    [
+        (LoadedStack("k8s", TargetName.K8S, K8sConfig(clusterMode="kind")), _k8s_revision),
+        (LoadedStack("serverless", TargetName.SERVERLESS, ServerlessConfig()), _lambda_release),
+    ],
+    ids=["k8s", "serverless"],
+)
+def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
+    monkeypatch: pytest.MonkeyPatch, stack: LoadedStack, serving: Any
+) -> None:
+    """The redeploy stamps the stack's `env`: a new revision (k8s) or version (Lambda) of
+    the same code, so the comparison's warm deploy and rollback cells get a figure."""
+    before = serving(stack.config)
+    deployed: list[LoadedStack] = []
+
+    def up(console: Console, stack: LoadedStack) -> Endpoint:
+        deployed.append(stack)
+        return serving(stack.config)
+
+    box: Any = SimpleNamespace(
+        name=stack.target, up=up, rollback=lambda console, release: before.extra
+    )
+    console = Console(record=True)
+    baselines: Any = SimpleNamespace(of=lambda workers: {})
+    measuring = Pass(box, stack, Narrator(console, stack.target.value), console, baselines)
+    recorded: list[tuple[str, float, str]] = []
+    monkeypatch.setattr(measuring, "_record", lambda *figure: recorded.append(figure))
+    measuring.redeploy(before)
+    measuring.rollback(before)
+    [changed] = deployed
+    assert set(changed.config.env) == {"SHIPWAYS_DEPLOYED_AT"}  # type: ignore[attr-defined]
+    assert [metric for metric, _, _ in recorded] == ["warm_deploy_seconds", "rollback_seconds"]

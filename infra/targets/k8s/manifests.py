@@ -176,10 +176,16 @@ def service_account(config: K8sConfig) -> Obj:
 
 
 def app_env(config: K8sConfig) -> dict[str, str]:
-    """The app's non-secret settings (the image sets SHIPWAYS_GIT_SHA itself)."""
+    """The app's non-secret settings: the stack's `env` (which may change the log level)
+    and the recipe's own (the image sets SHIPWAYS_GIT_SHA itself).
+
+    They are the ConfigMap's content, hence its name: a changed `env` is a new pod
+    template, which is what makes Kubernetes roll out new pods.
+    """
     return {
-        "SHIPWAYS_TARGET": "k8s",
         "SHIPWAYS_LOG_LEVEL": "INFO",
+        **config.env,
+        "SHIPWAYS_TARGET": "k8s",
         "SHIPWAYS_TRUSTED_PROXIES": config.trusted_proxies,
         "SHIPWAYS_SQLITE_PATH": SQLITE_PATH,
         "PORT": str(APP_PORT),

@@ -157,7 +157,7 @@ class ServerlessApp(pulumi.ComponentResource):
         managed = config.database == "managed"
         environment: dict[str, Any] = dict(
             spec.app_environment(
-                has_database=managed or database_url is not None, git_sha=spec.git_sha()
+                config, has_database=managed or database_url is not None, git_sha=spec.git_sha()
             )
         )
         if secret_arn is not None:

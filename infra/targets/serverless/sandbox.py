@@ -11,8 +11,10 @@ What Lambda and API Gateway do for the stack, done on Docker, one step per line:
              (`infra.sandbox.postgres`), standing in for the stack's database; its URL is a
              read-only file (the stack's function reads it from Secrets Manager at init).
 5. gateway   the API Gateway stage (`gateway.py`): one 127.0.0.1 address until `down`.
-6. publish   a new version: `concurrency` instance containers (`service.instance_run`),
-             each with its own init, run when the gateway first sends it a request.
+6. publish   a new version when the code or the configuration (the stack's `env`) changed,
+             as Lambda's PublishVersion does: `concurrency` instance containers
+             (`service.instance_run`), each with its own init, run when the gateway first
+             sends it a request.
 7. migrate   the release step, as the stack's: the new version invoked directly with
              `{"shipways": "migrate"}` (once per release; the app holds a PostgreSQL
              advisory lock while it migrates), then with a `GET /readyz` event.
@@ -27,6 +29,8 @@ State (releases and their versions): `infra.paths.state_dir("serverless", <insta
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import platform
 import time
 from collections.abc import Mapping
@@ -36,6 +40,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
+from pydantic import Field
 from rich.console import Console
 
 from infra import results
@@ -72,14 +77,22 @@ LABEL = "shipways.serverless"
 
 
 class Release(releases.Release):
-    """One zip, unpacked into its own image; `id` is the zip's SHA-256, shortened."""
+    """One version: a zip, unpacked into its own image, and the app's environment variables
+    (both are what a Lambda version freezes); `id` is `release_id` of the two."""
 
     image: str
     zip_sha256: str
     zip_bytes: int
     unzipped_bytes: int
     built_for: str
+    environment: dict[str, str] = Field(default_factory=dict)
     version: str = ""  # the Lambda version number it was published as
+
+
+def release_id(zip_sha256: str, environment: Mapping[str, str]) -> str:
+    """The same code with the same configuration is the same release (and version)."""
+    configuration = json.dumps(environment, sort_keys=True)
+    return hashlib.sha256(f"{zip_sha256}\n{configuration}".encode()).hexdigest()[:12]
 
 
 class State(releases.History[Release]):
@@ -141,14 +154,15 @@ class ServerlessSandbox:
         started = time.perf_counter()
         with self._store.locked() as state:
             package = self._build(narrator, config, local_target(client))
-            release = self._release_image(narrator, client, package)
+            release = self._release_image(narrator, client, package, config)
             switcher = self._switcher(narrator, client, config, region)
             kept = state.find(release.id)
             if kept is not None and kept.id == state.current and switcher.serves(kept.version):
                 narrator.say("switch", f"version {kept.version} ({kept.id}) already serves")
                 return self._endpoint_of(switcher, kept)
             if kept is not None:
-                release.version = kept.version  # the same code: its version, published again
+                # The same code and configuration: its version, published again.
+                release.version = kept.version
             else:
                 state.last_version += 1
                 release.version = str(state.last_version)
@@ -301,14 +315,20 @@ class ServerlessSandbox:
         return package
 
     def _release_image(
-        self, narrator: Narrator, client: docker.DockerClient, package: LambdaZip
+        self,
+        narrator: Narrator,
+        client: docker.DockerClient,
+        package: LambdaZip,
+        config: ServerlessConfig,
     ) -> Release:
+        environment = spec.app_environment(config, has_database=True, git_sha=spec.git_sha())
         with narrator.step("release", "zip unpacked into /var/task") as step:
             runtime = ensure_runtime_image(client, package.target, progress=step.note)
             image = ensure_task_image(client, runtime, package, progress=step.note)
             release = Release(
-                id=package.sha256[:12],
+                id=release_id(package.sha256, environment),
                 image=image,
+                environment=environment,
                 zip_sha256=package.sha256,
                 zip_bytes=package.zipped_bytes,
                 unzipped_bytes=package.unzipped_bytes,
@@ -426,11 +446,12 @@ def local_target(client: docker.DockerClient) -> ZipTarget:
 
 
 def lambda_environment(config: ServerlessConfig, region: str) -> dict[str, str]:
-    """The variables Lambda sets for every function, plus the app's own settings.
+    """The variables Lambda sets for every function.
 
     AWS_LAMBDA_LOG_STREAM_NAME is per instance: the harness sets it when it starts a runtime;
-    AWS_LAMBDA_FUNCTION_VERSION is the version's, set by `Switcher`. The database URL is not
-    here: it is a file (`service.write_secret_file`).
+    AWS_LAMBDA_FUNCTION_VERSION and the app's own variables are the version's, set by
+    `Switcher` from the release. The database URL is not here: it is a file
+    (`service.write_secret_file`).
     """
     python = LOCAL_SYSTEM.python_version
     return {
@@ -449,7 +470,6 @@ def lambda_environment(config: ServerlessConfig, region: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        **spec.app_environment(has_database=True, git_sha=spec.git_sha()),
     }
 
 

@@ -21,15 +21,20 @@ def log_group_name(config: ServerlessConfig) -> str:
     return f"/aws/lambda/{function_name(config)}"
 
 
-def app_environment(*, has_database: bool, git_sha: str) -> dict[str, str]:
-    """The app's settings (DATABASE_URL, when there is one, is added as a secret by the caller).
+def app_environment(
+    config: ServerlessConfig, *, has_database: bool, git_sha: str
+) -> dict[str, str]:
+    """The function's environment variables for the app: the stack's `env` and the recipe's
+    own (DATABASE_URL, when there is one, is added as a secret by the caller).
 
+    They are part of the version's configuration: a changed `env` publishes a new version.
     Without a database the app keeps SQLite in /tmp: each instance creates and migrates its
     own at init, and loses it when Lambda recycles the instance. `/version` says so.
     """
     env = {
-        "SHIPWAYS_TARGET": "serverless",
         "SHIPWAYS_LOG_LEVEL": "INFO",
+        **config.env,
+        "SHIPWAYS_TARGET": "serverless",
         "SHIPWAYS_GIT_SHA": git_sha,
     }
     if not has_database:

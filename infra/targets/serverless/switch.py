@@ -1,7 +1,8 @@
 """A release switch as Lambda does it: publish a version, check it, move the alias, drain.
 
-1. publish  the version's instances are started (each inits on its first request) and
-            the version is added to the gateway's routes; the alias does not point at it.
+1. publish  the version's instances are started with the version's own environment
+            variables (each inits on its first request) and the version is added to the
+            gateway's routes; the alias does not point at it.
 2. migrate  (a new release) the version itself is invoked with `{"shipways": "migrate"}`,
             as the stack's `aws.lambda_.Invocation` does: once per release, never from two
             instances at once (the app migrates under a PostgreSQL advisory lock).
@@ -40,6 +41,7 @@ LABEL = "shipways.serverless"
 class Release(Protocol):
     id: str
     image: str
+    environment: dict[str, str]  # the app's variables, frozen with the version
     version: str
 
 
@@ -87,7 +89,11 @@ class Switcher:
                     image=release.image,
                     network=self.network,
                     name=names[0],
-                    environment={**self.environment, "AWS_LAMBDA_FUNCTION_VERSION": version},
+                    environment={
+                        **release.environment,
+                        **self.environment,
+                        "AWS_LAMBDA_FUNCTION_VERSION": version,
+                    },
                     secret_file=self.secret_file,
                     memory_mb=self.config.memory_mb,
                     timeout_s=self.config.timeout_s,

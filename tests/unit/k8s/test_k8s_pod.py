@@ -149,6 +149,17 @@ def test_a_changed_object_changes_the_container_and_its_revision() -> None:
     assert after.revision != before.revision
 
 
+def test_an_env_change_is_a_new_revision_with_the_new_environment() -> None:
+    before = pod.plan(_objects()).web
+    changed = CONFIG.model_copy(update={"env": {"SHIPWAYS_DEPLOYED_AT": "20260101T000000"}})
+    after = pod.plan(manifests.render(changed, manifests.plain_release(changed, IMAGE))).web
+    assert after.revision != before.revision  # the same image, rolled out again
+    assert after.kwargs["environment"] == {
+        **before.kwargs["environment"],
+        "SHIPWAYS_DEPLOYED_AT": "20260101T000000",
+    }
+
+
 def test_the_same_objects_are_the_same_revision() -> None:
     assert pod.plan(_objects()).web.revision == pod.plan(_objects()).web.revision
 
