@@ -4,7 +4,8 @@ Per target, within a time budget (default 20 s, said when spent): requests/s and
 GET /hello and GET /products against uvicorn direct with the same worker count, both measured
 in this run on a proxy-free path (`infra.measure.reach`); resident memory; for the Lambda
 stand-in, a cold start (a restart: its Init Duration and first response); then a warm
-redeploy and a rollback to the release the target was serving. Deploy times, time to
+redeploy and a rollback to the release the target was serving, each under a bounded request
+loop through the target's front door (failed requests counted). Deploy times, time to
 healthy and artifact sizes come from `up` itself. Everything goes to `infra.results`, which
 `shipways compare` reads.
 """
@@ -32,6 +33,7 @@ from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
 from infra.targets import Endpoint, NotSupported, Sandbox, TargetName
+from infra.testing.load import RequestLoop
 
 SOURCE = "shipways demo"
 # What a measurement can fail with; it is said, and the row stays "not measured".
@@ -188,20 +190,42 @@ class Pass:
 
     def redeploy(self, endpoint: Endpoint) -> str:
         started = time.perf_counter()
-        after = self.box.up(self.detail, stack=_changed(self.stack))
+        with _traffic(endpoint) as load:
+            after = self.box.up(self.detail, stack=_changed(self.stack))
         seconds = time.perf_counter() - started
         if _release(after) is not None and _release(after) == _release(endpoint):
             # Same release still serving: nothing was rolled out, so no figure and no rollback.
             raise NotSupported(f"the redeploy kept release {_release(after)}: no new release")
         self._record("warm_deploy_seconds", round(seconds, 2), "s")
-        return f"a new release of the same app, healthy after {seconds:.1f}s"
+        self._record("redeploy_switch_seconds", round(seconds, 2), "s")
+        self._record("redeploy_failed_requests", load.failed, "count")
+        self.summary.append(f"redeploy {load.failed} of {load.total} requests failed")
+        return (
+            f"a new release of the same app, healthy after {seconds:.1f}s; "
+            f"{load.failed} of {load.total} requests failed{_moved(endpoint, after)}"
+        )
 
     def rollback(self, endpoint: Endpoint) -> str:
         started = time.perf_counter()
-        release = self.box.rollback(self.detail, release=None)
+        with _traffic(endpoint) as load:
+            release = self.box.rollback(self.detail, release=None)
         seconds = time.perf_counter() - started
         self._record("rollback_seconds", round(seconds, 2), "s")
-        return f"back to release {release} in {seconds:.1f}s"
+        self._record("rollback_failed_requests", load.failed, "count")
+        return (
+            f"back to release {release} in {seconds:.1f}s; "
+            f"{load.failed} of {load.total} requests failed"
+        )
+
+
+def _traffic(endpoint: Endpoint) -> RequestLoop:
+    """GET /version through the front door while a release switches: bounded in count and
+    time, paced below the VPS's per-client rate limit so every non-200 is a real failure."""
+    return RequestLoop(endpoint.url, rate=20.0, max_requests=3_000, max_seconds=150.0)
+
+
+def _moved(before: Endpoint, after: Endpoint) -> str:
+    return "" if after.url == before.url else f" (the address moved to {after.url})"
 
 
 def _release(endpoint: Endpoint) -> str | None:

@@ -64,12 +64,12 @@ _ONLY_VPS_PROVISIONS = (
 )
 _BASELINE_RATIO = "uvicorn alone is the baseline these ratios divide by"
 _UNDER_TRAFFIC = (
-    "the e2e tests that redeploy and roll back under a request loop (the k8s ones record it: "
-    "`pytest -m e2e tests/e2e/test_k8s_zero_downtime.py`); the main job redeploys without traffic"
+    "the main job's redeploy and rollback, under a bounded request loop through the target's "
+    "front door (and the e2e tests: `pytest -m e2e tests/e2e/test_*_zero_downtime.py`)"
 )
 _NEW_RELEASE = (
-    "`shipways up TARGET` after a code change and `shipways rollback TARGET`: the main job's "
-    "redeploy changes only settings, and k8s and serverless make a release only of new code"
+    "the main job's warm redeploy (a settings change, which every platform rolls out as a new "
+    "release) and rollback, within its time budget; or `shipways up`/`rollback TARGET`"
 )
 _BENCHMARKS_BUILD = (
     "the benchmarks (`python -m benchmarks.k8s`, `benchmarks.serverless`): a build without "

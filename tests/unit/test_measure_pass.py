@@ -3,6 +3,9 @@ rollback only ever undoes the redeploy the pass just made."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -146,16 +149,17 @@ def _lambda_release(config: Any) -> Endpoint:
     ids=["k8s", "serverless"],
 )
 def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
-    monkeypatch: pytest.MonkeyPatch, stack: LoadedStack, serving: Any
+    monkeypatch: pytest.MonkeyPatch, stack: LoadedStack, serving: Any, front_door: str
 ) -> None:
     """The redeploy stamps the stack's `env`: a new revision (k8s) or version (Lambda) of
-    the same code, so the comparison's warm deploy and rollback cells get a figure."""
-    before = serving(stack.config)
+    the same code, so the comparison's warm deploy and rollback cells get a figure; both run
+    under a request loop through the front door, whose failures are counted."""
+    before = serving(stack.config).model_copy(update={"url": front_door})
     deployed: list[LoadedStack] = []
 
     def up(console: Console, stack: LoadedStack) -> Endpoint:
         deployed.append(stack)
-        return serving(stack.config)
+        return serving(stack.config).model_copy(update={"url": front_door})
 
     box: Any = SimpleNamespace(
         name=stack.target, up=up, rollback=lambda console, release: before.extra
@@ -169,4 +173,62 @@ def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
     measuring.rollback(before)
     [changed] = deployed
     assert set(changed.config.env) == {"SHIPWAYS_DEPLOYED_AT"}  # type: ignore[attr-defined]
-    assert [metric for metric, _, _ in recorded] == ["warm_deploy_seconds", "rollback_seconds"]
+    assert [metric for metric, _, _ in recorded] == [
+        "warm_deploy_seconds",
+        "redeploy_switch_seconds",
+        "redeploy_failed_requests",
+        "rollback_seconds",
+        "rollback_failed_requests",
+    ]
+    assert [value for metric, value, _ in recorded if metric.endswith("failed_requests")] == [0, 0]
+    assert _FrontDoor.served >= 2  # the loops really sent their requests
+
+
+def test_requests_refused_during_the_redeploy_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens behind this address: every request of the loop fails, and says so."""
+    stack = LoadedStack("k8s", TargetName.K8S, K8sConfig(clusterMode="kind"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FrontDoor)
+    server.server_close()  # the port is free again: connections are refused
+    gone = f"http://127.0.0.1:{server.server_address[1]}"
+    before = _k8s_revision(stack.config).model_copy(update={"url": gone})
+    box: Any = SimpleNamespace(
+        name=stack.target,
+        up=lambda console, stack: _k8s_revision(stack.config).model_copy(update={"url": gone}),
+    )
+    console = Console(record=True)
+    baselines: Any = SimpleNamespace(of=lambda workers: {})
+    measuring = Pass(box, stack, Narrator(console, "k8s"), console, baselines)
+    recorded: dict[str, float] = {}
+    monkeypatch.setattr(
+        measuring, "_record", lambda metric, value, unit: recorded.update({metric: value})
+    )
+    said = measuring.redeploy(before)
+    assert recorded["redeploy_failed_requests"] > 0
+    assert f"{recorded['redeploy_failed_requests']} of" in said
+
+
+class _FrontDoor(BaseHTTPRequestHandler):
+    """A front door that always answers /version with 200, counting what it served."""
+
+    served = 0
+
+    def do_GET(self) -> None:
+        type(self).served += 1
+        body = b'{"git_sha": "abc", "instance": "i-1"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def front_door() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FrontDoor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
