@@ -280,7 +280,5 @@ def test_an_empty_cell_is_n_a_or_not_measured_and_the_lines_below_say_why(
         "artifact build (cold) (vps, paas, serverless); artifact rebuild (code change) (vps, paas, "
         "serverless): measured by the benchmarks"
     ) in text
-    assert (
-        "rollback (paas, serverless): measured by `shipways up TARGET` after a code change" in text
-    )
+    assert "rollback (paas, serverless): measured by the main job's warm redeploy" in text
     assert "time to healthy (" not in text  # the main job measures it: no excuse is offered
