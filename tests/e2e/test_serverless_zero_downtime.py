@@ -30,7 +30,7 @@ from infra.sandbox.errors import SandboxError
 from infra.sandbox.health import wait_for_http
 from infra.sandbox.postgres import start_server, stop_server
 from infra.targets import Endpoint
-from infra.targets.serverless.sandbox import ServerlessSandbox
+from infra.targets.serverless.sandbox import LOCAL_MAX_CONCURRENCY, ServerlessSandbox
 from infra.testing.load import RequestLoop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -97,9 +97,13 @@ def _release(box: ServerlessSandbox, changes: dict[str, bytes]) -> ServerlessSan
     return ServerlessSandbox(box.instance, app_changes=changes)
 
 
-def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(first: Endpoint) -> None:
+def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(
+    first: Endpoint, stacks: Path
+) -> None:
     instances = first.extra["instances"]
-    assert len(instances) == first.extra["concurrency"] == 3
+    # The committed stack's reservedConcurrency, clipped to what this machine can hold.
+    reserved = read_stack("serverless", stacks).config.reserved_concurrency  # type: ignore[attr-defined]
+    assert len(instances) == first.extra["concurrency"] == min(reserved, LOCAL_MAX_CONCURRENCY)
     with httpx.Client(base_url=first.url, timeout=30, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
         created = http.post("/products", json={"name": name, "price": 3.5})
