@@ -63,6 +63,9 @@ _HINTS: dict[str, str] = {
     ),
     "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
+    "WRITE_TOKEN_FILE": "use the path of the file holding the write token",
+    "WRITE_TOKEN_SECRET_ARN": "use the ARN or name of the Secrets Manager secret",
+    "WRITE_TOKEN_PARAMETER": "use the name of the SSM SecureString parameter",
 }
 # Values of these variables are never echoed back: they may carry credentials.
 _SECRET_VARS = frozenset({"DATABASE_URL"})
@@ -84,6 +87,17 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, alias="SHIPWAYS_LOG_LEVEL")
     migrate_on_init: bool = Field(default=False, alias="SHIPWAYS_MIGRATE_ON_INIT")
+    # Where the write token is (never the token itself): see shipways_app.auth.
+    write_token_file: Path | None = Field(default=None, alias="WRITE_TOKEN_FILE")
+    write_token_secret_arn: str | None = Field(default=None, alias="WRITE_TOKEN_SECRET_ARN")
+    write_token_parameter: str | None = Field(default=None, alias="WRITE_TOKEN_PARAMETER")
+
+    @field_validator(
+        "write_token_file", "write_token_secret_arn", "write_token_parameter", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url", mode="before")
     @classmethod
