@@ -1,4 +1,5 @@
-"""What the contract run needs to know: the API's address, the expected target, TLS trust."""
+"""What the contract run needs to know: the API's address, the expected target, TLS trust and
+the deployment's write token."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class ContractConfig:
     base_url: str
     expect_target: str | None
     verify: ssl.SSLContext | bool
+    write_token: str | None = None
 
     @property
     def https(self) -> bool:

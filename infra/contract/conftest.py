@@ -3,6 +3,8 @@
 Options (each also read from the environment):
   --base-url URL        SHIPWAYS_BASE_URL       the deployed API, http:// or https://
   --expect-target NAME  SHIPWAYS_EXPECT_TARGET  /version must report this target
+  --write-token TOKEN                           the deployment's write token (`shipways token`);
+                                                the write checks fail without it
 TLS: SHIPWAYS_CA_BUNDLE=PATH trusts a private CA; SHIPWAYS_INSECURE_TLS=1 skips verification
 (self-signed demo certificates only).
 """
@@ -32,6 +34,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"target /version must report: one of {', '.join(TARGETS)} "
         "(env SHIPWAYS_EXPECT_TARGET)",
     )
+    group.addoption(
+        "--write-token",
+        default=None,
+        help="the deployment's write token, sent as `Authorization: Bearer` by the write checks",
+    )
 
 
 def _load(config: pytest.Config) -> ContractConfig:
@@ -49,7 +56,8 @@ def _load(config: pytest.Config) -> ContractConfig:
         raise pytest.UsageError(
             f"--expect-target {expect_target!r} is not valid: use one of {', '.join(TARGETS)}"
         )
-    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify())
+    write_token = config.getoption("--write-token") or None
+    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify(), write_token)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -73,6 +81,24 @@ def api(contract: ContractConfig) -> Iterator[httpx.Client]:
         verify=contract.verify,
         follow_redirects=False,
         headers={"User-Agent": "shipways-contract/1.0"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def writer(contract: ContractConfig, api: httpx.Client) -> Iterator[httpx.Client]:
+    """A client that sends the write token; reads through it behave exactly as through `api`."""
+    if not contract.write_token:
+        pytest.fail("no write token: pass --write-token TOKEN (see `shipways token TARGET`)")
+    with httpx.Client(
+        base_url=contract.base_url,
+        timeout=TIMEOUT,
+        verify=contract.verify,
+        follow_redirects=False,
+        headers={
+            "User-Agent": "shipways-contract/1.0",
+            "Authorization": f"Bearer {contract.write_token}",
+        },
     ) as client:
         yield client
 
