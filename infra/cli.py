@@ -59,17 +59,50 @@ def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
+WriteTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--write-token",
+        metavar="TOKEN",
+        help="The write token (default for serve: a new one, printed; for verify: the "
+        "target's own, see `shipways token`).",
+    ),
+]
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
     database: Annotated[
         Path | None, typer.Option(help="SQLite file (default: .shipways/serve.db).")
     ] = None,
+    write_token: WriteTokenOpt = None,
 ) -> None:
-    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded)."""
+    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded); prints the
+    token writes need."""
+    from shipways_app.auth import MIN_TOKEN_LENGTH
+
     from infra import local_app
 
-    local_app.serve(port=port, database=database, console=console)
+    if write_token is not None and len(write_token.strip()) < MIN_TOKEN_LENGTH:
+        raise _fail(f"--write-token must be at least {MIN_TOKEN_LENGTH} characters", 2)
+    local_app.serve(port=port, database=database, write_token=write_token, console=console)
+
+
+@app.command()
+def token(target: TargetArg) -> None:
+    """Print the write token of TARGET's local deployment (alone on the last line)."""
+    box = slice_of(target).sandbox()
+    with _operation_errors():
+        _serving_endpoint(box)
+        value = box.token()
+        if value is None:
+            raise NotSupported(
+                f"{target.value} has no write token yet; redeploy it with `shipways up "
+                f"{target.value}`"
+            )
+    console.print(f"{target.value}: writes need `Authorization: Bearer <token>`:")
+    out.print(value, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -97,6 +130,7 @@ def verify(
         TargetName | None, typer.Argument(help="A running local target to verify.")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Verify any base URL instead.")] = None,
+    write_token: WriteTokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
@@ -108,10 +142,10 @@ def verify(
         box = slice_of(target).sandbox()
         with _operation_errors():
             endpoint = _serving_endpoint(box)
-        reports = _verify_target(box, endpoint)
+        reports = _verify_target(box, endpoint, write_token)
     else:
         assert url is not None
-        reports = [run_checks(url)]
+        reports = [run_checks(url, write_token=write_token)]
     if as_json:
         _emit([json.loads(r.to_json()) for r in reports])
     else:
@@ -130,20 +164,27 @@ def _serving_endpoint(box: Sandbox) -> Endpoint:
     return endpoint
 
 
-def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
-    """The contract plus the target's own checks on its main URL, the contract on the others."""
+def _verify_target(
+    box: Sandbox, endpoint: Endpoint, write_token: str | None = None
+) -> list[VerifyReport]:
+    """The contract plus the target's own checks on its main URL, the contract on the others;
+    the writes with `write_token`, else the deployment's own token."""
     from infra.verify import run_checks
 
     checks = box.checks(endpoint)
     target = box.name.value
+    token = write_token or box.token()
     main = run_checks(
         endpoint.url,
         expect_target=target,
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=token,
     )
-    others = [run_checks(u, expect_target=target, env=checks.env) for u in checks.urls]
+    others = [
+        run_checks(u, expect_target=target, env=checks.env, write_token=token) for u in checks.urls
+    ]
     return [main, *others]
 
 
@@ -397,13 +438,15 @@ def demo(
 ) -> None:
     """The main job: deploy the sample app to every local target, verify each, compare them."""
     from infra import local_app
+    from infra.sandbox import tokens
     from infra.verify import render, run_checks
 
     boxes = [s.sandbox() for s in slices() if not only or s.name in only]
     shown = console if as_json else out
     console.rule("[bold]local baseline (uvicorn direct)")
-    with local_app.running() as url:
-        baseline = run_checks(url, expect_target="local")
+    baseline_token = tokens.generate()
+    with local_app.running(write_token=baseline_token) as url:
+        baseline = run_checks(url, expect_target="local", write_token=baseline_token)
     render(baseline, shown)
     summary = [
         _row(

@@ -29,6 +29,8 @@ from rich.console import Console
 
 from infra import results
 from infra.config import K8sConfig, LoadedStack, TargetName, narrow
+from infra.paths import state_dir
+from infra.sandbox import tokens
 from infra.sandbox.containers import ensure_container, published_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -219,6 +221,10 @@ class K8sSandbox:
             return None
         running = [p for p in self._pods(client) if p.status == "running"]
         return self._endpoint_of(running[0]) if running else None
+
+    def token(self) -> str | None:
+        """The write token of this instance's pods, if its Secret was ever rendered."""
+        return tokens.read(state_dir("k8s", self.instance))
 
     def checks(self, endpoint: Endpoint) -> Checks:
         container = str(endpoint.extra["container"])

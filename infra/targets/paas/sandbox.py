@@ -40,7 +40,7 @@ from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox import releases
+from infra.sandbox import releases, tokens
 from infra.sandbox.containers import free_port
 from infra.sandbox.digest import recipe_digest, tree_digest
 from infra.sandbox.errors import SandboxError
@@ -272,12 +272,23 @@ class PaasSandbox:
 
     # -- the steps ---------------------------------------------------------------------
 
+    @property
+    def secrets_dir(self) -> Path:
+        """Stands in for the platform's secret store: the write token's 0600 file."""
+        return self.root / "secrets"
+
+    def token(self) -> str | None:
+        return tokens.read(self.secrets_dir)
+
     def _runtime_env(self, config: PaasConfig) -> dict[str, str]:
-        """What the platform puts in the processes' environment (PORT comes per process)."""
+        """What the platform puts in the processes' environment (PORT comes per process): the
+        write token's file, never its value (kept across releases: one per deployment)."""
         self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
             **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ},
             **spec.app_environment(config, sqlite_path=str(self.shared_dir / "shipways.db")),
+            "WRITE_TOKEN_FILE": str(tokens.ensure(self.secrets_dir)),
             "SHIPWAYS_GIT_SHA": app_revision(),
             "PYTHONUNBUFFERED": "1",
         }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rich.console import Console
 from infra import results
 from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
-from infra.sandbox import releases
+from infra.sandbox import releases, tokens
 from infra.sandbox.containers import (
     ensure_container,
     free_port,
@@ -75,6 +76,8 @@ LIMITS = 1024  # Lambda's process/thread and file descriptor limits
 HEALTH_TIMEOUT_S = 90.0
 DEFAULT_REGION = "us-east-1"
 LABEL = "shipways.serverless"
+# Stands in for Secrets Manager (see _token_file); a path, not a secret.
+TOKEN_MOUNT = "/run/secrets/write-token"  # noqa: S105
 
 
 class Release(releases.Release):
@@ -120,6 +123,24 @@ class ServerlessSandbox:
     @property
     def _store(self) -> releases.StateFile[State]:
         return releases.StateFile(self.state_file, State, lock=f"serverless-{self.instance}")
+
+    @property
+    def secrets_dir(self) -> Path:
+        return state_dir("serverless", self.instance, "secrets")
+
+    def token(self) -> str | None:
+        return tokens.read(self.secrets_dir)
+
+    def _token_file(self) -> Path:
+        """The write token for the function, readable by the sandbox user only.
+
+        In AWS the function reads it from Secrets Manager at init (WRITE_TOKEN_SECRET_ARN);
+        the runtime API harness cannot reach AWS, so here the file is bind-mounted read-only
+        at TOKEN_MOUNT - outside /var/task, since the zip (an artifact) must never hold it.
+        """
+        path = tokens.ensure(self.secrets_dir)
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        return path
 
     # -- Sandbox protocol ----------------------------------------------------------------
 
@@ -169,6 +190,7 @@ class ServerlessSandbox:
             for release in state.releases:
                 _remove_image(client, release.image)
             self.state_file.unlink(missing_ok=True)
+            shutil.rmtree(self.secrets_dir, ignore_errors=True)  # the next up: a new token
         if removed:
             narrator.say("down", f"removed container {self.instance}")
         return removed
@@ -297,7 +319,11 @@ class ServerlessSandbox:
                     "awslambdaric",
                     HANDLER,
                 ],
-                environment=lambda_environment(config, region, release.built_for),
+                environment={
+                    **lambda_environment(config, region, release.built_for),
+                    "WRITE_TOKEN_FILE": TOKEN_MOUNT,
+                },
+                volumes={str(self._token_file()): {"bind": TOKEN_MOUNT, "mode": "ro"}},
                 user=f"{SANDBOX_UID}:{SANDBOX_UID}",
                 read_only=True,
                 tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={TMP_MB}m,mode=1777"},  # noqa: S108

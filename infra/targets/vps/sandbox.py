@@ -40,6 +40,7 @@ from infra.sandbox import (
     published_port,
     remove_container,
     systemd_run_kwargs,
+    tokens,
     wait_for_systemd,
 )
 from infra.sandbox.narrate import Narrator
@@ -318,6 +319,10 @@ class VpsSandbox:
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
         return access
+
+    def token(self) -> str | None:
+        """The write token the provision installed (kept beside the SSH key), if any."""
+        return tokens.read(self.state)
 
     def checks(self, endpoint: Endpoint) -> Checks:
         access = self._running()
