@@ -26,7 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-from pulumi.runtime import mocks, settings, stack
+from pulumi.runtime import mocks, rpc, settings, stack
 
 from infra.config import (
     NAMESPACE,
@@ -157,8 +157,13 @@ def engine_config(values: Mapping[str, str], secret_keys: list[str]) -> Iterator
 
 
 async def _resolve(value: Any) -> Any:
+    """Exports as plain values; a secret one keeps the engine's secret wrapper (as a secret
+    input does), so what a stack exports as a secret stays visibly one."""
     if isinstance(value, pulumi.Output):
-        return await _resolve(await value.future())
+        resolved = await _resolve(await value.future())
+        if await value.is_secret():
+            return {rpc._special_sig_key: rpc._special_secret_sig, "value": resolved}
+        return resolved
     if isinstance(value, dict):
         return {k: await _resolve(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

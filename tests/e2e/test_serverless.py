@@ -66,6 +66,7 @@ def test_contract_and_environment_checks_pass(box: ServerlessSandbox, endpoint: 
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=box.token(),
     )
     failed = [f"{r.name}: {r.message}" for r in report.results if r.outcome in ("failed", "error")]
     assert report.ok, failed
@@ -108,9 +109,29 @@ def test_up_again_changes_nothing(box: ServerlessSandbox, endpoint: Endpoint) ->
     assert box.status(console)["current_release"] == again.extra["release"]
 
 
-def test_tmp_state_is_per_instance_and_lost_with_it(endpoint: Endpoint) -> None:
+def test_the_token_is_a_read_only_file_outside_the_zip(
+    box: ServerlessSandbox, endpoint: Endpoint
+) -> None:
+    """The local stand-in for Secrets Manager: a read-only mount, never an env var's value."""
+    token = box.token()
+    assert token and len(token) >= 43
+    container = ensure_engine().containers.get(INSTANCE)
+    environment = container.attrs["Config"]["Env"]
+    assert "WRITE_TOKEN_FILE=/run/secrets/write-token" in environment
+    assert not any(token in variable for variable in environment)
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert mounts["/run/secrets/write-token"]["RW"] is False
+    anonymous = httpx.post(f"{endpoint.url}/products", json={"name": "x", "price": 1},
+                           timeout=30, trust_env=False)  # fmt: skip
+    assert anonymous.status_code == 401
+
+
+def test_tmp_state_is_per_instance_and_lost_with_it(
+    box: ServerlessSandbox, endpoint: Endpoint
+) -> None:
     """What /version warns about: a new instance (here: a restarted container) starts empty."""
-    with httpx.Client(base_url=endpoint.url, trust_env=False, timeout=30) as client:
+    writer = {"Authorization": f"Bearer {box.token()}"}
+    with httpx.Client(base_url=endpoint.url, trust_env=False, timeout=30, headers=writer) as client:
         created = client.post("/products", json={"name": "ephemeral lamp", "price": 3.5})
         assert created.status_code == 201
         product = created.json()["id"]

@@ -43,6 +43,9 @@ INTEGRATION = "aws:apigatewayv2/integration:Integration"
 ROUTE = "aws:apigatewayv2/route:Route"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 DATABASE_URL = "postgresql://app:s3cret@db.example.com:5432/shipways"
 FUNCTION_ARN = f"arn:aws:lambda:{mocks.REGION}:{mocks.ACCOUNT}:function:shipways-demo"
 
@@ -134,7 +137,10 @@ def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, Lamb
         APP: 1,
         LOG_GROUP: 2,
         ROLE: 1,
-        ROLE_POLICY: 1,
+        ROLE_POLICY: 2,
+        WRITE_TOKEN: 1,
+        SECRET: 1,
+        SECRET_VERSION: 1,
         FUNCTION: 1,
         ALIAS: 1,
         API: 1,
@@ -188,7 +194,7 @@ def test_role_may_only_write_its_own_log_group(
     plan, _, _ = sqlite
     role = plan.one(ROLE)
     assert "managedPolicyArns" not in role.inputs  # not AWSLambdaBasicExecutionRole ("*")
-    policy = plan.one(ROLE_POLICY)
+    policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "write-own-logs")
     assert policy.inputs["role"] == f"{role.name}-id"
     (statement,) = _policy(policy, "policy")["Statement"]
     assert statement["Effect"] == "Allow"
@@ -207,6 +213,38 @@ def test_log_groups_have_the_configured_retention(
     assert {g.inputs["retentionInDays"] for g in groups.values()} == {14}
     plan, _, _ = _plan(zips, logRetentionDays="90")
     assert {g.inputs["retentionInDays"] for g in plan.of_type(LOG_GROUP)} == {90}
+
+
+def test_write_token_is_in_secrets_manager_and_only_the_function_may_read_it(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = sqlite
+    secret = plan.one(SECRET)
+    assert secret.inputs["name"] == "shipways-demo/write-token"
+    arn = f"arn:aws:secretsmanager:{mocks.REGION}:{mocks.ACCOUNT}:secret:shipways-demo/write-token"
+    version = plan.one(SECRET_VERSION)
+    assert version.inputs["secretId"] == f"{secret.name}-id"
+    assert _unsecret(version.inputs["secretString"]) == "offline-plan-token-not-a-real-one"
+    policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "read-write-token")
+    assert policy.inputs["role"] == f"{plan.one(ROLE).name}-id"
+    (statement,) = _policy(policy, "policy")["Statement"]
+    assert statement == {
+        "Sid": "ReadWriteToken",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": f"{arn}-AbCdEf",
+    }
+    variables = plan.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["WRITE_TOKEN_SECRET_ARN"] == f"{arn}-AbCdEf"
+    assert "offline-plan-token" not in json.dumps(variables), "the ARN, never the value"
+    # The function reads the token at init: the value and the right to read it come first.
+    assert {"write-token", "read-write-token"} <= seen.depends["function"]
+
+
+def test_write_token_is_exported_as_a_secret(
+    sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    assert _unsecret(sqlite[0].exports["write_token"]) == "offline-plan-token-not-a-real-one"
 
 
 # --- the function ----------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from infra.targets.serverless.artifact import (
     cached_zip,
     load_zip,
 )
+from infra.write_token import WriteToken
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
@@ -131,9 +132,34 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The write token: generated once, stored in Secrets Manager, read by the function
+        # at init through its ARN (boto3 comes with the managed runtime); the function's role
+        # may read that one secret only.
+        write_token = WriteToken("write-token", opts=child)
+        token_secret = aws.secretsmanager.Secret(
+            "write-token",
+            name=f"{function_name}/write-token",
+            description=f"Bearer token for writes to {function_name}",
+            tags=tags,
+            opts=child,
+        )
+        token_version = aws.secretsmanager.SecretVersion(
+            "write-token",
+            secret_id=token_secret.id,
+            secret_string=write_token.token,
+            opts=child,
+        )
+        token_policy = aws.iam.RolePolicy(
+            "read-write-token",
+            role=role.id,
+            policy=token_secret.arn.apply(_read_secret_policy),
+            opts=child,
+        )
+
         environment: dict[str, Any] = dict(
             spec.app_environment(has_database=database_url is not None, git_sha=spec.git_sha())
         )
+        environment["WRITE_TOKEN_SECRET_ARN"] = token_secret.arn
         if database_url is not None:
             environment["DATABASE_URL"] = database_url
         function = aws.lambda_.Function(
@@ -155,8 +181,11 @@ class ServerlessApp(pulumi.ComponentResource):
             logging_config={"log_format": "Text", "log_group": logs.name},
             publish=True,
             tags=tags,
-            # The role must be able to write logs before the first (migrate) invocation.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, log_policy]),
+            # The role must be able to write logs (and read the token, at init) before the
+            # first invocation.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[logs, log_policy, token_version, token_policy]
+            ),
         )
 
         release_steps: list[pulumi.Resource] = []
@@ -235,6 +264,7 @@ class ServerlessApp(pulumi.ComponentResource):
         self.version = function.version
         self.log_group = logs.name
         self.stage = stage.name
+        self.write_token = pulumi.Output.secret(write_token.token)
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
@@ -248,6 +278,22 @@ def _log_policy(log_group_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                     "Resource": f"{log_group_arn}:*",
+                }
+            ],
+        }
+    )
+
+
+def _read_secret_policy(secret_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadWriteToken",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
                 }
             ],
         }
@@ -276,6 +322,7 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
         "function_name": app.function_name,
         "function_version": app.version,
         "log_group": app.log_group,
+        "write_token": app.write_token,
         "zip_sha256": package.sha256,
         "zip_mib": round(package.zipped_bytes / 2**20, 2),
         "storage": (
