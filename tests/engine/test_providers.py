@@ -29,6 +29,7 @@ pytestmark = [
 HOST_KEY = "pulumi-python:dynamic/vps:HostKey"
 RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
 LOADED = "pulumi-python:dynamic:Resource"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 KIND = {"clusterMode": "kind", "registry": None, "kubeContext": None, "localCluster": "dev"}
 # Each stack's dynamic resources (k8s has one only in a local-cluster mode).
 EXPECTED = {
@@ -36,7 +37,7 @@ EXPECTED = {
     "vps-local": [RELEASE],
     "paas": [],
     "k8s": [],
-    "serverless": [],
+    "serverless": [WRITE_TOKEN],
 }
 _CAPTURED: dict[str, CapturedStack] = {}
 
@@ -139,6 +140,20 @@ def test_host_key_is_created_once_and_only_its_public_half_is_plain(
     assert "PRIVATE KEY" not in json.dumps(plain)
     again = server.diff(resource.urn, created.id, created.properties, checked.inputs)
     assert again.changes == provider_pb2.DiffResponse.DIFF_NONE, "a new key would lock us out"
+    server.delete(resource.urn, created.id, created.properties)
+
+
+def test_write_token_is_generated_once_and_only_as_a_secret(server: ProviderServer) -> None:
+    resource = captured("serverless").one(WRITE_TOKEN)
+    checked = server.check(resource.urn, resource.engine_inputs())
+    created = server.create(resource.urn, checked.inputs)
+    token = as_dict(created.properties)["token"]
+    assert len(token) == 43 and token not in created.id, "256 bits; the plain id tells nothing"
+    assert resource.secret_outputs == ("token",), "the engine encrypts it in the state"
+    other = server.create(resource.urn, checked.inputs)
+    assert as_dict(other.properties)["token"] != token, "one token per deployment"
+    again = server.diff(resource.urn, created.id, created.properties, checked.inputs)
+    assert again.changes == provider_pb2.DiffResponse.DIFF_NONE, "a redeploy keeps the token"
     server.delete(resource.urn, created.id, created.properties)
 
 
