@@ -109,7 +109,7 @@ def test_environment_is_the_platforms_not_the_toolkits(host: Any, served: Served
     assert env["WEB_BIND_HOST"] == "127.0.0.1"
     assert env["SHIPWAYS_TARGET"] == "paas"
     assert env["PATH"].split(":")[0] == str(Path(served.release.venv) / "bin")
-    leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL"} & set(env)
+    leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL", "WRITE_TOKEN"} & set(env)
     assert not leaked, f"leaked into the app's environment: {sorted(leaked)}"
 
 
@@ -118,6 +118,14 @@ def test_database_lives_on_the_shared_disk(host: Any, served: Served) -> None:
     assert database.is_file
     assert database.mode == 0o600, f"database mode {oct(database.mode)}: should be 0600"
     assert not Path(database.path).is_relative_to(served.workdir)
+
+
+def test_write_token_is_a_private_file_outside_the_release(host: Any, served: Served) -> None:
+    """The stand-in for the platform's secret: handed over by path, readable by its owner."""
+    token = host.file(served.release.env["WRITE_TOKEN_FILE"])
+    assert token.is_file
+    assert token.mode == 0o600, f"write token mode {oct(token.mode)}: should be 0600"
+    assert not Path(token.path).is_relative_to(served.workdir)
 
 
 def test_workspace_holds_the_bundle_and_nothing_else(host: Any, served: Served) -> None:
