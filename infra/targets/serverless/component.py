@@ -264,7 +264,7 @@ class ServerlessApp(pulumi.ComponentResource):
         self.version = function.version
         self.log_group = logs.name
         self.stage = stage.name
-        self.write_token = pulumi.Output.secret(write_token.token)
+        self.write_token: pulumi.Output[str] = pulumi.Output.secret(write_token.token)
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
