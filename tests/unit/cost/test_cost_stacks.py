@@ -96,9 +96,13 @@ def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
     assert est.complete
 
 
-def test_serverless_costs_only_its_database_idle(planned: dict[str, Planned]) -> None:
+def test_serverless_costs_only_its_database_and_token_secret_idle(
+    planned: dict[str, Planned],
+) -> None:
     est = _estimate(planned, "serverless")
-    assert est.fixed == pytest.approx(RDS_MONTH)
+    secret = _line(est, "aws:secretsmanager/secret:Secret")  # the write token
+    assert secret["secret"] == pytest.approx(0.40)
+    assert est.fixed == pytest.approx(RDS_MONTH + sum(secret.values()))
     fn = _line(est, "aws:lambda/function:Function")
     memory_gb = float(planned["serverless"].plan.config.memory_mb) / 1024  # type: ignore[union-attr]
     assert fn["compute (GB-seconds)"] == pytest.approx(1e6 * 0.1 * memory_gb * 0.0000166667)
