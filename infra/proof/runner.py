@@ -181,7 +181,9 @@ def _fuzz_and_faults(
         endpoint = box.up(console, stack=read_stack(target.value))
         row.url = endpoint.url
         with console.status(f"fuzzing {endpoint.url} ({max_examples} examples per operation) ..."):
-            report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)
+            report = fuzz.fuzz(
+                target.value, endpoint.url, max_examples=max_examples, write_token=box.token()
+            )
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
         results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
