@@ -35,9 +35,9 @@ REALM = 'Bearer realm="shipways"'
 PLAIN_TOKEN_VARS = ("WRITE_TOKEN", "SHIPWAYS_WRITE_TOKEN")
 
 
-def load_write_token(settings: Settings, environ: dict[str, str] | None = None) -> str | None:
+def load_write_token(settings: Settings) -> str | None:
     """The configured write token, None when none is configured, or ConfigError."""
-    env = os.environ if environ is None else environ
+    env = os.environ
     plain = [name for name in PLAIN_TOKEN_VARS if env.get(name)]
     if plain:
         raise ConfigError(
