@@ -138,8 +138,15 @@ class ServerlessSandbox:
         the runtime API harness cannot reach AWS, so here the file is bind-mounted read-only
         at TOKEN_MOUNT - outside /var/task, since the zip (an artifact) must never hold it.
         """
+        self.secrets_dir.chmod(0o700)  # on this machine: the operator's alone
         path = tokens.ensure(self.secrets_dir)
-        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        try:
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)  # 0600, owned by the function's user
+        except PermissionError:
+            # Not root: the file cannot be handed to uid 993, so it becomes readable inside
+            # the container (whose only user is the function) while the 0700 directory
+            # keeps it from everyone else here.
+            path.chmod(0o444)
         return path
 
     # -- Sandbox protocol ----------------------------------------------------------------

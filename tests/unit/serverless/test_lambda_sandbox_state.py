@@ -65,3 +65,26 @@ def test_rollback_uses_the_kept_config_and_region(
     assert box.rollback(QUIET, release=None) == "aaaa"
     assert deployed == [(kept, "eu-west-1", "aaaa")]
     assert ServerlessSandbox("shipways-unit-serverless")._store.load().current == "aaaa"
+
+
+def test_the_write_token_file_is_for_the_function_user_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stands in for Secrets Manager: a file kept outside /var/task, for uid 993 alone (or,
+    without root, inside a directory only the operator can enter)."""
+    import os
+    import stat
+
+    monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
+    box = ServerlessSandbox("shipways-test-token")
+    assert box.token() is None
+    path = box._token_file()
+    token = box.token()
+    assert token and path.read_text().strip() == token
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    if os.geteuid() == 0:
+        assert (path.stat().st_uid, stat.S_IMODE(path.stat().st_mode)) == (993, 0o600)
+    else:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert box._token_file() == path and box.token() == token, "one token per deployment"
+    assert serverless_sandbox.TOKEN_MOUNT.startswith("/run/secrets/")
