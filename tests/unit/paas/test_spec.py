@@ -35,5 +35,6 @@ def test_the_sandbox_runs_releases_with_the_stacks_environment(
     env = box._runtime_env(config)
     shared = spec.app_environment(config, sqlite_path=str(box.shared_dir / "shipways.db"))
     assert env.items() >= shared.items()
-    assert set(env) - set(shared) <= {"SHIPWAYS_GIT_SHA", "PYTHONUNBUFFERED", *PASSTHROUGH}
+    extra = {"SHIPWAYS_GIT_SHA", "PYTHONUNBUFFERED", "WRITE_TOKEN_FILE", *PASSTHROUGH}
+    assert set(env) - set(shared) <= extra
     assert env["SHIPWAYS_GIT_SHA"]
