@@ -7,7 +7,7 @@
 #   ./dev.sh -- ARGS run `shipways ARGS` inside the project's environment
 #
 # On Debian/Ubuntu as root it installs missing system packages itself (Docker engine,
-# PostgreSQL server, debootstrap, Chromium); elsewhere it says what to install and stops.
+# PostgreSQL server, debootstrap, Chromium, nginx); elsewhere it says what to install and stops.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,25 +16,37 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 
-# System packages: command or file that proves presence -> Debian package.
+# System packages: command or file that proves presence -> Debian package. The optional ones
+# serve one feature each: debootstrap builds the base image where no image registry answers,
+# PostgreSQL runs the postgres tests, Chromium prints the report's PDF test, nftables and
+# systemd-analyze check the VPS firewall and units offline.
 ensure_system_packages() {
-  local missing=()
-  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  local missing=() optional=()
+  command -v docker >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
   command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
   command -v git >/dev/null 2>&1 || missing+=(git)
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if can_apt; then
-    say "installing system packages: ${missing[*]}"
+  # The PaaS edge's nginx configuration is checked and run by a local nginx (not started).
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+  command -v debootstrap >/dev/null 2>&1 || optional+=(debootstrap)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || optional+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || optional+=(chromium)
+  [ -x /usr/sbin/nft ] || optional+=(nftables)
+  command -v systemd-analyze >/dev/null 2>&1 || optional+=(systemd)
+  if can_apt && [ $((${#missing[@]} + ${#optional[@]})) -gt 0 ]; then
+    say "installing system packages: ${missing[*]} ${optional[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    die "missing: ${missing[*]}. Install them (e.g. Docker Desktop for the engine), then re-run."
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" "${optional[@]}" >/dev/null
+    # nginx is only run by tests, on their own ports: not as a service on port 80.
+    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
+    return 0
   fi
+  [ ${#optional[@]} -eq 0 ] || say "optional, not installed: ${optional[*]} (see dev.sh)"
+  [ ${#missing[@]} -eq 0 ] \
+    || die "missing: ${missing[*]}. Install them (e.g. Docker Desktop for the engine), then re-run."
 }
 
 ensure_uv() {

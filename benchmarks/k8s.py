@@ -27,8 +27,8 @@ from infra import results
 from infra.config import K8sConfig, narrow, read_stack
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
+from infra.measure import container_memory_bytes, reach
 from infra.paths import APP_DIR
-from infra.sandbox.containers import exec_checked
 from infra.sandbox.engine import ensure_engine
 from infra.targets.k8s.image import ensure_app_image, layers, new_layers
 from infra.targets.k8s.sandbox import K8sSandbox
@@ -63,15 +63,6 @@ def builds() -> dict[str, Any]:
     }
 
 
-def pod_memory_bytes(container: str) -> int:
-    """The pod's cgroup memory use, read inside it (the engine's stats API is empty on some
-    cgroup v1 hosts, this one included). cgroup v2 file first, then v1."""
-    pod = ensure_engine().containers.get(container)
-    read = "cat /sys/fs/cgroup/memory.current 2>/dev/null || "
-    read += "cat /sys/fs/cgroup/memory/memory.usage_in_bytes"
-    return int(exec_checked(pod, ["/bin/sh", "-c", read]).strip())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     LoadOptions.add_arguments(parser)
@@ -88,9 +79,14 @@ def main() -> None:
         endpoint = box.up(console, stack=stack)
         assert box.last_start_to_healthy_s is not None
         healthy = record("start_to_healthy_seconds", round(box.last_start_to_healthy_s, 2), "s")
-        pod = measure_paths(endpoint.url, PATHS, options)
+        where = reach(endpoint)
+        pod = measure_paths(
+            where.url, PATHS, options, netns_pid=where.netns_pid, published=where.published
+        )
+        where = reach(endpoint)
+        assert where.container is not None
         memory = record(
-            "memory_mib", round(pod_memory_bytes(endpoint.extra["container"]) / 2**20, 1), "MiB"
+            "memory_mib", round(container_memory_bytes(where.container) / 2**20, 1), "MiB"
         )
     finally:
         box.down(console)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from infra import results
 from infra.config import ServerlessConfig, narrow, read_stack
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import app_env, migrate, uvicorn_command
+from infra.measure import lambda_cold_start, lambda_reports, reach
 from infra.sandbox.containers import free_port
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.health import wait_for_http
@@ -52,7 +52,6 @@ from infra.targets.serverless.sandbox import ServerlessSandbox
 SOURCE = "benchmark:serverless"
 PATHS = ("/hello", "/products")
 INSTANCE = "shipways-bench-serverless"
-REPORT = re.compile(r"^REPORT RequestId: \S+\t(?P<fields>.*)$")
 console = Console(stderr=True)
 
 
@@ -63,15 +62,7 @@ def record(metric: str, value: float, unit: str) -> float:
 
 def reports(since: datetime) -> list[dict[str, float]]:
     """The REPORT lines the local Lambda logged since `since`, as {field: number}."""
-    container = ensure_engine().containers.get(INSTANCE)
-    text = bytes(container.logs(since=since)).decode(errors="replace")
-    parsed = []
-    for line in text.splitlines():
-        match = REPORT.match(line)
-        if match:
-            fields = dict(f.split(": ", 1) for f in match["fields"].split("\t"))
-            parsed.append({k: float(v.split()[0]) for k, v in fields.items() if k != "Status"})
-    return parsed
+    return lambda_reports(ensure_engine().containers.get(INSTANCE), since)
 
 
 def zips(config: ServerlessConfig) -> dict[str, Any]:
@@ -94,15 +85,9 @@ def zips(config: ServerlessConfig) -> dict[str, Any]:
 
 def cold_starts(url: str, count: int) -> dict[str, Any]:
     container = ensure_engine().containers.get(INSTANCE)
-    inits, firsts = [], []
-    for _ in range(count):
-        since = datetime.now(UTC)
-        container.restart(timeout=10)
-        started = time.perf_counter()
-        wait_for_http(f"{url}/healthz", timeout=60, interval=0.05)
-        firsts.append((time.perf_counter() - started) * 1000)
-        # `since` has one-second resolution: the newest cold start is this restart's.
-        inits.append([r["Init Duration"] for r in reports(since) if "Init Duration" in r][-1])
+    starts = [lambda_cold_start(container, url) for _ in range(count)]
+    inits = [s.init_ms for s in starts]
+    firsts = [s.first_response_ms for s in starts]
     return {
         "starts": count,
         "init_duration_ms": [round(v, 1) for v in inits],
@@ -180,9 +165,11 @@ def main() -> None:
         }
         cold = cold_starts(endpoint.url, args.cold_starts)
         since = datetime.now(UTC)
-        lambda_latency = measure_paths(endpoint.url, PATHS, options, connections=1)
+        where = reach(endpoint)
+        inside = {"netns_pid": where.netns_pid, "published": where.published}
+        lambda_latency = measure_paths(where.url, PATHS, options, connections=1, **inside)
         durations = [r["Duration"] for r in reports(since)]
-        lambda_load = measure_paths(endpoint.url, PATHS, options)
+        lambda_load = measure_paths(where.url, PATHS, options, **inside)
         peak_mb = max(r["Max Memory Used"] for r in reports(since))
     finally:
         box.down(console)

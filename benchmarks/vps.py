@@ -26,6 +26,7 @@ from infra import results
 from infra.config import VpsConfig, load_stack, narrow
 from infra.loadgen import LoadOptions, measure_paths, versus_direct
 from infra.local_app import running
+from infra.measure import reach
 from infra.sandbox import ensure_engine
 from infra.targets.vps import sample_app
 from infra.targets.vps.sandbox import ADMIN, VpsSandbox
@@ -75,7 +76,10 @@ def main() -> None:
         )
         endpoint = box.endpoint()
         assert endpoint is not None
-        through = measure_paths(endpoint.url, PATHS, options)
+        where = reach(endpoint)
+        through = measure_paths(
+            where.url, PATHS, options, netns_pid=where.netns_pid, published=where.published
+        )
         with running(workers=settings.web_concurrency) as url:
             direct = measure_paths(url, PATHS, options)
     finally:
@@ -105,7 +109,7 @@ def main() -> None:
                 "seconds": {k: round(v, 2) for k, v in figures.items()},
                 "paths": load,
                 "notes": [
-                    "through nginx: host -> docker-proxy -> nginx (TLS off, HTTP) -> unix socket "
+                    f"through nginx, {where.why}: nginx (HTTP) -> unix socket "
                     "-> gunicorn + uvicorn workers; direct: uvicorn on the host, same workers",
                     f"nginx's rate limit exempts the load generator's address ({gateway})",
                 ],

@@ -18,13 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from infra import results
-from infra.cli_errors import BadOption, CommandError, answered
+from infra.cli_errors import USAGE_MISTAKE, BadOption, CommandError, answered
 from infra.cli_options import REQUESTS_HELP, USAGE_HELP
-from infra.config import ConfigError, TargetName, read_stack
+from infra.config import ConfigError, NoStackFile, TargetName, read_stack
 from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint, NotSupported, Sandbox, slice_of, slices
 
 if TYPE_CHECKING:
+    from infra.demo import MainJob
+    from infra.measure_pass import Baselines
     from infra.verify import VerifyReport
 
 app = typer.Typer(
@@ -38,21 +40,31 @@ out = Console()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 TARGET_NAMES = ", ".join(TargetName)
-TargetArg = Annotated[TargetName, typer.Argument(help=f"One of {TARGET_NAMES}.")]
+# Read as text and parsed by `_target`, so a misspelt target is answered like any mistake.
+TargetArg = Annotated[str, typer.Argument(metavar="TARGET", help=f"One of {TARGET_NAMES}.")]
+OnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", metavar="TARGET", help="Limit to these targets.")
+]
+OPERATION_FAILURES = (NotSupported, ConfigError, SandboxError)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
+def _target(value: str, what: str = "TARGET") -> TargetName:
+    """`value` as a target name, or the usage mistake naming the known ones."""
+    try:
+        return TargetName(value)
+    except ValueError:
+        raise BadOption(what, f"unknown target {value!r}; give one of {TARGET_NAMES}") from None
+
+
+def _targets(values: list[str] | None) -> list[TargetName]:
+    return [_target(v, "--only") for v in values or ()]
 
 
 @contextmanager
-def _operation_errors() -> Iterator[None]:
+def _operation_errors(as_json: bool = False) -> Iterator[None]:
     """What a sandbox operation can say no with becomes one clear line and exit 1."""
-    try:
+    with answered(as_json=as_json, failures=OPERATION_FAILURES):
         yield
-    except (NotSupported, ConfigError, SandboxError) as exc:
-        raise _fail(str(exc)) from None
 
 
 def _emit(data: Any) -> None:
@@ -84,24 +96,35 @@ def serve(
 
     from infra import local_app
 
-    if write_token is not None and len(write_token.strip()) < MIN_TOKEN_LENGTH:
-        raise _fail(f"--write-token must be at least {MIN_TOKEN_LENGTH} characters", 2)
+    with answered():
+        if not 1 <= port <= 65535:
+            raise BadOption("--port", f"{port} is no TCP port; give 1 to 65535, e.g. 8000")
+        if database is not None and not database.parent.is_dir():
+            raise BadOption(
+                "--database", f"directory {database.parent} does not exist; create it first"
+            )
+        if write_token is not None and len(write_token.strip()) < MIN_TOKEN_LENGTH:
+            raise BadOption(
+                "--write-token",
+                f"too short; give at least {MIN_TOKEN_LENGTH} characters, or leave it out "
+                "to get a new one",
+            )
     local_app.serve(port=port, database=database, write_token=write_token, console=console)
 
 
 @app.command()
 def token(target: TargetArg) -> None:
     """Print the write token of TARGET's local deployment (alone on the last line)."""
-    box = slice_of(target).sandbox()
     with _operation_errors():
+        name = _target(target)
+        box = slice_of(name).sandbox()
         _serving_endpoint(box)
         value = box.token()
         if value is None:
             raise NotSupported(
-                f"{target.value} has no write token yet; redeploy it with `shipways up "
-                f"{target.value}`"
+                f"{name.value} has no write token yet; redeploy it with `shipways up {name.value}`"
             )
-    console.print(f"{target.value}: writes need `Authorization: Bearer <token>`:")
+    console.print(f"{name.value}: writes need `Authorization: Bearer <token>`:")
     out.print(value, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -113,21 +136,19 @@ def engine(
     from infra.sandbox.engine import ensure_engine
     from infra.sandbox.images import ensure_base_image, ensure_systemd_image
 
-    try:
+    with answered(failures=(SandboxError,)):
         client = ensure_engine(progress=console.print)
         version = client.version().get("Version", "?")
         console.print(f"Docker engine {version} is answering")
         if images:
             console.print(f"base image: {ensure_base_image(client, progress=console.print)}")
             console.print(f"systemd image: {ensure_systemd_image(client, progress=console.print)}")
-    except SandboxError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
 def verify(
     target: Annotated[
-        TargetName | None, typer.Argument(help="A running local target to verify.")
+        str | None, typer.Argument(metavar="[TARGET]", help="A running local target to verify.")
     ] = None,
     url: Annotated[str | None, typer.Option(help="Verify any base URL instead.")] = None,
     write_token: WriteTokenOpt = None,
@@ -136,12 +157,15 @@ def verify(
     """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
     from infra.verify import render, run_checks
 
-    if (target is None) == (url is None):
-        raise _fail("give a TARGET or --url URL (one of them)", 2)
-    if target is not None:
-        box = slice_of(target).sandbox()
-        with _operation_errors():
+    with _operation_errors(as_json):
+        if (target is None) == (url is None):
+            raise CommandError("give a TARGET or --url URL (one of them)", USAGE_MISTAKE)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise BadOption("--url", f"{url!r} is no base URL; give e.g. http://127.0.0.1:8000")
+        if target is not None:
+            box = slice_of(_target(target)).sandbox()
             endpoint = _serving_endpoint(box)
+    if target is not None:
         reports = _verify_target(box, endpoint, write_token)
     else:
         assert url is not None
@@ -197,20 +221,24 @@ def up(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
-    endpoint, _ = _up(slice_of(target).sandbox(), stack or target.value)
+    with _operation_errors(as_json):
+        name = _target(target)
+        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value)
     if as_json:
         _emit(endpoint.as_json())
     else:
-        out.print(f"[green]{target.value}[/] serving at [bold]{endpoint.url}[/]")
+        out.print(f"[green]{name.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
 def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
     """Bring `box` up with the stack file `stack_name`, read and validated here once; the
     endpoint and how long it took (recorded for `compare`)."""
-    with _operation_errors():
+    try:
         stack = read_stack(stack_name)
-        started = time.perf_counter()
-        endpoint = box.up(console, stack=stack)
+    except NoStackFile as exc:
+        raise BadOption("--stack", str(exc)) from None
+    started = time.perf_counter()
+    endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started
     results.record(box.name.value, "up_seconds", seconds, "s", "shipways up")
     return endpoint, seconds
@@ -220,19 +248,19 @@ def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
 def down(target: TargetArg) -> None:
     """Remove TARGET's local stand-in and everything it created."""
     with _operation_errors():
-        removed = slice_of(target).sandbox().down(console)
-    out.print(f"{target.value}: {'removed' if removed else 'nothing to remove'}")
+        removed = slice_of(_target(target)).sandbox().down(console)
+    out.print(f"{target}: {'removed' if removed else 'nothing to remove'}")
 
 
 @app.command()
 def status(target: TargetArg, as_json: JsonOpt = False) -> None:
     """Show TARGET's current release, releases kept and service state."""
-    with _operation_errors():
-        state = slice_of(target).sandbox().status(console)
+    with _operation_errors(as_json):
+        state = slice_of(_target(target)).sandbox().status(console)
     if as_json:
         _emit(state)
         return
-    table = Table(title=f"{target.value} status", show_header=False)
+    table = Table(title=f"{target} status", show_header=False)
     for key, value in state.items():
         table.add_row(key, value if isinstance(value, str) else json.dumps(value))
     out.print(table)
@@ -248,7 +276,9 @@ def logs(
 ) -> None:
     """Print the app's logs on TARGET."""
     with _operation_errors():
-        slice_of(target).sandbox().logs(console, follow=follow, lines=lines)
+        if lines < 1:
+            raise BadOption("--lines", f"{lines} lines; give 1 or more, e.g. 50")
+        slice_of(_target(target)).sandbox().logs(console, follow=follow, lines=lines)
 
 
 @app.command()
@@ -258,8 +288,8 @@ def rollback(
 ) -> None:
     """Switch TARGET back to an earlier release."""
     with _operation_errors():
-        now = slice_of(target).sandbox().rollback(console, release=release)
-    out.print(f"{target.value}: now serving release {now}")
+        now = slice_of(_target(target)).sandbox().rollback(console, release=release)
+    out.print(f"{target}: now serving release {now}")
 
 
 UsageOpt = Annotated[str, typer.Option("--usage", help=USAGE_HELP)]
@@ -290,7 +320,11 @@ def plan(
 
     with answered(as_json=as_json, failures=(ConfigError, CostInputError)):
         profile = usage_profile(usage, requests_per_month)
-        result = plan_stack(stack)
+        try:
+            result = plan_stack(stack)
+        except NoStackFile as exc:
+            _target(stack.split("-")[0], "STACK")  # a misspelt target, said as `up` says it
+            raise BadOption("STACK", str(exc)) from None
         cost = estimate_plan(result, profile)
         if manifests is not None:
             _write_manifests(result, manifests)
@@ -406,9 +440,7 @@ def docs(
 
 @app.command()
 def proof(
-    only: Annotated[
-        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
-    ] = None,
+    only: OnlyOpt = None,
     max_examples: Annotated[
         int, typer.Option(min=1, max=500, help="Fuzz examples per operation and data mode.")
     ] = 25,
@@ -420,7 +452,9 @@ def proof(
     and bad config, scan every artifact, audit dependencies, put the VPS through faults."""
     from infra.proof.runner import render, run
 
-    result = run(console, only=only or (), max_examples=max_examples, with_faults=faults, down=down)
+    with answered(as_json=as_json):
+        targets = _targets(only)
+    result = run(console, only=targets, max_examples=max_examples, with_faults=faults, down=down)
     if as_json:
         _emit(result.to_json())
     else:
@@ -431,86 +465,115 @@ def proof(
 
 @app.command()
 def demo(
-    only: Annotated[
-        list[TargetName] | None, typer.Option("--only", help="Limit to these targets.")
-    ] = None,
+    only: OnlyOpt = None,
     as_json: JsonOpt = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip the measurement pass (deploy and verify only).")
+    ] = False,
+    budget: Annotated[
+        float, typer.Option(help="Seconds the measurement pass may take per target.")
+    ] = 20.0,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every build and check line.")
+    ] = False,
 ) -> None:
-    """The main job: deploy the sample app to every local target, verify each, compare them."""
-    from infra import local_app
-    from infra.sandbox import tokens
-    from infra.verify import render, run_checks
+    """The main job: deploy the sample app to every local target, verify and measure each,
+    compare them."""
+    from infra import demo as main_job
+    from infra.measure_pass import Baselines
+    from infra.paths import state_dir
 
-    boxes = [s.sandbox() for s in slices() if not only or s.name in only]
-    shown = console if as_json else out
-    console.rule("[bold]local baseline (uvicorn direct)")
-    baseline_token = tokens.generate()
-    with local_app.running(write_token=baseline_token) as url:
-        baseline = run_checks(url, expect_target="local", write_token=baseline_token)
-    render(baseline, shown)
-    summary = [
-        _row(
-            "local",
-            url + " (stopped)",
-            None,
-            [baseline],
-            "the app and the contract agree, with no platform in between",
-        )
-    ]
-    for box in boxes:
-        console.rule(f"[bold]{box.name.value}")
-        try:
-            endpoint, up_seconds = _up(box, box.name.value)
-        except typer.Exit:
-            summary.append(_row(box.name.value, "(up failed: see above)", None, [], box.proves))
-            continue
-        reports = _verify_target(box, endpoint)
-        for report in reports:
-            render(report, shown)
-        summary.append(_row(box.name.value, endpoint.url, up_seconds, reports, box.proves))
+    with answered(as_json=as_json):
+        targets = _targets(only)
+        if not 1 <= budget <= 600:
+            raise BadOption("--budget", f"{budget:g} seconds; give 1 to 600, e.g. 20")
+    boxes = [s.sandbox() for s in slices() if not targets or s.name in targets]
+    shown = main_job.screen(stderr=as_json)
+    log_file = main_job.log_path(state_dir("logs"))
+    started = time.perf_counter()
+    with main_job.detail_log(log_file, verbose=verbose) as log:
+        baselines = None if quick else Baselines()
+        job = _main_job(shown, log, baselines, budget=budget, verbose=verbose)
+        _run_baseline(job, baselines)
+        for box in boxes:
+            job.run_target(box)
+    failed = [o for o in job.outcomes if not o.ok]
+    if failed and not verbose:
+        shown.print(f"[bold]last lines of {log_file}:[/]")
+        for line in main_job.tail(log_file):
+            shown.print(f"  {line}", markup=False, highlight=False)
     if as_json:
-        _emit(summary)
+        _emit([o.as_json() for o in job.outcomes])
     else:
-        _print_summary(summary)
-    _print_comparison(shown)
-    if any(not row["ok"] for row in summary):
+        _print_compact_comparison(shown)
+    total = time.perf_counter() - started
+    shown.print(f"done in {total:.0f}s; every build and check line is in", highlight=False)
+    shown.print(str(log_file), highlight=False, soft_wrap=True)
+    if failed:
         raise typer.Exit(1)
 
 
-def _row(
-    target: str, url: str, seconds: float | None, reports: list[VerifyReport], proves: str
-) -> dict[str, Any]:
-    return {
-        "target": target,
-        "url": url,
-        "up_seconds": None if seconds is None else round(seconds, 1),
-        "checks_passed": sum(r.passed for r in reports),
-        "checks_failed": sum(r.failed for r in reports),
-        "ok": bool(reports) and all(r.ok for r in reports),
-        "proves": proves,
-    }
+def _main_job(
+    where: Console, log: Console, baselines: Baselines | None, *, budget: float, verbose: bool
+) -> MainJob:
+    """The main job wired to the real verify and measurement pass (none without `baselines`:
+    --quick); raw output to `log`."""
+    from infra.config import LoadedStack
+    from infra.demo import MainJob
+    from infra.measure_pass import Pass
+    from infra.sandbox.narrate import Narrator
+    from infra.verify import render
+
+    def verify(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
+        reports = _verify_target(box, endpoint)
+        for report in reports:
+            render(report, where if verbose else log)
+        return reports
+
+    def measure(box: Sandbox, stack: LoadedStack, endpoint: Endpoint, narrator: Narrator) -> str:
+        assert baselines is not None
+        return Pass(box, stack, narrator, log, baselines, budget).run(endpoint)
+
+    return MainJob(where, log, read_stack, verify, None if baselines is None else measure)
 
 
-def _print_comparison(where: Console) -> None:
-    """End of the main job: the targets compared, with the figures this run just recorded."""
+def _run_baseline(job: MainJob, baselines: Baselines | None) -> None:
+    """uvicorn direct: the contract on the bare app, and the load baseline for every ratio."""
+    from infra import local_app
+    from infra.demo import Outcome
+    from infra.sandbox import tokens
+    from infra.sandbox.narrate import Narrator
+    from infra.verify import render, run_checks
+
+    narrator = Narrator(job.out, "local")
+    started = time.perf_counter()
+    with narrator.step("verify", "the HTTP contract on uvicorn alone") as step:
+        token = tokens.generate()
+        with local_app.running(write_token=token) as url:
+            report = run_checks(url, expect_target="local", write_token=token)
+        render(report, job.log)
+        failed = f", {report.failed} FAILED" if report.failed else ""
+        step.result(f"{report.passed} passed{failed}")
+    if baselines is not None:
+        with narrator.step("load", "the load baseline: uvicorn alone, one worker") as step:
+            hello = baselines.of(1)["/hello"]
+            step.result(f"/hello {hello.rps:,.0f} req/s, p99 {hello.p99_ms:.1f} ms; {hello.path}")
+    outcome = Outcome(
+        target="local",
+        url=f"{url} (stopped)",
+        ok=report.ok,
+        checks_passed=report.passed,
+        checks_failed=report.failed,
+        seconds=time.perf_counter() - started,
+        proves="the app and the contract agree, with no platform in between",
+    )
+    job.out.print(outcome.line(), highlight=False)
+    job.outcomes.append(outcome)
+
+
+def _print_compact_comparison(where: Console) -> None:
+    """End of the main job: what it measured, one screen, 100 columns."""
     from infra.report.build import comparison_now
-    from infra.report.table import render_comparison
+    from infra.report.compact import render_compact
 
-    where.rule("[bold]compared")
-    render_comparison(comparison_now(), where)
-
-
-def _print_summary(summary: list[dict[str, Any]]) -> None:
-    table = Table(title="shipways: one app, four ways (local stand-ins)")
-    table.add_column("target")
-    table.add_column("url", no_wrap=True, overflow="fold")
-    table.add_column("up (s)", justify="right")
-    table.add_column("checks")
-    for row in summary:
-        checks = f"{row['checks_passed']} passed, {row['checks_failed']} failed"
-        seconds = "-" if row["up_seconds"] is None else str(row["up_seconds"])
-        table.add_row(row["target"], row["url"], seconds, checks)
-    out.print(table)
-    out.print("[bold]What each local run proves[/] (and what only the real platform proves):")
-    for row in summary:
-        out.print(f"  [bold]{row['target']}[/]: {row['proves']}")
+    render_compact(comparison_now(), where)

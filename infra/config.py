@@ -45,6 +45,10 @@ class ConfigError(ValueError):
     """A stack's configuration is wrong; the message names the key and the fix."""
 
 
+class NoStackFile(ConfigError):
+    """The stack named has no file: a usage mistake rather than a broken configuration."""
+
+
 TagKey = Annotated[str, Field(min_length=1, max_length=128)]
 Tags = dict[TagKey, Annotated[str, Field(max_length=256)]]
 AppName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
@@ -214,6 +218,9 @@ def _paas_env_name(name: str) -> str:
 
 
 PaasEnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$"), AfterValidator(_paas_env_name)]
+AcmCertificateArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+]
 
 
 class PaasConfig(StackConfig):
@@ -231,6 +238,9 @@ class PaasConfig(StackConfig):
     # Application versions Beanstalk keeps (the newest ones): what a rollback can go back to.
     versions_to_keep: Annotated[int, Field(ge=2, le=1000)] = 20
     env: dict[PaasEnvName, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    # HTTPS (LoadBalanced): the ACM certificate the load balancer's 443 listener serves.
+    certificate_arn: AcmCertificateArn | None = None
+    allow_http: bool = False  # LoadBalanced without a certificate: plain HTTP, on purpose
 
     @field_validator("platform_pattern")
     @classmethod
@@ -247,6 +257,20 @@ class PaasConfig(StackConfig):
             raise ValueError(
                 f"maxInstances: {self.max_instances} is below minInstances {self.min_instances}"
             )
+        load_balanced = self.environment_type == "LoadBalanced"
+        if load_balanced and not self.certificate_arn and not self.allow_http:
+            raise ValueError(
+                "certificateArn: required when environmentType is LoadBalanced, so the load "
+                "balancer serves HTTPS (an ACM certificate for your domain, in the stack's "
+                "region: `aws acm request-certificate`); or set allowHttp: true to serve plain "
+                "HTTP on purpose"
+            )
+        if self.certificate_arn and not load_balanced:
+            raise ValueError(
+                "certificateArn: only used when environmentType is LoadBalanced: a "
+                "SingleInstance environment has no load balancer to serve it (ACM "
+                "certificates cannot be installed on an instance)"
+            )
         return self
 
 
@@ -259,6 +283,9 @@ DnsName = Annotated[
         max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
     ),
 ]
+
+
+K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
 def cpu_cores(quantity: str) -> float:
@@ -298,22 +325,48 @@ class K8sConfig(StackConfig):
     hpa_max_replicas: Annotated[int, Field(ge=1, le=100)] = 6
     hpa_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
     ingress_host: DnsName | None = None
+    # TLS for the Ingress: an existing Secret, or cert-manager issuing one from a ClusterIssuer.
     ingress_tls_secret: DnsName | None = None
+    ingress_cluster_issuer: DnsName | None = None
     ingress_class: DnsName = "nginx"
-    trusted_proxies: str = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    # A public edge without TLS (an Ingress host, or serviceType LoadBalancer) only with this.
+    allow_http: bool = False
+    # Per-client limits the ingress-nginx controller enforces for this Ingress.
+    rate_limit_rps: Annotated[int, Field(ge=1, le=10_000)] = 50
+    rate_limit_burst_multiplier: Annotated[int, Field(ge=1, le=100)] = 2
+    rate_limit_connections: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Who may connect to the pods (NetworkPolicy): the ingress controller's pods.
+    ingress_controller_namespace: K8sName = "ingress-nginx"
+    ingress_controller_name: K8sName = "ingress-nginx"  # its app.kubernetes.io/name label
+    # Where the pods may connect besides DNS: the database (required with databaseUrl).
+    database_cidr: str | None = None
+    database_port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    # Peers whose X-Forwarded-* headers the app believes: the ingress controller's pod CIDR.
+    trusted_proxies: str = "127.0.0.1"
+
+    @field_validator("database_cidr")
+    @classmethod
+    def _check_database_cidr(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         for item in value.split(","):
-            if item.strip() != "*":
-                try:
-                    ipaddress.ip_network(item.strip(), strict=False)
-                except ValueError:
-                    raise ValueError(
-                        f"{item.strip()!r} is not an IP address or CIDR block; use a "
-                        "comma-separated list such as 10.0.0.0/8, or * to trust every peer"
-                    ) from None
+            try:
+                network = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item.strip()!r} is not an IP address or CIDR block; use a "
+                    "comma-separated list such as your ingress controller's pod CIDR, "
+                    "10.244.0.0/16"
+                ) from None
+            if network.prefixlen < (16 if network.version == 4 else 48):
+                raise ValueError(
+                    f"{item.strip()} is wider than a pod network: any peer in it could forge "
+                    "X-Forwarded-For and X-Forwarded-Proto; use the ingress controller's pod "
+                    "CIDR (e.g. 10.244.0.0/16)"
+                )
         return value
 
     @model_validator(mode="after")
@@ -351,8 +404,24 @@ class K8sConfig(StackConfig):
             raise ValueError(
                 f"memoryRequest: {self.memory_request} is above memoryLimit {self.memory_limit}"
             )
-        if self.ingress_tls_secret and not self.ingress_host:
-            raise ValueError("ingressHost: required when ingressTlsSecret is set")
+        if (self.ingress_tls_secret or self.ingress_cluster_issuer) and not self.ingress_host:
+            raise ValueError(
+                "ingressHost: required when ingressTlsSecret or ingressClusterIssuer is set"
+            )
+        tls = bool(self.ingress_tls_secret or self.ingress_cluster_issuer)
+        if self.ingress_host and not tls and not self.allow_http:
+            raise ValueError(
+                f"ingressTlsSecret or ingressClusterIssuer: required with ingressHost "
+                f"{self.ingress_host}, so the Ingress serves HTTPS (an existing TLS Secret, or "
+                "a cert-manager ClusterIssuer such as letsencrypt-prod; see docs/k8s.md); or "
+                "set allowHttp: true to serve plain HTTP on purpose"
+            )
+        if self.service_type == "LoadBalancer" and not self.allow_http:
+            raise ValueError(
+                "serviceType: LoadBalancer exposes the app over plain HTTP to the internet, "
+                "without TLS or rate limits; set ingressHost with ingressTlsSecret or "
+                "ingressClusterIssuer instead, or allowHttp: true if plain HTTP is meant"
+            )
         return self
 
 
@@ -369,6 +438,9 @@ class ServerlessConfig(StackConfig):
     log_retention_days: int = 14
     throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 50
     throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 100
+    # The write route's own, tighter throttle (POST /products), within the stage's.
+    write_throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 5
+    write_throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 10
 
     # CloudWatch accepts only these (shorter ones listed; it also has 400 to 3653).
     RETENTION_DAYS: ClassVar[tuple[int, ...]] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)
@@ -381,6 +453,20 @@ class ServerlessConfig(StackConfig):
             allowed = ", ".join(map(str, cls.RETENTION_DAYS))
             raise ValueError(f"CloudWatch keeps logs for one of {allowed} days, not {value}")
         return value
+
+    @model_validator(mode="after")
+    def _check_write_throttle(self) -> ServerlessConfig:
+        if self.write_throttle_rate > self.throttle_rate:
+            raise ValueError(
+                f"writeThrottleRate: {self.write_throttle_rate:g} is above throttleRate "
+                f"{self.throttle_rate:g}; writes are throttled tighter than reads"
+            )
+        if self.write_throttle_burst > self.throttle_burst:
+            raise ValueError(
+                f"writeThrottleBurst: {self.write_throttle_burst} is above throttleBurst "
+                f"{self.throttle_burst}; writes are throttled tighter than reads"
+            )
+        return self
 
 
 # What the committed stack files use as example values: documentation addresses (RFC 5737,
@@ -522,8 +608,16 @@ def read_stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> dict[str, Any]
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = sorted(p.name.split(".")[1] for p in stacks_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError(f"no stack file {path}; known stacks: {', '.join(known)}")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise NoStackFile(f"no stack file {path}; known stacks: {', '.join(known)}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a `config:` key; fix the file")
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: `config:` must be a mapping")

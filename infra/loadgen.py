@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -29,8 +30,13 @@ class LoadError(RuntimeError):
     """The load run could not start or produced no result."""
 
 
+NETNS = "netns-loopback"  # wrk inside the target's network namespace: no port proxy in the path
+PUBLISHED = "published-port"  # wrk on the host, through Docker's published port (its proxy)
+
+
 class LoadResult(BaseModel):
     url: str
+    path: str = NETNS  # how the load reached the app: NETNS or PUBLISHED
     connections: int
     requests: int
     errors: int
@@ -48,9 +54,14 @@ def measure(
     duration_s: float = 5.0,
     max_requests: int = 20_000,
     warmup_requests: int = 200,
+    netns_pid: int | None = None,
+    published: bool = False,
 ) -> LoadResult:
     """Load `url` over `connections` keep-alive connections until the budget or time runs out.
 
+    With `netns_pid`, wrk runs inside that process's network namespace (`nsenter -n`, root
+    only), so `url` is the app's own loopback there and no port proxy sits in the path;
+    `published` says `url` is a Docker-published port instead (the figure is labelled so).
     wrk's main thread sleeps for the whole duration even when the budget ends the run early, so
     keep `duration_s` close to what the budget needs.
     """
@@ -60,13 +71,15 @@ def measure(
     wrk = shutil.which("wrk")
     if wrk is None:
         raise LoadError("wrk is not installed: `apt-get install wrk` (./dev.sh setup does it)")
+    command = [wrk] if netns_pid is None else [nsenter(), "-t", str(netns_pid), "-n", wrk]
     if warmup_requests:
-        _run(wrk, url, connections, 2.0, warmup_requests)
-    raw = _run(wrk, url, connections, duration_s, max_requests)
+        _run(command, url, connections, 1.0, warmup_requests)
+    raw = _run(command, url, connections, duration_s, max_requests)
     errors = sum(raw["errors"].values())
     seconds = raw["elapsed_us"] / 1e6
     return LoadResult(
         url=url,
+        path=PUBLISHED if published else NETNS,
         connections=connections,
         requests=raw["requests"],
         errors=errors,
@@ -78,9 +91,25 @@ def measure(
     )
 
 
-def _run(wrk: str, url: str, connections: int, duration_s: float, budget: int) -> dict:
+def nsenter() -> str:
+    """The nsenter binary, or LoadError when this user cannot enter a network namespace."""
+    found = shutil.which("nsenter")
+    if found is None or os.geteuid() != 0:
+        raise LoadError("entering a container's network namespace needs root and nsenter")
+    return found
+
+
+def can_enter_netns() -> bool:
+    try:
+        nsenter()
+    except LoadError:
+        return False
+    return True
+
+
+def _run(wrk: list[str], url: str, connections: int, duration_s: float, budget: int) -> dict:
     command = [
-        wrk,
+        *wrk,
         "--threads",
         "1",
         "--connections",
@@ -108,6 +137,7 @@ class LoadOptions(BaseModel):
     connections: int = 8
     seconds: float = 5.0
     max_requests: int = 20_000
+    warmup_requests: int = 200
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,15 +154,24 @@ class LoadOptions(BaseModel):
 
 
 def measure_paths(
-    base_url: str, paths: Iterable[str], options: LoadOptions, *, connections: int | None = None
+    base_url: str,
+    paths: Iterable[str],
+    options: LoadOptions,
+    *,
+    connections: int | None = None,
+    netns_pid: int | None = None,
+    published: bool = False,
 ) -> dict[str, LoadResult]:
-    """One bounded load run per path, one after the other."""
+    """One bounded load run per path, one after the other (see `measure`)."""
     return {
         path: measure(
             base_url + path,
             connections=connections or options.connections,
             duration_s=options.seconds,
             max_requests=options.max_requests,
+            warmup_requests=options.warmup_requests,
+            netns_pid=netns_pid,
+            published=published,
         )
         for path in paths
     }
@@ -155,15 +194,19 @@ def versus_direct(
         name = path.strip("/").replace("/", "_")
         rps_ratio = round(mine.rps / theirs.rps, 3) if theirs.rps else 0.0
         p99_ratio = round(mine.p99_ms / theirs.p99_ms, 3) if theirs.p99_ms else 0.0
-        results.record(target, f"{name}_rps", mine.rps, "req/s", source)
-        results.record(target, f"{name}_p50_ms", mine.p50_ms, "ms", source)
-        results.record(target, f"{name}_p99_ms", mine.p99_ms, "ms", source)
-        results.record(target, f"{name}_rps_ratio", rps_ratio, "x", source)
-        results.record(target, f"{name}_p99_ratio", p99_ratio, "x", source)
+        for metric, value, unit in (
+            (f"{name}_rps", mine.rps, "req/s"),
+            (f"{name}_p50_ms", mine.p50_ms, "ms"),
+            (f"{name}_p99_ms", mine.p99_ms, "ms"),
+            (f"{name}_rps_ratio", rps_ratio, "x"),
+            (f"{name}_p99_ratio", p99_ratio, "x"),
+        ):
+            results.record(target, metric, value, unit, source, path=mine.path)
         figures[path] = {
             target: mine.model_dump(exclude={"url"}),
             "uvicorn_direct": theirs.model_dump(exclude={"url"}),
             "rps_ratio": rps_ratio,
             "p99_ratio": p99_ratio,
+            "path": mine.path,
         }
     return figures

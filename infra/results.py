@@ -36,6 +36,7 @@ class Measurement(BaseModel):
     value: float
     unit: str
     source: str
+    path: str | None = None  # load figures: how the load reached the app (infra.loadgen)
     measured_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     machine: Machine = Field(default_factory=Machine)
 
@@ -55,13 +56,17 @@ def load(path: Path | None = None) -> Results:
     return Results.model_validate_json(path.read_text())
 
 
-def record(target: str, metric: str, value: float, unit: str, source: str) -> Measurement:
+def record(
+    target: str, metric: str, value: float, unit: str, source: str, *, path: str | None = None
+) -> Measurement:
     """Append one measurement (atomically: a crash mid-write never corrupts the file)."""
-    path = results_path()
-    results = load(path)
-    entry = Measurement(target=target, metric=metric, value=value, unit=unit, source=source)
+    file = results_path()
+    results = load(file)
+    entry = Measurement(
+        target=target, metric=metric, value=value, unit=unit, source=source, path=path
+    )
     results.measurements.append(entry)
-    tmp = path.with_suffix(".tmp")
+    tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(results.model_dump(mode="json"), indent=1))
-    tmp.replace(path)
+    tmp.replace(file)
     return entry

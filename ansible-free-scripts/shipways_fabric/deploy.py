@@ -369,11 +369,15 @@ def _runtime_of(remote: Remote, lay: Layout, release_id: str | None) -> tuple[st
 
 
 def _running_release(remote: Remote, lay: Layout) -> str | None:
-    """The release the live gunicorn master was started from (its working directory)."""
+    """The release the live gunicorn master was started from (its working directory).
+
+    The master runs as the app user, whose cwd nobody else may read: the unit notes it in
+    a file when it starts.
+    """
     pid = remote.out(f"systemctl show -p MainPID --value {lay.service}")
     if pid in {"", "0"}:
         return None
-    cwd = remote.out(f"readlink /proc/{pid}/cwd || true")
+    cwd = remote.out(f"cat {lay.running_release_file} 2>/dev/null || true")
     return posixpath.basename(cwd) if cwd.startswith(lay.releases + "/") else None
 
 

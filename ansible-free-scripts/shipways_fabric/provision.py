@@ -42,8 +42,9 @@ PACKAGES = (
     "sudo",
 )
 UPGRADE_TIMERS = ("apt-daily.timer", "apt-daily-upgrade.timer")
-CERT_DAYS = 825
+CERT_DAYS = 365  # Mozilla's intermediate profile: certificates live at most 366 days
 RENEW_BEFORE_S = 30 * 24 * 3600
+MOVED_TO_CONFIG_DIR = (".env", "app.env", "gunicorn.conf.py")  # once under /srv/APP/shared
 _APT = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600"
 
 
@@ -75,6 +76,7 @@ def provision(
         _preflight(remote)
         _packages(remote, settings)
         _deploy_user(remote, settings)
+        _app_user(remote, settings)
         _directories(remote, settings)
         _files(remote, helper_files(settings))
         remote.ensure_service("postgresql.service")
@@ -141,20 +143,51 @@ def _deploy_user(remote: Remote, settings: Settings) -> None:
         remote.change(f"user {user}: created (no password, key login only)")
     home = remote.out(f"getent passwd {user} | cut -d: -f6")
     keys = settings.deploy_public_keys or (public_key_of(remote.conn),)
-    remote.ensure_dir(f"{home}/.ssh", owner=user, group=user, mode=0o700)
+    remote.ensure_dir(f"{home}/.ssh", owner=user, group=user, mode=0o700, as_owner=True)
     remote.ensure_file(
         f"{home}/.ssh/authorized_keys",
         "".join(f"{k.strip()}\n" for k in keys),
         owner=user,
         group=user,
         mode=0o600,
+        as_owner=True,
     )
 
 
+def app_user_command(settings: Settings) -> str:
+    """The app's own account: a system user with no shell, no home and no password."""
+    return (
+        "useradd --system --user-group --no-create-home --home-dir /nonexistent "
+        f"--shell /usr/sbin/nologin {settings.layout.app_user}"
+    )
+
+
+def _app_user(remote: Remote, settings: Settings) -> None:
+    """The account gunicorn runs as; the deploy user joins its group to read the config."""
+    app_user, deploy_user = settings.layout.app_user, settings.deploy_user
+    if not remote.ok(f"id -u {app_user}"):
+        remote.run(app_user_command(settings), sudo=True)
+        remote.change(f"user {app_user}: created (runs the app; no login, no home)")
+    if app_user not in remote.out(f"id -nG {deploy_user}").split():
+        remote.run(f"usermod --append --groups {app_user} {deploy_user}", sudo=True)
+        remote.change(f"user {deploy_user}: joined group {app_user} (reads the app's config)")
+
+
 def _directories(remote: Remote, settings: Settings) -> None:
-    lay, user = settings.layout, settings.deploy_user
-    for path in (lay.base, lay.releases, lay.shared, lay.wheel_cache):
-        remote.ensure_dir(path, owner=user, group=user, mode=0o750)
+    """/srv/APP: the deploy user's; the app's group may only read (releases) what it runs."""
+    lay, user, app_group = settings.layout, settings.deploy_user, settings.layout.app_user
+    remote.ensure_dir(lay.base, owner=user, group=app_group, mode=0o750)
+    remote.ensure_dir(lay.releases, owner=user, group=app_group, mode=0o750, as_owner=True)
+    for path in (lay.shared, lay.wheel_cache):
+        remote.ensure_dir(path, owner=user, group=user, mode=0o750, as_owner=True)
+    remote.ensure_dir(lay.config_dir, owner="root", group=app_group, mode=0o750)
+    # Servers provisioned before the app's files moved to config_dir: the old copies (the
+    # database password among them) are removed, by their owner.
+    for name in MOVED_TO_CONFIG_DIR:
+        old = f"{lay.shared}/{name}"
+        if remote.ok(f"test -e {old} -o -L {old}", user=user):
+            remote.run(f"rm -f {old}", user=user)
+            remote.change(f"{old}: removed (now in {lay.config_dir})")
     remote.ensure_dir(lay.log_dir, owner="root", group="adm", mode=0o755)
     remote.ensure_dir(lay.tls_dir, owner="root", group="root", mode=0o755)
     remote.ensure_dir(lay.acme_root, owner="root", group="root", mode=0o755)
@@ -210,26 +243,36 @@ def _self_signed(remote: Remote, settings: Settings) -> tuple[str, str]:
     """A self-signed certificate for the configured names (renewed before it expires)."""
     lay = settings.layout
     names = settings.certificate_names(remote.conn.host)
-    san = ",".join(_san(n) for n in names)
     crt, key = lay.self_signed_cert, lay.self_signed_key
+    # Kept while it has over 30 days left and no more than CERT_DAYS (an older, longer-lived
+    # certificate is replaced).
     current = remote.out(
         f"test -f {crt} && openssl x509 -in {crt} -noout -checkend {RENEW_BEFORE_S} >/dev/null"
+        f" && ! openssl x509 -in {crt} -noout -checkend {(CERT_DAYS + 1) * 86400} >/dev/null"
         f" && openssl x509 -in {crt} -noout -ext subjectAltName | tail -n +2 || true"
     )
     have = {n.strip().replace("IP Address:", "IP:") for n in current.split(",") if n.strip()}
     if have == {_san(n) for n in names} and remote.ok(f"test -f {key}", sudo=True):
         return crt, key
-    subject = shlex.quote(f"/CN={names[0]}")
     remote.run(
-        "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-        f"-nodes -days {CERT_DAYS} -subj {subject} -addext {shlex.quote('subjectAltName=' + san)} "
-        f"-keyout {key}.new -out {crt}.new 2>&1 && chmod 644 {crt}.new && chmod 600 {key}.new "
-        f"&& mv -f {key}.new {key} && mv -f {crt}.new {crt}",
+        self_signed_command(names, crt, key),
         sudo=True,
         what="create the self-signed certificate",
     )
     remote.change(f"TLS: self-signed certificate for {', '.join(names)}")
     return crt, key
+
+
+def self_signed_command(names: tuple[str, ...], crt: str, key: str) -> str:
+    """openssl making a P-256 certificate for `names`, valid CERT_DAYS, key private to root."""
+    san = ",".join(_san(n) for n in names)
+    subject = shlex.quote(f"/CN={names[0]}")
+    return (
+        "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        f"-nodes -days {CERT_DAYS} -subj {subject} -addext {shlex.quote('subjectAltName=' + san)} "
+        f"-keyout {key}.new -out {crt}.new 2>&1 && chmod 644 {crt}.new && chmod 600 {key}.new "
+        f"&& mv -f {key}.new {key} && mv -f {crt}.new {crt}"
+    )
 
 
 def _san(name: str) -> str:

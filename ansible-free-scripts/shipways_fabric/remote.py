@@ -140,61 +140,109 @@ class Remote:
         precheck: str | None = None,
         validate: str | None = None,
         label: str | None = None,
+        as_owner: bool = False,
     ) -> bool:
         """Make `path` hold `content` with owner, group and mode; True if anything changed.
 
         `precheck` (with `{path}` for the new file) vets the new content before it replaces
         anything (visudo, for instance). `validate` runs after it is in place (nginx -t,
         sshd -t); when it fails the previous file is put back and the error is raised.
+
+        Root only ever works in folders no one else can write to (`root_only_folders`): in a
+        folder a user owns, that user could plant a symlink for root to write through. Files
+        in such a folder are written by their owner instead (`as_owner`).
         """
+        if as_owner and owner == "root":
+            raise ValueError("as_owner is for files a user owns, not root's")
+        sudo, user = not as_owner, owner if as_owner else None
         data = content.encode() if isinstance(content, str) else content
         digest = hashlib.sha256(data).hexdigest()
         want_meta = f"{owner}:{group}:{mode:o}"
         q = shlex.quote(path)
+        if not as_owner:
+            self.root_only_folders(posixpath.dirname(path))
         state = self.out(
-            f"if [ -f {q} ]; then sha256sum {q} | cut -d' ' -f1; stat -c '%U:%G:%a' {q}; fi",
-            sudo=True,
+            f"if [ -f {q} ] && [ ! -L {q} ]; then sha256sum {q} | cut -d' ' -f1; "
+            f"stat -c '%U:%G:%a' {q}; fi",
+            sudo=sudo,
+            user=user,
         ).split()
         name = label or path
         if state == [digest, want_meta]:
             return False
         if len(state) == 2 and state[0] == digest:
-            self.run(f"chown {owner}:{group} {q} && chmod {mode:o} {q}", sudo=True)
+            chown = f"chgrp {group} {q}" if as_owner else f"chown {owner}:{group} {q}"
+            self.run(f"{chown} && chmod {mode:o} {q}", sudo=sudo, user=user)
             self.change(f"{name}: owner/mode set to {want_meta}")
             return True
         tmp = self.upload(data)
         staged = f"{path}.shipways-new"
         qs, qt = shlex.quote(staged), shlex.quote(tmp)
         try:
-            self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}", sudo=True)
-            self.run(
-                f"install -o {owner} -g {group} -m {mode:o} {qt} {qs}",
-                sudo=True,
-                what=f"stage {path}",
-            )
+            if as_owner:
+                # The upload is private to the login user: its owner reads it through a pipe.
+                self.run(
+                    f"sudo -n -u {shlex.quote(owner)} -- sh -c "
+                    + shlex.quote(
+                        f"umask 077 && cat > {qs} && chgrp {group} {qs} && chmod {mode:o} {qs}"
+                    )
+                    + f" < {qt}",
+                    what=f"stage {path}",
+                )
+            else:
+                self.run(f"mkdir -p {shlex.quote(posixpath.dirname(path))}", sudo=True)
+                self.run(
+                    f"install -o {owner} -g {group} -m {mode:o} {qt} {qs}",
+                    sudo=True,
+                    what=f"stage {path}",
+                )
             if precheck:
                 self._vet(precheck.format(path=qs), staged, name)
             backup = f"{path}.shipways-old"
             qb = shlex.quote(backup)
             had_old = len(state) == 2
             if had_old:
-                self.run(f"cp -p {q} {qb}", sudo=True)
-            self.run(f"mv -f {qs} {q}", sudo=True)
+                # Never through a symlink: a link at either name is replaced, not followed.
+                self.run(
+                    f"cp --no-dereference --preserve=all --remove-destination {q} {qb}",
+                    sudo=sudo,
+                    user=user,
+                )
+            self.run(f"mv -f {qs} {q}", sudo=sudo, user=user)
             if validate:
                 check = self.run(validate, sudo=True, check=False)
                 if check.return_code != 0:
                     restore = f"mv -f {qb} {q}" if had_old else f"rm -f {q}"
-                    self.run(restore, sudo=True)
+                    self.run(restore, sudo=sudo, user=user)
                     raise RemoteError(
                         f"{self.host}: new {name} rejected by `{validate}`; the previous file "
                         f"was restored:\n{_tail(str(check.stderr or check.stdout))}"
                     )
             if had_old:
-                self.run(f"rm -f {qb}", sudo=True)
+                self.run(f"rm -f {qb}", sudo=sudo, user=user)
         finally:
-            self.run(f"rm -f {qt} {qs}", sudo=True, check=False)
+            self.run(f"rm -f {qt}", check=False)
+            self.run(f"rm -f {qs}", check=False, sudo=sudo, user=user)
         self.change(f"{name}: {'updated' if len(state) == 2 else 'created'}")
         return True
+
+    def root_only_folders(self, folder: str) -> None:
+        """Refuse to let root work in `folder` unless it and every folder above it belong to
+        root and no one else may write to them (a user's folder could hold a planted symlink)."""
+        parts = [p for p in folder.split("/") if p]
+        chain = ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+        listing = self.out(
+            "stat -c '%u %a %n' " + " ".join(shlex.quote(p) for p in chain) + " 2>/dev/null || true"
+        )
+        for line in listing.splitlines():
+            uid, mode, name = line.split(" ", 2)
+            writable_by_others = int(mode, 8) & 0o022 and not int(mode, 8) & 0o1000
+            if uid != "0" or writable_by_others:
+                raise RemoteError(
+                    f"{self.host}: refusing to write as root in {folder}: {name} is not "
+                    f"root's alone (uid {uid}, mode {mode}); a user there could plant a "
+                    "symlink for root to follow. Write it as its owner instead."
+                )
 
     def _vet(self, command: str, staged: str, name: str) -> None:
         check = self.run(command, sudo=True, check=False)
@@ -204,14 +252,24 @@ class Remote:
                 f"{_tail(str(check.stderr or check.stdout))}"
             )
 
-    def ensure_dir(self, path: str, *, owner: str, group: str, mode: int) -> bool:
-        """Make `path` a directory with owner, group and mode; True if anything changed."""
+    def ensure_dir(
+        self, path: str, *, owner: str, group: str, mode: int, as_owner: bool = False
+    ) -> bool:
+        """Make `path` a directory with owner, group and mode; True if anything changed.
+
+        Inside a folder a user owns, that user (`as_owner`) makes it, never root.
+        """
         q = shlex.quote(path)
         want = f"{owner}:{group}:{mode:o}"
-        state = self.out(f"stat -c '%U:%G:%a' {q} 2>/dev/null || true", sudo=True)
-        if state == want and self.ok(f"test -d {q}", sudo=True):
+        sudo, user = not as_owner, owner if as_owner else None
+        state = self.out(f"stat -c '%U:%G:%a' {q} 2>/dev/null || true", sudo=sudo, user=user)
+        if state == want and self.ok(f"test -d {q} -a ! -L {q}", sudo=sudo, user=user):
             return False
-        self.run(f"install -d -o {owner} -g {group} -m {mode:o} {q}", sudo=True)
+        if as_owner:
+            self.run(f"mkdir -p {q} && chgrp {group} {q} && chmod {mode:o} {q}", user=owner)
+        else:
+            self.root_only_folders(posixpath.dirname(path))
+            self.run(f"install -d -o {owner} -g {group} -m {mode:o} {q}", sudo=True)
         self.change(f"{path}: directory {'fixed' if state else 'created'} ({want})")
         return True
 

@@ -70,7 +70,7 @@ class Settings(BaseModel):
     # A JSON endpoint reporting `git_sha`; deploy waits until it names the new release.
     version_path: str | None = "/version"
     health_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
-    # Extra, non-secret environment for the app (secrets belong in shared/.env on the server).
+    # Extra, non-secret environment for the app (secrets belong in /etc/<app>/ on the server).
     env: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], str] = Field(
         default_factory=dict
     )
@@ -130,6 +130,11 @@ class Settings(BaseModel):
     def _check_tls(self) -> Settings:
         if self.domain and not self.letsencrypt_email:
             raise ValueError("letsencryptEmail: required when `domain` is set (certbot needs it)")
+        if self.deploy_user in {self.layout.app_user, "root"}:
+            raise ValueError(
+                f"deployUser: {self.deploy_user!r} is reserved (the app runs as "
+                f"{self.layout.app_user}, apart from the login that deploys); pick another name"
+            )
         return self
 
     @property
@@ -207,16 +212,31 @@ class Layout:
         return f"{self.base}/candidate"
 
     @property
+    def app_user(self) -> str:
+        """The account the app runs as: no login, no home, no sudo, apart from the deploy user.
+
+        Its group (same name) may read the app's configuration; the deploy user is a member so
+        its release command (migrations) gets the same environment. useradd caps names at 32.
+        """
+        return f"{self.app[:28]}-app"
+
+    @property
+    def config_dir(self) -> str:
+        """Root-owned home of the files provision manages for the app (never under /srv:
+        root never writes inside a folder the deploy user owns)."""
+        return f"/etc/{self.app}"
+
+    @property
     def env_file(self) -> str:
-        return f"{self.shared}/.env"
+        return f"{self.config_dir}/database.env"
 
     @property
     def app_env_file(self) -> str:
-        return f"{self.shared}/app.env"
+        return f"{self.config_dir}/app.env"
 
     @property
     def gunicorn_config(self) -> str:
-        return f"{self.shared}/gunicorn.conf.py"
+        return f"{self.config_dir}/gunicorn.conf.py"
 
     @property
     def wheel_cache(self) -> str:
@@ -241,6 +261,11 @@ class Layout:
     @property
     def socket_path(self) -> str:
         return f"/run/{self.app}/gunicorn.sock"
+
+    @property
+    def running_release_file(self) -> str:
+        """The release the live gunicorn master started from (the unit writes it at start)."""
+        return f"/run/{self.app}/running-release"
 
     @property
     def candidate_socket(self) -> str:

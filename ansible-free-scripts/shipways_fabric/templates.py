@@ -103,7 +103,7 @@ def helper_files(settings: Settings) -> list[ManagedFile]:
 
 
 def app_env(settings: Settings) -> str:
-    """Non-secret app environment (the database password lives in shared/.env instead)."""
+    """Non-secret app environment (the database password lives in database.env instead)."""
     values = {"SHIPWAYS_TARGET": "vps", **settings.env}
     lines = [f"# {MANAGED}"] + [f"{k}={v}" for k, v in sorted(values.items())]
     return "\n".join(lines) + "\n"
@@ -114,11 +114,11 @@ def app_files(settings: Settings, writable_paths: tuple[str, ...] = ()) -> list[
     lay: Layout = settings.layout
     service = {"writable_paths": writable_paths}
     return [
-        ManagedFile(lay.app_env_file, app_env(settings), group=lay.deploy_user, mode=0o640),
+        ManagedFile(lay.app_env_file, app_env(settings), group=lay.app_user, mode=0o640),
         ManagedFile(
             lay.gunicorn_config,
             render("gunicorn.conf.py.j2", settings, workers=settings.web_concurrency),
-            group=lay.deploy_user,
+            group=lay.app_user,
             mode=0o640,
         ),
         ManagedFile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import socket
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
@@ -150,5 +151,8 @@ async def version(request: Request) -> dict[str, object]:
         "git_sha": settings.git_sha,
         "target": settings.target.value,
         "python": platform.python_version(),
+        # Which instance answered (the pod's, container's or host's name): behind a load
+        # balancer it shows that reads spread over the instances and still see the same data.
+        "instance": socket.gethostname(),
         "storage": Storage(engine=storage.engine, persistent=storage.persistent, note=storage.note),
     }

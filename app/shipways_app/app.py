@@ -165,7 +165,8 @@ def _add_method_not_allowed_handler(app: FastAPI) -> None:
         ]
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        if not isinstance(exc, StarletteHTTPException):  # registered for these only
+            raise exc
         if exc.status_code != 405:
             return await http_exception_handler(request, exc)
         allow = ", ".join(allowed_methods(request.scope))

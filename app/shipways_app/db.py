@@ -37,11 +37,13 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": POOL_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # No pool_pre_ping: it costs a round trip on every checkout. A connection the server has
-    # dropped (restart, failover, idle timeout) fails its statement instead; SQLAlchemy then
-    # invalidates the pool's older connections, and `read` retries once on a fresh one.
+    # pool_pre_ping costs a round trip per checkout, and is kept: without it a write on a
+    # connection the server had dropped (restart, failover, idle timeout) answered 503 in the
+    # VPS fault tests, and a write cannot simply be retried. `read` still retries once for a
+    # connection that dies between the ping and its statement.
     return create_engine(
         url,
+        pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=POOL_TIMEOUT_S,

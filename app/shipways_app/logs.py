@@ -68,3 +68,6 @@ def configure_logging(level: int) -> None:
         server_logger.handlers = []
         server_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its built-in plugins at INFO whenever migration scripts are
+    # loaded (readiness does at start-up): noise, not events.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -102,4 +102,5 @@ class VersionInfo(BaseModel):
     git_sha: str
     target: str
     python: str
+    instance: str
     storage: Storage

@@ -11,7 +11,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -63,12 +65,10 @@ _HINTS: dict[str, str] = {
     ),
     "SHIPWAYS_LOG_LEVEL": "use one of " + ", ".join(level.value for level in LogLevel),
     "SHIPWAYS_MIGRATE_ON_INIT": "use true or false",
-    "WRITE_TOKEN_FILE": "use the path of the file holding the write token",
-    "WRITE_TOKEN_SECRET_ARN": "use the ARN or name of the Secrets Manager secret",
-    "WRITE_TOKEN_PARAMETER": "use the name of the SSM SecureString parameter",
 }
 # Values of these variables are never echoed back: they may carry credentials.
 _SECRET_VARS = frozenset({"DATABASE_URL"})
+_URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
 class Settings(BaseSettings):
@@ -166,9 +166,64 @@ def normalise_database_url(raw: str) -> URL:
 def load_settings() -> Settings:
     """Read settings from the environment, or raise ConfigError naming every bad variable."""
     try:
-        return Settings()
+        return Settings(**secrets_from_files(os.environ), **secrets_from_aws(os.environ))
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def secrets_from_aws(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`DATABASE_URL_SECRET_ARN`: DATABASE_URL read from AWS Secrets Manager, once, at start.
+
+    On Lambda a plain environment variable is shown to anyone who may read the function's
+    configuration; the secret is readable only by the function's role. boto3 is part of every
+    AWS Lambda Python runtime, so the app does not ship it.
+    """
+    arn = environ.get(f"{_URL_VAR_FROM_AWS}_SECRET_ARN", "").strip()
+    if not arn:
+        return {}
+    name = f"{_URL_VAR_FROM_AWS}_SECRET_ARN"
+    if environ.get(_URL_VAR_FROM_AWS, "").strip() or environ.get(f"{_URL_VAR_FROM_AWS}_FILE"):
+        raise ConfigError(f"{name} is set together with {_URL_VAR_FROM_AWS}: set only one of them")
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigError(f"{name} needs boto3 (present on AWS Lambda): install it") from None
+    try:
+        answer = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+        return {_URL_VAR_FROM_AWS: str(answer["SecretString"])}
+    except Exception as exc:  # botocore's errors: no credentials, denied, not found, network
+        raise ConfigError(
+            f"{name}={arn}: cannot read the secret ({type(exc).__name__}); the function's "
+            "role needs secretsmanager:GetSecretValue on it"
+        ) from None
+
+
+def secrets_from_files(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Secrets given as files: `DATABASE_URL_FILE=/path` reads DATABASE_URL from that file.
+
+    Kubernetes mounts its Secrets as files, which, unlike environment variables, are not
+    inherited by every child process, shown by `kubectl describe` or dumped in crash reports.
+    """
+    found: dict[str, Any] = {}
+    for name in sorted(_SECRET_VARS):
+        path = environ.get(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if environ.get(name, "").strip():
+            raise ConfigError(f"{name} and {name}_FILE are both set: set only one of them")
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{name}_FILE={path!r} cannot be read ({exc.strerror}): mount the secret "
+                f"there, or unset {name}_FILE"
+            ) from None
+        if not value:  # an empty secret must not fall back to per-instance SQLite silently
+            raise ConfigError(
+                f"{name}_FILE={path!r} is empty: put the value in the secret, or unset {name}_FILE"
+            )
+        found[name] = value
+    return found
 
 
 def load_settings_or_exit() -> Settings:

@@ -88,9 +88,10 @@ def create(engine: Engine, name: str, price: Decimal) -> int:
     """Insert a product and return its id; DuplicateName when the name is taken."""
     try:
         with engine.begin() as conn:
-            key = conn.execute(insert(products).values(name=name, price=price)).inserted_primary_key
-            assert key is not None  # always set for a single-row INSERT with an integer key
-            new_id: int = key[0]
+            inserted = conn.execute(insert(products).values(name=name, price=price))
+            # Always set for a single-row INSERT with an integer key; no `assert`, which
+            # `python -O` would strip.
+            new_id: int = inserted.inserted_primary_key[0]  # type: ignore[index]
             return new_id
     except IntegrityError:
         # The unique constraint, not a prior SELECT, decides: no race between two creators.

@@ -399,10 +399,11 @@ def test_request_id_invalid_is_replaced(api: httpx.Client, bad_id: str) -> None:
 
 def test_version(api: httpx.Client, contract: ContractConfig) -> None:
     body = _expect(api.get("/version"), 200)
-    assert set(body) == {"app", "version", "git_sha", "target", "python", "storage"}
+    assert set(body) == {"app", "version", "git_sha", "target", "python", "instance", "storage"}
     assert (body["app"], body["version"]) == ("shipways-app", "1.0.0")
     assert isinstance(body["git_sha"], str) and body["git_sha"]
     assert re.fullmatch(r"3\.\d+\.\d+", body["python"]), body["python"]
+    assert isinstance(body["instance"], str) and body["instance"]
     assert body["target"] in TARGETS
     if contract.expect_target is not None:
         assert body["target"] == contract.expect_target

@@ -10,12 +10,17 @@ instance count is that rate over one instance's capacity, rounded up.
 Where the figure comes from, in order: the profile's `capacity.rps_per_instance` (stated); the
 local results (`.shipways/results.json`); the snapshot committed with the docs
 (`docs/measurements.json`); else the profile's `capacity.default_rps`. A measurement whose p99
-misses the profile's `p99_target_ms` is not used, and the reason is kept for the reader.
+misses the profile's `p99_target_ms` is not used, and the reason is kept for the reader. The
+docs size from the snapshot alone (`measured_in`), so their figures do not change with
+whatever this machine happened to measure.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +31,24 @@ from infra.results import Results, results_path
 
 REFERENCE_CPUS = 2  # a stated or default capacity is per 2 vCPUs (the measuring machine's)
 SNAPSHOT = ROOT / "docs" / "measurements.json"
+
+_FILES: ContextVar[tuple[Path, ...] | None] = ContextVar("capacity_files", default=None)
+
+
+@contextmanager
+def measured_in(*files: Path) -> Iterator[None]:
+    """Within the block, size from these results files only, in order (instead of the local
+    results, then the snapshot): the docs pass the committed snapshot alone."""
+    token = _FILES.set(files)
+    try:
+        yield
+    finally:
+        _FILES.reset(token)
+
+
+def sources() -> tuple[Path, ...]:
+    """The results files sizing reads, in order of preference."""
+    return _FILES.get() or (results_path(), SNAPSHOT)
 
 
 @dataclass(frozen=True)
@@ -63,7 +86,7 @@ def throughput(target: str, capacity: Capacity, files: list[Path] | None = None)
     if capacity.rps_per_instance is not None:
         return Throughput(capacity.rps_per_instance, REFERENCE_CPUS, "stated in the usage profile")
     missed: list[str] = []
-    for path in files if files is not None else [results_path(), SNAPSHOT]:
+    for path in files if files is not None else sources():
         results = _results(path)
         if results is None:
             continue

@@ -48,6 +48,7 @@ NO_CHARGE: dict[str, str] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "first alarms are free; not in the price data",
     "aws:secretsmanager/secretVersion:SecretVersion": "charged on the Secret",
     "aws:wafv2/webAclAssociation:WebAclAssociation": "charged on the WebAcl",
+    "aws:lb/listenerRule:ListenerRule": "listener rules are free (charged on the balancer)",
     "aws:s3/bucketV2:BucketV2": "the bucket is free; its objects are listed separately",
     "aws:s3/bucket:Bucket": "the bucket is free; its objects are listed separately",
 }

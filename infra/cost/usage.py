@@ -182,6 +182,10 @@ class UsageProfile(BaseModel):
         shown["peak / average traffic"] = (
             f"{self.peak_to_average:g}x (peak {self.peak_rps():,.1f} requests/s)"
         )
+        shown["capacity target"] = (
+            f"p99 at most {self.capacity.p99_target_ms:g} ms on /{self.capacity.endpoint} "
+            "(a measured throughput that misses it is not used for sizing)"
+        )
         shown["log lines"] = f"{self.log_kb_per_request:g} KiB per request"
         shown["database"] = (
             f"{self.database.describe()} where the stack declares none "

@@ -90,6 +90,9 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("paas", "platformPattern", "broken regex", {"platformPattern": "Python (3"}),
     ConfigCase("paas", "DB_PASSWORD", "secret in env", {"env": {"DB_PASSWORD": "hunter2"}}),
     ConfigCase("paas", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
+    ConfigCase(
+        "paas", "certificateArn", "load balancer without HTTPS", {"environmentType": "LoadBalanced"}
+    ),
     ConfigCase("k8s", "registry", "registry mode without registry", drop=("registry",)),
     ConfigCase("k8s", "cpuRequest", "request above limit", {"cpuRequest": "2"}),
     ConfigCase("k8s", "memoryLimit", "limit too small", {"memoryLimit": "32Mi"}),
@@ -99,6 +102,8 @@ CASES: tuple[ConfigCase, ...] = (
     ConfigCase("k8s", "databaseUrl", "secret in plain text", {"databaseUrl": "postgresql://x"}),
     ConfigCase("k8s", "kubeContext", "registry mode without a context", drop=("kubeContext",)),
     ConfigCase("k8s", "platform", "unknown node platform", {"platform": "linux/s390x"}),
+    ConfigCase("k8s", "ingressTlsSecret", "public host without TLS", {"ingressHost": "a.b.dev"}),
+    ConfigCase("k8s", "trustedProxies", "every private network", {"trustedProxies": "10.0.0.0/8"}),
     ConfigCase("k8s", "serviceType", "unsupported Service type", {"serviceType": "NodePort"}),
     ConfigCase("paas", "versionsToKeep", "nothing to roll back to", {"versionsToKeep": 1}),
     ConfigCase("serverless", "memoryMb", "below Lambda's minimum", {"memoryMb": 64}),

@@ -24,7 +24,19 @@ from rich.table import Table
 
 from infra import results
 from infra.config import TargetName, read_stack
-from infra.proof import artifacts, audit, badconfig, faults, fuzz, policies
+from infra.proof import (
+    artifacts,
+    audit,
+    badconfig,
+    bandit_scan,
+    checkov_scan,
+    faults,
+    fuzz,
+    policies,
+    vps_scanners,
+)
+from infra.proof.scanners import ScannerReport
+from infra.proof.scanners import render as render_scanner
 from infra.targets import slice_of
 
 PROOF_PREFIX = "shipways-proof"
@@ -45,6 +57,7 @@ class TargetProof:
     fuzz_requests: int = 0
     fuzz_failures: list[str] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # third-party scanners' reports
     errors: list[str] = field(default_factory=list)  # a step that could not run at all
 
     @property
@@ -65,6 +78,7 @@ class TargetProof:
             or self.fuzz_failures
             or self.faults_survived < len(self.faults)
             or self.data_lost
+            or any(s["unexplained"] for s in self.scanners)
             or self.errors
         )
 
@@ -73,11 +87,16 @@ class TargetProof:
 class Proof:
     targets: list[TargetProof] = field(default_factory=list)
     dependencies: dict[str, Any] = field(default_factory=dict)
+    scanners: list[dict[str, Any]] = field(default_factory=list)  # ScannerReport.to_json()
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.targets) and bool(self.dependencies.get("ok"))
+        return (
+            all(t.ok for t in self.targets)
+            and bool(self.dependencies.get("ok"))
+            and all(s["ok"] for s in self.scanners)
+        )
 
     def to_json(self) -> dict[str, Any]:
         rows = []
@@ -90,6 +109,7 @@ class Proof:
             "seconds": round(self.seconds, 1),
             "targets": rows,
             "dependencies": self.dependencies,
+            "scanners": self.scanners,
         }
 
 
@@ -137,8 +157,28 @@ def run(
         ],
         "methods": sorted({p.method for p in report.packages}),
     }
+    console.rule("[bold]scanners")
+    with tempfile.TemporaryDirectory(prefix="shipways-scan-") as work:
+        proof.scanners = [_scan(name, scan, Path(work), console) for name, scan in SCANNERS]
     proof.seconds = time.perf_counter() - started
     return proof
+
+
+SCANNERS: tuple[tuple[str, Callable[[Path], ScannerReport]], ...] = (
+    ("checkov", checkov_scan.scan),
+    ("bandit", lambda _work: bandit_scan.scan()),
+)
+
+
+def _scan(
+    name: str, scan: Callable[[Path], ScannerReport], work: Path, console: Console
+) -> dict[str, Any]:
+    """One scanner's report; a scanner that cannot run is a failed proof with the reason."""
+    with console.status(f"scanning with {name} ..."):
+        try:
+            return scan(work).to_json()
+        except Exception as exc:  # reported in the summary like any failed step
+            return {"scanner": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _step(row: TargetProof, what: str, step: Step, say: Callable[[str], None]) -> None:
@@ -187,11 +227,30 @@ def _fuzz_and_faults(
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
         results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
+        if target is TargetName.VPS:
+            _scanners(row, box, console)
         if with_faults and target is TargetName.VPS:
             _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
     finally:
         if down:
             box.down(console)
+
+
+def _scanners(row: TargetProof, box: Any, console: Console) -> None:
+    """sslyze, ssh-audit and systemd-analyze on the VPS (before the faults restart it)."""
+    access = box.access()
+    with (
+        console.status("scanning the VPS: sslyze, ssh-audit, systemd-analyze ..."),
+        tempfile.TemporaryDirectory(prefix="shipways-scan-") as scratch,
+    ):
+        reports = vps_scanners.scan_vps(
+            host="127.0.0.1",
+            https_port=access.https_port,
+            ssh_port=access.ssh_port,
+            settings=box.settings(),
+            scratch=Path(scratch),
+        )
+    row.scanners = [r.to_json() for r in reports]
 
 
 def _faults(row: TargetProof, container_name: str, url: str, console: Console) -> None:
@@ -211,6 +270,13 @@ def _faults(row: TargetProof, container_name: str, url: str, console: Console) -
         injector.close()
 
 
+def _scanner_cell(t: TargetProof) -> str:
+    """`0 of 15` per scanner: unexplained findings of all findings (the rest allow-listed)."""
+    if not t.scanners:
+        return "-"
+    return " ".join(f"{len(s['unexplained'])}/{s['findings']}" for s in t.scanners)
+
+
 def render(proof: Proof, out: Console) -> None:
     """One column per target (four targets fit an 80-column terminal), one row per figure."""
     table = Table(title="shipways proof", caption="what each row proves: docs/proof.md")
@@ -226,6 +292,7 @@ def render(proof: Proof, out: Console) -> None:
         "artifact findings in files": lambda t: f"{len(t.artifact_findings)} in {t.artifact_files}",
         "faults survived": lambda t: f"{t.faults_survived}/{len(t.faults)}" if t.faults else "-",
         "data lost": lambda t: str(t.data_lost) if t.faults else "-",
+        "scanner findings": lambda t: _scanner_cell(t),
         "result": lambda t: "[green]ok[/]" if t.ok else "[red]FAILED[/]",
     }
     for label, cell in rows.items():
@@ -243,9 +310,16 @@ def render(proof: Proof, out: Console) -> None:
             out.print(f"  [red]{item['package']} {item['version']}[/]: {advisory}")
     for item in deps.get("unaudited", []):
         out.print(f"  [yellow]not audited[/] {item['package']} {item['version']}: {item['reason']}")
+    for scanner in proof.scanners:
+        render_scanner(scanner, out)
     for t in proof.targets:
         for problem in (*t.errors, *t.stack_violations, *t.artifact_findings, *t.fuzz_failures):
             out.print(f"  [red]{t.target}[/]: {problem}")
+        for scan in t.scanners:
+            for problem in scan["unexplained"]:
+                out.print(
+                    f"  [red]{t.target}[/]: {scan['scanner']} (not in the allow-list): {problem}"
+                )
         for fault in t.faults:
             if not fault["survived"] or fault["data_lost"]:
                 out.print(f"  [red]{t.target}[/]: fault {fault['name']}: {fault['notes']}")

@@ -1,28 +1,29 @@
-"""Inline SVG charts, drawn in Python: the report needs no script, no CDN, no network.
+"""Inline SVG line charts, drawn in Python: the report needs no script, no CDN, no network.
 
-Two kinds: cost-versus-traffic lines with break-even markers, and horizontal bars for one
-measured figure across targets (a missing figure is drawn as the words "not measured", never
-as a zero-length bar).
+One drawing routine serves the cost-versus-traffic charts (with break-even points), the
+capacity steps (step lines) and the serverless cold starts (a logarithmic traffic axis). Each
+target keeps its colour, dash pattern and marker shape (`infra.report.labels`), is labelled at
+its line's end, and every chart ends with a line saying where its numbers came from. Bars for
+one measured figure across targets are in `infra.report.bars`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 
-COLORS = {
-    "vps": "#1f6fb4",
-    "paas": "#e07b00",
-    "k8s": "#2a9d4a",
-    "serverless": "#8e44ad",
-    "local": "#7a7a7a",
-}
+from infra.report.labels import Box, around, marker, place, spread, style, text_width
+
 FONT = "font-family='DejaVu Sans, Arial, sans-serif'"
+LABEL = 11  # font size of line and point labels
+HALO = "stroke='#fff' stroke-width='3' paint-order='stroke'"  # keeps text legible over lines
+Points = Sequence[tuple[float, float]]
 
 
 def color(name: str) -> str:
-    return COLORS.get(name, "#444444")
+    return style(name).color
 
 
 def nice_step(span: float, ticks: int = 5) -> float:
@@ -38,6 +39,8 @@ def nice_step(span: float, ticks: int = 5) -> float:
 
 
 def short_count(n: float) -> str:
+    if n >= 1_000_000_000:
+        return f"{n / 1_000_000_000:g}B"
     if n >= 1_000_000:
         return f"{n / 1_000_000:g}M"
     if n >= 1_000:
@@ -49,133 +52,189 @@ def short_money(usd: float) -> str:
     return f"${usd:,.0f}" if usd >= 10 else f"${usd:,.2f}".rstrip("0").rstrip(".")
 
 
-def cost_chart(
-    series: Mapping[str, Sequence[tuple[int, float]]],
-    markers: Sequence[tuple[float, float, str]],
+def wrap(text: str, chars: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > chars:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line] if line else lines
+
+
+def caption(text: str, x: float, y: float, width: float) -> tuple[str, float]:
+    """`text` wrapped under a chart (class `source`); the SVG and the height it takes."""
+    lines = wrap(text, int(width / (10 * 0.6)))
+    parts = [
+        f"<text class='source' x='{x}' y='{y + 13 * (i + 1):.0f}' font-size='10' fill='#555'>"
+        f"{escape(line)}</text>"
+        for i, line in enumerate(lines)
+    ]
+    return "".join(parts), 13 * len(lines) + 4
+
+
+@dataclass(frozen=True)
+class Point:
+    """A marked point (a break-even): where, its short label, and the full text on hover."""
+
+    x: float
+    y: float
+    label: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Axes:
+    x_max: float
+    y_max: float
+    x_label: str
+    y_format: Callable[[float], str]
+    x_min: float = 0.0
+    x_log: bool = False
+    step: bool = False  # draw each series as a step line (a count that jumps)
+
+
+def _ticks(axes: Axes) -> tuple[list[float], list[float]]:
+    if axes.x_log:
+        first, last = math.ceil(math.log10(axes.x_min)), math.floor(math.log10(axes.x_max))
+        xs = [10.0**e for e in range(first, last + 1)]
+    else:
+        x_step = nice_step(axes.x_max)
+        xs = [i * x_step for i in range(int(axes.x_max / x_step + 1e-9) + 1)]
+    y_step = nice_step(axes.y_max)
+    if axes.step:
+        y_step = max(1.0, round(y_step))
+    ys = [i * y_step for i in range(int(axes.y_max / y_step + 1e-9) + 1)]
+    return xs, ys
+
+
+def line_chart(
+    series: Mapping[str, Points],
+    axes: Axes,
     *,
-    x_max: int,
     title: str,
+    source: str,
+    points: Sequence[Point] = (),
+    end_labels: Mapping[str, str] | None = None,
+    css: str = "line-chart",
     width: int = 1000,
     height: int = 360,
 ) -> str:
-    """Monthly cost (y) against requests a month (x) for each target, with break-evens."""
-    left, right, top, bottom = 64, 130, 34, 44
+    """Each series a line in its target's style, labelled at its end (`end_labels`, else
+    its name), with `points` marked and labelled clear of each other."""
+    left, right, top, bottom = 64, 170, 34, 44
     plot_w, plot_h = width - left - right, height - top - bottom
-    visible = {n: [(x, y) for x, y in pts if x <= x_max] for n, pts in series.items()}
-    y_top = max((y for pts in visible.values() for _, y in pts), default=1.0) or 1.0
-    y_step = nice_step(y_top)
-    y_max = math.ceil(y_top / y_step) * y_step
+    y_top = axes.y_max * 1.05 if axes.step else axes.y_max
+    lo = math.log10(axes.x_min) if axes.x_log else 0.0
+    hi = math.log10(axes.x_max) if axes.x_log else axes.x_max
 
     def px(x: float) -> float:
-        return left + plot_w * x / x_max
+        at = math.log10(max(x, axes.x_min)) if axes.x_log else x
+        return left + plot_w * (at - lo) / (hi - lo)
 
     def py(y: float) -> float:
-        return top + plot_h * (1 - y / y_max)
+        return top + plot_h * (1 - y / y_top)
 
     parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart cost-chart' role='img' "
-        f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' {FONT}>",
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart {css}' role='img' "
+        f"viewBox='0 0 {width} HEIGHT' width='{width}' height='HEIGHT' {FONT}>",
         f"<title>{escape(title)}</title>",
-        f"<text x='{left}' y='20' font-size='14' font-weight='bold'>{escape(title)}</text>",
+        f"<text class='title' x='{left}' y='20' font-size='14' font-weight='bold'>"
+        f"{escape(title)}</text>",
     ]
-    y = 0.0
-    while y <= y_max + 1e-9:
+    xs, ys = _ticks(axes)
+    for y in ys:
         parts.append(
             f"<line x1='{left}' x2='{left + plot_w}' y1='{py(y):.1f}' y2='{py(y):.1f}' "
-            "stroke='#e3e3e3'/>"
-            f"<text x='{left - 6}' y='{py(y) + 4:.1f}' font-size='11' text-anchor='end'>"
-            f"{escape(short_money(y))}</text>"
+            f"stroke='#e3e3e3'/><text class='tick' x='{left - 6}' y='{py(y) + 4:.1f}' "
+            f"font-size='11' text-anchor='end'>{escape(axes.y_format(y))}</text>"
         )
-        y += y_step
-    x_step = nice_step(x_max)
-    x = 0.0
-    while x <= x_max + 1e-9:
+    for x in xs:
         parts.append(
             f"<line x1='{px(x):.1f}' x2='{px(x):.1f}' y1='{top + plot_h}' y2='{top + plot_h + 4}' "
-            "stroke='#888'/>"
-            f"<text x='{px(x):.1f}' y='{top + plot_h + 17}' font-size='11' text-anchor='middle'>"
-            f"{short_count(x)}</text>"
+            f"stroke='#888'/><text class='tick' x='{px(x):.1f}' y='{top + plot_h + 17}' "
+            f"font-size='11' text-anchor='middle'>{short_count(x)}</text>"
         )
-        x += x_step
     parts.append(
         f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
-        "stroke='#888'/>"
-        f"<text x='{left + plot_w / 2:.0f}' y='{height - 6}' font-size='12' text-anchor='middle'>"
-        "requests per month</text>"
+        f"stroke='#888'/><text class='axis' x='{left + plot_w / 2:.0f}' y='{height - 6}' "
+        f"font-size='12' text-anchor='middle'>{escape(axes.x_label)}</text>"
     )
-    for index, (name, pts) in enumerate(visible.items()):
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        parts.append(
-            f"<polyline class='series' data-target='{escape(name)}' points='{path}' fill='none' "
-            f"stroke='{color(name)}' stroke-width='2.5'/>"
-        )
-        ly = top + 14 + index * 20
-        parts.append(
-            f"<line x1='{left + plot_w + 14}' x2='{left + plot_w + 34}' y1='{ly - 4}' "
-            f"y2='{ly - 4}' stroke='{color(name)}' stroke-width='3'/>"
-            f"<text x='{left + plot_w + 40}' y='{ly}' font-size='12'>{escape(name)}</text>"
-        )
-    last_x, lift = -1e9, 0
-    for mx, my, label in sorted(markers):
-        if mx > x_max:
+    ends: dict[str, tuple[float, float]] = {}
+    for index, (name, pts) in enumerate(series.items()):
+        shown = [(x, y) for x, y in pts if axes.x_min <= x <= axes.x_max]
+        if not shown:
             continue
-        # Labels of neighbouring break-evens would overprint: step them down in turn.
-        lift = lift + 1 if px(mx) - last_x < 48 else 0
-        last_x = px(mx)
-        parts.append(
-            f"<g class='break-even'><line x1='{px(mx):.1f}' x2='{px(mx):.1f}' y1='{top}' "
-            f"y2='{top + plot_h}' stroke='#555' stroke-dasharray='3 3'/>"
-            f"<circle cx='{px(mx):.1f}' cy='{py(my):.1f}' r='5' fill='#fff' stroke='#222' "
-            f"stroke-width='1.5'/><title>{escape(label)}</title>"
-            f"<text x='{px(mx) + 6:.1f}' y='{py(my) - 8 + 13 * lift:.1f}' font-size='10' "
-            f"font-weight='bold'>{escape(short_count(float(f'{mx:.3g}')))}</text></g>"
-        )
+        nudge = (index - (len(series) - 1) / 2) * 3 if axes.step else 0.0  # coincident steps
+        coords = [(px(x), py(y) + nudge) for x, y in shown]
+        if axes.step:
+            stepped = [coords[0]]
+            for cx, cy in coords[1:]:
+                stepped += [(cx, stepped[-1][1]), (cx, cy)]
+            coords = [*stepped, (left + plot_w, stepped[-1][1])]
+        parts.append(_series(name, coords))
+        ends[name] = coords[-1]
+    parts.extend(_end_labels(ends, end_labels or {}, left + plot_w, top, top + plot_h))
+    visible = [(p, px(p.x), py(p.y)) for p in points if axes.x_min <= p.x <= axes.x_max]
+    taken = [Box(x - 6, y - 6, 12, 12) for _, x, y in visible]  # every circle first
+    bounds = Box(left, top, plot_w, plot_h)
+    for point, x, y in sorted(visible, key=lambda v: v[1]):
+        parts.append(_point(point, x, y, taken, bounds, top, plot_h))
+    text, extra = caption(source, left, height, width - left)
+    parts.append(text)
     parts.append("</svg>")
-    return "".join(parts)
+    return "".join(parts).replace("HEIGHT", f"{height + extra:.0f}")
 
 
-def bar_chart(
-    title: str, unit: str, values: Sequence[tuple[str, float | None]], *, better: str
+def _series(name: str, coords: Sequence[tuple[float, float]]) -> str:
+    look = style(name)
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    dash = "" if look.dash == "none" else f" stroke-dasharray='{look.dash}'"
+    every = max(1, len(coords) // 8)
+    marks = "".join(marker(look.marker, x, y, look.color) for x, y in coords[every // 2 :: every])
+    return (
+        f"<g class='series' data-target='{escape(name)}' data-dash='{look.dash}' "
+        f"data-marker='{look.marker}'><polyline points='{path}' fill='none' "
+        f"stroke='{look.color}' stroke-width='2.5'{dash}/>{marks}</g>"
+    )
+
+
+def _end_labels(
+    ends: Mapping[str, tuple[float, float]],
+    texts: Mapping[str, str],
+    right: float,
+    top: float,
+    bottom: float,
+) -> list[str]:
+    """Each line's name at its end, moved apart vertically (with a leader where moved)."""
+    names = list(ends)
+    gap = LABEL * 1.25 + 3
+    centres = spread([ends[n][1] for n in names], gap, top + 6, bottom)
+    parts = []
+    for name, y in zip(names, centres, strict=True):
+        ex, ey = ends[name]
+        look = style(name)
+        parts.append(
+            f"<line x1='{ex:.1f}' y1='{ey:.1f}' x2='{right + 8:.1f}' y2='{y:.1f}' "
+            f"stroke='{look.color}' stroke-width='1'/>"
+            f"{marker(look.marker, right + 14, y, look.color, 4)}"
+            f"<text class='label line-label' x='{right + 22:.1f}' y='{y + LABEL * 0.35:.1f}' "
+            f"font-size='{LABEL}' fill='#111' {HALO}>{escape(texts.get(name, name))}</text>"
+        )
+    return parts
+
+
+def _point(
+    point: Point, x: float, y: float, taken: list[Box], bounds: Box, top: float, plot_h: float
 ) -> str:
-    """One measured figure across targets; `None` is drawn as "not measured"."""
-    width, row, left, top = 330, 24, 90, 30
-    height = top + row * len(values) + 10
-    plot_w = width - left - 70
-    peak = max((v for _, v in values if v is not None), default=0.0) or 1.0
-    parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart bar-chart' role='img' "
-        f"viewBox='0 0 {width} {height}' width='{width}' height='{height}' {FONT}>",
-        f"<title>{escape(title)}</title>",
-        f"<text x='4' y='16' font-size='13' font-weight='bold'>{escape(title)}</text>",
-        f"<text x='{width - 4}' y='16' font-size='10' text-anchor='end' fill='#666'>"
-        f"{escape(better)} is better</text>",
-    ]
-    for index, (name, value) in enumerate(values):
-        y = top + index * row
-        parts.append(
-            f"<text x='{left - 6}' y='{y + 15}' font-size='12' text-anchor='end'>"
-            f"{escape(name)}</text>"
-        )
-        if value is None:
-            parts.append(
-                f"<text x='{left + 4}' y='{y + 15}' font-size='11' fill='#999' "
-                "font-style='italic'>not measured</text>"
-            )
-            continue
-        bar = max(1.0, plot_w * value / peak)
-        parts.append(
-            f"<rect class='bar' x='{left}' y='{y + 3}' width='{bar:.1f}' height='{row - 8}' "
-            f"fill='{color(name)}'/>"
-            f"<text x='{left + bar + 4:.1f}' y='{y + 15}' font-size='11'>"
-            f"{escape(_figure(value))} {escape(unit)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _figure(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    w, h = text_width(point.label, LABEL), LABEL * 1.25
+    box = place(around(x, y, w, h), taken, bounds)
+    return (
+        f"<g class='break-even'><line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' "
+        f"y2='{top + plot_h}' stroke='#999' stroke-dasharray='2 4'/>"
+        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='5' fill='#fff' stroke='#222' "
+        f"stroke-width='1.5'/><title>{escape(point.title)}</title>"
+        f"<text class='label point-label' x='{box.x:.1f}' y='{box.y + LABEL * 0.95:.1f}' "
+        f"font-size='{LABEL}' font-weight='bold' {HALO}>{escape(point.label)}</text></g>"
+    )

@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass
 
 from infra.cost import breakeven
-from infra.cost.breakeven import BreakEven
+from infra.cost.breakeven import BreakEven, CapacityStep
 from infra.cost.model import estimate
 from infra.cost.prices import PriceBook
 from infra.cost.stacks import Planned
@@ -19,6 +19,7 @@ from infra.cost.usage import UsageProfile
 from infra.report.model import TargetCost
 
 MILLION = 1_000_000
+CAPACITY_RANGE = 10  # capacity steps are looked for up to 10x the sweep's top
 
 
 def target_cost(outcome: Planned, usage: UsageProfile, prices: PriceBook) -> TargetCost:
@@ -43,17 +44,22 @@ def target_cost(outcome: Planned, usage: UsageProfile, prices: PriceBook) -> Tar
 
 @dataclass(frozen=True)
 class CostCurves:
-    """Monthly cost over 0..`sweep_max` requests for every planned target, and where the
-    cheaper of two targets changes."""
+    """Monthly cost over 0..`sweep_max` requests for every planned target, where the cheaper
+    of two targets changes, and where each target's servers, pods or nodes step up (the
+    kinks in its curve), looked for up to `capacity_max`: a server that holds the whole sweep
+    still shows where it would not."""
 
     sweep: dict[str, tuple[tuple[int, float], ...]]
     break_evens: tuple[BreakEven, ...]
+    capacity_steps: dict[str, tuple[CapacityStep, ...]]
+    capacity_max: int
 
 
 def cost_curves(
     planned: dict[str, Planned], usage: UsageProfile, prices: PriceBook, sweep_max: int
 ) -> CostCurves:
     points = breakeven.grid(sweep_max)
+    capacity_max = CAPACITY_RANGE * sweep_max
     fns = {
         t: breakeven.cost_at(p.plan, usage, prices)
         for t, p in planned.items()
@@ -65,4 +71,10 @@ def cost_curves(
     return CostCurves(
         sweep={t: tuple(breakeven.sweep(fn, points)) for t, fn in fns.items()},
         break_evens=tuple(sorted(found, key=lambda b: b.requests_per_month)),
+        capacity_steps={
+            t: tuple(breakeven.capacity_steps(p.plan, usage, prices, breakeven.grid(capacity_max)))
+            for t, p in planned.items()
+            if p.plan is not None
+        },
+        capacity_max=capacity_max,
     )

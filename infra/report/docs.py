@@ -41,8 +41,9 @@ class DocsError(ValueError):
 
 
 def comparison_for_docs(snapshot_file: Path = SNAPSHOT) -> tuple[Comparison, PriceBook]:
-    """The comparison the docs show: default profile, snapshot results, no dependence on
-    today's date (price ages are measured from the price file's own `updated` date)."""
+    """The comparison the docs show: default profile, snapshot results (for the figures and
+    for sizing servers alike, so the pages do not change with what this machine measured),
+    no dependence on today's date (price ages are measured from the price file's `updated`)."""
     book = load_prices()
     try:
         results, measured = measurements.snapshot_results(snapshot_file)
@@ -55,6 +56,7 @@ def comparison_for_docs(snapshot_file: Path = SNAPSHOT) -> tuple[Comparison, Pri
         measured=measured,
         today=book.updated,
         planned=plan_targets(),
+        sizing_files=(snapshot_file,),
     )
     return comparison, book
 

@@ -13,7 +13,7 @@ from infra.config import TargetName
 from infra.cost.model import ASSUMPTION, Status
 from infra.cost.prices import PriceBook
 from infra.report.facts import ROWS
-from infra.report.format import SWEEP_ROWS, money, requests
+from infra.report.format import SWEEP_ROWS, money, requests, step_text
 from infra.report.metrics import CATALOGUE
 from infra.report.model import Comparison, Figure
 
@@ -105,6 +105,39 @@ def _break_even(c: Comparison, _: PriceBook) -> str:
     )
 
 
+def _capacity_steps(c: Comparison, _: PriceBook) -> str:
+    rows = [[t, "; ".join(step_text(t, s) for s in steps)] for t, steps in c.capacity_steps.items()]
+    sized = [
+        f"{k.split(' sizing')[0]}: {v}" for k, v in c.assumptions.items() if "sizing: cap" in k
+    ]
+    notes = [
+        f"peak / average traffic {c.assumptions.get('peak / average traffic', '?')}",
+        f"capacity target {c.assumptions.get('capacity target', '?')}",
+        *sized,
+    ]
+    return (
+        _table(
+            ["target", f"from requests/month (0 to {requests(c.capacity_max)}): what it needs"],
+            rows,
+        )
+        + "\n\nSized with: "
+        + "; ".join(notes)
+        + "."
+    )
+
+
+def _cold_starts(c: Comparison, _: PriceBook) -> str:
+    cold = c.cold_starts
+    if cold is None:
+        return "No serverless stack to size yet."
+    shown = [p for p in cold.points if p[0] in {10**e for e in range(3, 10)}]
+    rows = [[requests(n), f"{starts:,.0f}", f"{100 * starts / n:.2g}%"] for n, starts in shown]
+    return (
+        _table(["requests/month", "cold starts/month", "share of requests"], rows)
+        + f"\n\nInit time: {cold.init_source}. Model: {cold.model}."
+    )
+
+
 def _cell(fig: Figure) -> str:
     return fig.text() if fig.measured else "not measured"
 
@@ -151,7 +184,7 @@ def _facts(c: Comparison, _: PriceBook) -> str:
 def _guide(c: Comparison, _: PriceBook) -> str:
     parts = []
     for rec in c.guide:
-        pick = f"**{rec.pick}**" if rec.pick else "no target meets every need"
+        pick = f"**{rec.choice()}**" if rec.pick else "no target meets every need"
         parts.append(
             f"### {rec.title}: {pick}\n\n{rec.situation} "
             f"({rec.requests_per_month:,} requests a month, profile `{rec.profile}`)\n\n"
@@ -217,6 +250,8 @@ GENERATORS: dict[str, Callable[[Comparison, PriceBook], str]] = {
     "cost-summary": _cost_summary,
     "cost-sweep": _cost_sweep,
     "break-even": _break_even,
+    "capacity-steps": _capacity_steps,
+    "cold-starts": _cold_starts,
     "operations": _operations,
     "facts": _facts,
     "guide": _guide,

@@ -46,6 +46,12 @@ class Metric(BaseModel):
     names: tuple[str, ...]  # accepted metric names, the canonical one first
     better: Literal["lower", "higher"] = "lower"
     chart: bool = True  # drawn as a bar chart in the report
+    # The targets (and "local", uvicorn alone) the figure means something for; () means every
+    # target but not uvicorn alone, which has no deploy, no platform and no artifact.
+    applies_to: tuple[str, ...] = ()
+
+    def applies(self, target: str) -> bool:
+        return target in self.applies_to if self.applies_to else target != "local"
 
 
 CATALOGUE: tuple[Metric, ...] = (
@@ -76,6 +82,7 @@ CATALOGUE: tuple[Metric, ...] = (
         label="provision a fresh server",
         unit="s",
         names=("cold_provision_seconds",),
+        applies_to=("vps",),
         chart=False,
     ),
     Metric(
@@ -83,6 +90,7 @@ CATALOGUE: tuple[Metric, ...] = (
         label="provision again (no changes)",
         unit="s",
         names=("warm_provision_seconds",),
+        applies_to=("vps",),
         chart=False,
     ),
     Metric(
@@ -97,6 +105,27 @@ CATALOGUE: tuple[Metric, ...] = (
     ),
     Metric(key="rollback", label="rollback", unit="s", names=("rollback_seconds", "rollback_s")),
     Metric(
+        key="redeploy_failed",
+        label="failed requests during a redeploy",
+        unit="count",
+        names=("redeploy_failed_requests",),
+        chart=False,
+    ),
+    Metric(
+        key="redeploy_switch",
+        label="redeploy under traffic (build to switched)",
+        unit="s",
+        names=("redeploy_switch_seconds",),
+        chart=False,
+    ),
+    Metric(
+        key="rollback_failed",
+        label="failed requests during a rollback",
+        unit="count",
+        names=("rollback_failed_requests",),
+        chart=False,
+    ),
+    Metric(
         key="cold_start",
         label="cold start",
         unit="ms",
@@ -106,13 +135,21 @@ CATALOGUE: tuple[Metric, ...] = (
             "cold_start_seconds",
             "cold_start_init_ms",
         ),
+        applies_to=("serverless",),
     ),
-    Metric(key="p50", label="p50 latency, GET /hello", unit="ms", names=("hello_p50_ms", "p50_ms")),
+    Metric(
+        key="p50",
+        label="p50 latency, GET /hello",
+        unit="ms",
+        names=("hello_p50_ms", "p50_ms"),
+        applies_to=("local", "vps", "paas", "k8s", "serverless"),
+    ),
     Metric(
         key="p99",
         label="p99 latency, GET /hello",
         unit="ms",
         names=("hello_p99_ms", "p99_ms", "nginx_p99_ms"),
+        applies_to=("local", "vps", "paas", "k8s", "serverless"),
     ),
     Metric(
         key="rps",
@@ -120,6 +157,7 @@ CATALOGUE: tuple[Metric, ...] = (
         unit="req/s",
         better="higher",
         names=("hello_rps", "rps", "nginx_rps"),
+        applies_to=("local", "vps", "paas", "k8s", "serverless"),
     ),
     Metric(
         key="rps_ratio",
@@ -141,7 +179,7 @@ CATALOGUE: tuple[Metric, ...] = (
         label="p99 latency, GET /products",
         unit="ms",
         names=("products_p99_ms",),
-        chart=False,
+        applies_to=("local", "vps", "paas", "k8s", "serverless"),
     ),
     Metric(
         key="products_rps",
@@ -149,7 +187,7 @@ CATALOGUE: tuple[Metric, ...] = (
         unit="req/s",
         better="higher",
         names=("products_rps",),
-        chart=False,
+        applies_to=("local", "vps", "paas", "k8s", "serverless"),
     ),
     Metric(
         key="memory",

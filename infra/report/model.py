@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from infra.cost.breakeven import BreakEven
+from infra.cost.breakeven import BreakEven, CapacityStep
 from infra.report.facts import Fact
 
 BASELINE = "local"  # the app on uvicorn direct, measured by benchmarks/baseline.py
@@ -105,6 +105,11 @@ class Option(BaseModel):
     target: str
     monthly_usd: float
     complete: bool
+    configuration: str | None = None  # set: priced as configured for the situation, not default
+    settings: str | None = None  # the configuration's keys, in words
+
+    def label(self) -> str:
+        return f"{self.target} ({self.configuration})" if self.configuration else self.target
 
 
 class Recommendation(BaseModel):
@@ -124,6 +129,24 @@ class Recommendation(BaseModel):
     excluded: dict[str, str]  # target -> the need it fails
     reasons: tuple[str, ...]
 
+    def choice(self) -> str | None:
+        """The pick as a user would set it up here: "paas (LoadBalanced)"."""
+        return self.options[0].label() if self.options else None
+
+
+class ColdStarts(BaseModel):
+    """Serverless cold starts a month against traffic: from a measured init duration and a
+    stated idle timeout (`infra.report.coldstarts` explains the model)."""
+
+    model_config = _FROZEN
+
+    target: str
+    init_ms: float | None  # None: not measured
+    init_source: str
+    idle_minutes: float
+    model: str
+    points: tuple[tuple[int, float], ...]  # (requests a month, cold starts a month)
+
 
 class Comparison(BaseModel):
     """The targets side by side at one traffic level: costs, cost curves and break-evens,
@@ -138,13 +161,19 @@ class Comparison(BaseModel):
     assumptions: dict[str, str]
     price_file: str
     price_version: int
+    price_updated: date
+    price_region: str
     price_warnings: tuple[str, ...]
+    warnings: tuple[str, ...]  # what the reader must know before relying on the figures
     measurements: MeasurementsSource
     targets: tuple[str, ...]
     costs: tuple[TargetCost, ...]
     sweep: dict[str, tuple[tuple[int, float], ...]]
     sweep_max: int
     break_evens: tuple[BreakEven, ...]
+    capacity_steps: dict[str, tuple[CapacityStep, ...]]  # where servers/pods/nodes step up
+    capacity_max: int  # the steps are looked for from 0 to here
+    cold_starts: ColdStarts | None
     operations: dict[str, tuple[Figure, ...]]  # the baseline first, then every target
     other_measurements: tuple[Figure, ...]
     facts: dict[str, dict[str, Fact]]
@@ -158,3 +187,10 @@ class Comparison(BaseModel):
 
     def cost(self, target: str) -> TargetCost:
         return next(c for c in self.costs if c.target == target)
+
+    def prices_label(self) -> str:
+        """Where every cost comes from, in a few words (chart captions, tables)."""
+        return (
+            f"prices: {self.price_file} v{self.price_version}, updated {self.price_updated}, "
+            f"{self.price_region}"
+        )

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.report.facts import ROWS
-from infra.report.format import SWEEP_ROWS, money, requests
+from infra.report.format import SWEEP_ROWS, money, requests, step_text
 from infra.report.model import BASELINE, Comparison
 
 
@@ -17,9 +17,12 @@ def render_comparison(c: Comparison, console: Console) -> None:
     """Cost, break-evens, measured operations, facts and the guide, in that order."""
     _costs(c, console)
     _sweep(c, console)
+    _capacity(c, console)
     _operations(c, console)
     _facts(c, console)
     _guide(c, console)
+    for warning in c.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     if c.price_warnings:
         console.print(
             f"[yellow]{len(c.price_warnings)} price(s) are older than a year or undated[/]: "
@@ -82,6 +85,24 @@ def _sweep(c: Comparison, console: Console) -> None:
         console.print(f"no break-even between 0 and {c.sweep_max:,} requests/month")
 
 
+def _capacity(c: Comparison, console: Console) -> None:
+    """Where each target's servers, pods or nodes step up, and what that sizing assumed."""
+    if not c.capacity_steps:
+        return
+    table = Table(title=f"Capacity steps, 0 to {c.capacity_max:,} requests/month")
+    table.add_column("target")
+    table.add_column("from requests/month: what it needs")
+    for target, steps in c.capacity_steps.items():
+        table.add_row(target, "\n".join(step_text(target, s) for s in steps))
+    console.print(table)
+    sizing = {k: v for k, v in c.assumptions.items() if "sizing: capacity" in k}
+    for key in ("peak / average traffic", "capacity target"):
+        if key in c.assumptions:
+            console.print(f"  {key}: {c.assumptions[key]}", style="dim")
+    for key, value in sizing.items():
+        console.print(f"  {key.replace(' sizing: capacity', '')}: {value}", style="dim")
+
+
 def _operations(c: Comparison, console: Console) -> None:
     narrow = console.width < 120
     caption = "-: not measured" if narrow else None
@@ -123,7 +144,7 @@ def _guide(c: Comparison, console: Console) -> None:
     for rec in c.guide:
         table.add_row(
             f"[bold]{rec.title}[/]\n{requests(rec.requests_per_month)} requests/month",
-            f"[bold green]{rec.pick}[/]" if rec.pick else "-",
+            f"[bold green]{rec.choice()}[/]" if rec.pick else "-",
             "\n".join(rec.reasons),
         )
     console.print(table)

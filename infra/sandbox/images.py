@@ -1,11 +1,12 @@
 """Local base images, built without any registry, tagged by the hash of their recipe.
 
-No registry is reachable from the project's machines, so nothing can be pulled: the Debian
-base is made with `debootstrap --variant=minbase` and `docker import`, and everything else
-is built FROM it. Tags carry a short hash of the whole recipe (package list, scripts,
-Dockerfile context, build args): an unchanged recipe reuses the stored image in
-milliseconds, a changed one gets a new tag and is rebuilt. That is what makes `up` and CI
-(which starts right after a session, with images still stored) idempotent and fast.
+Where an image registry answers, the Debian base comes from the official image
+(`infra.sandbox.official`); where none does, it is made with `debootstrap --variant=minbase`
+and `docker import`. Everything else is built FROM it. Tags carry a short hash of the whole
+recipe (package list, scripts, Dockerfile context, build args): an unchanged recipe reuses
+the stored image in milliseconds, a changed one gets a new tag and is rebuilt. That is what
+makes `up` and CI (which starts right after a session, with images still stored) idempotent
+and fast.
 
 `build_image` / `ensure_context_image` are the generic pieces the targets reuse for their
 own Dockerfiles (app image, Lambda harness, ...).
@@ -25,6 +26,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
+from infra.sandbox import official
 from infra.sandbox.digest import files_under, recipe_digest, tree_digest
 from infra.sandbox.errors import Progress, SandboxError, report
 from infra.sandbox.host import apt_install, can_self_install, file_lock, run_logged
@@ -95,7 +97,8 @@ def ensure_base_image(
     progress: Progress | None = None,
     recipe: BaseRecipe | None = None,
 ) -> str:
-    """Return the tag of the Debian 12 base image, building it if this recipe has none yet."""
+    """Return the tag of the Debian 12 base image, making it if this recipe has none yet:
+    from the official Debian image where a registry answers, else with debootstrap."""
     recipe = recipe or BaseRecipe()
     tag = recipe.tag()
     if _exists(client, tag):
@@ -103,7 +106,24 @@ def ensure_base_image(
     with file_lock("image-base"):
         if _exists(client, tag):  # built by a concurrent caller while we waited
             return tag
-        _build_base(client, recipe, tag, progress)
+        if official.registry_reachable():
+            report(
+                progress, "base image: from the official debian:bookworm-slim (a registry answers)"
+            )
+            official.build_from_official(
+                client,
+                tag,
+                packages=recipe.packages,
+                finalize_script=recipe.finalize_script,
+                labels={RECIPE_LABEL: recipe.digest()},
+                progress=progress,
+            )
+        else:
+            report(
+                progress,
+                "base image: no image registry reachable, building Debian 12 with debootstrap",
+            )
+            _build_base(client, recipe, tag, progress)
         report(progress, f"built {tag} ({image_size_mb(client, tag):.0f} MB)")
         prune_superseded(client, tag, progress)
     return tag

@@ -7,8 +7,10 @@ should see which step is running, and afterwards one line per step, whichever ta
     paas  install  requirements installed from the wheelhouse  (11.2s)
     paas  health   web (pid 4242) answers /healthz on port 40123  (1.4s)
 
-While a step runs, a spinner shows its last progress line (build output, health status);
-`note` keeps a line that matters under the step. A failing step prints `failed after Ns` and
+While a step runs, a spinner shows its name, elapsed time and last progress line (build
+output, health status); `note` keeps a detail line under the step, or, inside `details_to(log)`
+(the main job), writes it and all progress to that log instead, so the screen keeps one line
+per step. A failing step prints `failed after Ns` and
 lets the error through: the CLI prints the error once.
 """
 
@@ -17,12 +19,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
 NAME_WIDTH = 8
+_details: ContextVar[Console | None] = ContextVar("shipways_details", default=None)
+
+
+@contextmanager
+def details_to(log: Console) -> Iterator[None]:
+    """Within the block, notes and progress lines go to `log` rather than the screen."""
+    token = _details.set(log)
+    try:
+        yield
+    finally:
+        _details.reset(token)
 
 
 class Step:
@@ -42,7 +56,11 @@ class Step:
 
     def progress(self, line: str) -> None:
         """Show `line` on the spinner only: for chatty output such as a build log."""
-        self._status.update(self._narrator.label(self.name, line.strip()[:100]))
+        text = f"({self.elapsed:.0f}s) {line.strip()[:80]}"
+        self._status.update(self._narrator.label(self.name, text))
+        log = _details.get()
+        if log is not None:
+            log.print(f"{self._narrator.target} {self.name}: {line.rstrip()}", markup=False)
 
     def note(self, line: str) -> None:
         """Keep `line` on the console, indented under the step."""
@@ -66,10 +84,18 @@ class Narrator:
     def say(self, name: str, text: str) -> None:
         """One line outside any step: a decision (nothing to deploy, rolled back to v2)."""
         self.console.print(self.label(name, text), highlight=False)
+        log = _details.get()
+        if log is not None:
+            log.print(f"{self.target} {name}: {text}", markup=False, highlight=False)
 
     def note(self, line: str) -> None:
-        """Keep `line` on the console, indented: detail under the current step or line."""
-        self.console.print(f"  [dim]{escape(line)}[/]", highlight=False)
+        """Keep `line` on the console, indented: detail under the current step or line (in
+        the details log instead, inside `details_to`)."""
+        log = _details.get()
+        if log is not None:
+            log.print(f"  {self.target}: {line.rstrip()}", markup=False, highlight=False)
+        else:
+            self.console.print(f"  [dim]{escape(line)}[/]", highlight=False)
 
     @contextmanager
     def step(self, name: str, doing: str) -> Iterator[Step]:

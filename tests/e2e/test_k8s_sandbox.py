@@ -1,7 +1,8 @@
-"""The k8s pod on Docker: contract + testinfra, the rendered spec enforced, releases, CLI.
+"""The k8s pods on Docker: contract + testinfra, the rendered spec enforced, releases, CLI.
 
-One sandbox per module (its own container names, Docker-assigned loopback ports), removed
-at the end. Tests run in file order: the release/rollback tests come last.
+One sandbox per module (its own container names, network and front door port), removed
+at the end. Tests run in file order: the release/rollback tests come last. Traffic during
+releases is tested in test_k8s_zero_downtime.py.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typer.testing import CliRunner
 from infra import cli
 from infra.config import STACKS_DIR, memory_bytes, read_stack
 from infra.paths import APP_DIR
-from infra.sandbox.errors import SandboxError
 from infra.targets import Endpoint
+from infra.targets.k8s import manifests
 from infra.targets.k8s import sandbox as k8s_sandbox
 from infra.targets.k8s.image import AppImage, ensure_app_image, layers, new_layers
 from infra.targets.k8s.sandbox import K8sSandbox
@@ -98,9 +99,10 @@ def test_url_is_loopback_and_up_is_idempotent(
 
 
 def test_container_enforces_the_rendered_pod_spec(
-    endpoint: Endpoint, client: docker.DockerClient
+    box: K8sSandbox, endpoint: Endpoint, client: docker.DockerClient
 ) -> None:
-    attrs = client.containers.get(endpoint.extra["container"]).attrs
+    assert len(endpoint.extra["pods"]) == 2  # the stack's replicas
+    attrs = client.containers.get(endpoint.extra["pods"][0]).attrs
     host = attrs["HostConfig"]
     assert attrs["Config"]["User"] == "10001:10001"
     assert host["ReadonlyRootfs"] is True
@@ -110,9 +112,19 @@ def test_container_enforces_the_rendered_pod_spec(
     assert host["Memory"] == host["MemorySwap"] == memory_bytes("256Mi")
     assert host["NanoCpus"] == 500_000_000
     assert list(host["Tmpfs"]) == ["/tmp"]
-    assert [b["HostIp"] for b in host["PortBindings"]["8000/tcp"]] == ["127.0.0.1"]
-    assert attrs["Config"]["Env"].count("SHIPWAYS_TARGET=k8s") == 1
-    assert attrs["Config"]["Entrypoint"][:2] == ["/bin/sh", "-c"]
+    assert not host["PortBindings"]  # only the front door publishes a port
+    assert list(attrs["NetworkSettings"]["Networks"]) == [box.network]
+    assert client.networks.get(box.network).attrs["Internal"] is True  # no egress
+    env = attrs["Config"]["Env"]
+    assert env.count("SHIPWAYS_TARGET=k8s") == 1
+    assert f"DATABASE_URL_FILE={manifests.DATABASE_URL_FILE}" in env
+    assert not [e for e in env if e.startswith("DATABASE_URL=") or "postgresql" in e]
+    [secret] = [m for m in attrs["Mounts"] if m["Destination"] == manifests.DATABASE_URL_FILE]
+    assert secret["RW"] is False
+    assert oct(os.stat(secret["Source"]).st_mode & 0o777) == oct(0o440)
+    image = client.images.get(attrs["Image"]).attrs["Config"]
+    assert attrs["Config"]["Entrypoint"] == image["Entrypoint"]  # the image's own command
+    assert attrs["Config"]["Cmd"] == image["Cmd"] and image["Cmd"][0] == "gunicorn"
 
 
 def test_image_is_labelled_healthchecked_and_has_no_build_tools(
@@ -159,23 +171,6 @@ def test_a_code_only_change_rebuilds_only_the_code_layer(client: docker.DockerCl
         client.images.remove(second.id, force=True)
 
 
-def test_failed_migration_keeps_the_previous_pod_serving(
-    box: K8sSandbox, endpoint: Endpoint, stacks: Path, client: docker.DockerClient
-) -> None:
-    broken = K8sSandbox(
-        box.instance,
-        database_url="postgresql://app:pw@127.0.0.1:9/nothing-listens-here",
-    )
-    with pytest.raises(SandboxError, match=r"migration Job .* failed 3 time"):
-        broken.up(QUIET, stack=read_stack("k8s", stacks))
-    assert box.endpoint() == endpoint
-    assert httpx.get(f"{endpoint.url}/readyz", timeout=5).status_code == 200
-    leftovers = client.containers.list(
-        all=True, filters={"name": f"{box.instance}-shipways-migrate"}
-    )
-    assert leftovers == []
-
-
 def test_cli_up_json_status_and_verify(
     box: K8sSandbox, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,25 +185,30 @@ def test_cli_up_json_status_and_verify(
     assert json.loads(status.stdout)["serving"] == endpoint.extra["revision"]
 
 
-def test_new_release_replaces_the_pod_and_rollback_restores_it(
+def test_new_release_replaces_the_pods_and_rollback_restores_them(
     box: K8sSandbox, endpoint: Endpoint, stacks: Path, client: docker.DockerClient
 ) -> None:
-    first = endpoint.extra["container"]
     second = box.up(QUIET, stack=read_stack("k8s-next", stacks))
-    assert second.extra["container"] != first
-    assert client.containers.get(first).status == "exited"  # kept for rollback
+    assert second.url == endpoint.url
+    assert set(second.extra["pods"]).isdisjoint(endpoint.extra["pods"])
+    for pod in endpoint.extra["pods"]:
+        assert client.containers.get(pod).status == "exited"  # kept for rollback
     assert httpx.get(f"{second.url}/healthz", timeout=5).status_code == 200
     restored = box.rollback(QUIET, release=None)
     assert restored == endpoint.extra["revision"]
     now = box.endpoint()
-    assert now is not None and now.extra["container"] == first
+    assert now is not None and now.extra["pods"] == endpoint.extra["pods"]
+    assert now.url == endpoint.url
     assert httpx.get(f"{now.url}/readyz", timeout=5).status_code == 200
-    assert client.containers.get(second.extra["container"]).status == "exited"
+    for pod in second.extra["pods"]:
+        assert client.containers.get(pod).status == "exited"
 
 
 def test_down_removes_every_container(box: K8sSandbox, client: docker.DockerClient) -> None:
     assert box.down(QUIET) is True
     label = f"{k8s_sandbox.INSTANCE_LABEL}={box.instance}"
     assert client.containers.list(all=True, filters={"label": label}) == []
+    assert client.networks.list(names=[box.network]) == []
+    assert client.volumes.list(filters={"name": f"{box.instance}-pgdata"}) == []
     assert box.endpoint() is None
     assert box.down(QUIET) is False

@@ -25,6 +25,7 @@ from google.protobuf import struct_pb2
 from pulumi.runtime.proto import provider_pb2
 from rich.console import Console
 
+from infra.config import VpsConfig, narrow, read_stack
 from infra.paths import ROOT
 from infra.targets.vps.sandbox import Access, VpsSandbox
 from infra.testing.dynamic import DynamicRegistration, capture
@@ -46,6 +47,8 @@ def box() -> Iterator[VpsSandbox]:
     sandbox = VpsSandbox(INSTANCE)
     sandbox.down(console)  # a leftover from a crashed run: start from a fresh server
     sandbox.create(console)
+    # The release below deploys the committed `vps-local` stack: status reads its settings.
+    sandbox.keep_config(narrow(read_stack("vps-local").config, VpsConfig))
     yield sandbox
     sandbox.down(console)
 

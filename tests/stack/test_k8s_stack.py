@@ -93,6 +93,7 @@ def postgres() -> tuple[OfflinePlan, Registrations]:
         registryUsername="deployer",
         ingressHost="api.example.com",
         ingressTlsSecret="api-example-com-tls",
+        databaseCidr="10.20.0.0/24",
     )
 
 
@@ -119,7 +120,7 @@ def test_graph_with_postgres_and_ingress(plan: OfflinePlan) -> None:
     counts = Counter(r.type for r in plan.resources)
     expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, SECRET, JOB, DEPLOYMENT]
     expected += [SERVICE]
-    expected += [PDB, HPA, POLICY, INGRESS]
+    expected += [PDB, HPA, POLICY, POLICY, INGRESS]  # the web pods' and the Job's policies
     assert counts == Counter(expected)
 
 
@@ -252,13 +253,33 @@ def test_job_name_in_the_stack_follows_the_pushed_digest(plan: OfflinePlan) -> N
     assert _spec(plan.one(JOB))["metadata"]["name"] == expected
 
 
-def test_with_postgres_pods_use_the_secret_and_the_images_own_command(plan: OfflinePlan) -> None:
+def test_with_postgres_pods_read_the_secret_as_a_file_and_run_the_images_own_command(
+    plan: OfflinePlan,
+) -> None:
+    for kind in (DEPLOYMENT, JOB):
+        pod = _pod(plan, kind)
+        container = pod["containers"][0]
+        refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
+        assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secretRef
+        assert container["env"] == [
+            {
+                "name": "DATABASE_URL_FILE",
+                "value": "/var/run/secrets/shipways/database/DATABASE_URL",
+            }
+        ]
+        assert container["env"][0]["value"] == manifests.DATABASE_URL_FILE
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "database"]
+        database = _spec(_secret(plan))["metadata"]["name"]
+        assert volume["secret"] == {"secretName": database, "defaultMode": 0o440}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "database")
+        assert mount == {
+            "name": "database",
+            "mountPath": manifests.DATABASE_SECRET_DIR,
+            "readOnly": True,
+        }
+    assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
     container = _pod(plan)["containers"][0]
     assert "command" not in container and "args" not in container
-    refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
-    database = _spec(_secret(plan))["metadata"]["name"]
-    assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"], database]
-    assert database == manifests.secret_name(K8sConfig(registry="r", kubeContext="c"), DB_URL)
 
 
 def test_with_sqlite_each_pod_migrates_its_own_database_first(
@@ -326,9 +347,18 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["privileged"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+        assert container["volumeMounts"] == [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {
+                "name": "database",
+                "mountPath": "/var/run/secrets/shipways/database",
+                "readOnly": True,
+            },
+        ]
+    database = _spec(_secret(plan))["metadata"]["name"]
     assert pod["volumes"] == [
-        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        {"name": "database", "secret": {"secretName": database, "defaultMode": 0o440}},
     ]
 
 
@@ -372,15 +402,56 @@ def test_without_ingress_the_url_is_reached_through_the_exported_port_forward(
 
 
 def test_load_balancer_url_is_the_address_the_cloud_gives_the_service() -> None:
-    plan, _ = _plan(serviceType="LoadBalancer")
+    plan, _ = _plan(serviceType="LoadBalancer", allowHttp=True)
     assert _spec(plan.one(SERVICE))["spec"]["type"] == "LoadBalancer"
     assert plan.exports["url"] == "http://a1b2c3-123456789.us-east-1.elb.amazonaws.example"
     assert "portForward" not in plan.exports
 
 
 def test_ingress_url_wins_over_the_service_type() -> None:
-    plan, _ = _plan(serviceType="LoadBalancer", ingressHost="api.example.com")
-    assert plan.exports["url"] == "http://api.example.com"
+    plan, _ = _plan(
+        serviceType="LoadBalancer",
+        allowHttp=True,
+        ingressHost="api.example.com",
+        ingressTlsSecret="api-example-com-tls",
+    )
+    assert plan.exports["url"] == "https://api.example.com"
+
+
+def test_a_public_edge_without_tls_is_refused_unless_http_is_allowed() -> None:
+    with pytest.raises(ConfigError, match="ingressTlsSecret or ingressClusterIssuer: required"):
+        _plan(ingressHost="api.example.com")
+    with pytest.raises(ConfigError, match="serviceType: LoadBalancer exposes the app over plain"):
+        _plan(serviceType="LoadBalancer")
+    plain, _ = _plan(ingressHost="api.example.com", allowHttp=True)
+    assert "tls" not in _spec(plain.one(INGRESS))["spec"]
+    assert plain.exports["url"] == "http://api.example.com"
+
+
+def test_cert_manager_issues_the_ingress_certificate() -> None:
+    issued, _ = _plan(ingressHost="api.example.com", ingressClusterIssuer="letsencrypt-prod")
+    ingress = _spec(issued.one(INGRESS))
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert ingress["spec"]["tls"] == [{"hosts": ["api.example.com"], "secretName": "shipways-tls"}]
+    assert issued.exports["url"] == "https://api.example.com"
+
+
+def test_ingress_limits_each_client(plan: OfflinePlan) -> None:
+    annotations = _spec(plan.one(INGRESS))["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "50"
+    assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "2"
+    assert annotations["nginx.ingress.kubernetes.io/limit-connections"] == "20"
+    tuned, _ = _plan(
+        ingressHost="api.example.com",
+        ingressTlsSecret="api-example-com-tls",
+        rateLimitRps=5,
+        rateLimitConnections=3,
+    )
+    tuned_annotations = _spec(tuned.one(INGRESS))["metadata"]["annotations"]
+    assert tuned_annotations["nginx.ingress.kubernetes.io/limit-rps"] == "5"
+    assert tuned_annotations["nginx.ingress.kubernetes.io/limit-connections"] == "3"
 
 
 def test_hpa_scales_the_deployment_on_cpu(plan: OfflinePlan) -> None:
@@ -407,11 +478,80 @@ def test_pdb_allows_one_voluntary_disruption_at_a_time(plan: OfflinePlan) -> Non
     assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
 
 
-def test_network_policy_admits_only_the_app_port(plan: OfflinePlan) -> None:
-    spec = _spec(plan.one(POLICY))["spec"]
-    assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
-    assert spec["policyTypes"] == ["Ingress"]
-    assert spec["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+DNS_EGRESS = {
+    "to": [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+DATABASE_EGRESS = {
+    "to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}],
+    "ports": [{"protocol": "TCP", "port": 5432}],
+}
+
+
+def _policies(plan: OfflinePlan) -> dict[str, dict[str, Any]]:
+    return {_spec(r)["metadata"]["name"]: _spec(r)["spec"] for r in plan.of_type(POLICY)}
+
+
+def test_network_policy_admits_only_the_ingress_controller_on_the_app_port(
+    plan: OfflinePlan,
+) -> None:
+    web = _policies(plan)["shipways"]
+    assert web["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
+    assert web["policyTypes"] == ["Ingress", "Egress"]
+    assert web["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    },
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+
+
+def test_pods_may_connect_only_to_dns_and_the_database(plan: OfflinePlan) -> None:
+    policies = _policies(plan)
+    assert set(policies) == {"shipways", "shipways-migrate"}
+    for spec in policies.values():
+        assert spec["egress"] == [DNS_EGRESS, DATABASE_EGRESS]
+    job = policies["shipways-migrate"]
+    assert job["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "migrate"
+    assert job["policyTypes"] == ["Ingress", "Egress"] and job["ingress"] == []
+
+
+def test_sqlite_pods_may_connect_only_to_dns(sqlite: tuple[OfflinePlan, Registrations]) -> None:
+    (spec,) = _policies(sqlite[0]).values()
+    assert spec["egress"] == [DNS_EGRESS]
+
+
+def test_a_database_url_needs_the_databases_network() -> None:
+    with pytest.raises(ConfigError, match="databaseCidr: required with databaseUrl"):
+        _plan(secrets={"databaseUrl": DB_URL})
+
+
+def test_policies_exist_before_any_pod(postgres: tuple[OfflinePlan, Registrations]) -> None:
+    _, seen = postgres
+    for pods in ("job", "deployment"):
+        assert {"networkPolicy", "networkPolicy-migrate"} <= seen.depends[pods]
+
+
+def test_only_a_narrow_proxy_network_is_trusted(plan: OfflinePlan) -> None:
+    data = _spec(plan.one(CONFIG_MAP))["data"]
+    assert data["SHIPWAYS_TRUSTED_PROXIES"] == "127.0.0.1"
+    for wide in ("*", "10.0.0.0/8", "172.16.0.0/12", "0.0.0.0/0"):
+        with pytest.raises(ConfigError, match="trustedProxies"):
+            _plan(trustedProxies=wide)
+    pods, _ = _plan(trustedProxies="10.244.0.0/16")
+    assert _spec(pods.one(CONFIG_MAP))["data"]["SHIPWAYS_TRUSTED_PROXIES"] == "10.244.0.0/16"
 
 
 def test_local_cluster_mode_loads_the_image_instead_of_pushing() -> None:
@@ -605,21 +745,19 @@ def test_image_platform_comes_from_config(platform: str) -> None:
 
 
 def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
-    """env from a Secret is read when a container starts: the Secret is named after its
+    """The app reads the mounted Secret when it starts: the Secret is named after its
     content, so a new URL is a new Secret and a changed pod template, which rolls."""
     rotated, _ = _plan(
         secrets={"databaseUrl": DB_URL.replace("s3cret-pw", "rotated-pw")},
         ingressHost="api.example.com",
+        ingressTlsSecret="api-example-com-tls",
+        databaseCidr="10.20.0.0/24",
     )
     before = _spec(_secret(plan))["metadata"]["name"]
     after = _spec(_secret(rotated))["metadata"]["name"]
     assert before != after and after.startswith("shipways-database-")
     for kind in (DEPLOYMENT, JOB):
-        refs = [
-            s["secretRef"]["name"]
-            for s in _pod(rotated, kind)["containers"][0]["envFrom"]
-            if "secretRef" in s
-        ]
+        refs = [v["secret"]["secretName"] for v in _pod(rotated, kind)["volumes"] if "secret" in v]
         assert refs == [after]
     assert "rotated-pw" not in after and "s3cret" not in before
 

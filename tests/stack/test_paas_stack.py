@@ -41,6 +41,8 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 APPLICATION = "aws:elasticbeanstalk/application:Application"
 VERSION = "aws:elasticbeanstalk/applicationVersion:ApplicationVersion"
 ENVIRONMENT = "aws:elasticbeanstalk/environment:Environment"
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 DATABASE_URL = "postgresql://shipways:s3cr3t-pw@db.internal:5432/shipways"
 STACK = load_stack("paas")
@@ -211,7 +213,9 @@ def test_single_instance_environment(plan: OfflinePlan) -> None:
 
 
 def test_load_balanced_environment() -> None:
-    plan, _ = _plan(environmentType="LoadBalanced", minInstances=2, maxInstances=4)
+    plan, _ = _plan(
+        environmentType="LoadBalanced", minInstances=2, maxInstances=4, certificateArn=CERTIFICATE
+    )
     settings = _settings(plan.one(ENVIRONMENT))
     assert settings[("aws:elasticbeanstalk:environment", "EnvironmentType")] == "LoadBalanced"
     assert settings[("aws:elasticbeanstalk:environment", "LoadBalancerType")] == "application"
@@ -220,6 +224,47 @@ def test_load_balanced_environment() -> None:
     process = "aws:elasticbeanstalk:environment:process:default"
     assert settings[(process, "HealthCheckPath")] == "/readyz"
     assert settings[(process, "MatcherHTTPCode")] == "200"
+
+
+def test_load_balanced_serves_https_with_the_certificate_and_redirects_http() -> None:
+    plan, _ = _plan(environmentType="LoadBalanced", certificateArn=CERTIFICATE)
+    settings = _settings(plan.one(ENVIRONMENT))
+    listener = "aws:elbv2:listener:443"
+    assert settings[(listener, "ListenerEnabled")] == "true"
+    assert settings[(listener, "Protocol")] == "HTTPS"
+    assert settings[(listener, "SSLCertificateArns")] == CERTIFICATE
+    assert settings[(listener, "SSLPolicy")] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    rule = plan.one(LISTENER_RULE)
+    balancer = plan.one(ENVIRONMENT).outputs["loadBalancers"][0]
+    # The rule sits on the port-80 listener of the balancer Beanstalk created for this env.
+    assert rule.inputs["listenerArn"].startswith(balancer.replace(":loadbalancer/", ":listener/"))
+    assert rule.inputs["listenerArn"].endswith("/listener80")
+    assert rule.inputs["priority"] == 1
+    (action,) = rule.inputs["actions"]
+    assert action["type"] == "redirect"
+    assert action["redirect"] == {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}
+    assert rule.inputs["conditions"] == [{"pathPattern": {"values": ["/*"]}}]
+    assert plan.exports["url"].startswith("https://")
+    assert "HTTP redirected" in plan.exports["https"]
+
+
+def test_load_balanced_without_a_certificate_is_refused_unless_http_is_allowed() -> None:
+    with pytest.raises(ConfigError, match="certificateArn: required when environmentType"):
+        _plan(environmentType="LoadBalanced")
+    plan, _ = _plan(environmentType="LoadBalanced", allowHttp=True)
+    assert not [k for k in _settings(plan.one(ENVIRONMENT)) if k[0] == "aws:elbv2:listener:443"]
+    assert not plan.of_type(LISTENER_RULE)
+    assert plan.exports["url"].startswith("http://")
+    assert "plain HTTP only" in plan.exports["https"]
+
+
+def test_single_instance_says_it_is_http_only_and_why(plan: OfflinePlan) -> None:
+    assert not plan.of_type(LISTENER_RULE)
+    assert plan.exports["https"].startswith("SingleInstance serves plain HTTP only")
+    assert "no load balancer" in plan.exports["https"]
+    assert "cannot be installed on an instance" in plan.exports["https"]
+    with pytest.raises(ConfigError, match="certificateArn: only used when environmentType"):
+        _plan(certificateArn=CERTIFICATE)
 
 
 def test_instances_health_updates_and_deployments(plan: OfflinePlan) -> None:
@@ -389,6 +434,7 @@ def test_exports(plan: OfflinePlan) -> None:
         ({"environmentType": "Serverless"}, "environmentType"),
         ({"healthCheckPath": "readyz"}, "healthCheckPath"),
         ({"instanceTypo": "t3.small"}, "unknown key"),
+        ({"certificateArn": "my-cert"}, "certificateArn"),
     ],
 )
 def test_bad_config_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:

@@ -41,6 +41,8 @@ ALIAS = "aws:lambda/alias:Alias"
 API = "aws:apigatewayv2/api:Api"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 ROUTE = "aws:apigatewayv2/route:Route"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -145,7 +147,7 @@ def test_graph_without_a_database(sqlite: tuple[OfflinePlan, Registrations, Lamb
         ALIAS: 1,
         API: 1,
         INTEGRATION: 1,
-        ROUTE: 1,
+        ROUTE: 2,
         STAGE: 1,
         PERMISSION: 1,
     }
@@ -219,10 +221,11 @@ def test_write_token_is_in_secrets_manager_and_only_the_function_may_read_it(
     sqlite: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
     plan, seen, _ = sqlite
-    secret = plan.one(SECRET)
-    assert secret.inputs["name"] == "shipways-demo/write-token"
-    arn = f"arn:aws:secretsmanager:{mocks.REGION}:{mocks.ACCOUNT}:secret:shipways-demo/write-token"
-    version = plan.one(SECRET_VERSION)
+    secret = next(s for s in plan.of_type(SECRET) if s.name == "write-token")
+    assert secret.inputs["namePrefix"] == "shipways-demo/write-token-"
+    assert secret.inputs["recoveryWindowInDays"] == 7
+    arn = f"arn:aws:secretsmanager:{mocks.REGION}:{mocks.ACCOUNT}:secret:shipways-demo/write-token-"
+    version = next(v for v in plan.of_type(SECRET_VERSION) if v.name == "write-token")
     assert version.inputs["secretId"] == f"{secret.name}-id"
     assert _unsecret(version.inputs["secretString"]) == "offline-plan-token-not-a-real-one"
     policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "read-write-token")
@@ -232,10 +235,10 @@ def test_write_token_is_in_secrets_manager_and_only_the_function_may_read_it(
         "Sid": "ReadWriteToken",
         "Effect": "Allow",
         "Action": "secretsmanager:GetSecretValue",
-        "Resource": f"{arn}-AbCdEf",
+        "Resource": f"{arn}AbCdEf",
     }
     variables = plan.one(FUNCTION).inputs["environment"]["variables"]
-    assert variables["WRITE_TOKEN_SECRET_ARN"] == f"{arn}-AbCdEf"
+    assert variables["WRITE_TOKEN_SECRET_ARN"] == f"{arn}AbCdEf"
     assert "offline-plan-token" not in json.dumps(variables), "the ARN, never the value"
     # The function reads the token at init: the value and the right to read it come first.
     assert {"write-token", "read-write-token"} <= seen.depends["function"]
@@ -295,15 +298,32 @@ def test_without_a_database_sqlite_lives_in_tmp_and_migrates_at_init(
     assert not sqlite[0].of_type(INVOCATION)
 
 
-def test_database_url_is_a_secret_and_replaces_sqlite(
+def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(
     postgres: tuple[OfflinePlan, Registrations, LambdaZip],
 ) -> None:
-    function = postgres[0].one(FUNCTION)
-    variables = _unsecret(function.inputs["environment"])["variables"]
-    assert variables["DATABASE_URL"] == DATABASE_URL
+    plan, seen, _ = postgres
+    function = plan.one(FUNCTION)
+    variables = function.inputs["environment"]["variables"]
+    secret = next(s for s in plan.of_type(SECRET) if s.name == "database-url")
+    # The function is told where the URL is, never the URL itself.
+    assert "DATABASE_URL" not in variables
+    assert "s3cret" not in str(function.inputs)
+    assert variables["DATABASE_URL_SECRET_ARN"] == secret.outputs["arn"]
+    assert secret.inputs["namePrefix"] == "shipways-demo/database-url-"
+    # The value: a Pulumi secret from config to the secret's version (encrypted in state).
+    version = next(v for v in plan.of_type(SECRET_VERSION) if v.name == "database-url-value")
+    assert _unsecret(version.inputs["secretString"]) == DATABASE_URL
     assert "SHIPWAYS_SQLITE_PATH" not in variables
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
     assert function.inputs["reservedConcurrentExecutions"] == 25
+    # The value exists before the function's first (migrate) invocation reads it.
+    assert "database-url-value" in seen.depends["function"]
+    # Only this function's role may read only this secret.
+    policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "write-own-logs")
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    (read,) = [s for s in statements if s["Sid"] == "ReadTheDatabaseUrl"]
+    assert read["Action"] == ["secretsmanager:GetSecretValue"]
+    assert read["Resource"] == secret.outputs["arn"]
 
 
 def test_plain_text_database_url_in_the_stack_file_is_refused(
@@ -377,9 +397,10 @@ def test_every_path_goes_to_the_live_alias_with_payload_2(
         f"{FUNCTION_ARN}:live/invocations"
     )
     assert integration.inputs["timeoutMilliseconds"] == 30_000
-    (route,) = plan.of_type(ROUTE)
-    assert route.inputs["routeKey"] == "$default"  # every path, `/` included
-    assert route.inputs["target"] == f"integrations/{integration.name}-id"
+    routes = {r.inputs["routeKey"]: r for r in plan.of_type(ROUTE)}
+    assert set(routes) == {"$default", "POST /products"}  # $default: every path, `/` included
+    for route in routes.values():
+        assert route.inputs["target"] == f"integrations/{integration.name}-id"
 
 
 def test_stage_auto_deploys_throttles_and_logs_access(
@@ -393,14 +414,22 @@ def test_stage_auto_deploys_throttles_and_logs_access(
         "throttlingRateLimit": 50,
         "throttlingBurstLimit": 100,
     }
+    # The write route is throttled tighter than the reads, and exists before its settings.
+    assert stage.inputs["routeSettings"] == [
+        {"routeKey": "POST /products", "throttlingRateLimit": 5, "throttlingBurstLimit": 10}
+    ]
+    assert "write-route" in sqlite[1].depends["default-stage"]
     access = stage.inputs["accessLogSettings"]
     assert access["destinationArn"].endswith("log-group:/aws/apigateway/shipways-demo")
     assert json.loads(access["format"])["status"] == "$context.status"
-    plan, _, _ = _plan(zips, throttleRate="5", throttleBurst="10")
+    plan, _, _ = _plan(
+        zips, throttleRate="5", throttleBurst="10", writeThrottleRate="1", writeThrottleBurst="2"
+    )
     assert plan.one(STAGE).inputs["defaultRouteSettings"] == {
         "throttlingRateLimit": 5,
         "throttlingBurstLimit": 10,
     }
+    assert plan.one(STAGE).inputs["routeSettings"][0]["throttlingBurstLimit"] == 2
 
 
 def test_only_this_api_may_invoke_only_the_alias(
@@ -428,6 +457,8 @@ def test_only_this_api_may_invoke_only_the_alias(
         ("timeoutS", "30", r"shipways:timeoutS: Input should be less than or equal to 29"),
         ("logRetentionDays", "13", r"CloudWatch keeps logs for one of 1, 3, 5, .* not 13"),
         ("throttleBurst", "0", r"shipways:throttleBurst: Input should be greater than or equal"),
+        ("writeThrottleRate", "60", r"writeThrottleRate: 60 is above throttleRate 50"),
+        ("writeThrottleBurst", "101", r"writeThrottleBurst: 101 is above throttleBurst 100"),
         ("reservedConcurrency", "0", r"shipways:reservedConcurrency: Input should be greater"),
         ("memmoryMb", "512", r"shipways:memmoryMb: unknown key; known keys are .*memoryMb"),
     ],

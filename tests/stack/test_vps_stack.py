@@ -18,6 +18,7 @@ import pytest
 import shipways_fabric
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from shipways_fabric import templates as host_templates
 
 from infra import paths
 from infra.config import ConfigError, load_stack, namespaced, read_stack_file
@@ -277,6 +278,25 @@ def test_first_ssh_login_is_already_pinned_to_the_stacks_host_key(
     assert seen.secret_outputs[plan.one(HOST_KEY).name] == ["private"]
     known = f"{vps_mocks.ELASTIC_IP} {vps_mocks.HOST_PUBLIC_KEY}"
     assert plan.one(RELEASE).inputs["knownHosts"] == known
+
+
+def test_the_host_key_in_user_data_is_out_of_the_apps_reach(
+    created: tuple[OfflinePlan, Registrations, Any],
+) -> None:
+    """User data carries the host key, so the server the stack provisions answers the
+    metadata service to root only: its firewall rejects every other account and the app's
+    units deny the address themselves; IMDSv2 with one hop keeps containers out too."""
+    plan, _, _ = created
+    settings = shipways_fabric.Settings.model_validate(plan.one(RELEASE).inputs["settings"])
+    firewall = host_templates.system_files(settings, ())["firewall"].content
+    assert "meta skuid != 0 ip daddr 169.254.169.254 reject" in firewall
+    units = {f.path: f.content for f in host_templates.app_files(settings)}
+    for unit in (settings.layout.service, settings.layout.candidate_service):
+        text = units[f"/etc/systemd/system/{unit}"]
+        assert "\nIPAddressAllow=localhost\nIPAddressDeny=any\n" in text  # metadata included
+        assert f"\nUser={settings.layout.app_user}\n" in text  # not the SSH login user
+    metadata = plan.one(INSTANCE).inputs["metadataOptions"]
+    assert (metadata["httpTokens"], metadata["httpPutResponseHopLimit"]) == ("required", 1)
 
 
 def test_host_key_is_generated_once_as_a_real_ed25519_pair() -> None:

@@ -40,10 +40,13 @@ def test_unknown_target_is_refused_with_the_choices() -> None:
 
 
 def test_plan_of_an_unknown_stack_names_the_known_ones() -> None:
-    result = runner.invoke(app, ["plan", "nope"])
-    assert result.exit_code == 1
+    result = runner.invoke(app, ["plan", "vps-nope"])
+    assert result.exit_code == 2  # a usage mistake, as `up` answers one
     assert "known stacks: k8s, paas, serverless, vps" in result.output
     assert "Traceback" not in result.output
+    misspelt = runner.invoke(app, ["plan", "nope"])
+    assert misspelt.exit_code == 2
+    assert "unknown target 'nope'; give one of vps, paas, k8s, serverless" in misspelt.output
 
 
 @pytest.mark.parametrize("command", ["status", "down", "logs", "rollback", "up"])

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from infra import cli
 from infra.cli import app
+from infra.config import STACKS_DIR, read_stack
 
 pytestmark = pytest.mark.unit
 
 ABSURD = "99999999999999999999"
+KNOWN_TARGETS = "give one of vps, paas, k8s, serverless"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,53 @@ CASES = {
     "a corrupt results file (report)": Case(
         ("report", "-o", "{tmp}/r.html"), 1, ("results.json: not a results file",)
     ),
+    "a misspelt target (up)": Case(
+        ("up", "lambda"), 2, ("TARGET", "unknown target 'lambda'", KNOWN_TARGETS)
+    ),
+    "a misspelt target (plan), said as up says it": Case(
+        ("plan", "lambda"), 2, ("STACK", "unknown target 'lambda'", KNOWN_TARGETS)
+    ),
+    "a misspelt target with a suffix (plan)": Case(
+        ("plan", "lambda-prod"), 2, ("STACK", "unknown target 'lambda'", KNOWN_TARGETS)
+    ),
+    "a stack of a known target with no file (plan)": Case(
+        ("plan", "vps-nope"), 2, ("STACK", "no stack file", "known stacks: k8s")
+    ),
+    "a misspelt target (status)": Case(("status", "vsp"), 2, ("TARGET", "unknown target 'vsp'")),
+    "a misspelt target (down)": Case(
+        ("down", "lambda"), 2, ("TARGET", KNOWN_TARGETS), has_json=False
+    ),
+    "a misspelt target (logs)": Case(("logs", "ec2"), 2, ("TARGET",), has_json=False),
+    "a misspelt target (rollback)": Case(
+        ("rollback", "heroku"), 2, ("TARGET", "unknown target 'heroku'"), has_json=False
+    ),
+    "a misspelt target (verify)": Case(("verify", "lambda"), 2, ("TARGET", KNOWN_TARGETS)),
+    "verify with nothing to verify": Case(("verify",), 2, ("give a TARGET or --url URL",)),
+    "verify a URL that is no URL": Case(
+        ("verify", "--url", "localhost:8000"), 2, ("--url", "is no base URL", "http://127.0.0.1")
+    ),
+    "no lines of logs": Case(
+        ("logs", "vps", "-n", "0"), 2, ("--lines", "give 1 or more"), has_json=False
+    ),
+    "a port that is no port (serve)": Case(
+        ("serve", "--port", "70000"), 2, ("--port", "give 1 to 65535"), has_json=False
+    ),
+    "a database in a missing directory (serve)": Case(
+        ("serve", "--database", "/nonexistent/app.db"),
+        2,
+        ("--database", "/nonexistent does not exist", "create it"),
+        has_json=False,
+    ),
+    "a misspelt target (demo)": Case(("demo", "--only", "lambda"), 2, ("--only", KNOWN_TARGETS)),
+    "a misspelt target (proof)": Case(("proof", "--only", "eks"), 2, ("--only", "'eks'")),
+    "a stack with no file (up)": Case(
+        ("up", "vps", "--stack", "nope"), 2, ("--stack", "no stack file", "known stacks")
+    ),
+    "a malformed stack file (up)": Case(
+        ("up", "vps", "--stack", "broken"),
+        1,
+        ("Pulumi.broken.yaml is not valid YAML at line 3", "fix the file"),
+    ),
     "a snapshot of nothing": Case(
         ("docs", "--snapshot"),
         1,
@@ -105,6 +155,13 @@ def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixture
     results.write_text("{not json" if corrupt else '{"measurements": []}')
     monkeypatch.setenv("SHIPWAYS_RESULTS", str(results))
     monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path / "home"))
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    for real in STACKS_DIR.glob("Pulumi.*.yaml"):
+        (stacks / real.name).write_text(real.read_text())
+    broken = "config:\n  shipways:appName: demo\n   tags: oops: x\n"
+    (stacks / "Pulumi.broken.yaml").write_text(broken)
+    monkeypatch.setattr(cli, "read_stack", lambda name: read_stack(name, stacks))
     return tmp_path
 
 

@@ -74,6 +74,20 @@ def test_missing_stack_file_lists_known_stacks() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("config:\n  shipways:appName: demo\n   tags: oops: x\n", r"not valid YAML at line 3"),
+        ("config: [unclosed\n", r"not valid YAML at line 2"),
+        ("- just\n- a list\n", r"expected a mapping with a `config:` key"),
+    ],
+)
+def test_a_malformed_stack_file_names_the_file_and_line(tmp_path, text, message) -> None:
+    (tmp_path / "Pulumi.vps.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=rf"Pulumi\.vps\.yaml.*{message}"):
+        read_stack("vps", tmp_path)
+
+
+@pytest.mark.parametrize(
     ("target", "values", "message"),
     [
         (TargetName.SERVERLESS, {"memoryMb": "64"}, "shipways:memoryMb: Input should be greater"),
@@ -188,7 +202,12 @@ def test_the_stack_files_example_values_are_refused_before_a_deploy(
         (TargetName.K8S, {"registry": "registry.test/app", "kubeContext": "prod"}, "registry"),
         (
             TargetName.K8S,
-            {"registry": "ghcr.io/acme/app", "kubeContext": "prod", "ingressHost": "a.example"},
+            {
+                "registry": "ghcr.io/acme/app",
+                "kubeContext": "prod",
+                "ingressHost": "a.example",
+                "ingressTlsSecret": "a-tls",
+            },
             "ingressHost",
         ),
     ],

@@ -36,7 +36,9 @@ def test_budget_bounds_the_run() -> None:
     finally:
         server.terminate()
         server.wait()
-    assert result.requests == 150
+    # The budget stops the run at 150 responses; a request already in flight on the other
+    # connection may still complete, so at most connections - 1 more are counted.
+    assert 150 <= result.requests <= 150 + 2 - 1
     assert result.errors == 0
     assert result.rps > 0
     assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms

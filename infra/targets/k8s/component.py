@@ -54,8 +54,9 @@ KINDS: dict[str, type[pulumi.CustomResource]] = {
 }
 # Which objects (by kind) must exist before an object of this kind is applied.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "Job": ("ServiceAccount", "ConfigMap", "Secret"),
-    "Deployment": ("ServiceAccount", "ConfigMap", "Secret", "Job"),
+    # A pod never runs, even briefly, before its NetworkPolicy is in place.
+    "Job": ("ServiceAccount", "ConfigMap", "Secret", "NetworkPolicy"),
+    "Deployment": ("ServiceAccount", "ConfigMap", "Secret", "Job", "NetworkPolicy"),
     "HorizontalPodAutoscaler": ("Deployment",),
     "PodDisruptionBudget": ("Deployment",),
     "Ingress": ("Service",),
@@ -264,6 +265,8 @@ class App(pulumi.ComponentResource):
         name = kind[0].lower() + kind[1:]
         if obj.get("type") == "kubernetes.io/dockerconfigjson":
             name = "registrySecret"
+        if kind == "NetworkPolicy" and self.objects.get(kind):  # the migration Job's
+            name = f"{name}-{obj['metadata']['labels'][manifests.COMPONENT]}"
         merged = pulumi.ResourceOptions.merge(opts, extra)
         self.objects.setdefault(kind, []).append(KINDS[kind](name, opts=merged, **props))
 
@@ -287,6 +290,12 @@ def _registry_auth(config: K8sConfig, secrets: dict[str, pulumi.Output[str]]) ->
 
 def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     config = narrow(stack_config, K8sConfig)
+    if "databaseUrl" in secrets and not config.database_cidr:
+        raise ConfigError(
+            f"{NAMESPACE}:databaseCidr: required with databaseUrl: the pods' NetworkPolicy "
+            "lets them connect only to DNS and this network (the database's address or "
+            "subnet, e.g. 10.20.0.0/24; databasePort defaults to 5432)"
+        )
     app = App(config.app_name, config, secrets)
     exports: dict[str, Any] = {"url": app.url, "image": app.image, "namespace": config.namespace}
     if app.port_forward is not None:

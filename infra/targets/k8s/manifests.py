@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config import K8sConfig
+from infra.targets.k8s import edge
 
 KUBERNETES_VERSION = "1.31.0"  # schema the manifests are validated against (kubernetes-validate)
 POD_SECURITY_VERSION = "v1.31"
@@ -41,6 +42,11 @@ SQLITE_PATH = f"{TMP_DIR}/shipways.db"
 MIGRATE = ["python", "-m", "shipways_app", "migrate"]
 SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
+# The database Secret is mounted here as files (not env): the URL never sits in the process
+# environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
+DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"  # noqa: S105 - a path
+DATABASE_URL_FILE = f"{DATABASE_SECRET_DIR}/{DATABASE_URL_KEY}"
+COMPONENT = "app.kubernetes.io/component"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
 Obj = dict[str, Any]
@@ -106,6 +112,8 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
         namespace(config),
         service_account(config),
         config_map(config),
+        # Before any pod: a pod never runs, even briefly, without its policy.
+        *network_policies(config, release),
     ]
     if release.registry_auth is not None:
         objects.append(registry_secret(config, release.registry_auth))
@@ -116,7 +124,6 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
         service(config),
         pod_disruption_budget(config),
         autoscaler(config),
-        network_policy(config),
     ]
     if config.ingress_host:
         objects.append(ingress(config))
@@ -198,8 +205,9 @@ def config_map(config: K8sConfig) -> Obj:
 
 def secret_name(config: K8sConfig, database_url: str) -> str:
     """Named after its content, like the ConfigMap: a rotated URL is a new Secret, so the
-    pod template changes and the Deployment rolls (env from a Secret is read only at start).
-    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same)."""
+    pod template changes and the Deployment rolls.
+    Ten hex digits of a SHA-256 say nothing usable about the URL (kustomize does the same).
+    The app reads the mounted file once, at start: the new name is what makes it re-read."""
     return f"{config.app_name}-database-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}"
 
 
@@ -228,11 +236,16 @@ def registry_secret(config: K8sConfig, registry_auth: Any) -> Obj:
     }
 
 
-def _env_from(config: K8sConfig, release: Release) -> list[Obj]:
-    sources: list[Obj] = [{"configMapRef": {"name": config_map_name(config)}}]
-    if release.database_url is not None:
-        sources.append({"secretRef": {"name": release.database_secret}})
-    return sources
+def _env_from(config: K8sConfig) -> list[Obj]:
+    return [{"configMapRef": {"name": config_map_name(config)}}]
+
+
+def _database_volume(release: Release) -> Obj:
+    """The database Secret as read-only files: readable by the pod's group (fsGroup) only."""
+    return {
+        "name": "database",
+        "secret": {"secretName": release.database_secret, "defaultMode": 0o440},
+    }
 
 
 def _container_security() -> Obj:
@@ -281,21 +294,29 @@ def _pod_spec(config: K8sConfig, release: Release, containers: list[Obj], restar
         "containers": containers,
         "volumes": [_tmp_volume()],
     }
+    if release.database_url is not None:
+        spec["volumes"].append(_database_volume(release))
     if release.registry_auth is not None:
         spec["imagePullSecrets"] = [{"name": registry_secret_name(config)}]
     return spec
 
 
 def _container(config: K8sConfig, release: Release, name: str) -> Obj:
-    return {
+    container: Obj = {
         "name": name,
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
-        "envFrom": _env_from(config, release),
+        "envFrom": _env_from(config),
         "resources": _resources(config),
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
     }
+    if release.database_url is not None:
+        container["env"] = [{"name": "DATABASE_URL_FILE", "value": DATABASE_URL_FILE}]
+        container["volumeMounts"].append(
+            {"name": "database", "mountPath": DATABASE_SECRET_DIR, "readOnly": True}
+        )
+    return container
 
 
 def web_command(release: Release) -> list[str] | None:
@@ -431,60 +452,23 @@ def autoscaler(config: K8sConfig) -> Obj:
     }
 
 
-def network_policy(config: K8sConfig) -> Obj:
-    """The web pods accept connections on the app port only, from anywhere in or out."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(config, config.app_name, "web"),
-        "spec": {
-            "podSelector": {"matchLabels": selector(config)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": APP_PORT}]}],
-        },
-    }
+def network_policies(config: K8sConfig, release: Release) -> list[Obj]:
+    pods = {"web": selector(config)}
+    if release.migrate_job is not None:
+        pods["migrate"] = {**selector(config), "app.kubernetes.io/component": "migrate"}
+    policies = edge.network_policies(config, pods, APP_PORT)
+    for policy in policies:
+        policy["metadata"]["labels"] = labels(config, policy["metadata"]["labels"][COMPONENT])
+    return policies
 
 
 def ingress(config: K8sConfig) -> Obj:
-    assert config.ingress_host is not None
-    spec: Obj = {
-        "ingressClassName": config.ingress_class,
-        "rules": [
-            {
-                "host": config.ingress_host,
-                "http": {
-                    "paths": [
-                        {
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": {
-                                "service": {
-                                    "name": config.app_name,
-                                    "port": {"name": "http"},
-                                }
-                            },
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    if config.ingress_tls_secret:
-        spec["tls"] = [{"hosts": [config.ingress_host], "secretName": config.ingress_tls_secret}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": _meta(config, config.app_name, "web"),
-        "spec": spec,
-    }
+    return edge.ingress(config, labels(config, "web"))
 
 
 def ingress_url(config: K8sConfig) -> str | None:
     """Where users reach the app through its Ingress, if it has one."""
-    if not config.ingress_host:
-        return None
-    scheme = "https" if config.ingress_tls_secret else "http"
-    return f"{scheme}://{config.ingress_host}"
+    return edge.ingress_url(config)
 
 
 PORT_FORWARD_LOCAL = 8080

@@ -10,9 +10,14 @@ locally is what the cluster would run. Kubernetes -> Docker:
   capabilities drop/add -> cap_drop/cap_add; allowPrivilegeEscalation: false ->
   no-new-privileges; seccomp RuntimeDefault -> Docker's default seccomp profile
 - emptyDir volumes           -> tmpfs mounts of the same size (private to the container)
+- secret volumes             -> `files` (path -> content, mode): the sandbox writes them and
+                                bind-mounts each one read-only, as a kubelet projects a Secret
 - resources.limits           -> memory (no swap) and CPU quota; requests -> reservation/shares
 - startup/readiness/liveness probes -> one Docker health check that GETs every probe path
-- containerPort              -> published on 127.0.0.1 only, on a port Docker picks
+- containerPort              -> reached on the pod's private network (the front door, the
+                                Service stand-in, publishes one loopback port for all pods)
+- replicas, strategy.rollingUpdate, preStop sleep, terminationGracePeriodSeconds -> the
+  rollout the sandbox performs (`Rollout`)
 
 What has no Docker equivalent fails loudly instead of being dropped (another volume type,
 a probe that is not httpGet), so the translation can never silently diverge.
@@ -27,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import cpu_cores, memory_bytes
-from infra.sandbox.containers import LOOPBACK
 from infra.sandbox.errors import SandboxError
 
 Obj = dict[str, Any]
@@ -40,6 +44,24 @@ PROBE_SCRIPT = (
     "    urllib.request.urlopen(f'http://127.0.0.1:{port}{path}', timeout=timeout)\n"
 )
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How the Deployment replaces its pods: only the strategy Kubernetes calls safe here,
+    RollingUpdate with maxUnavailable 0 and maxSurge 1, is run (anything else fails loudly)."""
+
+    replicas: int
+    pre_stop_s: float  # the preStop sleep: endpoints drop the pod before it gets SIGTERM
+    grace_s: int  # terminationGracePeriodSeconds: SIGTERM to SIGKILL
+
+
+@dataclass(frozen=True)
+class MountedFile:
+    """One key of a Secret volume, as the kubelet projects it into the container."""
+
+    content: str
+    mode: int
 
 
 @dataclass(frozen=True)
@@ -56,12 +78,14 @@ class ContainerRun:
     app_port: int | None = None
     grace_s: int = 30
     labels: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, MountedFile] = field(default_factory=dict)  # container path -> file
 
 
 @dataclass(frozen=True)
 class PodPlan:
     jobs: list[ContainerRun]
     web: ContainerRun
+    rollout: Rollout
 
 
 def plan(objects: Iterable[Obj]) -> PodPlan:
@@ -73,14 +97,34 @@ def plan(objects: Iterable[Obj]) -> PodPlan:
             f"expected one Deployment in the rendered objects, found {len(deployments)}"
         )
     jobs = [_job(o, objs) for o in objs if o["kind"] == "Job"]
-    return PodPlan(jobs=jobs, web=_web(deployments[0], objs))
+    web = _web(deployments[0], objs)
+    return PodPlan(jobs=jobs, web=web, rollout=_rollout(deployments[0], web))
+
+
+def _rollout(deployment: Obj, web: ContainerRun) -> Rollout:
+    strategy = deployment["spec"].get("strategy", {})
+    rolling = strategy.get("rollingUpdate", {})
+    shape = (strategy.get("type"), rolling.get("maxUnavailable"), rolling.get("maxSurge"))
+    if shape != ("RollingUpdate", 0, 1):
+        raise SandboxError(
+            f"Deployment strategy {shape}: the sandbox runs RollingUpdate with "
+            "maxUnavailable 0 and maxSurge 1 only"
+        )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    pre_stop = container.get("lifecycle", {}).get("preStop")
+    if pre_stop is not None and "sleep" not in pre_stop:
+        raise SandboxError(f"preStop {sorted(pre_stop)}: the sandbox runs a preStop sleep only")
+    return Rollout(
+        replicas=int(deployment["spec"].get("replicas", 1)),
+        pre_stop_s=float(pre_stop["sleep"]["seconds"]) if pre_stop else 0.0,
+        grace_s=web.grace_s,
+    )
 
 
 def _web(deployment: Obj, objs: list[Obj]) -> ContainerRun:
     template = deployment["spec"]["template"]
     container, kwargs = _single_container(template["spec"], objs)
     port = _container_port(container)
-    kwargs["ports"] = {f"{port}/tcp": (LOOPBACK,)}
     kwargs["healthcheck"] = healthcheck(container, port)
     kwargs["restart_policy"] = {"Name": "unless-stopped"}  # restartPolicy: Always
     startup = container.get("startupProbe") or container.get("readinessProbe") or {}
@@ -95,6 +139,7 @@ def _web(deployment: Obj, objs: list[Obj]) -> ContainerRun:
         app_port=port,
         grace_s=int(template["spec"].get("terminationGracePeriodSeconds", 30)),
         labels=template["metadata"].get("labels", {}),
+        files=mounted_files(template["spec"], container, objs),
     )
 
 
@@ -113,6 +158,7 @@ def _job(job: Obj, objs: list[Obj]) -> ContainerRun:
         attempts=int(job["spec"].get("backoffLimit", 6)) + 1,
         grace_s=int(template["spec"].get("terminationGracePeriodSeconds", 30)),
         labels=template["metadata"].get("labels", {}),
+        files=mounted_files(template["spec"], container, objs),
     )
 
 
@@ -216,14 +262,34 @@ def _data(objs: list[Obj], kind: str, name: str) -> dict[str, str]:
     raise SandboxError(f"{kind} {name} is referenced by the pod but not rendered")
 
 
+def mounted_files(pod: Obj, container: Obj, objs: list[Obj]) -> dict[str, MountedFile]:
+    """Every key of the container's Secret volumes: its path in the container and content."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    files: dict[str, MountedFile] = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})
+        if "secret" not in volume:
+            continue
+        if not mount.get("readOnly"):
+            raise SandboxError(f"volume {mount['name']}: mount Secret volumes readOnly: true")
+        source = volume["secret"]
+        mode = int(source.get("defaultMode", 0o644))
+        for key, value in _data(objs, "Secret", source["secretName"]).items():
+            files[f"{mount['mountPath'].rstrip('/')}/{key}"] = MountedFile(value, mode)
+    return files
+
+
 def _tmpfs(pod: Obj, container: Obj) -> dict[str, str]:
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts: dict[str, str] = {}
     for mount in container.get("volumeMounts", []):
         volume = volumes.get(mount["name"])
+        if volume is not None and "secret" in volume:
+            continue  # a file mount (`mounted_files`), not a tmpfs
         if volume is None or "emptyDir" not in volume:
             raise SandboxError(
-                f"volume {mount['name']}: only emptyDir volumes can be run by the sandbox"
+                f"volume {mount['name']}: only emptyDir and secret volumes can be run by the "
+                "sandbox"
             )
         size = volume["emptyDir"].get("sizeLimit")
         options = "rw,nosuid,nodev,mode=1777" + (f",size={memory_bytes(size)}" if size else "")

@@ -43,7 +43,7 @@ from infra.config import PaasConfig, StackConfig, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
-from infra.targets.paas import spec
+from infra.targets.paas import edge, spec
 
 SERVICE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
@@ -139,7 +139,10 @@ class BeanstalkApp(pulumi.ComponentResource):
             ),
         )
 
-        self.url: pulumi.Output[str] = pulumi.Output.concat("http://", environment.cname)
+        if edge.serves_https(config):
+            edge.redirect_http_to_https(name, environment, self)
+        scheme = "https://" if edge.serves_https(config) else "http://"
+        self.url: pulumi.Output[str] = pulumi.Output.concat(scheme, environment.cname)
         self.environment_name = environment.name
         self.version_label = version.name
         self.bucket_name = bucket.bucket
@@ -457,6 +460,7 @@ def _environment_settings(
                 config.health_check_path,
             ),
             _setting("aws:elasticbeanstalk:environment:process:default", "MatcherHTTPCode", "200"),
+            *(_setting(*option) for option in edge.listener_settings(config)),
         ]
     sqlite_path = SQLITE_PATH if database_secret is None else None
     app_env = {**spec.app_environment(config, sqlite_path=sqlite_path), "PORT": APP_PORT}
@@ -478,8 +482,10 @@ def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
     config = narrow(stack_config, PaasConfig)
     built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
     app = BeanstalkApp(config.app_name, config, secrets, built)
+    edge.warn_if_plain_http(config)
     return {
         "url": app.url,
+        "https": edge.https_summary(config),
         "environment": app.environment_name,
         "applicationVersion": app.version_label,
         "platform": app.platform,

@@ -13,6 +13,7 @@ from typing import Any
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+LOAD_BALANCER_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:loadbalancer/app"
 
 SOLUTION_STACKS = (
     "64bit Amazon Linux 2023 v4.9.1 running Python 3.13",
@@ -63,7 +64,20 @@ def _secret(inputs: dict[str, Any]) -> dict[str, Any]:
 
 def _environment(inputs: dict[str, Any]) -> dict[str, Any]:
     cname = f"{inputs['name']}.eba-mock1234.{REGION}.elasticbeanstalk.com"
-    return {"cname": cname, "endpointUrl": cname}
+    settings = {(s["namespace"], s["name"]): s["value"] for s in inputs.get("settings", [])}
+    kind = settings.get(("aws:elasticbeanstalk:environment", "EnvironmentType"))
+    balancers = [f"{LOAD_BALANCER_ARN}/{inputs['name']}"] if kind == "LoadBalanced" else []
+    return {"cname": cname, "endpointUrl": cname, "loadBalancers": balancers}
+
+
+def _listener(args: dict[str, Any]) -> dict[str, Any]:
+    """The listener Beanstalk created on its balancer; unknown balancers fail like AWS."""
+    balancer = args.get("loadBalancerArn", "")
+    if not balancer.startswith(LOAD_BALANCER_ARN):
+        raise ValueError(f"LoadBalancerNotFound: {balancer!r}")
+    port = int(args["port"])
+    arn = f"{balancer.replace(':loadbalancer/', ':listener/')}/listener{port}"
+    return {"arn": arn, "loadBalancerArn": balancer, "port": port, "protocol": "HTTP"}
 
 
 CALLS = {
@@ -81,6 +95,7 @@ CALLS = {
         "description": "US East (N. Virginia)",
     },
     "aws:elasticbeanstalk/getSolutionStack:getSolutionStack": _solution_stack,
+    "aws:lb/getListener:getListener": _listener,
 }
 
 OUTPUTS = {

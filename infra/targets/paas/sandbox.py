@@ -165,7 +165,7 @@ class PaasSandbox:
         with store.locked() as state:
             env = self._runtime_env(config)
             fingerprint = _fingerprint(built.sha256, env)
-            current = self._running(state)
+            current = self._live_web(state)
             if current is not None:
                 serving = state.find(current.release)
                 if serving is not None and serving.fingerprint == fingerprint:
@@ -202,7 +202,7 @@ class PaasSandbox:
         return True
 
     def endpoint(self) -> Endpoint | None:
-        web = self._running(self.load())
+        web = self._live_web(self.load())
         return None if web is None else self._endpoint(web)
 
     def checks(self, endpoint: Endpoint) -> Checks:
@@ -214,7 +214,7 @@ class PaasSandbox:
 
     def status(self, console: Console) -> dict[str, Any]:
         state = self.load()
-        web = self._running(state)
+        web = self._live_web(state)
         serving = state.find(web.release) if web else None
         return {
             "instance": self.instance,
@@ -430,7 +430,7 @@ class PaasSandbox:
             step.result(f"release {release.id}: web (pid {pid}) answers {path} on port {port}")
         return web
 
-    def _running(self, state: State) -> Web | None:
+    def _live_web(self, state: State) -> Web | None:
         web = state.web
         return web if web is not None and processes.alive(web.pid, web.started) else None
 

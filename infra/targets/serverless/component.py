@@ -12,13 +12,25 @@ Resources, and why each looks the way it does:
 - the function: python3.12 (or 3.11), the configured architecture, memory, timeout and
   reserved concurrency, the zip as a `FileArchive` with its SHA-256 as `source_code_hash`
   (an unchanged zip uploads nothing). `publish` makes every change a numbered version.
+- with a database, its URL in a Secrets Manager secret: the function's environment holds only
+  the secret's ARN (`DATABASE_URL_SECRET_ARN`), the app reads the value once per instance at
+  init, and the role may read only that secret. Environment variables are shown by
+  `aws lambda get-function-configuration` and the console to anyone allowed to read the
+  function's configuration; the secret needs `secretsmanager:GetSecretValue` on it.
+- the write token (`WriteToken`: generated once at deploy time, a secret output) in a Secrets
+  Manager secret of its own: the environment holds its ARN (`WRITE_TOKEN_SECRET_ARN`), the app
+  reads it at init, and a second inline policy lets the role read that one secret only.
 - the release step: with a DATABASE_URL, an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
   (see the ordering note on `ServerlessApp`). Without a database there is nothing shared
   to migrate: each instance creates SQLite in /tmp at init, and loses it when recycled.
 - an HTTP API whose `$default` route sends every path, `/` included, to the `live` alias
-  (AWS_PROXY, payload 2.0); its `$default` stage auto-deploys, throttles to the configured
-  rate and burst and writes an access log.
+  (AWS_PROXY, payload 2.0), and a `POST /products` route to the same integration; its
+  `$default` stage auto-deploys, throttles reads to `throttleRate`/`throttleBurst` and the
+  write route tighter (`writeThrottleRate`/`writeThrottleBurst`; API Gateway answers 429 past
+  them) and writes an access log. These throttles are shared by every client: API Gateway has
+  no per-client limit, and AWS WAF (rate-based rules per client address) cannot be attached
+  to an HTTP API: only to a REST API, an ALB or a CloudFront distribution (docs/serverless.md).
 - a Lambda permission letting only this API (its execution ARN) invoke only the alias.
 
 Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.cached_zip`, or
@@ -50,6 +62,8 @@ from infra.write_token import WriteToken
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
+WRITE_ROUTE = "POST /products"
+DATABASE_URL_ARN_ENV = "DATABASE_URL_SECRET_ARN"
 MIGRATE_EVENT = {"shipways": "migrate"}
 INTEGRATION_TIMEOUT_MS = 30_000  # HTTP API maximum; the function's own timeout is shorter
 ACCESS_LOG_FORMAT = {
@@ -125,10 +139,12 @@ class ServerlessApp(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        database_secret = _database_secret(function_name, database_url, tags, child)
+        secret_arn = database_secret[0].arn if database_secret else None
         log_policy = aws.iam.RolePolicy(
             "write-own-logs",
             role=role.id,
-            policy=logs.arn.apply(_log_policy),
+            policy=pulumi.Output.all(logs.arn, secret_arn).apply(lambda v: _log_policy(*v)),
             opts=child,
         )
 
@@ -138,8 +154,9 @@ class ServerlessApp(pulumi.ComponentResource):
         write_token = WriteToken("write-token", opts=child)
         token_secret = aws.secretsmanager.Secret(
             "write-token",
-            name=f"{function_name}/write-token",
-            description=f"Bearer token for writes to {function_name}",
+            name_prefix=f"{function_name}/write-token-",
+            description=f"Bearer token for writes to {function_name}, read at init",
+            recovery_window_in_days=7,
             tags=tags,
             opts=child,
         )
@@ -160,8 +177,9 @@ class ServerlessApp(pulumi.ComponentResource):
             spec.app_environment(has_database=database_url is not None, git_sha=spec.git_sha())
         )
         environment["WRITE_TOKEN_SECRET_ARN"] = token_secret.arn
-        if database_url is not None:
-            environment["DATABASE_URL"] = database_url
+        if secret_arn is not None:
+            # The secret's address, not its value: the app reads the URL at init.
+            environment[DATABASE_URL_ARN_ENV] = secret_arn
         function = aws.lambda_.Function(
             "function",
             name=function_name,
@@ -181,10 +199,11 @@ class ServerlessApp(pulumi.ComponentResource):
             logging_config={"log_format": "Text", "log_group": logs.name},
             publish=True,
             tags=tags,
-            # The role must be able to write logs (and read the token, at init) before the
-            # first invocation.
+            # The role must be able to write logs (and read the token and the database URL,
+            # at init) before the first (migrate) invocation.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[logs, log_policy, token_version, token_policy]
+                parent=self,
+                depends_on=[logs, log_policy, token_version, token_policy, *database_secret[1:]],
             ),
         )
 
@@ -226,12 +245,13 @@ class ServerlessApp(pulumi.ComponentResource):
             timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
             opts=child,
         )
+        target = integration.id.apply(lambda id_: f"integrations/{id_}")
         aws.apigatewayv2.Route(
-            "default-route",
-            api_id=api.id,
-            route_key="$default",
-            target=integration.id.apply(lambda id_: f"integrations/{id_}"),
-            opts=child,
+            "default-route", api_id=api.id, route_key="$default", target=target, opts=child
+        )
+        # The write gets a route of its own, only so the stage can throttle it tighter.
+        write_route = aws.apigatewayv2.Route(
+            "write-route", api_id=api.id, route_key=WRITE_ROUTE, target=target, opts=child
         )
         stage = aws.apigatewayv2.Stage(
             "default-stage",
@@ -242,12 +262,20 @@ class ServerlessApp(pulumi.ComponentResource):
                 "throttling_rate_limit": config.throttle_rate,
                 "throttling_burst_limit": config.throttle_burst,
             },
+            route_settings=[
+                {
+                    "route_key": WRITE_ROUTE,
+                    "throttling_rate_limit": config.write_throttle_rate,
+                    "throttling_burst_limit": config.write_throttle_burst,
+                }
+            ],
             access_log_settings={
                 "destination_arn": access_logs.arn,
                 "format": json.dumps(ACCESS_LOG_FORMAT, sort_keys=True),
             },
             tags=tags,
-            opts=child,
+            # Route settings name a route key, which must exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[write_route]),
         )
         aws.lambda_.Permission(
             "invoke-from-api",
@@ -268,20 +296,52 @@ class ServerlessApp(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
-def _log_policy(log_group_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "WriteOwnLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{log_group_arn}:*",
-                }
-            ],
-        }
+def _database_secret(
+    function_name: str,
+    database_url: pulumi.Output[str] | None,
+    tags: dict[str, str],
+    child: pulumi.ResourceOptions,
+) -> list[Any]:
+    """[secret, its version] holding the database URL; [] without one."""
+    if database_url is None:
+        return []
+    secret = aws.secretsmanager.Secret(
+        "database-url",
+        name_prefix=f"{function_name}/database-url-",
+        description=f"DATABASE_URL of the {function_name} function, read at init",
+        recovery_window_in_days=7,
+        tags=tags,
+        opts=child,
     )
+    value = aws.secretsmanager.SecretVersion(
+        "database-url-value",
+        secret_id=secret.id,
+        secret_string=database_url,  # a Pulumi secret from config to state
+        opts=child,
+    )
+    return [secret, value]
+
+
+def _log_policy(log_group_arn: str, database_secret_arn: str | None = None) -> str:
+    """The role's one inline policy: its own logs and, with a database, its URL's secret."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        }
+    ]
+    if database_secret_arn is not None:
+        statements.append(
+            {
+                "Sid": "ReadTheDatabaseUrl",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": database_secret_arn,
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _read_secret_policy(secret_arn: str) -> str:

@@ -40,14 +40,14 @@ OUTPUTS = {
         "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs['name']}"
     },
     "aws:iam/role:Role": lambda inputs: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{inputs['name']}"},
-    "aws:secretsmanager/secret:Secret": lambda inputs: {
-        "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{inputs['name']}-AbCdEf"
-    },
     # What the token generator would create (the real one runs in `tests/engine`).
     "pulumi-python:dynamic/shipways:WriteToken": lambda _inputs: {
         "token": "offline-plan-token-not-a-real-one"
     },
     "aws:lambda/function:Function": _function,
+    "aws:secretsmanager/secret:Secret": lambda inputs: {
+        "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{inputs['namePrefix']}AbCdEf"
+    },
     "aws:lambda/alias:Alias": _alias,
     "aws:apigatewayv2/api:Api": lambda _inputs: {
         "apiEndpoint": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com",

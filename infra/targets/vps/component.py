@@ -10,7 +10,9 @@ server itself change, so the code on the server is always the code of the last `
 SSH never trusts a host key on first sight. A created server gets its ed25519 host key from
 the stack (generated once, kept as a secret in the state, handed over in cloud-init user
 data), so the very first connection is already pinned to it; an existing `host` must be in
-the operator's ~/.ssh/known_hosts.
+the operator's ~/.ssh/known_hosts. User data stays readable from the instance metadata
+service, so provision closes that service to every account but root (the firewall, and the
+app's units allow loopback alone): the app never reaches the key.
 
 With `host` set, nothing is created on AWS: the release is deployed to that server as is.
 

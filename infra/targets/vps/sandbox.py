@@ -151,6 +151,12 @@ class VpsSandbox:
             **self.overrides,
         )
 
+    def keep_config(self, config: VpsConfig) -> None:
+        """Remember the stack config this server is deployed with, so later status, logs and
+        rollback (another process) read no stack file. `up` does it; so does anything else
+        that deploys here, such as `pulumi up` of an existing-host stack."""
+        atomic_write(self.state / "config.json", config.model_dump_json())
+
     # -- lifecycle -----------------------------------------------------------------------
     def create(self, console: Console) -> Access:
         """A fresh (or the existing) server, as a cloud hands it over: sshd and a sudo user."""
@@ -169,7 +175,7 @@ class VpsSandbox:
         config = narrow(stack.config, VpsConfig)
         access = self.create(console)
         settings = self.settings(config)
-        atomic_write(self.state / "config.json", config.model_dump_json())
+        self.keep_config(config)
         admin = access.connection(ADMIN)
         try:
             with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
@@ -314,7 +320,7 @@ class VpsSandbox:
             },
         )
 
-    def _running(self) -> Access:
+    def _access_or_fail(self) -> Access:
         access = self.access()
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
@@ -325,7 +331,7 @@ class VpsSandbox:
         return tokens.read(self.state)
 
     def checks(self, endpoint: Endpoint) -> Checks:
-        access = self._running()
+        access = self._access_or_fail()
         settings = self.settings()
         return Checks(
             modules=[CHECKS],
@@ -344,7 +350,7 @@ class VpsSandbox:
     @contextmanager
     def _deployer(self) -> Iterator[Connection]:
         """A deploy-user connection to the running VPS; task failures become SandboxErrors."""
-        conn = self._running().connection("deploy")
+        conn = self._access_or_fail().connection("deploy")
         try:
             yield conn
         except shipways_fabric.FAILURES as exc:

@@ -48,10 +48,9 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatc
     """No SHIPWAYS_*/DATABASE_URL/WRITE_TOKEN_* leaks in from the caller; SQLite lives in
     tmp_path, and the write token in a file there (WRITE_TOKEN_FILE), as in production."""
     for name in list(os.environ):
-        if name.startswith(("SHIPWAYS_", "WRITE_TOKEN")) or name in {
-            "DATABASE_URL",
-            "CREDENTIALS_DIRECTORY",
-        }:
+        if name.startswith(("SHIPWAYS_", "DATABASE_URL", "WRITE_TOKEN")) or (
+            name == "CREDENTIALS_DIRECTORY"
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SHIPWAYS_SQLITE_PATH", str(tmp_path / "app.db"))
     token_file = tmp_path / "write-token"

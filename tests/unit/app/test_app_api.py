@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import socket
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -160,6 +161,7 @@ def test_version_local_sqlite(make_client: MakeClient) -> None:
     assert body["app"] == "shipways-app" and body["version"] == "1.0.0"
     assert body["git_sha"] == "abc123" and body["target"] == "local"
     assert body["python"].startswith("3.11.")
+    assert body["instance"] == socket.gethostname()
     assert body["storage"]["engine"] == "sqlite" and body["storage"]["persistent"] is True
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -218,3 +220,17 @@ def test_body_longer_than_declared_is_still_counted() -> None:
 def test_invalid_content_length_is_400() -> None:
     sent, app_saw, reads = _run_limit([(b"content-length", b"ten")], [b"x"])
     assert sent[0]["status"] == 400 and app_saw == [] and reads == 0
+
+
+def test_loading_the_migration_scripts_logs_nothing() -> None:
+    """Readiness loads Alembic's scripts at start-up; its plugin announcements are not logged.
+    A fresh interpreter, since Alembic announces its plugins once per process."""
+    script = (
+        "import logging; from shipways_app.logs import configure_logging; "
+        "configure_logging(logging.INFO); "
+        "from shipways_app import migrate; migrate.head_revision()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "setup plugin" not in run.stdout + run.stderr

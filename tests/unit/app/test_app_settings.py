@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,125 @@ def test_processes_stop_with_the_message_and_no_traceback(command: list[str]) ->
     assert run.returncode == 2, run.stderr
     assert f"shipways-app: configuration error: {TARGET_MESSAGE}" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_database_url_is_read_from_the_file_database_url_file_names(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("postgres://u:file-pw@db:5432/app\n")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    assert settings.database_url is not None
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg://u:file-pw@db:5432/app"
+
+
+def test_database_url_file_errors_name_the_variable_never_the_value(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app_env.setenv("DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"DATABASE_URL_FILE=.*missing.* cannot be read"):
+        load_settings()
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("mysql://u:file-pw@db/app")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    with pytest.raises(ConfigError, match=r"DATABASE_URL \(value hidden\)") as bad:
+        load_settings()
+    assert "file-pw" not in str(bad.value)
+    app_env.setenv("DATABASE_URL", "postgresql://u:p@db/app")
+    with pytest.raises(ConfigError, match="DATABASE_URL and DATABASE_URL_FILE are both set"):
+        load_settings()
+
+
+class _SecretsManager:
+    """What boto3's Secrets Manager client answers, for one secret."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets
+        self.asked: list[str] = []
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        self.asked.append(SecretId)
+        if SecretId not in self.secrets:
+            raise LookupError("ResourceNotFoundException")
+        return {"ARN": SecretId, "SecretString": self.secrets[SecretId]}
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shipways-demo/database-url-AbCdEf"
+
+
+@pytest.fixture
+def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> _SecretsManager:
+    client = _SecretsManager({ARN: "postgres://u:aws-pw@db:5432/app"})
+    fake = types.ModuleType("boto3")
+    fake.client = lambda service: client if service == "secretsmanager" else None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "boto3", fake)
+    return client
+
+
+def test_database_url_is_read_from_secrets_manager_at_start(
+    app_env: pytest.MonkeyPatch, secrets_manager: _SecretsManager
+) -> None:
+    app_env.setenv("DATABASE_URL_SECRET_ARN", ARN)
+    settings = load_settings()
+    assert settings.database_url is not None
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg://u:aws-pw@db:5432/app"
+    assert secrets_manager.asked == [ARN]
+
+
+def test_an_unreadable_secret_names_the_variable_and_the_fix(
+    app_env: pytest.MonkeyPatch, secrets_manager: _SecretsManager
+) -> None:
+    app_env.setenv("DATABASE_URL_SECRET_ARN", ARN + "-gone")
+    with pytest.raises(
+        ConfigError,
+        match=r"DATABASE_URL_SECRET_ARN=.*-gone: cannot read .*"
+        r"secretsmanager:GetSecretValue",
+    ):
+        load_settings()
+    app_env.setenv("DATABASE_URL_SECRET_ARN", ARN)
+    app_env.setenv("DATABASE_URL", "postgresql://u:p@db/app")
+    with pytest.raises(ConfigError, match="set together with DATABASE_URL"):
+        load_settings()
+
+
+def test_database_url_file_is_read_like_a_mounted_secret(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    secret.write_text("postgres://u:TopSecret@db:5432/app\n")
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    url = settings.sqlalchemy_url().render_as_string(hide_password=False)
+    assert url == "postgresql+psycopg://u:TopSecret@db:5432/app"
+    assert "TopSecret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "also_env", "message"),
+    [
+        (None, False, "DATABASE_URL_FILE='"),
+        (None, False, "cannot be read"),
+        ("  \n", False, "is empty"),
+        ("mysql://u:pw@db/app", False, "unsupported database"),
+        ("postgresql://u:pw@db/app", True, "DATABASE_URL and DATABASE_URL_FILE are both set"),
+    ],
+)
+def test_a_bad_database_url_file_is_refused_without_echoing_it(
+    app_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str | None,
+    also_env: bool,
+    message: str,
+) -> None:
+    secret = tmp_path / "DATABASE_URL"
+    if content is not None:
+        secret.write_text(content)
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    if also_env:
+        app_env.setenv("DATABASE_URL", "postgresql://u:pw@other/app")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "DATABASE_URL_FILE" in str(caught.value) or "(value hidden)" in str(caught.value)
+    assert message in str(caught.value)
+    assert "pw@" not in str(caught.value)

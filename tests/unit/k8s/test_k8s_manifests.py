@@ -27,6 +27,7 @@ def _objects(database_url: str | None = DB_URL, **config: Any) -> list[dict[str,
             "registry": "registry.example.com/shipways",
             "kubeContext": "prod",
             "ingressHost": "api.example.com",
+            "ingressTlsSecret": "api-example-com-tls",
         }
         | config
     )

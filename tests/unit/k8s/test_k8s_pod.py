@@ -51,18 +51,59 @@ def test_web_pod_runs_as_the_pod_spec_says() -> None:
     assert web.kwargs["mem_reservation"] == 128 * 2**20
     assert web.kwargs["nano_cpus"] == 750_000_000
     assert web.kwargs["cpu_shares"] == 102
-    assert web.kwargs["ports"] == {"8000/tcp": ("127.0.0.1",)}
+    assert "ports" not in web.kwargs  # reached on the private network, via the front door
     assert web.kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert web.app_port == 8000
     assert web.grace_s == 30
 
 
-def test_environment_is_the_config_map_plus_the_secret() -> None:
-    sqlite = pod.plan(_objects()).web.kwargs["environment"]
+def test_environment_is_the_config_map_and_the_secret_a_mounted_file() -> None:
+    sqlite = pod.plan(_objects()).web
     [config_map] = manifests.find(_objects(), "ConfigMap")
-    assert sqlite == config_map["data"]
-    postgres = pod.plan(_objects(DB_URL)).web.kwargs["environment"]
-    assert postgres == {**config_map["data"], "DATABASE_URL": DB_URL}
+    assert sqlite.kwargs["environment"] == config_map["data"]
+    assert sqlite.files == {}
+    postgres = pod.plan(_objects(DB_URL)).web
+    assert postgres.kwargs["environment"] == {
+        **config_map["data"],
+        "DATABASE_URL_FILE": manifests.DATABASE_URL_FILE,
+    }
+    assert DB_URL not in postgres.kwargs["environment"].values()
+    assert postgres.files == {manifests.DATABASE_URL_FILE: pod.MountedFile(DB_URL, 0o440)}
+    assert list(postgres.kwargs["tmpfs"]) == ["/tmp"]  # the Secret is a file, not a tmpfs
+
+
+def test_rollout_follows_the_deployment() -> None:
+    rollout = pod.plan(_objects(DB_URL)).rollout
+    assert rollout == pod.Rollout(replicas=CONFIG.replicas, pre_stop_s=5.0, grace_s=30)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "lifecycle"),
+    [
+        ({"type": "Recreate"}, None),
+        ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}, None),
+        (None, {"preStop": {"exec": {"command": ["sleep", "5"]}}}),
+    ],
+)
+def test_a_rollout_the_sandbox_cannot_run_fails_loudly(
+    strategy: dict[str, Any] | None, lifecycle: dict[str, Any] | None
+) -> None:
+    objects = _objects(DB_URL)
+    spec = _deployment(objects)["spec"]
+    if strategy is not None:
+        spec["strategy"] = strategy
+    if lifecycle is not None:
+        spec["template"]["spec"]["containers"][0]["lifecycle"] = lifecycle
+    with pytest.raises(SandboxError, match=r"strategy|preStop"):
+        pod.plan(objects)
+
+
+def test_a_writable_secret_mount_is_refused() -> None:
+    objects = _objects(DB_URL)
+    container = _deployment(objects)["spec"]["template"]["spec"]["containers"][0]
+    container["volumeMounts"][1]["readOnly"] = False
+    with pytest.raises(SandboxError, match="readOnly"):
+        pod.plan(objects)
 
 
 def test_command_follows_kubernetes_override_rules() -> None:
@@ -89,7 +130,9 @@ def test_postgres_release_runs_the_migration_job_first() -> None:
     assert job.role == "job"
     assert job.name == manifests.migrate_job_name(CONFIG, IMAGE)
     assert job.kwargs["entrypoint"] == ["python", "-m", "shipways_app", "migrate"]
-    assert job.kwargs["environment"]["DATABASE_URL"] == DB_URL
+    assert job.kwargs["environment"]["DATABASE_URL_FILE"] == manifests.DATABASE_URL_FILE
+    assert "DATABASE_URL" not in job.kwargs["environment"]
+    assert job.files[manifests.DATABASE_URL_FILE].content == DB_URL
     assert job.kwargs["read_only"] is True and job.kwargs["user"] == "10001:10001"
     assert "ports" not in job.kwargs and "restart_policy" not in job.kwargs
     assert job.attempts == 3  # backoffLimit 2

@@ -36,6 +36,9 @@ def test_bundle_holds_the_app_its_requirements_procfile_and_hooks(built: bundles
     assert any(n.startswith("shipways_app/migrations/versions/") for n in names)
     assert ".platform/hooks/predeploy/01_release.sh" in names
     assert ".platform/hooks/prebuild/01_release_out_of_procfile.sh" in names
+    # The edge: Beanstalk's nginx loads these (http block, then server block).
+    assert ".platform/nginx/conf.d/shipways_rate_limit.conf" in names
+    assert ".platform/nginx/conf.d/elasticbeanstalk/shipways_rate_limit.conf" in names
     roots = {n.split("/")[0] for n in names}
     assert roots == {
         "Procfile",

@@ -33,6 +33,29 @@ def test_compare_json_reports_every_target(results_file: Path) -> None:
         assert cost["planned"] or cost["reason"]
     assert set(data["operations"]) == {"local", "vps", "paas", "k8s", "serverless"}
     assert len(data["guide"]) == 5
+    assert isinstance(data["warnings"], list)  # region warnings land here
+    steps = data["capacity_steps"]
+    assert set(steps) == {"vps", "paas", "k8s", "serverless"}
+    for found in steps.values():  # from 0, rising, each with its counts
+        assert found[0]["requests_per_month"] == 0
+        counts = [s["requests_per_month"] for s in found]
+        assert counts == sorted(counts) and all("servers" in s and "nodes" in s for s in found)
+    assert data["capacity_max"] == 10 * data["sweep_max"]
+    assert "capacity target" in data["assumptions"]
+    assert any(k.endswith("sizing: capacity") for k in data["assumptions"])
+
+
+def test_the_guide_prices_paas_as_configured_where_scaling_is_needed(results_file: Path) -> None:
+    data = json.loads(CliRunner().invoke(app, ["compare", "--json"]).stdout)
+    for rec in data["guide"]:
+        if "scaling" not in rec["needs"] or "portable" in rec["needs"]:
+            continue
+        assert "paas" not in rec["excluded"], rec["key"]
+        paas = next(o for o in rec["options"] if o["target"] == "paas")
+        assert paas["configuration"] == "LoadBalanced"
+        assert "environmentType: LoadBalanced" in paas["settings"]
+    enterprise = next(r for r in data["guide"] if r["key"] == "enterprise-app")
+    assert "runs elsewhere unchanged" in enterprise["excluded"]["paas"]  # no setting fixes that
 
 
 def test_with_nothing_measured_here_the_snapshot_is_shown_and_said(

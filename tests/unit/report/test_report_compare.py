@@ -147,8 +147,10 @@ def test_the_page_is_self_contained(comparison: Comparison) -> None:
         )
     ]
     assert "@import" not in html and "url(" not in html
-    polylines = [a for t, a in tags if t == "polyline"]
-    assert {a["data-target"] for a in polylines} == {"vps", "serverless"}
+    lines = [a for t, a in tags if t == "g" and a.get("class") == "series"]
+    assert {a["data-target"] for a in lines} == {"vps", "serverless"}
+    assert {a["data-dash"] for a in lines if a["data-target"] == "vps"} == {"none"}
+    assert {a["data-dash"] for a in lines if a["data-target"] == "serverless"} != {"none"}
     assert any(t == "circle" for t, _ in tags)  # the break-even marker
     assert "not measured" in html and "planning failed: RuntimeError: no platform" in html
     links = {a.get("href") for t, a in tags if t == "a"}

@@ -113,3 +113,68 @@ def test_prune_removes_only_older_builds_of_the_same_flavor() -> None:
     images.removed.clear()
     prune_superseded(client, f"{repo}:lambda-harness-new", None)
     assert images.removed == [f"{repo}:lambda-harness-old"]
+
+
+class _EmptyEngineImages:
+    """`client.images` of an engine with no base image yet: records pulls."""
+
+    def __init__(self) -> None:
+        self.pulled: list[str] = []
+
+    def get(self, tag: str) -> object:
+        from docker.errors import ImageNotFound
+
+        raise ImageNotFound(tag)
+
+    def pull(self, repository: str, tag: str) -> None:
+        self.pulled.append(f"{repository}:{tag}")
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["registry", "no registry"])
+def test_the_base_comes_from_the_official_image_where_a_registry_answers(
+    reachable: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from infra.sandbox import images, official
+
+    monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
+    client = SimpleNamespace(images=_EmptyEngineImages())
+    built: list[dict[str, object]] = []
+    bootstrapped: list[str] = []
+    monkeypatch.setattr(official, "registry_reachable", lambda: reachable)
+    monkeypatch.setattr(
+        images,
+        "build_image",
+        lambda client, context, tag, **kw: built.append(
+            {"tag": tag, "dockerfile": (context / "Dockerfile").read_text(), **kw}
+        ),
+    )
+    monkeypatch.setattr(images, "_build_base", lambda c, r, tag, p: bootstrapped.append(tag))
+    monkeypatch.setattr(images, "image_size_mb", lambda c, tag: 100.0)
+    monkeypatch.setattr(images, "prune_superseded", lambda *a, **k: [])
+    said: list[str] = []
+
+    tag = images.ensure_base_image(client, progress=said.append)  # type: ignore[arg-type]
+
+    assert tag == BaseRecipe().tag()
+    if reachable:
+        assert client.images.pulled == ["debian:bookworm-slim"]
+        assert bootstrapped == []
+        assert built[0]["tag"] == tag
+        assert "FROM ${DEBIAN_IMAGE}" in str(built[0]["dockerfile"])
+        assert built[0]["buildargs"] == {
+            "DEBIAN_IMAGE": "debian:bookworm-slim",
+            "PACKAGES": "python3 python3-venv ca-certificates",
+        }
+        assert said[0] == "base image: from the official debian:bookworm-slim (a registry answers)"
+    else:
+        assert client.images.pulled == [] and built == []
+        assert bootstrapped == [tag]
+        assert said[0].startswith("base image: no image registry reachable, building Debian 12")
+
+
+def test_the_registry_probe_says_no_when_nothing_answers() -> None:
+    from infra.sandbox.official import registry_reachable
+
+    assert registry_reachable("http://127.0.0.1:9/v2/", timeout=0.5) is False

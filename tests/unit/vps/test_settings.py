@@ -21,8 +21,12 @@ def test_defaults_and_layout() -> None:
     assert (lay.base, lay.current, lay.env_file) == (
         "/srv/shipways",
         "/srv/shipways/current",
-        "/srv/shipways/shared/.env",
+        "/etc/shipways/database.env",
     )
+    # What root writes lives in a root-owned folder, never under the deploy user's /srv/APP.
+    for path in (lay.env_file, lay.app_env_file, lay.gunicorn_config):
+        assert path.startswith(lay.config_dir + "/") and not path.startswith(lay.base)
+    assert lay.app_user == "shipways-app" != settings.deploy_user
     assert (lay.service, lay.socket_unit, lay.candidate_service) == (
         "shipways.service",
         "shipways.socket",
@@ -39,6 +43,9 @@ def test_stack_spelling_is_accepted() -> None:
         3,
     )
     assert settings.layout.var == "my_api"
+    assert settings.layout.app_user == "my-api-app"
+    long_name = settings_from({"appName": "a" * 32}).layout.app_user
+    assert len(long_name) <= 32 and long_name.endswith("-app")  # useradd's limit
 
 
 @pytest.mark.parametrize(
@@ -53,6 +60,8 @@ def test_stack_spelling_is_accepted() -> None:
         ({"healthPath": "readyz"}, "is not a URL path"),
         ({"releasesToKeep": 1}, "greater than or equal to 2"),
         ({"hots": "typo"}, "Extra inputs are not permitted"),
+        ({"deployUser": "shipways-app"}, "deployUser: 'shipways-app' is reserved"),
+        ({"deployUser": "root"}, "deployUser: 'root' is reserved"),
     ],
 )
 def test_bad_settings_name_the_problem(data: dict[str, object], message: str) -> None:

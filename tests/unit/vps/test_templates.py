@@ -39,9 +39,9 @@ def _directives(unit: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("unit", ["shipways.service", "shipways-candidate.service"])
-def test_app_units_are_sandboxed_and_run_as_deploy(unit: str) -> None:
+def test_app_units_are_sandboxed_and_run_as_the_app_user(unit: str) -> None:
     d = _directives(_files()[f"/etc/systemd/system/{unit}"].content)
-    assert d["Type"] == ["notify"] and d["User"] == ["deploy"]
+    assert d["Type"] == ["notify"] and d["User"] == d["Group"] == ["shipways-app"]
     for key, value in {
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
@@ -53,7 +53,7 @@ def test_app_units_are_sandboxed_and_run_as_deploy(unit: str) -> None:
     }.items():
         assert d[key] == [value], key
     assert "ReadWritePaths" not in d  # nothing on disk is writable for the app
-    assert d["EnvironmentFile"] == ["/srv/shipways/shared/app.env", "/srv/shipways/shared/.env"]
+    assert d["EnvironmentFile"] == ["/etc/shipways/app.env", "/etc/shipways/database.env"]
 
 
 def test_live_unit_reloads_with_hup_and_candidate_uses_the_side_socket() -> None:
@@ -75,7 +75,7 @@ def test_socket_only_nginx_and_the_app_can_connect() -> None:
     d = _directives(_files()["/etc/systemd/system/shipways.socket"].content)
     assert d["ListenStream"] == ["/run/shipways/gunicorn.sock"]
     assert (d["SocketUser"], d["SocketGroup"], d["SocketMode"]) == (
-        ["deploy"],
+        ["shipways-app"],
         ["www-data"],
         ["0660"],
     )
@@ -89,7 +89,7 @@ def test_gunicorn_config_reads_the_release_it_runs(tmp_path: Path) -> None:
         "APP_MODULE=pkg.mod:app\nSHIPWAYS_GIT_SHA=20260101T000000Z-abc\n# comment\n"
     )
     config = tmp_path / "gunicorn.conf.py"
-    config.write_text(_files()["/srv/shipways/shared/gunicorn.conf.py"].content)
+    config.write_text(_files()["/etc/shipways/gunicorn.conf.py"].content)
     probe = (
         "import runpy, json, sys; c = runpy.run_path(sys.argv[1]); "
         "print(json.dumps({k: c[k] for k in ('wsgi_app', 'raw_env', 'workers', 'worker_class')}))"
@@ -198,8 +198,8 @@ def test_app_env_holds_no_secret_and_extra_values() -> None:
     env = templates.app_env(settings)
     assert "SHIPWAYS_TARGET=vps\n" in env and "SHIPWAYS_LOG_LEVEL=DEBUG\n" in env
     assert "DATABASE_URL" not in env
-    managed = {f.path: f for f in templates.app_files(settings)}["/srv/shipways/shared/app.env"]
-    assert (managed.owner, managed.group, managed.mode) == ("root", "deploy", 0o640)
+    managed = {f.path: f for f in templates.app_files(settings)}["/etc/shipways/app.env"]
+    assert (managed.owner, managed.group, managed.mode) == ("root", "shipways-app", 0o640)
 
 
 @pytest.fixture
