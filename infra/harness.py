@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +88,19 @@ class OfflinePlan:
         return found[0]
 
 
+# What the toolkit's own resources would answer on every target (the real token generator
+# runs in `tests/engine`).
+OFFLINE_WRITE_TOKEN = "offline-plan-token-not-a-real-one"  # noqa: S105 - a placeholder
+SHARED_OUTPUTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "pulumi-python:dynamic/shipways:WriteToken": lambda _inputs: {"token": OFFLINE_WRITE_TOKEN},
+}
+
+
 class _Recorder(mocks.Mocks):
     def __init__(self, answers: Mocks) -> None:
         self.declared: list[Declared] = []
         self.options: dict[str, RegisteredOptions] = {}
-        self._outputs = answers.outputs
+        self._outputs = {**SHARED_OUTPUTS, **answers.outputs}
         self._calls = answers.calls
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:

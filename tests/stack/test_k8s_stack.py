@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from infra import cli
 from infra.config import ConfigError, K8sConfig, namespaced, narrow, read_stack_file
-from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.harness import OFFLINE_WRITE_TOKEN, Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.k8s import component, export, manifests
 from infra.targets.k8s.image import source_digest
@@ -38,6 +38,7 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 LOADED = "pulumi-python:dynamic:Resource"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 DB_URL = "postgresql://app:s3cret-pw@db.example.internal:5432/shipways"
 # How the RPC marks a secret value: {SIG_KEY: SECRET_SIG, "value": ...}.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -119,7 +120,7 @@ def _pod(plan: OfflinePlan, kind: str = DEPLOYMENT) -> dict[str, Any]:
 def test_graph_with_postgres_and_ingress(plan: OfflinePlan) -> None:
     counts = Counter(r.type for r in plan.resources)
     expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, SECRET, JOB, DEPLOYMENT]
-    expected += [SERVICE]
+    expected += [SERVICE, WRITE_TOKEN, SECRET]  # the write token and its Secret
     expected += [PDB, HPA, POLICY, POLICY, INGRESS]  # the web pods' and the Job's policies
     assert counts == Counter(expected)
 
@@ -128,7 +129,8 @@ def test_graph_with_sqlite_has_no_job_secret_or_ingress(
     sqlite: tuple[OfflinePlan, Registrations],
 ) -> None:
     types = {r.type for r in sqlite[0].resources}
-    assert not types & {JOB, SECRET, INGRESS}
+    assert not types & {JOB, INGRESS}
+    assert [r.name for r in sqlite[0].of_type(SECRET)] == ["writeTokenSecret"]
     assert {DEPLOYMENT, SERVICE, HPA, PDB, POLICY, NAMESPACE} <= types
 
 
@@ -261,12 +263,10 @@ def test_with_postgres_pods_read_the_secret_as_a_file_and_run_the_images_own_com
         container = pod["containers"][0]
         refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
         assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secretRef
-        assert container["env"] == [
-            {
-                "name": "DATABASE_URL_FILE",
-                "value": "/var/run/secrets/shipways/database/DATABASE_URL",
-            }
-        ]
+        assert container["env"][0] == {
+            "name": "DATABASE_URL_FILE",
+            "value": "/var/run/secrets/shipways/database/DATABASE_URL",
+        }
         assert container["env"][0]["value"] == manifests.DATABASE_URL_FILE
         (volume,) = [v for v in pod["volumes"] if v["name"] == "database"]
         database = _spec(_secret(plan))["metadata"]["name"]
@@ -730,7 +730,7 @@ def test_without_a_registry_login_pods_pull_anonymously(
     sqlite: tuple[OfflinePlan, Registrations],
 ) -> None:
     assert "imagePullSecrets" not in _pod(sqlite[0])
-    assert not sqlite[0].of_type(SECRET)
+    assert "registrySecret" not in [r.name for r in sqlite[0].of_type(SECRET)]
 
 
 def test_a_registry_username_without_its_password_is_refused() -> None:
@@ -775,3 +775,47 @@ def test_namespace_is_protected_and_retained_outside_demo(
     assert (options.protect, options.retain_on_delete) == (expected, expected)
     others = [r for r in plan.resources if r.type.startswith("kubernetes:") and r.type != NAMESPACE]
     assert others and not any(r.options and r.options.protect for r in others)
+
+
+def test_write_token_is_a_secret_mounted_as_a_file_in_the_web_pods_only(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    token = _spec(_secret(plan, "writeTokenSecret"))
+    assert token["stringData"] == {"write-token": OFFLINE_WRITE_TOKEN}
+    assert token["immutable"] is True
+    name = manifests.token_secret_name(narrow(plan.config, K8sConfig), OFFLINE_WRITE_TOKEN)
+    assert token["metadata"]["name"] == name  # content-hashed: a new token rolls the pods
+    # The value travels as a Pulumi secret and stays one in the state.
+    assert seen.raw["writeTokenSecret"]["stringData"][SIG_KEY] == SECRET_SIG
+    assert {"stringData", "data"} <= set(seen.secret_outputs["writeTokenSecret"])
+    web = _pod(plan)
+    (volume,) = [v for v in web["volumes"] if v["name"] == "write-token"]
+    assert volume["secret"] == {"secretName": name, "defaultMode": 0o440}
+    container = web["containers"][0]
+    assert {"name": "WRITE_TOKEN_FILE", "value": manifests.WRITE_TOKEN_FILE} in container["env"]
+    assert {
+        "name": "write-token",
+        "mountPath": manifests.WRITE_TOKEN_DIR,
+        "readOnly": True,
+    } in container["volumeMounts"]
+    assert OFFLINE_WRITE_TOKEN not in json.dumps(container), "a file, never an env value"
+    assert "writeTokenSecret" in seen.depends["deployment"]
+    # The migration Job writes nothing over HTTP: it never sees the token.
+    job = _pod(plan, JOB)
+    assert "write-token" not in json.dumps(job)
+
+
+def test_write_token_is_exported_as_a_secret_and_a_given_one_is_used(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, _ = postgres
+    exported = plan.exports["write_token"]
+    assert exported[SIG_KEY] == SECRET_SIG, "exported in plain text"
+    assert exported["value"] == OFFLINE_WRITE_TOKEN
+    given = "given-token-of-the-operator-0123456789"
+    chosen, _ = _plan(secrets={"writeToken": given})
+    assert not chosen.of_type(WRITE_TOKEN), "a given token is used, none generated"
+    assert _spec(_secret(chosen, "writeTokenSecret"))["stringData"] == {"write-token": given}
+    with pytest.raises(Exception, match=r"writeToken \(value hidden\) is no usable write token"):
+        _plan(secrets={"writeToken": "short"})

@@ -58,7 +58,7 @@ from infra.targets.serverless.artifact import (
     cached_zip,
     load_zip,
 )
-from infra.write_token import WriteToken
+from infra.write_token import CONFIG_KEY, deployment_token
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
@@ -100,6 +100,8 @@ class ServerlessApp(pulumi.ComponentResource):
         package: LambdaZip,
         database_url: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        given_token: pulumi.Output[str] | None = None,
     ) -> None:
         super().__init__("shipways:serverless:ServerlessApp", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -151,7 +153,7 @@ class ServerlessApp(pulumi.ComponentResource):
         # The write token: generated once, stored in Secrets Manager, read by the function
         # at init through its ARN (boto3 comes with the managed runtime); the function's role
         # may read that one secret only.
-        write_token = WriteToken("write-token", opts=child)
+        write_token = deployment_token(given_token, child)
         token_secret = aws.secretsmanager.Secret(
             "write-token",
             name_prefix=f"{function_name}/write-token-",
@@ -163,7 +165,7 @@ class ServerlessApp(pulumi.ComponentResource):
         token_version = aws.secretsmanager.SecretVersion(
             "write-token",
             secret_id=token_secret.id,
-            secret_string=write_token.token,
+            secret_string=write_token,
             opts=child,
         )
         token_policy = aws.iam.RolePolicy(
@@ -292,7 +294,7 @@ class ServerlessApp(pulumi.ComponentResource):
         self.version = function.version
         self.log_group = logs.name
         self.stage = stage.name
-        self.write_token: pulumi.Output[str] = pulumi.Output.secret(write_token.token)
+        self.write_token = write_token
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
@@ -376,7 +378,9 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
     except ArtifactError as exc:
         raise pulumi.RunError(str(exc)) from None  # the reason, without a traceback
     database_url = secrets.get("databaseUrl")
-    app = ServerlessApp("shipways", config, package, database_url)
+    app = ServerlessApp(
+        "shipways", config, package, database_url, given_token=secrets.get(CONFIG_KEY)
+    )
     return {
         "url": app.url,
         "function_name": app.function_name,

@@ -40,10 +40,6 @@ OUTPUTS = {
         "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{inputs['name']}"
     },
     "aws:iam/role:Role": lambda inputs: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{inputs['name']}"},
-    # What the token generator would create (the real one runs in `tests/engine`).
-    "pulumi-python:dynamic/shipways:WriteToken": lambda _inputs: {
-        "token": "offline-plan-token-not-a-real-one"
-    },
     "aws:lambda/function:Function": _function,
     "aws:secretsmanager/secret:Secret": lambda inputs: {
         "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{inputs['namePrefix']}AbCdEf"
