@@ -177,9 +177,14 @@ class VpsSandbox:
         settings = self.settings(config)
         self.keep_config(config)
         admin = access.connection(ADMIN)
+        # One token per server, as the stack's: kept here (0600) until `down`, handed to
+        # provision apart from the settings; on the server it is a systemd credential.
+        token = tokens.ensure(self.state).read_text().strip()
         try:
             with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
-                outcome = shipways_fabric.provision(admin, settings, progress=step.note)
+                outcome = shipways_fabric.provision(
+                    admin, settings, progress=step.note, write_token=token
+                )
                 provision_s = step.elapsed
                 step.result(f"{len(outcome.changed)} change(s)")
             with narrator.step("deploy", f"deploying to {self.instance}") as step:
@@ -292,7 +297,8 @@ class VpsSandbox:
     def down(self, console: Console) -> bool:
         narrator = _narrator(console)
         removed = remove_container(ensure_engine(progress=narrator.note), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json"):
+        kept = ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json")
+        for name in (*kept, tokens.TOKEN_FILE):
             (self.state / name).unlink(missing_ok=True)
         if removed:
             narrator.say("down", f"removed container {self.instance}")
@@ -327,7 +333,7 @@ class VpsSandbox:
         return access
 
     def token(self) -> str | None:
-        """The write token the provision installed (kept beside the SSH key), if any."""
+        """The write token provision installed (kept beside the SSH key), if any."""
         return tokens.read(self.state)
 
     def checks(self, endpoint: Endpoint) -> Checks:
