@@ -1,11 +1,14 @@
 """Writes need a bearer token; reads stay public.
 
-One token per deployment. It never travels in a plain environment variable: the app reads
-it from a file (`WRITE_TOKEN_FILE`, or `write-token` in systemd's `$CREDENTIALS_DIRECTORY`;
-a Kubernetes Secret or an Elastic Beanstalk secret lands in such a file) or, on Lambda, from
-AWS Secrets Manager (`WRITE_TOKEN_SECRET_ARN`) or SSM Parameter Store
-(`WRITE_TOKEN_PARAMETER`) once, at init. boto3 comes with the Lambda managed runtime and is
-not shipped in the app's zip, so it is imported only on that path.
+One token per deployment, delivered by each platform's secret mechanism: a file
+(`WRITE_TOKEN_FILE`: a Kubernetes Secret's mount; or `write-token` in systemd's
+`$CREDENTIALS_DIRECTORY` on the VPS), Elastic Beanstalk's environment secrets (`WRITE_TOKEN`,
+which the platform fetches from Secrets Manager at instance start: the environment's
+configuration holds only the secret's ARN), or, on Lambda, AWS Secrets Manager
+(`WRITE_TOKEN_SECRET_ARN`) or SSM Parameter Store (`WRITE_TOKEN_PARAMETER`) once, at init.
+boto3 comes with the Lambda managed runtime and is not shipped in the app's zip, so it is
+imported only on that path. `WRITE_TOKEN` is removed from the process environment once read,
+so nothing the app starts later inherits it.
 
 No token configured at all is allowed (a fresh checkout serves reads at once) but writes then
 answer 503 "writes disabled": an app that forgot its secret never accepts anonymous writes.
@@ -31,20 +34,21 @@ CREDENTIAL_NAME = "write-token"  # systemd LoadCredential= name, also the Secret
 MIN_TOKEN_LENGTH = 16
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = 'Bearer realm="shipways"'
-# Variables that would hold the token's value: refused, so nobody "fixes" a missing file so.
-PLAIN_TOKEN_VARS = ("WRITE_TOKEN", "SHIPWAYS_WRITE_TOKEN")
+# Set by Elastic Beanstalk from its `environmentsecrets` option (a Secrets Manager ARN).
+BEANSTALK_VARIABLE = "WRITE_TOKEN"
 
 
 def load_write_token(settings: Settings) -> str | None:
     """The configured write token, None when none is configured, or ConfigError."""
     env = os.environ
-    plain = [name for name in PLAIN_TOKEN_VARS if env.get(name)]
-    if plain:
-        raise ConfigError(
-            f"{plain[0]} (value hidden) is not allowed: a token in an environment variable "
-            "leaks through process listings and crash reports; put it in a file readable "
-            "only by the app and set WRITE_TOKEN_FILE to its path"
-        )
+    injected = env.pop(BEANSTALK_VARIABLE, None)
+    if injected is not None:
+        if settings.write_token_file is not None:
+            raise ConfigError(
+                f"{BEANSTALK_VARIABLE} (value hidden) and WRITE_TOKEN_FILE are both set: "
+                "set only one of them"
+            )
+        return _checked(injected, f"{BEANSTALK_VARIABLE} (the platform's secret)")
     if settings.write_token_file is not None:
         return _from_file(settings.write_token_file, "WRITE_TOKEN_FILE")
     credentials = env.get("CREDENTIALS_DIRECTORY")

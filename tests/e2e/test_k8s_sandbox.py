@@ -112,8 +112,9 @@ def test_every_pod_reads_the_token_from_its_secret_file_and_nowhere_else(
         image = client.images.get(pod.image.id)
         assert token not in json.dumps(image.attrs), "token baked into the image"
     headers = {"Authorization": f"Bearer {token}"}
-    for _ in range(4):  # the front door spreads these over the replicas
-        created = httpx.post(f"{endpoint.url}/products", json={"name": "k8s-token", "price": 1},
+    for index in range(4):  # the front door spreads these over the replicas
+        product = {"name": f"k8s-token-{uuid.uuid4().hex[:8]}-{index}", "price": 1}
+        created = httpx.post(f"{endpoint.url}/products", json=product,
                              headers=headers, timeout=10, trust_env=False)  # fmt: skip
         assert created.status_code == 201, created.text
     for pod in pods:

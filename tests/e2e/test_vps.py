@@ -262,7 +262,7 @@ def test_write_token_is_a_root_only_credential_and_nowhere_else(
         assert journal.stdout.strip() == "0", "token in the journal"
     finally:
         conn.close()
-    created = httpx.post(f"{url}/products", json={"name": "vps-token", "price": 1},
+    created = httpx.post(f"{url}/products", json={"name": f"vps-token-{time.time_ns()}", "price": 1},
                          headers={"Authorization": f"Bearer {token}"}, timeout=10,
                          trust_env=False)  # fmt: skip
     assert created.status_code == 201, created.text

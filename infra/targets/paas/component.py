@@ -26,6 +26,8 @@ What gets declared, and why each piece is shaped the way it is:
   it drives CloudFormation, Auto Scaling, EC2 and ELB on your behalf, and AWS updates those
   policies as the platform changes; a hand-copied list would rot. Its trust is pinned to
   Beanstalk, with the external id Beanstalk sends and this account as the source.
+- The write token (`writeToken`, else generated once) goes to Secrets Manager the same way
+  (`WRITE_TOKEN`, an environment secret); the instance role may read that secret alone.
 - The database URL, when given, goes to Secrets Manager; the environment references the
   secret's ARN (`environmentsecrets`), so the URL never appears in Beanstalk's configuration
   or console, and only the instance role may read it.
@@ -38,12 +40,14 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from shipways_app import auth
 
 from infra.config import PaasConfig, StackConfig, narrow
 from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import edge, spec
+from infra.write_token import CONFIG_KEY, deployment_token
 
 SERVICE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
@@ -89,6 +93,8 @@ class BeanstalkApp(pulumi.ComponentResource):
             name, prefix, account.account_id, tags, child
         )
         database_secret, secret_value = self._database_secret(name, prefix, secrets, tags, child)
+        self.write_token = deployment_token(secrets.get(CONFIG_KEY), child)
+        token_secret, token_value = self._token_secret(name, prefix, tags, child)
         profile, instance_policy = self._instance_profile(
             name,
             prefix,
@@ -97,6 +103,7 @@ class BeanstalkApp(pulumi.ComponentResource):
             account.account_id,
             region.region,
             database_secret,
+            token_secret,
             tags,
             child,
         )
@@ -131,11 +138,13 @@ class BeanstalkApp(pulumi.ComponentResource):
             tier="WebServer",
             solution_stack_name=platform,
             version=version.name,
-            settings=_environment_settings(config, service_role.arn, profile.name, database_secret),
+            settings=_environment_settings(
+                config, service_role.arn, profile.name, database_secret, token_secret
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*attachments, instance_policy, *secret_value],
+                depends_on=[*attachments, instance_policy, *secret_value, token_value],
             ),
         )
 
@@ -293,6 +302,26 @@ class BeanstalkApp(pulumi.ComponentResource):
         )
         return secret, [value]
 
+    def _token_secret(
+        self, name: str, prefix: str, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        """The write token's secret and its value; the environment references its ARN."""
+        secret = aws.secretsmanager.Secret(
+            f"{name}-write-token",
+            name_prefix=f"{prefix}/write-token-",
+            description="Bearer token for writes to the shipways paas environment",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+        value = aws.secretsmanager.SecretVersion(
+            f"{name}-write-token-value",
+            secret_id=secret.id,
+            secret_string=self.write_token,  # a Pulumi secret to state
+            opts=child,
+        )
+        return secret, value
+
     def _instance_profile(
         self,
         name: str,
@@ -302,6 +331,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         account_id: pulumi.Output[str],
         region: pulumi.Output[str],
         database_secret: aws.secretsmanager.Secret | None,
+        token_secret: aws.secretsmanager.Secret,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> tuple[aws.iam.InstanceProfile, aws.iam.RolePolicy]:
@@ -321,7 +351,11 @@ class BeanstalkApp(pulumi.ComponentResource):
         )
         secret_arn: pulumi.Input[str | None] = database_secret.arn if database_secret else None
         policy = pulumi.Output.all(
-            bucket=bucket.arn, account=account_id, region=region, secret=secret_arn
+            bucket=bucket.arn,
+            account=account_id,
+            region=region,
+            secret=secret_arn,
+            token=token_secret.arn,
         ).apply(lambda v: _instance_policy(prefix, **v))
         role_policy = aws.iam.RolePolicy(
             f"{name}-instance-policy", role=role.name, policy=policy, opts=child
@@ -342,7 +376,7 @@ def _platform(pattern: str, parent: pulumi.Resource) -> str:
 
 
 def _instance_policy(
-    environment: str, bucket: str, account: str, region: str, secret: str | None
+    environment: str, bucket: str, account: str, region: str, secret: str | None, token: str
 ) -> str:
     """Every action named, every resource scoped: what an instance of this environment needs.
 
@@ -384,6 +418,12 @@ def _instance_policy(
             "Resource": arn("logs", f"log-group:/aws/elasticbeanstalk/{environment}/*"),
         },
         {
+            "Sid": "ReadTheWriteToken",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": token,
+        },
+        {
             "Sid": "ReportThisEnvironmentsHealth",
             "Effect": "Allow",
             "Action": ["elasticbeanstalk:PutInstanceStatistics"],
@@ -410,6 +450,7 @@ def _environment_settings(
     service_role_arn: pulumi.Output[str],
     instance_profile: pulumi.Output[str],
     database_secret: aws.secretsmanager.Secret | None,
+    token_secret: aws.secretsmanager.Secret,
 ) -> list[aws.elasticbeanstalk.EnvironmentSettingArgs]:
     env_ns = "aws:elasticbeanstalk:application:environment"
     load_balanced = config.environment_type == "LoadBalanced"
@@ -465,14 +506,11 @@ def _environment_settings(
     sqlite_path = SQLITE_PATH if database_secret is None else None
     app_env = {**spec.app_environment(config, sqlite_path=sqlite_path), "PORT": APP_PORT}
     settings += [_setting(env_ns, key, value) for key, value in sorted(app_env.items())]
+    # Secrets: the environment holds the ARNs; Beanstalk fetches the values at instance start.
+    secrets_ns = "aws:elasticbeanstalk:application:environmentsecrets"
+    settings.append(_setting(secrets_ns, auth.BEANSTALK_VARIABLE, token_secret.arn))
     if database_secret is not None:
-        settings.append(
-            _setting(
-                "aws:elasticbeanstalk:application:environmentsecrets",
-                "DATABASE_URL",
-                database_secret.arn,
-            )
-        )
+        settings.append(_setting(secrets_ns, "DATABASE_URL", database_secret.arn))
     return settings
 
 
@@ -492,4 +530,5 @@ def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
         "bucket": app.bucket_name,
         "bundleSha256": built.sha256,
         "bundleBytes": built.size_bytes,
+        "write_token": app.write_token,  # a secret: `pulumi stack output --show-secrets`
     }

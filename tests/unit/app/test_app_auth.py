@@ -3,6 +3,7 @@ file, systemd's credentials directory, Secrets Manager or SSM - never an env var
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -123,14 +124,32 @@ def test_no_source_means_no_token(app_env: pytest.MonkeyPatch, tmp_path: Path) -
     assert load_write_token(load_settings()) is None
 
 
-@pytest.mark.parametrize("variable", ["WRITE_TOKEN", "SHIPWAYS_WRITE_TOKEN"])
-def test_token_in_a_plain_environment_variable_is_refused(
-    app_env: pytest.MonkeyPatch, variable: str
+def test_token_from_beanstalk_environment_secrets_leaves_the_environment(
+    app_env: pytest.MonkeyPatch,
 ) -> None:
-    app_env.setenv(variable, "plain-env-token-0123456789")
-    with pytest.raises(ConfigError, match=f"{variable} \\(value hidden\\) is not allowed") as info:
+    """Elastic Beanstalk resolves the `environmentsecrets` ARN into WRITE_TOKEN: read once,
+    then gone from os.environ, so no process the app starts inherits it."""
+    app_env.delenv("WRITE_TOKEN_FILE")
+    app_env.setenv("WRITE_TOKEN", "beanstalk-secret-token-0123456789")
+    assert load_write_token(load_settings()) == "beanstalk-secret-token-0123456789"
+    assert "WRITE_TOKEN" not in os.environ
+
+
+def test_platform_secret_and_a_token_file_together_are_refused(
+    app_env: pytest.MonkeyPatch,
+) -> None:
+    app_env.setenv("WRITE_TOKEN", "beanstalk-secret-token-0123456789")
+    with pytest.raises(ConfigError, match="both set") as info:
         load_write_token(load_settings())
-    assert "plain-env-token" not in str(info.value) and "WRITE_TOKEN_FILE" in str(info.value)
+    assert "beanstalk-secret-token" not in str(info.value)
+
+
+def test_a_short_platform_secret_stops_start_up(app_env: pytest.MonkeyPatch) -> None:
+    app_env.delenv("WRITE_TOKEN_FILE")
+    app_env.setenv("WRITE_TOKEN", "short")
+    with pytest.raises(ConfigError, match="not a usable write token") as info:
+        load_write_token(load_settings())
+    assert "short" not in str(info.value).split("(value hidden)")[0]
 
 
 @pytest.mark.parametrize(
