@@ -262,9 +262,9 @@ def test_write_token_is_a_root_only_credential_and_nowhere_else(
         assert journal.stdout.strip() == "0", "token in the journal"
     finally:
         conn.close()
-    created = httpx.post(f"{url}/products", json={"name": f"vps-token-{time.time_ns()}", "price": 1},
-                         headers={"Authorization": f"Bearer {token}"}, timeout=10,
-                         trust_env=False)  # fmt: skip
+    product = {"name": f"vps-token-{time.time_ns()}", "price": 1}
+    created = httpx.post(f"{url}/products", json=product, timeout=10, trust_env=False,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     assert created.status_code == 201, created.text
     inspected = docker.from_env().containers.get(box.instance).attrs["Config"]["Env"]
     assert not any(token in item for item in inspected or [])
