@@ -33,10 +33,10 @@ WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 KIND = {"clusterMode": "kind", "registry": None, "kubeContext": None, "localCluster": "dev"}
 # Each stack's dynamic resources (k8s has one only in a local-cluster mode).
 EXPECTED = {
-    "vps": [HOST_KEY, RELEASE],
-    "vps-local": [RELEASE],
-    "paas": [],
-    "k8s": [],
+    "vps": [HOST_KEY, WRITE_TOKEN, RELEASE],
+    "vps-local": [WRITE_TOKEN, RELEASE],
+    "paas": [WRITE_TOKEN],
+    "k8s": [WRITE_TOKEN],
     "serverless": [WRITE_TOKEN],
 }
 _CAPTURED: dict[str, CapturedStack] = {}
@@ -79,7 +79,7 @@ def test_each_stack_declares_the_dynamic_resources_we_know(stack: str) -> None:
 
 
 def test_k8s_local_cluster_mode_declares_the_image_load() -> None:
-    assert [d.type for d in captured("k8s-kind").dynamic] == [LOADED]
+    assert sorted(d.type for d in captured("k8s-kind").dynamic) == sorted([LOADED, WRITE_TOKEN])
 
 
 def _every_registration() -> list[tuple[str, str]]:
