@@ -347,6 +347,11 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["privileged"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        token_mount = {
+            "name": "write-token",
+            "mountPath": "/var/run/secrets/shipways/write-token",
+            "readOnly": True,
+        }
         assert container["volumeMounts"] == [
             {"name": "tmp", "mountPath": "/tmp"},
             {
@@ -354,11 +359,15 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
                 "mountPath": "/var/run/secrets/shipways/database",
                 "readOnly": True,
             },
+            *([token_mount] if kind == DEPLOYMENT else []),  # the web pods only
         ]
     database = _spec(_secret(plan))["metadata"]["name"]
+    token = _spec(_secret(plan, "writeTokenSecret"))["metadata"]["name"]
+    token_volume = {"name": "write-token", "secret": {"secretName": token, "defaultMode": 0o440}}
     assert pod["volumes"] == [
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         {"name": "database", "secret": {"secretName": database, "defaultMode": 0o440}},
+        *([token_volume] if kind == DEPLOYMENT else []),
     ]
 
 
@@ -643,9 +652,10 @@ def test_declared_objects_are_exactly_the_rendered_manifests(plan: OfflinePlan) 
     """The single source: what the stack declares is `manifests.render`, field for field."""
     config = narrow(plan.config, K8sConfig)
     login = manifests.docker_config_json("ghcr.io", "deployer", "registry-token")
-    rendered = manifests.render(
-        config, manifests.plain_release(config, plan.exports["image"], DB_URL, login)
+    release = manifests.plain_release(
+        config, plan.exports["image"], DB_URL, login, OFFLINE_WRITE_TOKEN
     )
+    rendered = manifests.render(config, release)
 
     def by_name(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # The two Secrets' registrations may reach the engine in either order.
@@ -698,7 +708,9 @@ def test_plan_manifests_writes_what_the_stack_declares(
     assert result.exit_code == 0, result.output
     written = sorted(tmp_path.glob("*.yaml"))
     loaded = [yaml.safe_load(p.read_text()) for p in written]
-    assert loaded == export.from_plan(sqlite[0].resources)
+    assert loaded == export.redact(export.from_plan(sqlite[0].resources))
+    (token,) = [o for o in loaded if o["kind"] == "Secret"]
+    assert token["stringData"] == {"write-token": export.REDACTED_TOKEN}  # never the value
     assert export.schema_errors(loaded) == []
 
 
@@ -757,7 +769,8 @@ def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
     after = _spec(_secret(rotated))["metadata"]["name"]
     assert before != after and after.startswith("shipways-database-")
     for kind in (DEPLOYMENT, JOB):
-        refs = [v["secret"]["secretName"] for v in _pod(rotated, kind)["volumes"] if "secret" in v]
+        volumes = _pod(rotated, kind)["volumes"]
+        refs = [v["secret"]["secretName"] for v in volumes if v["name"] == "database"]
         assert refs == [after]
     assert "rotated-pw" not in after and "s3cret" not in before
 

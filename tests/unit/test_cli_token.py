@@ -85,7 +85,7 @@ def test_verify_sends_the_target_token_unless_one_is_given(
 def test_serve_refuses_a_short_token() -> None:
     result = runner.invoke(app, ["serve", "--write-token", "short"])
     assert result.exit_code == 2
-    assert "--write-token must be at least 16 characters" in result.output
+    assert "--write-token: too short; give at least 16 characters" in result.output
 
 
 def test_serve_prints_the_token_it_generated(
