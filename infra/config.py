@@ -71,7 +71,8 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
-    secret_keys: ClassVar[tuple[str, ...]] = ()
+    # Every target takes `writeToken` (the bearer token writes need; generated when unset).
+    secret_keys: ClassVar[tuple[str, ...]] = ("writeToken",)
     required_tags: ClassVar[tuple[str, ...]] = ("project", "environment")
 
     target: TargetName | None = None
@@ -124,8 +125,6 @@ def _is_ip(value: str) -> bool:
 
 class VpsConfig(StackConfig):
     """A Debian 12 server configured over SSH: created on EC2, or an existing `host`."""
-
-    secret_keys: ClassVar[tuple[str, ...]] = ()
 
     host: str | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
@@ -271,7 +270,7 @@ AcmCertificateArn = Annotated[
 class PaasConfig(ManagedDatabaseConfig):
     """AWS Elastic Beanstalk running the source bundle."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "writeToken")
 
     environment_type: Literal["SingleInstance", "LoadBalanced"] = "SingleInstance"
     instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = "t3.small"
@@ -356,7 +355,7 @@ def memory_bytes(quantity: str) -> int:
 class K8sConfig(StackConfig):
     """A Deployment on any conformant cluster, image from a registry or loaded locally."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword")
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword", "writeToken")
 
     cluster_mode: Literal["registry", "kind", "k3d", "minikube"] = "registry"
     registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$")] | None = (
@@ -482,7 +481,7 @@ class K8sConfig(StackConfig):
 class ServerlessConfig(ManagedDatabaseConfig):
     """A Lambda function behind an API Gateway HTTP API."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "writeToken")
 
     runtime: Literal["python3.12", "python3.11"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"

@@ -61,6 +61,11 @@ BROKEN_RELEASES = {
 }
 
 
+def _writer(box: ServerlessSandbox) -> dict[str, str]:
+    """Writes need the deployment's token (reads stay anonymous)."""
+    return {"Authorization": f"Bearer {box.token()}"}
+
+
 def _code_change() -> dict[str, bytes]:
     marker = f"\n# e2e: a code change {uuid.uuid4().hex}\n".encode()
     return {INIT: (APP_DIR / INIT).read_bytes() + marker}
@@ -97,12 +102,14 @@ def _release(box: ServerlessSandbox, changes: dict[str, bytes]) -> ServerlessSan
     return ServerlessSandbox(box.instance, app_changes=changes)
 
 
-def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(first: Endpoint) -> None:
+def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(
+    box: ServerlessSandbox, first: Endpoint
+) -> None:
     instances = first.extra["instances"]
     assert len(instances) == first.extra["concurrency"] == 3
     with httpx.Client(base_url=first.url, timeout=30, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", json={"name": name, "price": 3.5})
+        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
         assert created.status_code == 201, created.text
         location = created.headers["location"]
     with ThreadPoolExecutor(OVERLAP) as pool:
@@ -131,7 +138,11 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
 ) -> None:
     client = docker.from_env()
     with httpx.Client(base_url=first.url, timeout=30, trust_env=False) as http:
-        created = http.post("/products", json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1})
+        created = http.post(
+            "/products",
+            headers=_writer(box),
+            json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
+        )
         assert created.status_code == 201, created.text
         with RequestLoop(first.url, path="/healthz") as liveness:
             stop_server(client, box.instance)
