@@ -71,14 +71,29 @@ def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
+WriteTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--write-token",
+        metavar="TOKEN",
+        help="The write token (default for serve: a new one, printed; for verify: the "
+        "target's own, see `shipways token`).",
+    ),
+]
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
     database: Annotated[
         Path | None, typer.Option(help="SQLite file (default: .shipways/serve.db).")
     ] = None,
+    write_token: WriteTokenOpt = None,
 ) -> None:
-    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded)."""
+    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded); prints the
+    token writes need."""
+    from shipways_app.auth import MIN_TOKEN_LENGTH
+
     from infra import local_app
 
     with answered():
@@ -88,7 +103,29 @@ def serve(
             raise BadOption(
                 "--database", f"directory {database.parent} does not exist; create it first"
             )
-    local_app.serve(port=port, database=database, console=console)
+        if write_token is not None and len(write_token.strip()) < MIN_TOKEN_LENGTH:
+            raise BadOption(
+                "--write-token",
+                f"too short; give at least {MIN_TOKEN_LENGTH} characters, or leave it out "
+                "to get a new one",
+            )
+    local_app.serve(port=port, database=database, write_token=write_token, console=console)
+
+
+@app.command()
+def token(target: TargetArg) -> None:
+    """Print the write token of TARGET's local deployment (alone on the last line)."""
+    with _operation_errors():
+        name = _target(target)
+        box = slice_of(name).sandbox()
+        _serving_endpoint(box)
+        value = box.token()
+        if value is None:
+            raise NotSupported(
+                f"{name.value} has no write token yet; redeploy it with `shipways up {name.value}`"
+            )
+    console.print(f"{name.value}: writes need `Authorization: Bearer <token>`:")
+    out.print(value, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -127,6 +164,7 @@ def verify(
             "and /readyz, for any app)."
         ),
     ] = "full",
+    write_token: WriteTokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the HTTP contract (and, for a target, its testinfra checks); non-zero on failure."""
@@ -142,10 +180,17 @@ def verify(
             box = slice_of(_target(target)).sandbox()
             endpoint = _serving_endpoint(box)
     if target is not None:
-        reports = _verify_target(box, endpoint)
+        reports = _verify_target(box, endpoint, write_token)
     else:
         assert url is not None
-        reports = [run_checks(url, profile=checked.profile, instances=checked.instances)]
+        reports = [
+            run_checks(
+                url,
+                profile=checked.profile,
+                instances=checked.instances,
+                write_token=write_token,
+            )
+        ]
     if as_json:
         _emit([json.loads(r.to_json()) for r in reports])
     else:
@@ -164,13 +209,17 @@ def _serving_endpoint(box: Sandbox) -> Endpoint:
     return endpoint
 
 
-def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
-    """The contract plus the target's own checks on its main URL, the contract on the others.
-    The main URL is the front door: the instances the target runs behind it are spread over."""
+def _verify_target(
+    box: Sandbox, endpoint: Endpoint, write_token: str | None = None
+) -> list[VerifyReport]:
+    """The contract plus the target's own checks on its main URL, the contract on the others;
+    the writes with `write_token`, else the deployment's own token. The main URL is the front
+    door: the instances the target runs behind it are spread over."""
     from infra.verify import run_checks
 
     checks = box.checks(endpoint)
     target = box.name.value
+    token = write_token or box.token()
     main = run_checks(
         endpoint.url,
         expect_target=target,
@@ -178,8 +227,11 @@ def _verify_target(box: Sandbox, endpoint: Endpoint) -> list[VerifyReport]:
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=token,
     )
-    others = [run_checks(u, expect_target=target, env=checks.env) for u in checks.urls]
+    others = [
+        run_checks(u, expect_target=target, env=checks.env, write_token=token) for u in checks.urls
+    ]
     return [main, *others]
 
 
@@ -512,14 +564,16 @@ def _run_baseline(job: MainJob, baselines: Baselines | None) -> None:
     """uvicorn direct: the contract on the bare app, and the load baseline for every ratio."""
     from infra import local_app
     from infra.demo import Outcome
+    from infra.sandbox import tokens
     from infra.sandbox.narrate import Narrator
     from infra.verify import render, run_checks
 
     narrator = Narrator(job.out, "local")
     started = time.perf_counter()
     with narrator.step("verify", "the HTTP contract on uvicorn alone") as step:
-        with local_app.running() as url:
-            report = run_checks(url, expect_target="local")
+        token = tokens.generate()
+        with local_app.running(write_token=token) as url:
+            report = run_checks(url, expect_target="local", write_token=token)
         render(report, job.log)
         failed = f", {report.failed} FAILED" if report.failed else ""
         step.result(f"{report.passed} passed{failed}")

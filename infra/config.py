@@ -72,7 +72,8 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
-    secret_keys: ClassVar[tuple[str, ...]] = ()
+    # Every target takes `writeToken` (the bearer token writes need; generated when unset).
+    secret_keys: ClassVar[tuple[str, ...]] = ("writeToken",)
     required_tags: ClassVar[tuple[str, ...]] = ("project", "environment")
 
     target: TargetName | None = None
@@ -125,8 +126,6 @@ def _is_ip(value: str) -> bool:
 
 class VpsConfig(StackConfig):
     """A Debian 12 server configured over SSH: created on EC2, or an existing `host`."""
-
-    secret_keys: ClassVar[tuple[str, ...]] = ()
 
     host: str | None = None
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
@@ -276,7 +275,7 @@ AcmCertificateArn = Annotated[
 class PaasConfig(ManagedDatabaseConfig, AppSettings):
     """AWS Elastic Beanstalk running the source bundle."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "writeToken")
     reserved_env: ClassVar[Mapping[str, str]] = PAAS_RESERVED_ENV
 
     environment_type: Literal["SingleInstance", "LoadBalanced"] = "SingleInstance"
@@ -361,7 +360,7 @@ def memory_bytes(quantity: str) -> int:
 class K8sConfig(StackConfig, AppSettings):
     """A Deployment on any conformant cluster, image from a registry or loaded locally."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword")
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "registryPassword", "writeToken")
     reserved_env: ClassVar[Mapping[str, str]] = K8S_RESERVED_ENV
 
     cluster_mode: Literal["registry", "kind", "k3d", "minikube"] = "registry"
@@ -488,7 +487,7 @@ class K8sConfig(StackConfig, AppSettings):
 class ServerlessConfig(ManagedDatabaseConfig, AppSettings):
     """A Lambda function behind an API Gateway HTTP API."""
 
-    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl",)
+    secret_keys: ClassVar[tuple[str, ...]] = ("databaseUrl", "writeToken")
     reserved_env: ClassVar[Mapping[str, str]] = SERVERLESS_RESERVED_ENV
 
     runtime: Literal["python3.12", "python3.11"] = "python3.12"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-from pulumi.runtime import mocks, settings, stack
+from pulumi.runtime import mocks, rpc, settings, stack
 
 from infra.config import (
     NAMESPACE,
@@ -89,11 +89,19 @@ class OfflinePlan:
         return found[0]
 
 
+# What the toolkit's own resources would answer on every target (the real token generator
+# runs in `tests/engine`).
+OFFLINE_WRITE_TOKEN = "offline-plan-token-not-a-real-one"  # noqa: S105 - a placeholder
+SHARED_OUTPUTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "pulumi-python:dynamic/shipways:WriteToken": lambda _inputs: {"token": OFFLINE_WRITE_TOKEN},
+}
+
+
 class _Recorder(mocks.Mocks):
     def __init__(self, answers: Mocks) -> None:
         self.declared: list[Declared] = []
         self.options: dict[str, RegisteredOptions] = {}
-        self._outputs = answers.outputs
+        self._outputs = {**SHARED_OUTPUTS, **answers.outputs}
         self._calls = answers.calls
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -158,8 +166,13 @@ def engine_config(values: Mapping[str, str], secret_keys: list[str]) -> Iterator
 
 
 async def _resolve(value: Any) -> Any:
+    """Exports as plain values; a secret one keeps the engine's secret wrapper (as a secret
+    input does), so what a stack exports as a secret stays visibly one."""
     if isinstance(value, pulumi.Output):
-        return await _resolve(await value.future())
+        resolved = await _resolve(await value.future())
+        if await value.is_secret():
+            return {rpc._special_sig_key: rpc._special_secret_sig, "value": resolved}
+        return resolved
     if isinstance(value, dict):
         return {k: await _resolve(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

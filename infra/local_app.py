@@ -2,6 +2,8 @@
 
 Every target's latency and throughput is compared with this run (same app, no proxy, no
 platform in between), measured in the same session, so the ratios survive a noisy machine.
+Like every deployment it has its own write token, in a 0600 file the app reads through
+WRITE_TOKEN_FILE.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.paths import state_dir
+from infra.sandbox import tokens
 from infra.sandbox.containers import free_port
 from infra.sandbox.health import wait_for_http
 
 
-def app_env(database: Path) -> dict[str, str]:
-    """Environment for a local run: SQLite file, target `local`, nothing inherited that matters."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPWAYS_", "DATABASE_"))}
+def app_env(database: Path, token_file: Path | None = None) -> dict[str, str]:
+    """Environment for a local run: SQLite file, target `local`, the write token's file (if
+    given), nothing inherited that matters."""
+    inherited = ("SHIPWAYS_", "DATABASE_", "WRITE_TOKEN", "CREDENTIALS_DIRECTORY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     env.update({"SHIPWAYS_SQLITE_PATH": str(database), "SHIPWAYS_TARGET": "local"})
+    if token_file is not None:
+        env["WRITE_TOKEN_FILE"] = str(token_file)
     return env
 
 
@@ -60,22 +67,30 @@ def uvicorn_command(port: int, workers: int = 1) -> list[str]:
     ]
 
 
-def serve(*, port: int, database: Path | None, console: Console) -> None:
-    """Foreground run for a person: migrate, then uvicorn until Ctrl-C."""
-    env = app_env(database or state_dir() / "serve.db")
+def serve(*, port: int, database: Path | None, write_token: str | None, console: Console) -> None:
+    """Foreground run for a person: migrate, then uvicorn until Ctrl-C. Prints the write token
+    (the one given, else a new one) so the person can send writes."""
+    token_file = tokens.ensure(state_dir("serve"), given=write_token or tokens.generate())
+    env = app_env(database or state_dir() / "serve.db", token_file)
     console.print(f"migrating {env['SHIPWAYS_SQLITE_PATH']} ...")
     migrate(env)
     console.print(f"serving on http://127.0.0.1:{port} (Ctrl-C stops)")
+    console.print("writes need `Authorization: Bearer <token>`; this run's token:")
+    console.print(tokens.read(state_dir("serve")), markup=False, highlight=False)
     os.execvpe(sys.executable, uvicorn_command(port), env)  # noqa: S606 - replaces this process
 
 
 @contextmanager
-def running(workers: int = 1, timeout: float = 30) -> Iterator[str]:
-    """uvicorn direct on a free 127.0.0.1 port with a fresh database; yields its base URL."""
+def running(workers: int = 1, timeout: float = 30, write_token: str | None = None) -> Iterator[str]:
+    """uvicorn direct on a free 127.0.0.1 port with a fresh database; yields its base URL.
+    Writes need `write_token` (a new, unknown one when None: a read-only baseline)."""
     port = free_port()
     database = state_dir("baseline") / f"baseline-{port}.db"
     database.unlink(missing_ok=True)
-    env = app_env(database)
+    token_file = tokens.ensure(
+        state_dir("baseline", str(port)), given=write_token or tokens.generate()
+    )
+    env = app_env(database, token_file)
     migrate(env)
     log = database.with_suffix(".log")
     with log.open("wb") as sink:
@@ -90,3 +105,5 @@ def running(workers: int = 1, timeout: float = 30) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=15)
         database.unlink(missing_ok=True)
+        token_file.unlink(missing_ok=True)
+        token_file.parent.rmdir()

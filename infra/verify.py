@@ -145,10 +145,14 @@ def run_checks(
     extra_modules: Sequence[Path] = (),
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    write_token: str | None = None,
 ) -> VerifyReport:
     """Run the contract's `profile` against `base_url`, served by `instances` instances (and
     `extra_modules`, e.g. testinfra checks that need `--hosts=...` in `extra_args`) with `env`
-    set for the duration of the run."""
+    set for the duration of the run.
+
+    `write_token` is the deployment's token for the write checks. It travels as an argument of
+    this in-process pytest run, never through the environment or a command line."""
     if not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base URL {base_url!r} is not valid: use http://HOST[:PORT] or https://")
     if expect_target is not None and expect_target not in TARGETS:
@@ -183,6 +187,7 @@ def run_checks(
         *(["--expect-target", expect_target] if expect_target else []),
         "--instances",
         str(instances),
+        *(["--write-token", write_token] if write_token else []),
         *extra_args,
     ]
     collector = _Collector()

@@ -28,6 +28,7 @@ from shipways_fabric.templates import (
     nginx_templates,
     system_files,
 )
+from shipways_fabric.write_token import install as install_write_token
 
 PACKAGES = (
     "nginx",
@@ -66,9 +67,17 @@ class ProvisionResult:
 
 
 def provision(
-    conn: Connection, settings: Settings | dict[str, object], *, progress: Progress | None = None
+    conn: Connection,
+    settings: Settings | dict[str, object],
+    *,
+    progress: Progress | None = None,
+    write_token: str | None = None,
 ) -> ProvisionResult:
-    """Bring `conn`'s server to the desired state; return what had to change."""
+    """Bring `conn`'s server to the desired state; return what had to change.
+
+    `write_token` is the bearer token writes need (a secret: never in `settings`, which are
+    plain data); without one the server keeps its own, or gets a new one on first provision.
+    """
     settings = settings_from(settings)
     nginx_templates(settings)  # before touching the server
     remote = Remote(conn, progress)
@@ -81,7 +90,8 @@ def provision(
         _files(remote, helper_files(settings))
         remote.ensure_service("postgresql.service")
         _database(remote, settings)
-        _app_service(remote, settings)
+        token_changed = install_write_token(remote, settings.layout, write_token)
+        _app_service(remote, settings, restart=token_changed)
         tls = _nginx(remote, settings)
         _firewall(remote, settings)
         _upgrades_and_logs(remote, settings)
@@ -215,8 +225,9 @@ def _database(remote: Remote, settings: Settings) -> None:
             remote.change(f"database: {line.removeprefix('changed: ')}")
 
 
-def _app_service(remote: Remote, settings: Settings) -> None:
-    """Units and gunicorn settings; running services pick up what changed."""
+def _app_service(remote: Remote, settings: Settings, *, restart: bool = False) -> None:
+    """Units and gunicorn settings; running services pick up what changed (`restart`: a
+    credential changed, which systemd hands over only at start)."""
     lay = settings.layout
     files = app_files(settings)
     config_changed = _files(remote, files[:2])
@@ -229,9 +240,10 @@ def _app_service(remote: Remote, settings: Settings) -> None:
         return  # nothing deployed yet: deploy starts the service
     remote.ensure_service(lay.socket_unit)
     running = remote.ok(f"systemctl is-active --quiet {lay.service}")
-    if running and units_changed:
+    if running and (units_changed or restart):
         remote.run(f"{lay.ctl} restart", sudo=True, timeout=120, what="restart the app")
-        remote.change(f"{lay.service}: restarted for its new unit")
+        why = "unit" if units_changed else "write token"
+        remote.change(f"{lay.service}: restarted for its new {why}")
     elif running and config_changed:
         remote.run(f"{lay.ctl} reload", sudo=True, timeout=120, what="reload the app")
         remote.change(f"{lay.service}: reloaded for its new settings")

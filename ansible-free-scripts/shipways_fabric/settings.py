@@ -184,6 +184,9 @@ def read_settings(path: Path) -> Settings:
         raise ValueError(f"{path}: {problems}") from None
 
 
+CREDSTORE = "/etc/credstore"  # systemd's conventional home of service credentials
+
+
 @dataclass(frozen=True)
 class Layout:
     """Every path and unit name on the server, derived from the app name."""
@@ -229,6 +232,12 @@ class Layout:
     @property
     def env_file(self) -> str:
         return f"{self.config_dir}/database.env"
+
+    @property
+    def write_token_file(self) -> str:
+        """Root's alone (0600 in a 0700 folder): systemd hands it to the service as the
+        `write-token` credential (LoadCredential=), the app never reads it here."""
+        return f"{CREDSTORE}/{self.app}.write-token"
 
     @property
     def app_env_file(self) -> str:

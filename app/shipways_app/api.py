@@ -9,6 +9,7 @@ is `async def` or none, so no endpoint pays a threadpool hop it does not need. /
 
 from __future__ import annotations
 
+import logging
 import platform
 import socket
 from typing import Annotated
@@ -34,6 +35,7 @@ from shipways_app.settings import Settings
 MAX_DB_INT = 2**31 - 1  # PostgreSQL `integer`: larger ids/offsets would be a 500, not a 422
 
 router = APIRouter()
+log = logging.getLogger("shipways_app")
 
 
 async def get_db(request: Request) -> Database:
@@ -67,12 +69,17 @@ async def healthz() -> dict[str, str]:
     tags=["probes"],
 )
 def readyz(db: DbDep) -> JSONResponse:
-    """Readiness: the database answers and its schema is at the migrations' head."""
+    """Readiness: the database answers and its schema is at the migrations' head.
+
+    Anonymous clients learn only that the database is unavailable: the reason (the driver's
+    message, with hosts, addresses and roles) goes to the log for the operator.
+    """
     problem = db.check()
     if problem is None:
         return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+    log.warning("not ready", extra={"fields": {"database": problem}})
     return JSONResponse(
-        {"status": "unavailable", "checks": {"database": problem}},
+        {"status": "unavailable", "checks": {"database": "unavailable"}},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
 
@@ -117,10 +124,13 @@ async def get_product(
     dependencies=[Depends(require_json)],
     responses={
         400: {"model": Detail, "description": "Body is not decodable (e.g. not UTF-8)"},
+        401: {"model": Detail, "description": "No or wrong `Authorization: Bearer` token"},
         409: {"model": Detail, "description": "A product with this name exists"},
         413: {"model": Detail, "description": "Body larger than 64 KiB"},
         415: {"model": Detail, "description": "Body is not application/json"},
+        503: {"model": Detail, "description": "Writes disabled: no write token configured"},
     },
+    openapi_extra={"security": [{"bearerAuth": []}]},
     tags=["products"],
 )
 def create_product(body: ProductIn, db: DbDep, request: Request, response: Response) -> ProductOut:

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -23,6 +24,7 @@ from starlette.types import Scope
 
 from shipways_app import APP_NAME, __version__
 from shipways_app.api import router
+from shipways_app.auth import WriteTokenMiddleware, load_write_token
 from shipways_app.db import (
     Database,
     create_db_engine,
@@ -54,6 +56,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app. Raises settings.ConfigError when the environment is invalid."""
     settings = settings or load_settings()
     configure_logging(settings.log_level.number)
+    write_token = load_write_token(settings)  # before the engine: a bad token source fails fast
+    if write_token is None:
+        log.warning(
+            "writes disabled: no write token configured",
+            extra={"fields": {"hint": "set WRITE_TOKEN_FILE to the path of the token's file"}},
+        )
     engine = engine if engine is not None else create_db_engine(settings)
     db = Database(engine, head_revision, read_engine(engine, settings))
 
@@ -81,10 +89,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.db = db
     app.state.storage = describe_storage(engine, settings.target)
     _add_docs(app)
+    _add_bearer_scheme(app)
     _add_db_error_handler(app)
     _add_method_not_allowed_handler(app)
-    # Added last = outermost: the request context also wraps the 413s of the body limit.
+    # Added last = outermost: the request context also wraps the 413s of the body limit and
+    # the 401s of the token check, which refuses anonymous writes before any body is read.
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(WriteTokenMiddleware, token=write_token)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
     return app
 
@@ -109,22 +120,37 @@ def _add_docs(app: FastAPI) -> None:
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
 
+def _add_bearer_scheme(app: FastAPI) -> None:
+    """Name the `bearerAuth` scheme the write routes declare, so clients see how to send it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["bearerAuth"] = {"type": "http", "scheme": "bearer"}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _add_db_error_handler(app: FastAPI) -> None:
     db: Database = app.state.db
 
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A missing table and a dead server both land here; the readiness check tells which.
+        # The reason names hosts, addresses and roles: it goes to the log, never to the client.
+        problem = await run_in_threadpool(db.check)  # blocking I/O
         log.warning(
             "database error",
             extra={
                 "fields": {
                     "request_id": getattr(request.state, "request_id", None),
                     "error": summarise_db_error(exc, db.engine),
+                    "readiness": problem or "ok",
                 }
             },
         )
-        problem = await run_in_threadpool(db.check) or "database error"  # blocking I/O
-        return JSONResponse({"detail": f"Database unavailable: {problem}"}, status_code=503)
+        return JSONResponse({"detail": "Database unavailable"}, status_code=503)
 
     for exc_type in (OperationalError, ProgrammingError, PoolTimeoutError):
         app.add_exception_handler(exc_type, database_unavailable)

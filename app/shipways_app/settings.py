@@ -125,6 +125,18 @@ class Settings(BaseSettings):
             return Credentials.from_json(value) if value.strip() else None
         return value
 
+    # Where the write token is (never the token itself): see shipways_app.auth.
+    write_token_file: Path | None = Field(default=None, alias="WRITE_TOKEN_FILE")
+    write_token_secret_arn: str | None = Field(default=None, alias="WRITE_TOKEN_SECRET_ARN")
+    write_token_parameter: str | None = Field(default=None, alias="WRITE_TOKEN_PARAMETER")
+
+    @field_validator(
+        "write_token_file", "write_token_secret_arn", "write_token_parameter", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _normalise_database_url(cls, value: Any) -> Any:

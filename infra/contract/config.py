@@ -1,5 +1,5 @@
 """What the contract run needs to know: the API's address, the expected target and instance
-count, TLS trust."""
+count, TLS trust and the deployment's write token."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class ContractConfig:
     expect_target: str | None
     verify: ssl.SSLContext | bool
     instances: int = 1  # how many instances answer behind base_url
+    write_token: str | None = None
 
     @property
     def https(self) -> bool:

@@ -5,6 +5,8 @@ Options (each also read from the environment):
   --expect-target NAME  SHIPWAYS_EXPECT_TARGET  /version must report this target
   --instances N         SHIPWAYS_EXPECT_INSTANCES  instances behind the URL (default 1): the
                         shared-data check must see at least 2 of them when N > 1
+  --write-token TOKEN                           the deployment's write token (`shipways token`);
+                                                the write checks fail without it
 TLS: SHIPWAYS_CA_BUNDLE=PATH trusts a private CA; SHIPWAYS_INSECURE_TLS=1 skips verification
 (self-signed demo certificates only).
 """
@@ -40,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SHIPWAYS_EXPECT_INSTANCES") or "1",
         help="how many instances serve the base URL (env SHIPWAYS_EXPECT_INSTANCES, default 1)",
     )
+    group.addoption(
+        "--write-token",
+        default=None,
+        help="the deployment's write token, sent as `Authorization: Bearer` by the write checks",
+    )
 
 
 def _load(config: pytest.Config) -> ContractConfig:
@@ -58,7 +65,8 @@ def _load(config: pytest.Config) -> ContractConfig:
             f"--expect-target {expect_target!r} is not valid: use one of {', '.join(TARGETS)}"
         )
     instances = _instances(config.getoption("--instances"))
-    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify(), instances)
+    write_token = config.getoption("--write-token") or None
+    return ContractConfig(base_url.rstrip("/"), expect_target, tls_verify(), instances, write_token)
 
 
 def _instances(value: str) -> int:
@@ -91,6 +99,24 @@ def api(contract: ContractConfig) -> Iterator[httpx.Client]:
         verify=contract.verify,
         follow_redirects=False,
         headers={"User-Agent": "shipways-contract/1.0"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def writer(contract: ContractConfig, api: httpx.Client) -> Iterator[httpx.Client]:
+    """A client that sends the write token; reads through it behave exactly as through `api`."""
+    if not contract.write_token:
+        pytest.fail("no write token: pass --write-token TOKEN (see `shipways token TARGET`)")
+    with httpx.Client(
+        base_url=contract.base_url,
+        timeout=TIMEOUT,
+        verify=contract.verify,
+        follow_redirects=False,
+        headers={
+            "User-Agent": "shipways-contract/1.0",
+            "Authorization": f"Bearer {contract.write_token}",
+        },
     ) as client:
         yield client
 

@@ -6,6 +6,7 @@ never assumes how many products exist beyond the three seeded by the migration.
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Iterator
@@ -150,29 +151,63 @@ def test_product_unknown_id_404(api: httpx.Client) -> None:
     assert isinstance(body.get("detail"), str) and body["detail"]
 
 
-# --- creating products --------------------------------------------------------------------
+# --- creating products: writes need the deployment's token -----------------------------------
+
+PRODUCT = {"name": "contract-anonymous", "price": 1}
+BEARER_REALM = re.compile(r'^Bearer realm="[^"]+"')
 
 
-def test_create_product_201_with_location(api: httpx.Client, unique_name: str) -> None:
-    response = _create(api, f"  {unique_name}  ", 12.5)
+def test_write_without_token_401(api: httpx.Client) -> None:
+    response = api.post("/products", json=PRODUCT)
+    body = expect(response, 401)
+    assert isinstance(body.get("detail"), str)
+    challenge = response.headers.get("www-authenticate", "")
+    assert BEARER_REALM.match(challenge), f"WWW-Authenticate is {challenge!r}"
+
+
+@pytest.mark.parametrize("case", ["wrong", "right-plus-one", "basic-scheme"])
+def test_write_with_wrong_token_401(api: httpx.Client, contract: ContractConfig, case: str) -> None:
+    right = contract.write_token or "no-token-given"
+    authorization = {
+        "wrong": f"Bearer {'x' * len(right)}",
+        "right-plus-one": f"Bearer {right}x",
+        "basic-scheme": "Basic " + base64.b64encode(f"writer:{right}".encode()).decode(),
+    }[case]
+    response = api.post("/products", json=PRODUCT, headers={"Authorization": authorization})
+    expect(response, 401)
+    challenge = response.headers.get("www-authenticate", "")
+    assert BEARER_REALM.match(challenge), f"WWW-Authenticate is {challenge!r}"
+    if case != "basic-scheme":
+        assert 'error="invalid_token"' in challenge, challenge
+
+
+def test_anonymous_writes_leave_no_trace(api: httpx.Client) -> None:
+    """None of the refused writes above (nor this one) created anything."""
+    name = f"contract-anonymous-{uuid.uuid4().hex[:8]}"
+    expect(api.post("/products", json={"name": name, "price": 1}), 401)
+    assert not any(p["name"] == name for p in _all_products(api))
+
+
+def test_create_product_201_with_location(writer: httpx.Client, unique_name: str) -> None:
+    response = _create(writer, f"  {unique_name}  ", 12.5)
     body = expect(response, 201)
     assert body["name"] == unique_name, "surrounding whitespace must be stripped"
     assert _price(body["price"]) == Decimal("12.5") and isinstance(body["id"], int)
     location = response.headers.get("location")
     assert location is not None and location.endswith(f"/products/{body['id']}"), location
-    fetched = expect(api.get(urljoin(str(response.request.url), location)), 200)
+    fetched = expect(writer.get(urljoin(str(response.request.url), location)), 200)
     assert fetched == body
 
 
-def test_created_product_is_listed(api: httpx.Client, unique_name: str) -> None:
-    created = expect(_create(api, unique_name, 1_000_000), 201)
+def test_created_product_is_listed(writer: httpx.Client, unique_name: str) -> None:
+    created = expect(_create(writer, unique_name, 1_000_000), 201)
     assert _price(created["price"]) == Decimal("1000000")
-    assert any(p == created for p in _all_products(api))
+    assert any(p == created for p in _all_products(writer))
 
 
-def test_create_duplicate_name_409(api: httpx.Client, unique_name: str) -> None:
-    expect(_create(api, unique_name, 9.99), 201)
-    body = expect(_create(api, unique_name, 19.99), 409)
+def test_create_duplicate_name_409(writer: httpx.Client, unique_name: str) -> None:
+    expect(_create(writer, unique_name, 9.99), 201)
+    body = expect(_create(writer, unique_name, 19.99), 409)
     assert isinstance(body.get("detail"), str)
 
 
@@ -206,16 +241,16 @@ def test_create_duplicate_name_409(api: httpx.Client, unique_name: str) -> None:
     ],
 )
 def test_create_product_rejects_invalid(
-    api: httpx.Client, unique_name: str, payload: dict[str, Any], field: str
+    writer: httpx.Client, unique_name: str, payload: dict[str, Any], field: str
 ) -> None:
     if payload.get("name") == "NAME":
         payload = {**payload, "name": unique_name}
-    body = expect(api.post("/products", json=payload), 422)
+    body = expect(writer.post("/products", json=payload), 422)
     assert field in _error_fields(body["detail"]), body
 
 
-def test_create_product_invalid_json_422(api: httpx.Client) -> None:
-    response = api.post(
+def test_create_product_invalid_json_422(writer: httpx.Client) -> None:
+    response = writer.post(
         "/products", content=b'{"name": "x", ', headers={"Content-Type": "application/json"}
     )
     expect(response, 422)
@@ -223,18 +258,18 @@ def test_create_product_invalid_json_422(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_create_product_wrong_content_type_415(
-    api: httpx.Client, unique_name: str, content_type: str
+    writer: httpx.Client, unique_name: str, content_type: str
 ) -> None:
     body = f'{{"name": "{unique_name}", "price": 1}}'.encode()
-    expect(api.post("/products", content=body, headers={"Content-Type": content_type}), 415)
+    expect(writer.post("/products", content=body, headers={"Content-Type": content_type}), 415)
 
 
 def _oversized_body(name: str) -> bytes:
     return f'{{"name": "{name}", "price": 1, "pad": "{"x" * (BODY_LIMIT + 1024)}"}}'.encode()
 
 
-def test_oversized_body_413(api: httpx.Client, unique_name: str) -> None:
-    response = api.post(
+def test_oversized_body_413(writer: httpx.Client, unique_name: str) -> None:
+    response = writer.post(
         "/products",
         content=_oversized_body(unique_name),
         headers={"Content-Type": "application/json"},
@@ -242,7 +277,7 @@ def test_oversized_body_413(api: httpx.Client, unique_name: str) -> None:
     expect(response, 413)
 
 
-def test_oversized_chunked_body_413(api: httpx.Client, unique_name: str) -> None:
+def test_oversized_chunked_body_413(writer: httpx.Client, unique_name: str) -> None:
     """No Content-Length to trust: the server must count what actually arrives."""
     data = _oversized_body(unique_name)
 
@@ -250,12 +285,12 @@ def test_oversized_chunked_body_413(api: httpx.Client, unique_name: str) -> None
         for start in range(0, len(data), 8192):
             yield data[start : start + 8192]
 
-    request = api.build_request(
+    request = writer.build_request(
         "POST", "/products", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert "content-length" not in request.headers
     assert request.headers.get("transfer-encoding") == "chunked"
-    expect(api.send(request), 413)
+    expect(writer.send(request), 413)
 
 
 # --- headers on every response ------------------------------------------------------------
@@ -271,6 +306,7 @@ HEADER_PROBES = {
     "404-unknown-product": ("GET", f"/products/{UNKNOWN_ID}", None, None),
     "422-bad-id": ("GET", "/products/abc", None, None),
     "405-method": ("DELETE", "/hello", None, None),
+    "401-no-token": ("POST", "/products", b"{}", "application/json"),
     "415-content-type": ("POST", "/products", b"{}", "text/plain"),
     "413-too-large": (
         "POST",
@@ -282,10 +318,13 @@ HEADER_PROBES = {
 
 
 @pytest.mark.parametrize("probe", sorted(HEADER_PROBES))
-def test_security_headers(api: httpx.Client, contract: ContractConfig, probe: str) -> None:
+def test_security_headers(
+    api: httpx.Client, writer: httpx.Client, contract: ContractConfig, probe: str
+) -> None:
     method, path, content, content_type = HEADER_PROBES[probe]
     headers = {"Content-Type": content_type} if content_type else {}
-    response = api.request(method, path, content=content, headers=headers)
+    client = api if probe.startswith("401") else writer  # past the token check, to each error
+    response = client.request(method, path, content=content, headers=headers)
     assert response.status_code < 500, f"{method} {path} -> {response.status_code}"
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get(name) == value, f"{method} {path}: {name} missing or wrong"
@@ -306,8 +345,8 @@ def test_hsts_over_https(api: httpx.Client, contract: ContractConfig) -> None:
     assert match and int(match.group(1)) >= 86400 * 180, f"weak or missing HSTS: {hsts!r}"
 
 
-def test_method_not_allowed_lists_the_allowed_methods(api: httpx.Client) -> None:
-    response = api.delete("/products")
+def test_method_not_allowed_lists_the_allowed_methods(writer: httpx.Client) -> None:
+    response = writer.delete("/products")
     assert response.status_code == 405
     allowed = {m.strip() for m in response.headers.get("allow", "").split(",")}
     assert {"GET", "POST"} <= allowed, response.headers.get("allow")
@@ -380,6 +419,12 @@ def test_openapi_document(api: httpx.Client) -> None:
         assert path in paths and methods <= set(paths[path]), f"{path} missing from OpenAPI"
     item_paths = [p for p in paths if re.fullmatch(r"/products/\{[^}]+\}", p)]
     assert item_paths and "get" in paths[item_paths[0]], "/products/{id} missing from OpenAPI"
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    bearer = [
+        n for n, s in schemes.items() if s.get("type") == "http" and s.get("scheme") == "bearer"
+    ]
+    assert bearer, "OpenAPI must declare the bearer scheme writes need"
+    assert paths["/products"]["post"].get("security") == [{bearer[0]: []}], "POST needs a token"
 
 
 def test_docs_page(api: httpx.Client) -> None:

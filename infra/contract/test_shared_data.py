@@ -4,13 +4,13 @@ A target that runs several instances (a Deployment's replicas, a PaaS behind its
 balancer, Lambda's concurrent instances) keeps its data correct only if they share one
 database. With SQLite per instance the contract's other checks can still pass (each write is
 read back by chance from the same instance); this one cannot: it creates a product through
-the front door, then reads it many times, each read on a new connection so that a balancer
-working per connection (kube-proxy, a network load balancer) spreads them as well as one
-working per request. `/version` reads, shuffled in among the product reads, name the
-instance that answered: where the target says it runs several (`--instances N`), at least 2
-must answer, or the reads did not spread and the check would prove nothing. The order is
-random so no balancing pattern (round robin over 2 with strictly alternating reads, say) can
-keep every product read on the instance that wrote it.
+the front door (with the deployment's write token), then reads it many times, each read on a
+new connection so that a balancer working per connection (kube-proxy, a network load
+balancer) spreads them as well as one working per request. `/version` reads, shuffled in
+among the product reads, name the instance that answered: where the target says it runs
+several (`--instances N`), at least 2 must answer, or the reads did not spread and the check
+would prove nothing. The order is random so no balancing pattern (round robin over 2 with
+strictly alternating reads, say) can keep every product read on the instance that wrote it.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def _reads(instances: int) -> list[str]:
 
 
 def test_created_product_is_found_by_every_read_on_every_instance(
-    api: httpx.Client, contract: ContractConfig, unique_name: str
+    api: httpx.Client, writer: httpx.Client, contract: ContractConfig, unique_name: str
 ) -> None:
     created: dict[str, Any] = expect(
-        api.post("/products", json={"name": unique_name, "price": 4.5}, headers=NEW_CONNECTION),
+        writer.post("/products", json={"name": unique_name, "price": 4.5}, headers=NEW_CONNECTION),
         201,
     )
     path = f"/products/{created['id']}"

@@ -73,14 +73,17 @@ class VpsFaults:
         url: str,
         *,
         app: str = "shipways",
+        write_token: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
+        """`write_token` is the deployment's: the seeding writes need it."""
         self.container = container
         self.url = url.rstrip("/")
         self.service = f"{app}.service"
         self.socket = f"{app}.socket"
         self.say = progress or (lambda _line: None)
-        self.http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S)
+        writer = {"Authorization": f"Bearer {write_token}"} if write_token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S, headers=writer)
 
     # -- probes ------------------------------------------------------------------------------
 

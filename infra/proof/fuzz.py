@@ -89,8 +89,11 @@ def fuzz(
     max_examples: int = 25,
     verify: bool | str = True,
     progress: Callable[[str], None] | None = None,
+    write_token: str | None = None,
 ) -> FuzzReport:
-    """Fuzz every operation of the app at `base_url`; bounded by `max_examples` per mode."""
+    """Fuzz every operation of the app at `base_url`; bounded by `max_examples` per mode.
+    With `write_token` the writes get past the token check to the routes (the session sends
+    it; a reproduction's curl line does not show it)."""
     _loopback(base_url)
     base_url = base_url.rstrip("/")
     try:
@@ -103,6 +106,8 @@ def fuzz(
     started = time.perf_counter()
     session = requests.Session()
     session.verify = verify
+    if write_token:
+        session.headers["Authorization"] = f"Bearer {write_token}"
     for result in schema.get_all_operations():
         if isinstance(result, Err):
             raise FuzzSetupError(f"{target}: the app's schema is invalid: {result.err()}")

@@ -221,14 +221,17 @@ def _fuzz_and_faults(
         endpoint = box.up(console, stack=read_stack(target.value))
         row.url = endpoint.url
         with console.status(f"fuzzing {endpoint.url} ({max_examples} examples per operation) ..."):
-            report = fuzz.fuzz(target.value, endpoint.url, max_examples=max_examples)
+            report = fuzz.fuzz(
+                target.value, endpoint.url, max_examples=max_examples, write_token=box.token()
+            )
         row.fuzz_requests = report.requests
         row.fuzz_failures = [str(f) for f in report.failures]
         results.record(target.value, "fuzz_requests", report.requests, "requests", "shipways proof")
         if target is TargetName.VPS:
             _scanners(row, box, console)
         if with_faults and target is TargetName.VPS:
-            _faults(row, str(endpoint.extra["container"]), endpoint.url, console)
+            container = str(endpoint.extra["container"])
+            _faults(row, container, endpoint.url, box.token(), console)
     finally:
         if down:
             box.down(console)
@@ -251,11 +254,13 @@ def _scanners(row: TargetProof, box: Any, console: Console) -> None:
     row.scanners = [r.to_json() for r in reports]
 
 
-def _faults(row: TargetProof, container_name: str, url: str, console: Console) -> None:
+def _faults(
+    row: TargetProof, container_name: str, url: str, write_token: str | None, console: Console
+) -> None:
     from infra.sandbox import ensure_engine
 
     container = ensure_engine().containers.get(container_name)
-    injector = faults.VpsFaults(container, url, progress=console.print)
+    injector = faults.VpsFaults(container, url, write_token=write_token, progress=console.print)
     try:
         for fault in (injector.kill_master, injector.database_down, injector.restart_host):
             with console.status(f"fault: {fault.__name__} ..."):

@@ -15,6 +15,7 @@ from rich.console import Console
 from infra import local_app, results
 from infra.config import TargetName, read_stack
 from infra.proof.fuzz import FuzzReport, FuzzSetupError, fuzz
+from infra.sandbox import tokens
 from infra.targets import Sandbox, slice_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -32,8 +33,9 @@ def _check(report: FuzzReport) -> None:
 
 
 def test_local_baseline_conforms() -> None:
-    with local_app.running() as url:
-        report = fuzz("local", url, max_examples=MAX_EXAMPLES)
+    token = tokens.generate()
+    with local_app.running(write_token=token) as url:
+        report = fuzz("local", url, max_examples=MAX_EXAMPLES, write_token=token)
     _check(report)
 
 
@@ -49,8 +51,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[tuple[TargetName, Sandbox
 
 
 def test_target_conforms_to_its_schema(target: tuple[TargetName, Sandbox, str]) -> None:
-    name, _, url = target
-    report = fuzz(name.value, url, max_examples=MAX_EXAMPLES)
+    name, box, url = target
+    report = fuzz(name.value, url, max_examples=MAX_EXAMPLES, write_token=box.token())
     results.record(name.value, "fuzz_requests", report.requests, "requests", "tests/e2e/test_fuzz")
     _check(report)
 

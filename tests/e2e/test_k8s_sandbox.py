@@ -82,12 +82,45 @@ def test_contract_and_pod_checks_pass(box: K8sSandbox, endpoint: Endpoint) -> No
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=box.token(),
     )
     failed = [f"{r.nodeid}: {r.message}" for r in report.results if r.outcome != "passed"]
     assert report.ok, failed
+    auth = [r for r in report.results if "token" in r.nodeid.lower()]
+    assert auth and all(r.outcome == "passed" for r in auth), auth
     pod_checks = [r for r in report.results if "test_pod.py" in r.nodeid]
     assert len(pod_checks) == 6 and all(r.outcome == "passed" for r in pod_checks)
     assert report.passed > 40
+
+
+def test_every_pod_reads_the_token_from_its_secret_file_and_nowhere_else(
+    box: K8sSandbox, endpoint: Endpoint, client: docker.DockerClient
+) -> None:
+    """The token is in no pod's environment, image or log: each replica has the Secret's
+    file, read-only, and a write with it goes through the front door."""
+    token = box.token()
+    assert token and len(token) >= 43
+    pods = [client.containers.get(str(name)) for name in endpoint.extra["pods"]]
+    assert len(pods) >= 2
+    for pod in pods:
+        env = pod.attrs["Config"]["Env"]
+        assert f"WRITE_TOKEN_FILE={manifests.WRITE_TOKEN_FILE}" in env
+        assert not any(token in item for item in env), f"{pod.name}: token in its env"
+        mounted = [m for m in pod.attrs["Mounts"] if m["Destination"] == manifests.WRITE_TOKEN_FILE]
+        assert len(mounted) == 1 and mounted[0]["RW"] is False
+        inside = pod.exec_run(["cat", manifests.WRITE_TOKEN_FILE])
+        assert inside.exit_code == 0 and inside.output.decode().strip() == token
+        assert token.encode() not in pod.logs()
+        image = client.images.get(pod.image.id)
+        assert token not in json.dumps(image.attrs), "token baked into the image"
+    headers = {"Authorization": f"Bearer {token}"}
+    for index in range(4):  # the front door spreads these over the replicas
+        product = {"name": f"k8s-token-{uuid.uuid4().hex[:8]}-{index}", "price": 1}
+        created = httpx.post(f"{endpoint.url}/products", json=product,
+                             headers=headers, timeout=10, trust_env=False)  # fmt: skip
+        assert created.status_code == 201, created.text
+    for pod in pods:
+        assert token.encode() not in pod.logs()
 
 
 def test_url_is_loopback_and_up_is_idempotent(

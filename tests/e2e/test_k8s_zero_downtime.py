@@ -58,6 +58,11 @@ BROKEN_RELEASES = {
 }
 
 
+def _writer(box: K8sSandbox) -> dict[str, str]:
+    """Writes need the deployment's token (reads stay anonymous)."""
+    return {"Authorization": f"Bearer {box.token()}"}
+
+
 def _code_change() -> dict[str, bytes]:
     marker = f"\n# e2e: a code change {uuid.uuid4().hex}\n".encode()
     return {INIT: (APP_DIR / INIT).read_bytes() + marker}
@@ -91,13 +96,13 @@ def _release(box: K8sSandbox, overrides: dict[str, bytes]) -> K8sSandbox:
 
 
 def test_every_read_through_the_front_door_sees_the_data_of_any_replica(
-    first: Endpoint,
+    box: K8sSandbox, first: Endpoint
 ) -> None:
     pods = first.extra["pods"]
     assert len(pods) == 2
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", json={"name": name, "price": 3.5})
+        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         for _ in range(READS):
@@ -120,7 +125,11 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
 ) -> None:
     client = docker.from_env()
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
-        created = http.post("/products", json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1})
+        created = http.post(
+            "/products",
+            headers=_writer(box),
+            json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
+        )
         assert created.status_code == 201, created.text
         with RequestLoop(first.url, path="/healthz") as liveness:
             stop_server(client, box.instance)

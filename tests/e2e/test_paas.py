@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -112,10 +113,29 @@ def test_up_serves_the_contract_and_the_host_checks(box: PaasSandbox, first: End
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=box.token(),
     )
     host_checks = [r for r in report.results if "test_paas_local" in r.nodeid]
     assert len(host_checks) >= 6
     assert report.ok, [(r.nodeid, r.message) for r in report.results if r.outcome != "passed"]
+
+
+def test_the_token_is_a_0600_file_handed_over_by_path(box: PaasSandbox, first: Endpoint) -> None:
+    """One token per deployment, as a secret file beside the database URL's: never in any
+    instance's process environment."""
+    token = box.token()
+    assert token and len(token) >= 43
+    token_file = box.secrets_dir / "write-token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    webs = box.load().instances
+    assert [w.instance_id for w in webs] == first.extra["instance_ids"]
+    for web in webs:  # every instance's processes get the file's path, never the value
+        environ = (Path("/proc") / str(web.pid) / "environ").read_bytes()
+        assert f"WRITE_TOKEN_FILE={token_file}".encode() in environ, web.instance_id
+        assert token.encode() not in environ, web.instance_id
+    anonymous = httpx.post(f"{first.url}/products", json={"name": "x", "price": 1},
+                           timeout=10, trust_env=False)  # fmt: skip
+    assert anonymous.status_code == 401
 
 
 def test_up_again_with_nothing_new_is_a_no_op(box: PaasSandbox, first: Endpoint) -> None:
@@ -169,6 +189,7 @@ def test_redeploy_switches_to_the_new_release_and_keeps_the_data(
     created = httpx.post(
         f"{first.url}/products",
         json={"name": "survives-redeploy", "price": 12.5},
+        headers={"Authorization": f"Bearer {box.token()}"},
         timeout=10,
         trust_env=False,
     )

@@ -63,6 +63,11 @@ BROKEN_RELEASES = {
 }
 
 
+def _writer(box: PaasSandbox) -> dict[str, str]:
+    """Writes need the deployment's token (reads stay anonymous)."""
+    return {"Authorization": f"Bearer {box.token()}"}
+
+
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> PaasConfig:
     directory = tmp_path_factory.mktemp("stacks")
@@ -117,7 +122,7 @@ def test_every_read_through_the_front_door_sees_the_data_of_any_instance(
     assert len(instances) == INSTANCES
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", json={"name": name, "price": 3.5})
+        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         for _ in range(READS):
@@ -137,7 +142,11 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
 ) -> None:
     client = docker.from_env()
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
-        created = http.post("/products", json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1})
+        created = http.post(
+            "/products",
+            headers=_writer(box),
+            json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
+        )
         assert created.status_code == 201, created.text
         with RequestLoop(first.url, path="/healthz") as liveness:
             stop_server(client, box.instance)

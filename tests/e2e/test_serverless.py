@@ -76,6 +76,7 @@ def test_contract_and_environment_checks_pass(box: ServerlessSandbox, endpoint: 
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=box.token(),
     )
     failed = [f"{r.name}: {r.message}" for r in report.results if r.outcome in ("failed", "error")]
     assert report.ok, failed
@@ -121,10 +122,34 @@ def test_up_again_changes_nothing(box: ServerlessSandbox, endpoint: Endpoint) ->
     assert box.status(console)["current_release"] == again.extra["release"]
 
 
-def test_a_recycled_instance_inits_again_and_keeps_the_data(endpoint: Endpoint) -> None:
+def test_the_token_is_a_read_only_file_in_every_instance(
+    box: ServerlessSandbox, endpoint: Endpoint
+) -> None:
+    """The local stand-in for Secrets Manager: a read-only mount in each instance container,
+    outside the zip, never an env var's value."""
+    token = box.token()
+    assert token and len(token) >= 43
+    names = endpoint.extra["instances"]
+    assert len(names) >= 2
+    for name in names:
+        container = ensure_engine().containers.get(name)
+        environment = container.attrs["Config"]["Env"]
+        assert "WRITE_TOKEN_FILE=/run/secrets/write-token" in environment, name
+        assert not any(token in variable for variable in environment), name
+        mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+        assert mounts["/run/secrets/write-token"]["RW"] is False, name
+    anonymous = httpx.post(f"{endpoint.url}/products", json={"name": "x", "price": 1},
+                           timeout=30, trust_env=False)  # fmt: skip
+    assert anonymous.status_code == 401
+
+
+def test_a_recycled_instance_inits_again_and_keeps_the_data(
+    box: ServerlessSandbox, endpoint: Endpoint
+) -> None:
     """Lambda recycles instances; with PostgreSQL, a new one (here: the instance container
     restarted) runs its init again and finds what the old one wrote."""
-    with httpx.Client(base_url=endpoint.url, trust_env=False, timeout=30) as client:
+    writer = {"Authorization": f"Bearer {box.token()}"}
+    with httpx.Client(base_url=endpoint.url, trust_env=False, timeout=30, headers=writer) as client:
         created = client.post("/products", json={"name": "durable lamp", "price": 3.5})
         assert created.status_code == 201
         product = created.json()["id"]

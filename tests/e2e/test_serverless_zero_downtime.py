@@ -61,6 +61,11 @@ BROKEN_RELEASES = {
 }
 
 
+def _writer(box: ServerlessSandbox) -> dict[str, str]:
+    """Writes need the deployment's token (reads stay anonymous)."""
+    return {"Authorization": f"Bearer {box.token()}"}
+
+
 def _code_change() -> dict[str, bytes]:
     marker = f"\n# e2e: a code change {uuid.uuid4().hex}\n".encode()
     return {INIT: (APP_DIR / INIT).read_bytes() + marker}
@@ -98,7 +103,7 @@ def _release(box: ServerlessSandbox, changes: dict[str, bytes]) -> ServerlessSan
 
 
 def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(
-    first: Endpoint, stacks: Path
+    box: ServerlessSandbox, first: Endpoint, stacks: Path
 ) -> None:
     instances = first.extra["instances"]
     # The committed stack's reservedConcurrency, clipped to what this machine can hold.
@@ -106,7 +111,7 @@ def test_overlapping_reads_scale_out_and_every_instance_sees_the_data(
     assert len(instances) == first.extra["concurrency"] == min(reserved, LOCAL_MAX_CONCURRENCY)
     with httpx.Client(base_url=first.url, timeout=30, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", json={"name": name, "price": 3.5})
+        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
         assert created.status_code == 201, created.text
         location = created.headers["location"]
     with ThreadPoolExecutor(OVERLAP) as pool:
@@ -135,7 +140,11 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
 ) -> None:
     client = docker.from_env()
     with httpx.Client(base_url=first.url, timeout=30, trust_env=False) as http:
-        created = http.post("/products", json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1})
+        created = http.post(
+            "/products",
+            headers=_writer(box),
+            json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
+        )
         assert created.status_code == 201, created.text
         with RequestLoop(first.url, path="/healthz") as liveness:
             stop_server(client, box.instance)

@@ -9,6 +9,8 @@ every single response in that loop was a 200.
 
 from __future__ import annotations
 
+import posixpath
+import shlex
 import shutil
 import threading
 import time
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 import shipways_fabric
@@ -157,13 +160,59 @@ def test_verify_http_https_and_testinfra_checks(box: VpsSandbox, url: str) -> No
         extra_modules=checks.modules,
         extra_args=checks.pytest_args,
         env=checks.env,
+        write_token=box.token(),
     )
+    auth = [r for r in report.results if "token" in r.nodeid.lower()]
+    assert auth and all(r.outcome == "passed" for r in auth), auth
     host_checks = [r for r in report.results if "test_vps_host" in r.nodeid]
     assert report.ok, [r for r in report.results if r.outcome != "passed"] or report.output
     assert len(host_checks) >= 15 and all(r.outcome == "passed" for r in host_checks)
     assert checks.urls == [endpoint.extra["https_url"]]
-    secure = run_checks(checks.urls[0], expect_target="vps", env=checks.env)
+    secure = run_checks(
+        checks.urls[0], expect_target="vps", env=checks.env, write_token=box.token()
+    )
     assert secure.ok, [r for r in secure.results if r.outcome != "passed"]
+
+
+def test_write_token_is_a_root_only_credential_and_nowhere_else(
+    box: VpsSandbox, access: Access, settings: Any, url: str
+) -> None:
+    """Root's 0600 file, handed over by systemd: not in the app's environment, the release,
+    the app's configuration, the journal, or the server container's own environment."""
+    token = box.token()
+    assert token and len(token) >= 43
+    lay = settings.layout
+    path = lay.write_token_file
+    conn = access.connection("admin")
+    try:
+
+        def sudo(command: str) -> Any:
+            return conn.run(f"sudo -n sh -c {shlex.quote(command)}", hide=True, warn=True,
+                            in_stream=False)  # fmt: skip
+
+        assert sudo(f"stat -c '%U:%G:%a' {path}").stdout.strip() == "root:root:600"
+        assert sudo(f"stat -c '%U:%a' {posixpath.dirname(path)}").stdout.strip() == "root:700"
+        assert sudo(f"cat {path}").stdout.strip() == token
+        # The app's own account cannot read the file; systemd hands it a private copy.
+        assert sudo(f"sudo -u {lay.app_user} cat {path}").return_code != 0
+        pid = sudo(f"systemctl show -p MainPID --value {lay.service}").stdout.strip()
+        environ = sudo(f"cat /proc/{pid}/environ").stdout
+        assert "CREDENTIALS_DIRECTORY=" in environ
+        assert token not in environ and "WRITE_TOKEN" not in environ
+        # Anywhere the token could leak to: grep for it, reading it from its own file.
+        places = f"{lay.base}/releases {lay.config_dir} /etc/systemd/system /tmp /var/tmp"
+        leaked = sudo(f"grep -rlF -f {path} {places}")
+        assert leaked.return_code == 1, f"token found in: {leaked.stdout}"
+        journal = sudo(f"journalctl --no-pager -q | grep -cF -f {path}")
+        assert journal.stdout.strip() == "0", "token in the journal"
+    finally:
+        conn.close()
+    product = {"name": f"vps-token-{time.time_ns()}", "price": 1}
+    created = httpx.post(f"{url}/products", json=product, timeout=10, trust_env=False,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    inspected = docker.from_env().containers.get(box.instance).attrs["Config"]["Env"]
+    assert not any(token in item for item in inspected or [])
 
 
 def test_redeploy_under_load_fails_no_request(access: Access, settings: Any, url: str) -> None:

@@ -29,7 +29,7 @@ def vps() -> Iterator[tuple[VpsFaults, Endpoint]]:
     try:
         endpoint = box.up(QUIET, stack=read_stack("vps"))
         container = ensure_engine().containers.get(str(endpoint.extra["container"]))
-        faults = VpsFaults(container, endpoint.url)
+        faults = VpsFaults(container, endpoint.url, write_token=box.token())
         yield faults, endpoint
         faults.close()
     finally:

@@ -29,14 +29,15 @@ pytestmark = [
 HOST_KEY = "pulumi-python:dynamic/vps:HostKey"
 RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
 LOADED = "pulumi-python:dynamic:Resource"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 KIND = {"clusterMode": "kind", "registry": None, "kubeContext": None, "localCluster": "dev"}
 # Each stack's dynamic resources (k8s has one only in a local-cluster mode).
 EXPECTED = {
-    "vps": [HOST_KEY, RELEASE],
-    "vps-local": [RELEASE],
-    "paas": [],
-    "k8s": [],
-    "serverless": [],
+    "vps": [HOST_KEY, WRITE_TOKEN, RELEASE],
+    "vps-local": [WRITE_TOKEN, RELEASE],
+    "paas": [WRITE_TOKEN],
+    "k8s": [WRITE_TOKEN],
+    "serverless": [WRITE_TOKEN],
 }
 _CAPTURED: dict[str, CapturedStack] = {}
 
@@ -78,7 +79,7 @@ def test_each_stack_declares_the_dynamic_resources_we_know(stack: str) -> None:
 
 
 def test_k8s_local_cluster_mode_declares_the_image_load() -> None:
-    assert [d.type for d in captured("k8s-kind").dynamic] == [LOADED]
+    assert sorted(d.type for d in captured("k8s-kind").dynamic) == sorted([LOADED, WRITE_TOKEN])
 
 
 def _every_registration() -> list[tuple[str, str]]:
@@ -139,6 +140,20 @@ def test_host_key_is_created_once_and_only_its_public_half_is_plain(
     assert "PRIVATE KEY" not in json.dumps(plain)
     again = server.diff(resource.urn, created.id, created.properties, checked.inputs)
     assert again.changes == provider_pb2.DiffResponse.DIFF_NONE, "a new key would lock us out"
+    server.delete(resource.urn, created.id, created.properties)
+
+
+def test_write_token_is_generated_once_and_only_as_a_secret(server: ProviderServer) -> None:
+    resource = captured("serverless").one(WRITE_TOKEN)
+    checked = server.check(resource.urn, resource.engine_inputs())
+    created = server.create(resource.urn, checked.inputs)
+    token = as_dict(created.properties)["token"]
+    assert len(token) == 43 and token not in created.id, "256 bits; the plain id tells nothing"
+    assert resource.secret_outputs == ("token",), "the engine encrypts it in the state"
+    other = server.create(resource.urn, checked.inputs)
+    assert as_dict(other.properties)["token"] != token, "one token per deployment"
+    again = server.diff(resource.urn, created.id, created.properties, checked.inputs)
+    assert again.changes == provider_pb2.DiffResponse.DIFF_NONE, "a redeploy keeps the token"
     server.delete(resource.urn, created.id, created.properties)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,18 @@ def test_create_provisions_and_deploys_the_release(
     version = _get(access, "/version").json()
     assert version["git_sha"] and version["git_sha"] in outputs["deployed"]
     _no_secret_in(outputs, access)
+    # The write token: a secret input and output (encrypted in the state), installed as
+    # the service's credential; writes with it go through, writes without it do not.
+    assert "writeToken" in release.secret_outputs
+    token = as_dict(checked.inputs)["writeToken"]
+    assert outputs["writeToken"] == token
+    product = {"name": f"engine-{time.time_ns()}", "price": 1}
+    url = f"http://127.0.0.1:{access.http_port}/products"
+    anonymous = httpx.post(url, json=product, timeout=10, trust_env=False)
+    assert anonymous.status_code == 401
+    with_token = httpx.post(url, json=product, timeout=10, trust_env=False,
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert with_token.status_code == 201, with_token.text
 
 
 def test_diff_with_the_same_release_reports_no_change(

@@ -194,9 +194,14 @@ def test_the_function_reads_the_secret_through_an_endpoint_without_a_nat() -> No
     assert all(":*" not in a and a != "*" for s in statements for a in s["Action"])
 
 
-def test_rds_proxy_takes_iam_tokens_and_replaces_the_endpoint() -> None:
+def test_rds_proxy_takes_iam_tokens_and_keeps_the_endpoint_for_the_write_token() -> None:
+    """The proxy needs no secret from the function, but the write token does: without the
+    endpoint (and no NAT) the function could not read it at init."""
     plan = plan_stack("serverless", overrides={"rdsProxy": True})
-    assert not plan.of_type(ENDPOINT)
+    endpoint = plan.one(ENDPOINT).inputs
+    assert endpoint["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    variables = plan.one(FUNCTION).inputs["environment"]["variables"]
+    assert "WRITE_TOKEN_SECRET_ARN" in variables
     secret = plan.one(INSTANCE).outputs["masterUserSecrets"][0]["secretArn"]
     proxy = plan.one(PROXY).inputs
     assert proxy["engineFamily"] == "POSTGRESQL" and proxy["requireTls"] is True

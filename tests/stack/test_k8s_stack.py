@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from infra import cli
 from infra.config import ConfigError, K8sConfig, namespaced, narrow, read_stack_file
-from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.harness import OFFLINE_WRITE_TOKEN, Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.k8s import component, export, manifests
 from infra.targets.k8s.image import source_digest
@@ -39,6 +39,7 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 LOADED = "pulumi-python:dynamic:Resource"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 DB_URL = "postgresql://app:s3cret-pw@db.example.internal:5432/shipways"
 # How the RPC marks a secret value: {SIG_KEY: SECRET_SIG, "value": ...}.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -126,7 +127,7 @@ def _pod(plan: OfflinePlan, kind: str = DEPLOYMENT) -> dict[str, Any]:
 def test_graph_with_postgres_and_ingress(plan: OfflinePlan) -> None:
     counts = Counter(r.type for r in plan.resources)
     expected = [APP, IMAGE, NAMESPACE, ACCOUNT, CONFIG_MAP, SECRET, SECRET, JOB, DEPLOYMENT]
-    expected += [SERVICE]
+    expected += [SERVICE, WRITE_TOKEN, SECRET]  # the write token and its Secret
     expected += [PDB, HPA, POLICY, POLICY, INGRESS]  # the web pods' and the Job's policies
     assert counts == Counter(expected)
 
@@ -135,7 +136,8 @@ def test_graph_with_sqlite_has_no_job_secret_or_ingress(
     sqlite: tuple[OfflinePlan, Registrations],
 ) -> None:
     types = {r.type for r in sqlite[0].resources}
-    assert not types & {JOB, SECRET, INGRESS}
+    assert not types & {JOB, INGRESS}
+    assert [r.name for r in sqlite[0].of_type(SECRET)] == ["writeTokenSecret"]
     assert {DEPLOYMENT, SERVICE, HPA, PDB, POLICY, NAMESPACE} <= types
 
 
@@ -300,12 +302,10 @@ def test_with_postgres_pods_read_the_secret_as_a_file_and_run_the_images_own_com
         container = pod["containers"][0]
         refs = [next(iter(source.values()))["name"] for source in container["envFrom"]]
         assert refs == [_spec(plan.one(CONFIG_MAP))["metadata"]["name"]]  # no secretRef
-        assert container["env"] == [
-            {
-                "name": "DATABASE_URL_FILE",
-                "value": "/var/run/secrets/shipways/database/DATABASE_URL",
-            }
-        ]
+        assert container["env"][0] == {
+            "name": "DATABASE_URL_FILE",
+            "value": "/var/run/secrets/shipways/database/DATABASE_URL",
+        }
         assert container["env"][0]["value"] == manifests.DATABASE_URL_FILE
         (volume,) = [v for v in pod["volumes"] if v["name"] == "database"]
         database = _spec(_secret(plan))["metadata"]["name"]
@@ -388,6 +388,11 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
         assert security["privileged"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+        token_mount = {
+            "name": "write-token",
+            "mountPath": "/var/run/secrets/shipways/write-token",
+            "readOnly": True,
+        }
         assert container["volumeMounts"] == [
             {"name": "tmp", "mountPath": "/tmp"},
             {
@@ -395,11 +400,15 @@ def test_pods_are_locked_down(plan: OfflinePlan, kind: str) -> None:
                 "mountPath": "/var/run/secrets/shipways/database",
                 "readOnly": True,
             },
+            *([token_mount] if kind == DEPLOYMENT else []),  # the web pods only
         ]
     database = _spec(_secret(plan))["metadata"]["name"]
+    token = _spec(_secret(plan, "writeTokenSecret"))["metadata"]["name"]
+    token_volume = {"name": "write-token", "secret": {"secretName": token, "defaultMode": 0o440}}
     assert pod["volumes"] == [
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         {"name": "database", "secret": {"secretName": database, "defaultMode": 0o440}},
+        *([token_volume] if kind == DEPLOYMENT else []),
     ]
 
 
@@ -684,9 +693,10 @@ def test_declared_objects_are_exactly_the_rendered_manifests(plan: OfflinePlan) 
     """The single source: what the stack declares is `manifests.render`, field for field."""
     config = narrow(plan.config, K8sConfig)
     login = manifests.docker_config_json("ghcr.io", "deployer", "registry-token")
-    rendered = manifests.render(
-        config, manifests.plain_release(config, plan.exports["image"], DB_URL, login)
+    release = manifests.plain_release(
+        config, plan.exports["image"], DB_URL, login, OFFLINE_WRITE_TOKEN
     )
+    rendered = manifests.render(config, release)
 
     def by_name(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # The two Secrets' registrations may reach the engine in either order.
@@ -738,6 +748,10 @@ def test_plan_manifests_writes_what_the_stack_declares(tmp_path: Path) -> None:
     written = sorted(tmp_path.glob("*.yaml"))
     loaded = [yaml.safe_load(p.read_text()) for p in written]
     assert loaded == export.redact(export.from_plan(plan_stack("k8s").resources))
+    (token,) = [
+        o for o in loaded if o["kind"] == "Secret" and "write-token" in o.get("stringData", {})
+    ]
+    assert token["stringData"] == {"write-token": export.REDACTED_TOKEN}  # never the value
     assert export.schema_errors(loaded) == []
 
 
@@ -769,7 +783,7 @@ def test_without_a_registry_login_pods_pull_anonymously(
     sqlite: tuple[OfflinePlan, Registrations],
 ) -> None:
     assert "imagePullSecrets" not in _pod(sqlite[0])
-    assert not sqlite[0].of_type(SECRET)
+    assert "registrySecret" not in [r.name for r in sqlite[0].of_type(SECRET)]
 
 
 def test_a_registry_username_without_its_password_is_refused() -> None:
@@ -796,7 +810,8 @@ def test_a_rotated_database_url_rolls_the_pods(plan: OfflinePlan) -> None:
     after = _spec(_secret(rotated))["metadata"]["name"]
     assert before != after and after.startswith("shipways-database-")
     for kind in (DEPLOYMENT, JOB):
-        refs = [v["secret"]["secretName"] for v in _pod(rotated, kind)["volumes"] if "secret" in v]
+        volumes = _pod(rotated, kind)["volumes"]
+        refs = [v["secret"]["secretName"] for v in volumes if v["name"] == "database"]
         assert refs == [after]
     assert "rotated-pw" not in after and "s3cret" not in before
 
@@ -837,3 +852,47 @@ def test_the_committed_stack_plans_with_a_stand_in_database() -> None:
         ".invalid:5432/shipways"
     )
     assert len(plan.of_type(JOB)) == 1
+
+
+def test_write_token_is_a_secret_mounted_as_a_file_in_the_web_pods_only(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, seen = postgres
+    token = _spec(_secret(plan, "writeTokenSecret"))
+    assert token["stringData"] == {"write-token": OFFLINE_WRITE_TOKEN}
+    assert token["immutable"] is True
+    name = manifests.token_secret_name(narrow(plan.config, K8sConfig), OFFLINE_WRITE_TOKEN)
+    assert token["metadata"]["name"] == name  # content-hashed: a new token rolls the pods
+    # The value travels as a Pulumi secret and stays one in the state.
+    assert seen.raw["writeTokenSecret"]["stringData"][SIG_KEY] == SECRET_SIG
+    assert {"stringData", "data"} <= set(seen.secret_outputs["writeTokenSecret"])
+    web = _pod(plan)
+    (volume,) = [v for v in web["volumes"] if v["name"] == "write-token"]
+    assert volume["secret"] == {"secretName": name, "defaultMode": 0o440}
+    container = web["containers"][0]
+    assert {"name": "WRITE_TOKEN_FILE", "value": manifests.WRITE_TOKEN_FILE} in container["env"]
+    assert {
+        "name": "write-token",
+        "mountPath": manifests.WRITE_TOKEN_DIR,
+        "readOnly": True,
+    } in container["volumeMounts"]
+    assert OFFLINE_WRITE_TOKEN not in json.dumps(container), "a file, never an env value"
+    assert "writeTokenSecret" in seen.depends["deployment"]
+    # The migration Job writes nothing over HTTP: it never sees the token.
+    job = _pod(plan, JOB)
+    assert "write-token" not in json.dumps(job)
+
+
+def test_write_token_is_exported_as_a_secret_and_a_given_one_is_used(
+    postgres: tuple[OfflinePlan, Registrations],
+) -> None:
+    plan, _ = postgres
+    exported = plan.exports["write_token"]
+    assert exported[SIG_KEY] == SECRET_SIG, "exported in plain text"
+    assert exported["value"] == OFFLINE_WRITE_TOKEN
+    given = "given-token-of-the-operator-0123456789"
+    chosen, _ = _plan(secrets={"writeToken": given})
+    assert not chosen.of_type(WRITE_TOKEN), "a given token is used, none generated"
+    assert _spec(_secret(chosen, "writeTokenSecret"))["stringData"] == {"write-token": given}
+    with pytest.raises(Exception, match=r"writeToken \(value hidden\) is no usable write token"):
+        _plan(secrets={"writeToken": "short"})

@@ -15,7 +15,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from infra.config import ConfigError, PaasConfig, load_stack, namespaced, read_stack_file
-from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.harness import OFFLINE_WRITE_TOKEN, Declared, OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.paas import component, spec
 from infra.targets.paas import mocks as paas_mocks
@@ -38,6 +38,7 @@ INLINE = "aws:iam/rolePolicy:RolePolicy"
 PROFILE = "aws:iam/instanceProfile:InstanceProfile"
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 APPLICATION = "aws:elasticbeanstalk/application:Application"
 VERSION = "aws:elasticbeanstalk/applicationVersion:ApplicationVersion"
 ENVIRONMENT = "aws:elasticbeanstalk/environment:Environment"
@@ -121,6 +122,9 @@ def test_graph(plan: OfflinePlan, with_database: OfflinePlan) -> None:
         APPLICATION: 1,
         VERSION: 1,
         ENVIRONMENT: 1,
+        WRITE_TOKEN: 1,
+        SECRET: 1,  # the write token's
+        SECRET_VERSION: 1,
     }
     assert Counter(r.type for r in plan.resources) == {
         **expected,
@@ -132,8 +136,8 @@ def test_graph(plan: OfflinePlan, with_database: OfflinePlan) -> None:
     }
     assert Counter(r.type for r in with_database.resources) == {
         **expected,
-        SECRET: 1,
-        SECRET_VERSION: 1,
+        SECRET: 2,
+        SECRET_VERSION: 2,
     }
 
 
@@ -354,26 +358,37 @@ def test_the_managed_secret_reaches_the_instances_as_an_environment_secret(
 ) -> None:
     """Beanstalk reads the RDS-managed secret with the instance role when an instance starts
     and sets DATABASE_CREDENTIALS to its JSON: the app needs no AWS SDK, the configuration
-    holds only the ARN, and the instance role may read that one secret and no other."""
+    holds only the ARN, and the instance role may read that one secret (and the write
+    token's) and no other."""
     managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
+    token_arn = _named(plan, SECRET, "write-token").outputs["arn"]
     secrets = {
         name: value
         for (namespace, name), value in _settings(plan.one(ENVIRONMENT)).items()
         if namespace == "aws:elasticbeanstalk:application:environmentsecrets"
     }
-    assert secrets == {"DATABASE_CREDENTIALS": managed_secret["secretArn"]}
+    assert secrets == {
+        "DATABASE_CREDENTIALS": managed_secret["secretArn"],
+        "WRITE_TOKEN": token_arn,
+    }
     reads = [
         s
         for s in _statements(plan.one(INLINE).inputs["policy"])
         if any(action.startswith("secretsmanager:") for action in s["Action"])
     ]
-    assert reads == [
+    assert sorted(reads, key=lambda s: s["Sid"]) == [
         {
             "Sid": "ReadTheDatabaseSecret",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
             "Resource": managed_secret["secretArn"],
-        }
+        },
+        {
+            "Sid": "ReadTheWriteToken",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": token_arn,
+        },
     ]
 
 
@@ -392,9 +407,14 @@ def test_the_app_composes_its_url_from_what_the_stack_delivers(plan: OfflinePlan
     assert url.query == {"sslmode": "require"}
 
 
+def _named(plan: OfflinePlan, type_token: str, part: str) -> Declared:
+    (found,) = [r for r in plan.of_type(type_token) if part in r.name]
+    return found
+
+
 def test_database_url_lives_only_in_secrets_manager(with_database: OfflinePlan) -> None:
-    secret = with_database.one(SECRET)
-    version = with_database.one(SECRET_VERSION)
+    secret = _named(with_database, SECRET, "database-url")
+    version = _named(with_database, SECRET_VERSION, "database-url")
     # Still marked secret when it reaches the resource: Pulumi encrypts it in the state.
     assert version.inputs["secretString"] == {
         rpc._special_sig_key: rpc._special_secret_sig,
@@ -466,7 +486,7 @@ def test_instance_policy_scopes(plan: OfflinePlan, with_database: OfflinePlan) -
     )
     managed_secret = plan.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]
     assert by_sid["ReadTheDatabaseSecret"]["Resource"] == managed_secret["secretArn"]
-    secret_arn = with_database.one(SECRET).outputs["arn"]
+    secret_arn = _named(with_database, SECRET, "database-url").outputs["arn"]
     by_sid = {s["Sid"]: s for s in _statements(with_database.one(INLINE).inputs["policy"])}
     assert by_sid["ReadTheDatabaseSecret"] == {
         "Sid": "ReadTheDatabaseSecret",
@@ -545,8 +565,10 @@ def test_environment_waits_for_the_roles_policies_and_the_secrets_value(
     needed = {r.name for r in plan.of_type(ATTACHMENT)} | {plan.one(INLINE).name}
     assert len(needed) == 3
     assert needed <= _dependencies(plan, ENVIRONMENT)
-    value = with_database.one(SECRET_VERSION).name
-    assert needed | {value} <= _dependencies(with_database, ENVIRONMENT)
+    token = _named(plan, SECRET_VERSION, "write-token").name
+    assert needed | {token} <= _dependencies(plan, ENVIRONMENT)
+    value = _named(with_database, SECRET_VERSION, "database-url").name
+    assert needed | {value, token} <= _dependencies(with_database, ENVIRONMENT)
 
 
 def test_application_keeps_the_configured_number_of_versions() -> None:
@@ -592,3 +614,36 @@ def test_bucket_is_protected_and_retained_outside_demo(
     assert bucket.options.protect is protected
     assert bucket.options.retain_on_delete is protected
     assert bucket.inputs["forceDestroy"] is not protected
+
+
+def test_write_token_is_a_beanstalk_environment_secret_only_the_instances_may_read(
+    plan: OfflinePlan,
+) -> None:
+    """The environment holds the secret's ARN (Beanstalk fetches the value at instance
+    start into WRITE_TOKEN), the instance role may read that one secret, the value reaches
+    only its SecretVersion, and the stack exports it as a secret."""
+    secret = _named(plan, SECRET, "write-token")
+    version = _named(plan, SECRET_VERSION, "write-token")
+    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": OFFLINE_WRITE_TOKEN}
+    assert version.inputs["secretString"] == wrapped
+    assert secret.inputs["namePrefix"] == "shipways-demo/write-token-"
+    settings = _settings(plan.one(ENVIRONMENT))
+    secrets_ns = "aws:elasticbeanstalk:application:environmentsecrets"
+    assert settings[(secrets_ns, "WRITE_TOKEN")] == secret.outputs["arn"]
+    assert "WRITE_TOKEN" not in _env_vars(plan.one(ENVIRONMENT))
+    by_sid = {s["Sid"]: s for s in _statements(plan.one(INLINE).inputs["policy"])}
+    assert by_sid["ReadTheWriteToken"] == {
+        "Sid": "ReadTheWriteToken",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": secret.outputs["arn"],
+    }
+    leaks = [
+        r.name
+        for r in plan.resources
+        if r is not version
+        and r.type != WRITE_TOKEN
+        and OFFLINE_WRITE_TOKEN in json.dumps(r.inputs, default=str)
+    ]
+    assert leaks == []
+    assert plan.exports["write_token"] == wrapped

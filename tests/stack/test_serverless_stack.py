@@ -46,6 +46,9 @@ SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
 DATABASE_URL = "postgresql://app:s3cret@db.example.com:5432/shipways"
 FUNCTION_ARN = f"arn:aws:lambda:{mocks.REGION}:{mocks.ACCOUNT}:function:shipways-demo"
 
@@ -142,7 +145,10 @@ def test_graph_with_the_managed_database(
         APP: 1,
         LOG_GROUP: 2,
         ROLE: 1,
-        ROLE_POLICY: 2,  # its own logs; the VPC and the database secret
+        ROLE_POLICY: 3,  # its own logs; the VPC and the database secret; the write token
+        WRITE_TOKEN: 1,
+        SECRET: 1,  # the write token's
+        SECRET_VERSION: 1,
         "shipways:database:ManagedPostgres": 1,
         "aws:rds/instance:Instance": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
@@ -223,6 +229,39 @@ def test_log_groups_have_the_configured_retention(
     assert {g.inputs["retentionInDays"] for g in groups.values()} == {14}
     plan, _, _ = _plan(zips, logRetentionDays="90")
     assert {g.inputs["retentionInDays"] for g in plan.of_type(LOG_GROUP)} == {90}
+
+
+def test_write_token_is_in_secrets_manager_and_only_the_function_may_read_it(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = managed
+    secret = next(s for s in plan.of_type(SECRET) if s.name == "write-token")
+    assert secret.inputs["namePrefix"] == "shipways-demo/write-token-"
+    assert secret.inputs["recoveryWindowInDays"] == 7
+    arn = f"arn:aws:secretsmanager:{mocks.REGION}:{mocks.ACCOUNT}:secret:shipways-demo/write-token-"
+    version = next(v for v in plan.of_type(SECRET_VERSION) if v.name == "write-token")
+    assert version.inputs["secretId"] == f"{secret.name}-id"
+    assert _unsecret(version.inputs["secretString"]) == "offline-plan-token-not-a-real-one"
+    policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "read-write-token")
+    assert policy.inputs["role"] == f"{plan.one(ROLE).name}-id"
+    (statement,) = _policy(policy, "policy")["Statement"]
+    assert statement == {
+        "Sid": "ReadWriteToken",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": f"{arn}AbCdEf",
+    }
+    variables = plan.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["WRITE_TOKEN_SECRET_ARN"] == f"{arn}AbCdEf"
+    assert "offline-plan-token" not in json.dumps(variables), "the ARN, never the value"
+    # The function reads the token at init: the value and the right to read it come first.
+    assert {"write-token", "read-write-token"} <= seen.depends["function"]
+
+
+def test_write_token_is_exported_as_a_secret(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    assert _unsecret(managed[0].exports["write_token"]) == "offline-plan-token-not-a-real-one"
 
 
 # --- the function ----------------------------------------------------------------------------
@@ -322,21 +361,23 @@ def test_database_url_lives_in_secrets_manager_and_replaces_sqlite(
     plan, seen, _ = external
     function = plan.one(FUNCTION)
     variables = function.inputs["environment"]["variables"]
-    secret = plan.one(SECRET)
+    secret = next(s for s in plan.of_type(SECRET) if s.name == "database-url")
     # The function is told where the URL is, never the URL itself.
     assert "DATABASE_URL" not in variables
     assert "s3cret" not in str(function.inputs)
     assert variables["DATABASE_URL_SECRET_ARN"] == secret.outputs["arn"]
     assert secret.inputs["namePrefix"] == "shipways-demo/database-url-"
     # The value: a Pulumi secret from config to the secret's version (encrypted in state).
-    assert _unsecret(plan.one(SECRET_VERSION).inputs["secretString"]) == DATABASE_URL
+    version = next(v for v in plan.of_type(SECRET_VERSION) if v.name == "database-url-value")
+    assert _unsecret(version.inputs["secretString"]) == DATABASE_URL
     assert "SHIPWAYS_SQLITE_PATH" not in variables
     assert "SHIPWAYS_MIGRATE_ON_INIT" not in variables
     assert function.inputs["reservedConcurrentExecutions"] == 25
     # The value exists before the function's first (migrate) invocation reads it.
     assert "database-url-value" in seen.depends["function"]
     # Only this function's role may read only this secret.
-    statements = json.loads(plan.one(ROLE_POLICY).inputs["policy"])["Statement"]
+    policy = next(p for p in plan.of_type(ROLE_POLICY) if p.name == "write-own-logs")
+    statements = json.loads(policy.inputs["policy"])["Statement"]
     (read,) = [s for s in statements if s["Sid"] == "ReadTheDatabaseUrl"]
     assert read["Action"] == ["secretsmanager:GetSecretValue"]
     assert read["Resource"] == secret.outputs["arn"]

@@ -22,7 +22,7 @@ from shipways_fabric import templates as host_templates
 
 from infra import paths
 from infra.config import ConfigError, load_stack, namespaced, read_stack_file
-from infra.harness import Declared, OfflinePlan, plan_stack
+from infra.harness import OFFLINE_WRITE_TOKEN, Declared, OfflinePlan, plan_stack
 from infra.targets.vps import component
 from infra.targets.vps import mocks as vps_mocks
 from infra.targets.vps.settings import fabric_settings
@@ -44,6 +44,8 @@ EIP = "aws:ec2/eip:Eip"
 ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 RELEASE = "pulumi-python:dynamic/vps:FabricRelease"
 HOST_KEY = "pulumi-python:dynamic/vps:HostKey"
+WRITE_TOKEN = "pulumi-python:dynamic/shipways:WriteToken"
+SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # ... and what marks it a secret
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how a secret value travels to the engine
 SERVER = "shipways:vps:Server"
 
@@ -125,12 +127,13 @@ def test_graph_is_one_server_behind_an_elastic_ip_with_its_release(plan: Offline
         EIP: 1,
         ASSOCIATION: 1,
         RELEASE: 1,
+        WRITE_TOKEN: 1,
     }
 
 
 def test_existing_host_creates_nothing_on_aws() -> None:
     plan, _ = _plan(("sshPublicKey", "sshAllowedCidr"), host="198.51.100.7")
-    assert [r.type for r in plan.resources] == [SERVER, RELEASE]
+    assert [r.type for r in plan.resources] == [SERVER, WRITE_TOKEN, RELEASE]
     release = plan.one(RELEASE)
     assert release.inputs["host"] == "198.51.100.7"
     assert release.inputs["serverId"] == "198.51.100.7"
@@ -386,7 +389,29 @@ def test_exports(plan: OfflinePlan, shipped: Path) -> None:
         "certificate": "self-signed",
         "certificateNotice": "",
         "known_hosts": f"{ip} {vps_mocks.HOST_PUBLIC_KEY}",
+        "write_token": {SECRET_SIG: SECRET_VALUE, "value": OFFLINE_WRITE_TOKEN},
     }
+
+
+def test_write_token_reaches_the_release_as_a_secret_apart_from_the_settings(
+    created: tuple[OfflinePlan, Registrations, Any],
+) -> None:
+    plan, seen, _ = created
+    release = plan.one(RELEASE)
+    assert release.inputs["writeToken"] == {SECRET_SIG: SECRET_VALUE, "value": OFFLINE_WRITE_TOKEN}
+    assert seen.secret_outputs[release.name] == ["writeToken"]  # secret in the state, too
+    assert OFFLINE_WRITE_TOKEN not in repr(release.inputs["settings"])
+    assert "writeToken" in component.RELEASE_KEYS  # a new token provisions again
+    assert plan.one(WRITE_TOKEN).name in seen.depends[release.name]
+
+
+def test_a_given_write_token_is_used_and_a_bad_one_refused() -> None:
+    given = "operator-chosen-token-0123456789abcdef"
+    plan = plan_stack("vps", secrets={"writeToken": given})
+    assert not plan.of_type(WRITE_TOKEN)
+    assert plan.one(RELEASE).inputs["writeToken"] == {SECRET_SIG: SECRET_VALUE, "value": given}
+    with pytest.raises(Exception, match=r"writeToken \(value hidden\) is no usable write token"):
+        plan_stack("vps", secrets={"writeToken": "two words here, long enough"})
 
 
 def test_domain_makes_the_url_https() -> None:
@@ -497,6 +522,7 @@ class FakeFabric:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.refusals: list[Exception] = []
+        self.write_tokens: list[str | None] = []
 
     def connect(
         self, host: str, user: str, *, port: int, key_path: Path, known_hosts: Path | None
@@ -507,9 +533,12 @@ class FakeFabric:
         self.calls.append(("connect", conn))
         return conn
 
-    def provision(self, conn: FakeConnection, settings: dict[str, Any]) -> Any:
+    def provision(
+        self, conn: FakeConnection, settings: dict[str, Any], *, write_token: str | None
+    ) -> Any:
         assert conn.opened and not conn.closed
         self.calls.append(("provision", (conn, settings)))
+        self.write_tokens.append(write_token)
         return self.provisioned
 
     provisioned = ProvisionResult("127.0.0.1", [], "self-signed", None)
@@ -527,6 +556,9 @@ def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
     return fake
 
 
+TOKEN = "the-release-write-token-0123456789"
+
+
 def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
     props = {
         "__provider": "serialized",
@@ -538,6 +570,7 @@ def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
         "knownHosts": f"127.0.0.1 {vps_mocks.HOST_PUBLIC_KEY}",
         "settings": {"app_name": "shipways"},
         "release": "abc123",
+        "writeToken": TOKEN,
     }
     return props | extra
 
@@ -552,6 +585,7 @@ def test_create_provisions_then_deploys_with_the_host_key_pinned(
     assert conn.key_path == tmp_path / "id"
     assert conn.known == f"127.0.0.1 {vps_mocks.HOST_PUBLIC_KEY}\n"
     assert fabric.calls[1][1] == (conn, {"app_name": "shipways"})
+    assert fabric.write_tokens == [TOKEN]  # to provision, apart from the settings
     assert fabric.calls[2][1] == ([conn], {"app_name": "shipways"})
     assert conn.closed
     assert result.id == "127.0.0.1/abc123"

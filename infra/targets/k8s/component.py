@@ -12,6 +12,9 @@ adds what a real deploy needs around them:
 - the order: every object waits for its Namespace, pods for their ConfigMap, Secret and
   ServiceAccount, and the Deployment for the migration Job, which pulumi-kubernetes awaits
   until it has completed. The Job is named after the image, so each release migrates once;
+- the write token (`writeToken` from the stack config, else generated once): a
+  content-hashed Secret mounted read-only into the web pods (`WRITE_TOKEN_FILE`), never an
+  environment variable; exported as a secret output;
 - the HPA owns `replicas` after the first deploy (`ignore_changes`), so `pulumi up` does not
   scale the Deployment back down under load;
 - the cluster: always a named kubeconfig context (`kubeContext`, or the one the local tool
@@ -36,6 +39,7 @@ from infra.config import NAMESPACE, ConfigError, K8sConfig, StackConfig, narrow
 from infra.paths import APP_DIR
 from infra.targets.k8s import image as app_image
 from infra.targets.k8s import manifests
+from infra.write_token import CONFIG_KEY, deployment_token
 
 TYPE = "shipways:k8s:App"
 
@@ -165,6 +169,7 @@ class App(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.image = self._build_image(config, secrets, child)
         database_url = secrets.get("databaseUrl")
+        self.write_token = deployment_token(secrets.get(CONFIG_KEY), child)
         release = manifests.Release(
             image=self.image,
             database_url=database_url,
@@ -182,6 +187,10 @@ class App(pulumi.ComponentResource):
                 else None
             ),
             registry_auth=registry_auth,
+            write_token=self.write_token,
+            token_secret=pulumi.Output.unsecret(
+                self.write_token.apply(lambda token: manifests.token_secret_name(config, token))
+            ),
         )
         provider = k8s.Provider("cluster", context=kube_context(config), opts=child)
         self.objects: dict[str, list[pulumi.CustomResource]] = {}
@@ -265,6 +274,8 @@ class App(pulumi.ComponentResource):
         name = kind[0].lower() + kind[1:]
         if obj.get("type") == "kubernetes.io/dockerconfigjson":
             name = "registrySecret"
+        if kind == "Secret" and manifests.WRITE_TOKEN_KEY in obj.get("stringData", {}):
+            name = "writeTokenSecret"
         if kind == "NetworkPolicy" and self.objects.get(kind):  # the migration Job's
             name = f"{name}-{obj['metadata']['labels'][manifests.COMPONENT]}"
         merged = pulumi.ResourceOptions.merge(opts, extra)
@@ -313,7 +324,12 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
             "subnet, e.g. 10.20.0.0/24; databasePort defaults to 5432)"
         )
     app = App(config.app_name, config, secrets)
-    exports: dict[str, Any] = {"url": app.url, "image": app.image, "namespace": config.namespace}
+    exports: dict[str, Any] = {
+        "url": app.url,
+        "image": app.image,
+        "namespace": config.namespace,
+        "write_token": app.write_token,  # a secret: `pulumi stack output --show-secrets`
+    }
     if app.port_forward is not None:
         exports["portForward"] = app.port_forward
     return exports

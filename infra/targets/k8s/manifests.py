@@ -46,6 +46,11 @@ DATABASE_URL_KEY = "DATABASE_URL"
 # environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
 DATABASE_SECRET_DIR = "/var/run/secrets/shipways/database"  # noqa: S105 - a path
 DATABASE_URL_FILE = f"{DATABASE_SECRET_DIR}/{DATABASE_URL_KEY}"
+# The write token's Secret, mounted into the web pods only (the migration Job writes nothing
+# over HTTP): the app reads WRITE_TOKEN_FILE once, at start.
+WRITE_TOKEN_KEY = "write-token"  # noqa: S105 - a key name
+WRITE_TOKEN_DIR = "/var/run/secrets/shipways/write-token"  # noqa: S105 - a path
+WRITE_TOKEN_FILE = f"{WRITE_TOKEN_DIR}/{WRITE_TOKEN_KEY}"
 COMPONENT = "app.kubernetes.io/component"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 
@@ -60,7 +65,8 @@ class Release:
     and `database_secret` are set exactly when `database_url` is: the Job's name, from
     `migrate_job_name(image)`, and the Secret's, from `secret_name(database_url)`.
     `registry_auth`, a `.dockerconfigjson` document (`docker_config_json`), is set when the
-    stack has registry credentials: pods then pull with it.
+    stack has registry credentials: pods then pull with it. `write_token` and `token_secret`
+    (from `token_secret_name(write_token)`) go together: the bearer token writes need.
     """
 
     image: Any
@@ -68,12 +74,16 @@ class Release:
     migrate_job: Any = None
     database_secret: Any = None
     registry_auth: Any = None
+    write_token: Any = None
+    token_secret: Any = None
 
     def __post_init__(self) -> None:
         if (self.database_url is None) != (self.migrate_job is None):
             raise ValueError("a migration Job is declared exactly when a database URL is set")
         if (self.database_url is None) != (self.database_secret is None):
             raise ValueError("a database Secret is named exactly when a database URL is set")
+        if (self.write_token is None) != (self.token_secret is None):
+            raise ValueError("a write token Secret is named exactly when a write token is set")
 
 
 def migrate_job_name(config: K8sConfig, image: str) -> str:
@@ -86,16 +96,21 @@ def plain_release(
     image: str,
     database_url: str | None = None,
     registry_auth: str | None = None,
+    write_token: str | None = None,
 ) -> Release:
     """A release from plain values (sandbox, YAML); the component builds its own from Outputs."""
+    token = {}
+    if write_token is not None:
+        token = {"write_token": write_token, "token_secret": token_secret_name(config, write_token)}
     if database_url is None:
-        return Release(image=image, registry_auth=registry_auth)
+        return Release(image=image, registry_auth=registry_auth, **token)
     return Release(
         image=image,
         database_url=database_url,
         migrate_job=migrate_job_name(config, image),
         database_secret=secret_name(config, database_url),
         registry_auth=registry_auth,
+        **token,
     )
 
 
@@ -117,6 +132,8 @@ def render(config: K8sConfig, release: Release) -> list[Obj]:
     ]
     if release.registry_auth is not None:
         objects.append(registry_secret(config, release.registry_auth))
+    if release.write_token is not None:
+        objects.append(token_secret(config, release))
     if release.database_url is not None:
         objects += [secret(config, release), migrate_job(config, release)]
     objects += [
@@ -224,6 +241,23 @@ def secret(config: K8sConfig, release: Release) -> Obj:
         "metadata": _meta(config, release.database_secret),
         "type": "Opaque",
         "stringData": {DATABASE_URL_KEY: release.database_url},
+    }
+
+
+def token_secret_name(config: K8sConfig, write_token: str) -> str:
+    """Content-hashed like the database Secret: a rotated token rolls the Deployment."""
+    digest = hashlib.sha256(write_token.encode()).hexdigest()[:10]
+    return f"{config.app_name}-write-token-{digest}"
+
+
+def token_secret(config: K8sConfig, release: Release) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(config, release.token_secret, WRITE_TOKEN_KEY),
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": {WRITE_TOKEN_KEY: release.write_token},
     }
 
 
@@ -344,6 +378,12 @@ def _probe(path: str, period: int, failures: int) -> Obj:
 
 def web_container(config: K8sConfig, release: Release) -> Obj:
     container = _container(config, release, "web")
+    if release.write_token is not None:
+        env = container.setdefault("env", [])
+        env.append({"name": "WRITE_TOKEN_FILE", "value": WRITE_TOKEN_FILE})
+        container["volumeMounts"].append(
+            {"name": "write-token", "mountPath": WRITE_TOKEN_DIR, "readOnly": True}
+        )
     command = web_command(release)
     if command is not None:
         container["command"] = command
@@ -362,6 +402,11 @@ def web_container(config: K8sConfig, release: Release) -> Obj:
 
 def deployment(config: K8sConfig, release: Release) -> Obj:
     template_labels = {**labels(config, "web"), **selector(config)}
+    pod = _pod_spec(config, release, [web_container(config, release)], "Always")
+    if release.write_token is not None:
+        # Like the database Secret: files readable by the pod's group (fsGroup) only.
+        secret_volume = {"secretName": release.token_secret, "defaultMode": 0o440}
+        pod["volumes"].append({"name": "write-token", "secret": secret_volume})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -379,7 +424,7 @@ def deployment(config: K8sConfig, release: Release) -> Obj:
             },
             "template": {
                 "metadata": {"labels": template_labels},
-                "spec": _pod_spec(config, release, [web_container(config, release)], "Always"),
+                "spec": pod,
             },
         },
     }

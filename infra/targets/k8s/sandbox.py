@@ -7,6 +7,7 @@ the Pulumi component declares), translated by `pod.plan`:
 - a private Docker network per instance (no egress), a PostgreSQL server on it standing in
   for the database the stack is given (`infra.sandbox.postgres`), its URL delivered as the
   stack delivers it: the rendered Secret, mounted read-only as a file (`DATABASE_URL_FILE`);
+  the write token likewise, generated once per instance (`WRITE_TOKEN_FILE`, every pod);
 - the migration Job, run once per release to completion, before any pod of the release;
 - the Deployment's `replicas` pods, each its own container, behind the front door
   (`infra.sandbox.frontdoor`), the Service stand-in: one loopback address for the life of
@@ -38,6 +39,7 @@ from rich.console import Console
 from infra import results
 from infra.config import K8sConfig, LoadedStack, TargetName, narrow
 from infra.paths import state_dir
+from infra.sandbox import tokens
 from infra.sandbox.containers import ensure_container
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -114,7 +116,9 @@ class K8sSandbox:
                 progress=step.progress,
             )
             step.result(f"{database.container}, database {database.name}")
-        release = manifests.plain_release(config, image.id, database.url)
+        # One token per deployment, kept until `down`, delivered as the stack delivers it.
+        token = tokens.ensure(state_dir("sandbox", self.instance)).read_text().strip()
+        release = manifests.plain_release(config, image.id, database.url, write_token=token)
         pods = plan(manifests.render(config, release))
         serving = self._running(client, pods.web.revision)
         roller = Roller(door, self.network, narrator.note)
@@ -327,6 +331,10 @@ class K8sSandbox:
         if door is None or not running:
             return None
         return self._endpoint_of(door, running)
+
+    def token(self) -> str | None:
+        """The write token of this instance's pods, if its Secret was ever rendered."""
+        return tokens.read(state_dir("sandbox", self.instance))
 
     def checks(self, endpoint: Endpoint) -> Checks:
         pods = endpoint.extra.get("pods")

@@ -36,6 +36,8 @@ What gets declared, and why each piece is shaped the way it is:
 - With `database: external`, the `databaseUrl` secret goes to Secrets Manager; the
   environment references the secret's ARN (`environmentsecrets`), so the URL never appears
   in Beanstalk's configuration or console, and only the instance role may read it.
+- The write token (`writeToken`, else generated once) goes to Secrets Manager the same way
+  (`WRITE_TOKEN`, an environment secret); the instance role may read that secret too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from shipways_app import auth
 
 from infra.config import NAMESPACE, ConfigError, PaasConfig, StackConfig, narrow
 from infra.database.component import ManagedPostgres, Network, network, read_secret_statement
@@ -53,6 +56,7 @@ from infra.paths import APP_DIR, state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import edge, spec
+from infra.write_token import CONFIG_KEY, deployment_token
 
 SERVICE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth",
@@ -115,6 +119,8 @@ class BeanstalkApp(pulumi.ComponentResource):
             readable = database_secret.arn
         elif database is not None:
             readable = database.postgres.secret_arn
+        self.write_token = deployment_token(secrets.get(CONFIG_KEY), child)
+        token_secret, token_value = self._token_secret(name, prefix, tags, child)
         profile, instance_policy = self._instance_profile(
             name,
             prefix,
@@ -123,6 +129,7 @@ class BeanstalkApp(pulumi.ComponentResource):
             account.account_id,
             region.region,
             readable,
+            token_secret,
             tags,
             child,
         )
@@ -158,12 +165,12 @@ class BeanstalkApp(pulumi.ComponentResource):
             solution_stack_name=platform,
             version=version.name,
             settings=_environment_settings(
-                config, service_role.arn, profile.name, database_secret, database
+                config, service_role.arn, profile.name, database_secret, database, token_secret
             ),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*attachments, instance_policy, *secret_value],
+                depends_on=[*attachments, instance_policy, *secret_value, token_value],
             ),
         )
 
@@ -321,6 +328,26 @@ class BeanstalkApp(pulumi.ComponentResource):
         )
         return secret, [value]
 
+    def _token_secret(
+        self, name: str, prefix: str, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        """The write token's secret and its value; the environment references its ARN."""
+        secret = aws.secretsmanager.Secret(
+            f"{name}-write-token",
+            name_prefix=f"{prefix}/write-token-",
+            description="Bearer token for writes to the shipways paas environment",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+        value = aws.secretsmanager.SecretVersion(
+            f"{name}-write-token-value",
+            secret_id=secret.id,
+            secret_string=self.write_token,  # a Pulumi secret to state
+            opts=child,
+        )
+        return secret, value
+
     def _instance_profile(
         self,
         name: str,
@@ -330,6 +357,7 @@ class BeanstalkApp(pulumi.ComponentResource):
         account_id: pulumi.Output[str],
         region: pulumi.Output[str],
         secret_arn: pulumi.Output[str] | None,
+        token_secret: aws.secretsmanager.Secret,
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> tuple[aws.iam.InstanceProfile, aws.iam.RolePolicy]:
@@ -348,7 +376,11 @@ class BeanstalkApp(pulumi.ComponentResource):
             opts=child,
         )
         policy = pulumi.Output.all(
-            bucket=bucket.arn, account=account_id, region=region, secret=secret_arn
+            bucket=bucket.arn,
+            account=account_id,
+            region=region,
+            secret=secret_arn,
+            token=token_secret.arn,
         ).apply(lambda v: _instance_policy(prefix, **v))
         role_policy = aws.iam.RolePolicy(
             f"{name}-instance-policy", role=role.name, policy=policy, opts=child
@@ -369,7 +401,7 @@ def _platform(pattern: str, parent: pulumi.Resource) -> str:
 
 
 def _instance_policy(
-    environment: str, bucket: str, account: str, region: str, secret: str | None
+    environment: str, bucket: str, account: str, region: str, secret: str | None, token: str
 ) -> str:
     """Every action named, every resource scoped: what an instance of this environment needs.
 
@@ -411,6 +443,12 @@ def _instance_policy(
             "Resource": arn("logs", f"log-group:/aws/elasticbeanstalk/{environment}/*"),
         },
         {
+            "Sid": "ReadTheWriteToken",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": token,
+        },
+        {
             "Sid": "ReportThisEnvironmentsHealth",
             "Effect": "Allow",
             "Action": ["elasticbeanstalk:PutInstanceStatistics"],
@@ -431,6 +469,7 @@ def _environment_settings(
     instance_profile: pulumi.Output[str],
     database_secret: aws.secretsmanager.Secret | None,
     database: Database | None,
+    token_secret: aws.secretsmanager.Secret,
 ) -> list[aws.elasticbeanstalk.EnvironmentSettingArgs]:
     env_ns = "aws:elasticbeanstalk:application:environment"
     load_balanced = config.environment_type == "LoadBalanced"
@@ -486,7 +525,7 @@ def _environment_settings(
         **spec.app_environment(config, sqlite_path=sqlite_path),
         "PORT": APP_PORT,
     }
-    secret_env: dict[str, pulumi.Input[str]] = {}
+    secret_env: dict[str, pulumi.Input[str]] = {auth.BEANSTALK_VARIABLE: token_secret.arn}
     if database is not None:
         settings += _vpc_settings(database, load_balanced)
         app_env.update(database.postgres.location())
@@ -573,4 +612,5 @@ def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
             if database is not None
             else "postgresql (the databaseUrl secret)"
         ),
+        "write_token": app.write_token,  # a secret: `pulumi stack output --show-secrets`
     }

@@ -39,7 +39,7 @@ from infra import results
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import APP_DIR, state_dir
-from infra.sandbox import frontdoor, releases
+from infra.sandbox import frontdoor, releases, tokens
 from infra.sandbox.digest import recipe_digest
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
@@ -114,9 +114,15 @@ class PaasSandbox:
         return self.root / "state.json"
 
     @property
+    def secrets_dir(self) -> Path:
+        """Stands in for the platform's secret store (0700): the database URL's and the write
+        token's 0600 files, which every instance's processes read by path."""
+        return self.root / "secrets"
+
+    @property
     def secret_file(self) -> Path:
         """The database URL (0600, in a 0700 directory): the environment secret's stand-in."""
-        return self.root / "secrets" / SECRET_FILE
+        return self.secrets_dir / SECRET_FILE
 
     def release_dir(self, release_id: str) -> Path:
         return self.root / "releases" / release_id
@@ -129,7 +135,7 @@ class PaasSandbox:
         return self._store.load()
 
     def _stand_in(self, client: docker.DockerClient) -> EnvironmentStandIn:
-        return EnvironmentStandIn(client, self.instance, self.secret_file.parent)
+        return EnvironmentStandIn(client, self.instance, self.secrets_dir)
 
     # -- the Sandbox protocol ----------------------------------------------------------
 
@@ -322,14 +328,19 @@ class PaasSandbox:
 
     # -- the steps ---------------------------------------------------------------------
 
+    def token(self) -> str | None:
+        return tokens.read(self.secrets_dir)
+
     def _runtime_env(self, config: PaasConfig) -> dict[str, str]:
         """What the platform puts in the processes' environment (PORT comes per process):
-        the database URL as a file's path, never as a value."""
+        the database URL and the write token as files' paths, never as values (the token is
+        kept across releases: one per deployment)."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return {
             **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ},
             **spec.app_environment(config, sqlite_path=None),
             "DATABASE_URL_FILE": str(self.secret_file),
+            "WRITE_TOKEN_FILE": str(tokens.ensure(self.secrets_dir)),
             "SHIPWAYS_GIT_SHA": app_revision(),
             "PYTHONUNBUFFERED": "1",
         }

@@ -18,13 +18,18 @@ Resources, and why each looks the way it does:
   in its environment: it reads the RDS-managed secret when it opens its connection, through
   a Secrets Manager interface endpoint (private DNS, 443 from the function only) in one
   zone: billed per zone, and a second would buy nothing while the database itself is
-  single-AZ. With `rdsProxy` it signs an IAM token for the proxy locally (no endpoint).
-  `reservedConcurrency` (default 20) caps instances, each holding one connection.
+  single-AZ. With `rdsProxy` it signs an IAM token for the proxy locally; the endpoint stays,
+  for the write token. `reservedConcurrency` (default 20) caps instances, each holding one
+  connection.
 - with `database: external`, the `databaseUrl` secret's value in a Secrets Manager secret:
   the function's environment holds only the secret's ARN (`DATABASE_URL_SECRET_ARN`), the
   app reads the value once per instance at init, and the role may read only that secret.
   Environment variables are shown by `aws lambda get-function-configuration` and the
   console to anyone allowed to read the function's configuration.
+- the write token (`WriteToken`: generated once at deploy time, a secret output) in a Secrets
+  Manager secret of its own: the environment holds its ARN (`WRITE_TOKEN_SECRET_ARN`), the app
+  reads it at init (in the VPC through the same endpoint), and a second inline policy lets the
+  role read that one secret only.
 - the release step: an `Invocation` of the *new version* with
   `{"shipways": "migrate"}`; the `live` alias moves to that version only after it succeeded
   (see the ordering note on `ServerlessApp`).
@@ -64,6 +69,7 @@ from infra.targets.serverless.artifact import (
     load_zip,
 )
 from infra.targets.serverless.database import DatabaseAccess
+from infra.write_token import CONFIG_KEY, deployment_token
 
 PREBUILT_ZIP_ENV = "SHIPWAYS_LAMBDA_ZIP"
 ALIAS = "live"
@@ -105,6 +111,8 @@ class ServerlessApp(pulumi.ComponentResource):
         package: LambdaZip,
         database_url: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        given_token: pulumi.Output[str] | None = None,
     ) -> None:
         """`database_url` with `database: external`; otherwise the stack creates the database."""
         super().__init__("shipways:serverless:ServerlessApp", name, None, opts)
@@ -154,19 +162,46 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The write token: generated once, stored in Secrets Manager, read by the function
+        # at init through its ARN (boto3 comes with the managed runtime); the function's role
+        # may read that one secret only.
+        write_token = deployment_token(given_token, child)
+        token_secret = aws.secretsmanager.Secret(
+            "write-token",
+            name_prefix=f"{function_name}/write-token-",
+            description=f"Bearer token for writes to {function_name}, read at init",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+        token_version = aws.secretsmanager.SecretVersion(
+            "write-token",
+            secret_id=token_secret.id,
+            secret_string=write_token,
+            opts=child,
+        )
+        token_policy = aws.iam.RolePolicy(
+            "read-write-token",
+            role=role.id,
+            policy=token_secret.arn.apply(_read_secret_policy),
+            opts=child,
+        )
+
         managed = config.database == "managed"
         environment: dict[str, Any] = dict(
             spec.app_environment(
                 config, has_database=managed or database_url is not None, git_sha=spec.git_sha()
             )
         )
+        environment["WRITE_TOKEN_SECRET_ARN"] = token_secret.arn
         if secret_arn is not None:
             # The secret's address, not its value: the app reads the URL at init.
             environment[DATABASE_URL_ARN_ENV] = secret_arn
-        # The role must be able to write logs (and, in a VPC, create its network interfaces
-        # and reach the database) before the first (migrate) invocation.
+        # The role must be able to write logs and read the token (and, in a VPC, create its
+        # network interfaces and reach the database) before the first (migrate) invocation.
+        ready = [logs, log_policy, token_version, token_policy]
         function_opts = pulumi.ResourceOptions(
-            parent=self, depends_on=[logs, log_policy, *database_secret[1:]]
+            parent=self, depends_on=[*ready, *database_secret[1:]]
         )
         vpc_config: aws.lambda_.FunctionVpcConfigArgs | None = None
         self.database: ManagedPostgres | None = None
@@ -177,9 +212,7 @@ class ServerlessApp(pulumi.ComponentResource):
             vpc_config = aws.lambda_.FunctionVpcConfigArgs(
                 subnet_ids=reach.subnets, security_group_ids=[reach.function_group.id]
             )
-            function_opts = pulumi.ResourceOptions(
-                parent=self, depends_on=[logs, log_policy, reach.policy]
-            )
+            function_opts = pulumi.ResourceOptions(parent=self, depends_on=[*ready, reach.policy])
         function = aws.lambda_.Function(
             "function",
             name=function_name,
@@ -288,6 +321,7 @@ class ServerlessApp(pulumi.ComponentResource):
         self.version = function.version
         self.log_group = logs.name
         self.stage = stage.name
+        self.write_token = write_token
         self.register_outputs({"url": self.url, "function_name": self.function_name})
 
 
@@ -339,6 +373,22 @@ def _log_policy(log_group_arn: str, database_secret_arn: str | None = None) -> s
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def _read_secret_policy(secret_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadWriteToken",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
+                }
+            ],
+        }
+    )
+
+
 def function_zip(config: ServerlessConfig) -> LambdaZip:
     """The zip to deploy: SHIPWAYS_LAMBDA_ZIP if CI built it already, else built now."""
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
@@ -366,12 +416,15 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
             f"{NAMESPACE}:databaseUrl: set, but {NAMESPACE}:database is 'managed' (the stack "
             "creates the database); set database: external to use the URL, or remove it"
         )
-    app = ServerlessApp("shipways", config, package, database_url)
+    app = ServerlessApp(
+        "shipways", config, package, database_url, given_token=secrets.get(CONFIG_KEY)
+    )
     return {
         "url": app.url,
         "function_name": app.function_name,
         "function_version": app.version,
         "log_group": app.log_group,
+        "write_token": app.write_token,
         "zip_sha256": package.sha256,
         "zip_mib": round(package.zipped_bytes / 2**20, 2),
         "storage": (

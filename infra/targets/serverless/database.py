@@ -32,7 +32,8 @@ HTTPS = 443
 
 class DatabaseAccess:
     """The managed database, and the function's way to it: its subnets, its security group,
-    the Secrets Manager endpoint (without the proxy) and its role's permissions."""
+    the Secrets Manager endpoint (the database's secret, the write token) and its role's
+    permissions."""
 
     def __init__(
         self,
@@ -71,8 +72,8 @@ class DatabaseAccess:
             tags,
             child,
         )
-        if not config.rds_proxy:
-            self._secrets_endpoint(prefix, net, tags, child)
+        # Even with the proxy (IAM tokens, no secret): the write token is read at init.
+        self._secrets_endpoint(prefix, net, tags, child)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=parent))
         access = self.database.access_statement(account.account_id, region.region)

@@ -46,7 +46,7 @@ from rich.console import Console
 from infra import results
 from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
-from infra.sandbox import releases
+from infra.sandbox import releases, tokens
 from infra.sandbox.containers import remove_container
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
@@ -143,6 +143,23 @@ class ServerlessSandbox:
     @property
     def _store(self) -> releases.StateFile[State]:
         return releases.StateFile(self.state_file, State, lock=f"serverless-{self.instance}")
+
+    @property
+    def secrets_dir(self) -> Path:
+        return state_dir("serverless", self.instance, "secrets")
+
+    def token(self) -> str | None:
+        return tokens.read(self.secrets_dir)
+
+    def _token_file(self) -> Path:
+        """The write token for the function, handed over as the database URL's file is.
+
+        In AWS the function reads it from Secrets Manager at init (WRITE_TOKEN_SECRET_ARN);
+        the instances cannot reach AWS, so here the file is bind-mounted read-only into each
+        instance under /run/secrets - outside /var/task, since the zip (an artifact) must never
+        hold it. Kept across releases: one token per deployment.
+        """
+        return service.hand_to_function(tokens.ensure(self.secrets_dir))
 
     # -- Sandbox protocol ----------------------------------------------------------------
 
@@ -357,7 +374,7 @@ class ServerlessSandbox:
             )
         environment = lambda_environment(config, region)
         labels = {f"{LABEL}.instance": self.instance}
-        secret = state_dir("serverless", self.instance, "secrets") / "database-url"
+        secret = self.secrets_dir / "database-url"
         routes = state_dir("serverless", self.instance, "routes")
         runtime_image = ensure_runtime_image(client, local_target(client), progress)
         if start:
@@ -401,7 +418,7 @@ class ServerlessSandbox:
             function=spec.function_name(config),
             config=config,
             environment=environment,
-            secret_file=secret,
+            secret_files={"DATABASE_URL_FILE": secret, "WRITE_TOKEN_FILE": self._token_file()},
             concurrency=concurrency,
             labels=labels,
             narrator=narrator,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ INVOKE_PORT = "9000/tcp"  # Lambda's Invoke API
 INSTANCE_INVOKE = 9000  # each instance's Invoke API, on the private network only
 RUNTIME_API = "127.0.0.1:9001"  # inside each instance only
 ROUTES_DIR = "/var/gateway"
-SECRET_PATH = "/run/secrets/database-url"  # noqa: S105 - a path
+SECRETS_DIR = "/run/secrets"  # where an instance finds its secrets' read-only files
 FULL_CPU_MB = 1769  # Lambda allots one vCPU per 1,769 MB (and a full one during init)
 TMP_MB = 512  # Lambda's default ephemeral storage
 LIMITS = 1024  # Lambda's process/thread and file descriptor limits
@@ -177,11 +178,16 @@ def instance_run(
     network: str,
     name: str,
     environment: dict[str, str],
-    secret_file: Path,
+    secret_files: Mapping[str, Path],
     memory_mb: int,
     timeout_s: int,
 ) -> dict[str, Any]:
-    """`ensure_container` arguments for one execution environment of a version."""
+    """`ensure_container` arguments for one execution environment of a version.
+
+    `secret_files` maps a variable (DATABASE_URL_FILE, WRITE_TOKEN_FILE) to a file on this
+    machine: each is mounted read-only under SECRETS_DIR, the variable holding its path there,
+    so no secret value is ever in the instance's environment."""
+    mounts = {name: f"{SECRETS_DIR}/{path.name}" for name, path in secret_files.items()}
     return {
         "image": image,
         "network": network,
@@ -200,8 +206,10 @@ def instance_run(
             "awslambdaric",
             HANDLER,
         ],
-        "environment": {**environment, "DATABASE_URL_FILE": SECRET_PATH},
-        "volumes": {str(secret_file): {"bind": SECRET_PATH, "mode": "ro"}},
+        "environment": {**environment, **mounts},
+        "volumes": {
+            str(secret_files[name]): {"bind": mount, "mode": "ro"} for name, mount in mounts.items()
+        },
         "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={TMP_MB}m,mode=1777"},  # noqa: S108
@@ -226,10 +234,19 @@ def write_secret_file(path: Path, value: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     path.write_text(value)
+    return hand_to_function(path)
+
+
+def hand_to_function(path: Path) -> Path:
+    """`path` (a secret's file) for the function's user alone: owned by it and 0400 when this
+    runs as root; without root it cannot be given to that uid, so it becomes readable inside
+    the instance (whose only user is the function) while its 0700 directory keeps it from
+    everyone else on this machine."""
+    path.parent.chmod(0o700)
     if os.geteuid() == 0:
         os.chown(path, SANDBOX_UID, SANDBOX_UID)
         path.chmod(0o400)
-    else:  # cannot give it to uid 993: readable, inside a directory only this user enters
+    else:
         path.chmod(0o444)
     return path
 

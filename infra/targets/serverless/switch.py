@@ -54,7 +54,7 @@ class Switcher:
     function: str
     config: ServerlessConfig
     environment: dict[str, str]
-    secret_file: Path
+    secret_files: dict[str, Path]  # variable (DATABASE_URL_FILE, ...) -> the file here
     concurrency: int
     labels: dict[str, str]
     narrator: Narrator | None
@@ -94,7 +94,7 @@ class Switcher:
                         **self.environment,
                         "AWS_LAMBDA_FUNCTION_VERSION": version,
                     },
-                    secret_file=self.secret_file,
+                    secret_files=self.secret_files,
                     memory_mb=self.config.memory_mb,
                     timeout_s=self.config.timeout_s,
                 ),

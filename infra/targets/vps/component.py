@@ -14,6 +14,10 @@ the operator's ~/.ssh/known_hosts. User data stays readable from the instance me
 service, so provision closes that service to every account but root (the firewall, and the
 app's units allow loopback alone): the app never reaches the key.
 
+The write token (`writeToken` from the stack config, else generated once) is a secret input
+of the release, handed to provision apart from the plain settings: provision installs it as
+root's 0600 file, which systemd hands to the app as a credential (`LoadCredential=`).
+
 With `host` set, nothing is created on AWS: the release is deployed to that server as is.
 
 With a `domain`, certbot runs only once the domain resolves to the server. A server created
@@ -50,6 +54,7 @@ from infra.config import StackConfig, VpsConfig, narrow
 from infra.sandbox.digest import files_under, tree_digest
 from infra.targets.vps import sample_app
 from infra.targets.vps.settings import fabric_settings
+from infra.write_token import CONFIG_KEY, deployment_token
 
 DEBIAN_AWS_ACCOUNT = "136693071363"
 WORLD_V4 = "0.0.0.0/0"
@@ -71,7 +76,17 @@ RELEASE_INPUTS: tuple[Path, ...] = (
 _NOT_SHIPPED = ("build", "dist", "*.egg-info")  # besides the caches every digest skips
 
 # Inputs whose change means the server must be provisioned and deployed again.
-RELEASE_KEYS = ("serverId", "host", "port", "user", "keyPath", "knownHosts", "settings", "release")
+RELEASE_KEYS = (
+    "serverId",
+    "host",
+    "port",
+    "user",
+    "keyPath",
+    "knownHosts",
+    "settings",
+    "release",
+    "writeToken",
+)
 
 
 def release_fingerprint(roots: Iterable[Path] | None = None) -> str:
@@ -211,7 +226,9 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
         )
         try:
             _open(conn, pinned=known_hosts is not None)
-            provisioned = shipways_fabric.provision(conn, props["settings"])
+            provisioned = shipways_fabric.provision(
+                conn, props["settings"], write_token=props.get("writeToken")
+            )
             deployed = sample_app.deploy([conn], props["settings"])
         finally:
             conn.close()
@@ -282,7 +299,8 @@ def wait_for_port(host: str, port: int, *, timeout_s: float, interval_s: float =
 
 
 class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
-    """One release of the app on one server, shipped by the Fabric tasks."""
+    """One release of the app on one server, shipped by the Fabric tasks. `write_token` (a
+    Pulumi secret, and a secret output) goes to provision apart from the plain `settings`."""
 
     deployed: pulumi.Output[str]
     certificate: pulumi.Output[str]
@@ -298,6 +316,7 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
         settings: dict[str, Any],
         config: VpsConfig,
         release: str,
+        write_token: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -309,10 +328,13 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
             "knownHosts": known_hosts,
             "settings": settings,
             "release": release,
+            "writeToken": write_token,  # a secret (deployment_token)
             "deployed": None,
             "certificate": None,
             "certificateNotice": None,
         }
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["writeToken"])
+        opts = pulumi.ResourceOptions.merge(opts, secret)
         super().__init__(_FabricReleaseProvider(), name, props, opts)
 
 
@@ -320,7 +342,12 @@ class VpsServer(pulumi.ComponentResource):
     """The server (created on EC2 unless `host` is given) and the release deployed onto it."""
 
     def __init__(
-        self, name: str, config: VpsConfig, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        config: VpsConfig,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        given_token: pulumi.Output[str] | None = None,
     ) -> None:
         super().__init__("shipways:vps:Server", name, None, opts)
         self.release = release_fingerprint()
@@ -340,6 +367,7 @@ class VpsServer(pulumi.ComponentResource):
         # Validated here, so a bad value stops `pulumi preview` rather than the deploy. Plain
         # data: resource inputs live in the state and travel to the provider process.
         settings = fabric_settings(config)
+        self.write_token = deployment_token(given_token, pulumi.ResourceOptions(parent=self))
         self.deployment = FabricRelease(
             f"{name}-release",
             server_id=server_id,
@@ -348,6 +376,7 @@ class VpsServer(pulumi.ComponentResource):
             settings=settings.model_dump(mode="json", exclude_none=True),
             config=config,
             release=self.release,
+            write_token=self.write_token,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
         )
         web = f"https://{config.domain}" if config.domain else None
@@ -471,8 +500,10 @@ class VpsServer(pulumi.ComponentResource):
 def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
     """The `vps` stack program: the server and its release; exports how to reach both."""
     config = narrow(stack_config, VpsConfig)
-    del secrets  # the vps target has no secret keys; SSH uses a key file on the operator's disk
-    server = VpsServer(f"{config.app_name}-{config.environment}", config)
+    # SSH uses a key file on the operator's disk; the one secret key is the write token.
+    server = VpsServer(
+        f"{config.app_name}-{config.environment}", config, given_token=secrets.get(CONFIG_KEY)
+    )
     exports: dict[str, Any] = {
         "url": server.url,
         "https_url": server.https_url,
@@ -482,6 +513,7 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
         "deployed": server.deployment.deployed,
         "certificate": server.deployment.certificate,
         "certificateNotice": server.deployment.certificateNotice,
+        "write_token": server.write_token,  # a secret: `pulumi stack output --show-secrets`
     }
     if server.known_hosts is not None:
         exports["known_hosts"] = server.known_hosts

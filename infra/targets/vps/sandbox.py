@@ -40,6 +40,7 @@ from infra.sandbox import (
     published_port,
     remove_container,
     systemd_run_kwargs,
+    tokens,
     wait_for_systemd,
 )
 from infra.sandbox.narrate import Narrator
@@ -176,9 +177,14 @@ class VpsSandbox:
         settings = self.settings(config)
         self.keep_config(config)
         admin = access.connection(ADMIN)
+        # One token per server, as the stack's: kept here (0600) until `down`, handed to
+        # provision apart from the settings; on the server it is a systemd credential.
+        token = tokens.ensure(self.state).read_text().strip()
         try:
             with narrator.step("provision", f"provisioning {self.instance} over SSH") as step:
-                outcome = shipways_fabric.provision(admin, settings, progress=step.note)
+                outcome = shipways_fabric.provision(
+                    admin, settings, progress=step.note, write_token=token
+                )
                 provision_s = step.elapsed
                 step.result(f"{len(outcome.changed)} change(s)")
             with narrator.step("deploy", f"deploying to {self.instance}") as step:
@@ -257,6 +263,10 @@ class VpsSandbox:
         access = self.access()
         assert access is not None
         public = (self.state / "id_ed25519.pub").read_text().strip()
+        # A booted server's /run propagates mounts (systemd makes it shared at boot); Docker's
+        # /run tmpfs does not, and then the credentials systemd mounts for a unit
+        # (LoadCredential=: the app's write token) stay out of the unit's reach.
+        exec_checked(container, ["mount", "--make-rshared", "/run"])
         exec_checked(
             container,
             ["sh", "-c", _CLOUD_INIT.format(user=ADMIN)],
@@ -294,7 +304,8 @@ class VpsSandbox:
     def down(self, console: Console) -> bool:
         narrator = _narrator(console)
         removed = remove_container(ensure_engine(progress=narrator.note), self.instance)
-        for name in ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json"):
+        kept = ("access.json", "known_hosts", "ssh_config", "server-cert.pem", "config.json")
+        for name in (*kept, tokens.TOKEN_FILE):
             (self.state / name).unlink(missing_ok=True)
         if removed:
             narrator.say("down", f"removed container {self.instance}")
@@ -327,6 +338,10 @@ class VpsSandbox:
         if access is None or self.endpoint() is None:
             raise NotSupported(f"{self.instance} is not running; start it with `shipways up vps`")
         return access
+
+    def token(self) -> str | None:
+        """The write token provision installed (kept beside the SSH key), if any."""
+        return tokens.read(self.state)
 
     def checks(self, endpoint: Endpoint) -> Checks:
         access = self._access_or_fail()

@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 MakeClient = Callable[..., TestClient]
+WRITE_TOKEN = "unit-test-write-token-0123456789"
 _TOUCHED_LOGGERS = (
     "",
     "uvicorn",
@@ -44,21 +45,38 @@ def _restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
-    """No SHIPWAYS_*/DATABASE_* leaks in from the caller; SQLite lives in tmp_path."""
+    """No SHIPWAYS_*/DATABASE_*/WRITE_TOKEN_* leaks in from the caller; SQLite lives in
+    tmp_path, and the write token in a file there (WRITE_TOKEN_FILE), as in production."""
     for name in list(os.environ):
-        if name.startswith(("SHIPWAYS_", "DATABASE_")):
+        if name.startswith(("SHIPWAYS_", "DATABASE_", "WRITE_TOKEN")) or (
+            name == "CREDENTIALS_DIRECTORY"
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SHIPWAYS_SQLITE_PATH", str(tmp_path / "app.db"))
+    token_file = tmp_path / "write-token"
+    token_file.write_text(WRITE_TOKEN + "\n")
+    monkeypatch.setenv("WRITE_TOKEN_FILE", str(token_file))
     return monkeypatch
 
 
 @pytest.fixture
+def write_token() -> str:
+    """The token the app under test reads from WRITE_TOKEN_FILE (see `app_env`)."""
+    return WRITE_TOKEN
+
+
+@pytest.fixture
 def make_client(app_env: pytest.MonkeyPatch) -> Iterator[MakeClient]:
-    """Build the app from the environment (plus `variables`), optionally migrated."""
+    """Build the app from the environment (plus `variables`), optionally migrated. The client
+    sends the write token unless `authorized=False`."""
     engines = []
 
     def make(
-        *, migrate: bool = True, client: tuple[str, int] = ("testclient", 50000), **variables: str
+        *,
+        migrate: bool = True,
+        client: tuple[str, int] = ("testclient", 50000),
+        authorized: bool = True,
+        **variables: str,
     ) -> TestClient:
         for name, value in variables.items():
             app_env.setenv(name, value)
@@ -66,7 +84,8 @@ def make_client(app_env: pytest.MonkeyPatch) -> Iterator[MakeClient]:
         engines.append(app.state.db.engine)
         if migrate:
             upgrade(app.state.db.engine)
-        return TestClient(app, client=client, raise_server_exceptions=False)
+        headers = {"Authorization": f"Bearer {WRITE_TOKEN}"} if authorized else {}
+        return TestClient(app, client=client, raise_server_exceptions=False, headers=headers)
 
     yield make
     for engine in engines:

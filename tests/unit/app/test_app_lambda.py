@@ -124,18 +124,19 @@ def test_responses_carry_security_headers_and_hsts(load_handler: Any) -> None:
     assert headers["strict-transport-security"] == "max-age=31536000"  # API Gateway is https
 
 
-def test_post_through_api_gateway(load_handler: Any) -> None:
+def test_post_through_api_gateway(load_handler: Any, write_token: str) -> None:
     handler = load_handler(SHIPWAYS_MIGRATE_ON_INIT="true")
     body = json.dumps({"name": "Lambda mug", "price": 12.34})
-    event = http_api_event(
+    headers = {"content-type": "application/json", "authorization": f"Bearer {write_token}"}
+    anonymous = http_api_event(
         "POST", "/products", body=body, headers={"content-type": "application/json"}
     )
+    assert handler.handler(anonymous, LambdaContext())["statusCode"] == 401
+    event = http_api_event("POST", "/products", body=body, headers=headers)
     response = handler.handler(event, LambdaContext())
     assert response["statusCode"] == 201 and response["headers"]["location"] == "/products/4"
     too_big = "x" * (64 * 1024 + 1)
-    event = http_api_event(
-        "POST", "/products", body=too_big, headers={"content-type": "application/json"}
-    )
+    event = http_api_event("POST", "/products", body=too_big, headers=headers)
     assert handler.handler(event, LambdaContext())["statusCode"] == 413
 
 

@@ -78,13 +78,17 @@ def test_concurrent_migrations_serialise(fresh_db: str) -> None:
     engine.dispose()
 
 
-def test_postgres_wrong_password_is_a_clear_503(make_client: MakeClient, fresh_db: str) -> None:
+def test_postgres_wrong_password_is_a_generic_503_and_a_clear_log(
+    make_client: MakeClient, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = fresh_db.replace("postgres:", "postgres:x", 1).replace("@", "WRONGpw@", 1)
     client = make_client(migrate=False, DATABASE_URL=wrong)
     ready = client.get("/readyz")
     assert ready.status_code == 503
-    assert "password authentication failed" in ready.json()["checks"]["database"]
-    assert "WRONGpw" not in ready.text
+    assert ready.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
+    log = capsys.readouterr().out
+    assert "password authentication failed" in log and "password" not in ready.text
+    assert "WRONGpw" not in ready.text + log
 
 
 def _drop_app_connections(database_url: str) -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 
 from shipways_app.app import create_app
+from shipways_app.auth import WriteTokenMiddleware
 from shipways_app.middleware import BodyLimitMiddleware
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-BREAKAGES = ("no-frame-options", "chunked-unlimited")
+BREAKAGES = ("no-frame-options", "chunked-unlimited", "anonymous-writes")
 
 
 class DropHeader:
@@ -59,5 +60,8 @@ def create() -> ASGIApp:
             Middleware(ContentLengthOnlyLimit) if m.cls is BodyLimitMiddleware else m
             for m in app.user_middleware
         ]
+        return app
+    if breakage == "anonymous-writes":  # the token check lost in a refactor
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not WriteTokenMiddleware]
         return app
     raise ValueError(f"SHIPWAYS_BROKEN={breakage!r}: use one of {', '.join(BREAKAGES)}")

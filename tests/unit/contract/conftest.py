@@ -25,6 +25,7 @@ from infra.sandbox.containers import free_port
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 30.0
+WRITE_TOKEN = "contract-suite-write-token-0123456789"
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Tls:
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPWAYS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPWAYS_", "WRITE_TOKEN"))}
     env.pop("DATABASE_URL", None)
+    env.pop("CREDENTIALS_DIRECTORY", None)
     return {**env, **overrides}
 
 
@@ -111,7 +113,10 @@ def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def serve(module_tmp: Path) -> Callable[..., AbstractContextManager[str]]:
     """`with serve(app=..., factory=..., tls=..., hostname=..., **ENV) as url:` - a migrated,
-    running app, on its own SQLite file unless ENV names a database."""
+    running app, on its own SQLite file unless ENV names a database, whose write token is
+    WRITE_TOKEN (in a file, as deployed)."""
+    token_file = module_tmp / "write-token"
+    token_file.write_text(WRITE_TOKEN)
 
     def start(
         *,
@@ -122,6 +127,7 @@ def serve(module_tmp: Path) -> Callable[..., AbstractContextManager[str]]:
         **env: str,
     ) -> AbstractContextManager[str]:
         env.setdefault("SHIPWAYS_SQLITE_PATH", str(module_tmp / f"app-{free_port()}.db"))
+        env.setdefault("WRITE_TOKEN_FILE", str(token_file))
         return uvicorn_server(
             module_tmp,
             env=clean_env(**env),
@@ -132,6 +138,11 @@ def serve(module_tmp: Path) -> Callable[..., AbstractContextManager[str]]:
         )
 
     return start
+
+
+@pytest.fixture(scope="session")
+def write_token() -> str:
+    return WRITE_TOKEN
 
 
 @pytest.fixture(scope="module")

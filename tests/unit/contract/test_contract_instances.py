@@ -35,9 +35,11 @@ def _two_instances_behind_nginx(serve: Serve, prefix: Path, **env: str) -> Itera
 
 
 @pytest.mark.e2e
-def test_fails_when_each_instance_keeps_its_own_sqlite(serve: Serve, module_tmp: Path) -> None:
+def test_fails_when_each_instance_keeps_its_own_sqlite(
+    serve: Serve, module_tmp: Path, write_token: str
+) -> None:
     with _two_instances_behind_nginx(serve, module_tmp / "nginx-sqlite") as url:
-        report = run_checks(url, instances=2, extra_args=["-k", CHECK])
+        report = run_checks(url, instances=2, extra_args=["-k", CHECK], write_token=write_token)
     assert not report.ok
     failed = _failed(report)
     assert list(failed) == [CHECK]
@@ -50,21 +52,21 @@ def test_fails_when_each_instance_keeps_its_own_sqlite(serve: Serve, module_tmp:
 @pytest.mark.e2e
 @pytest.mark.postgres
 def test_whole_contract_passes_when_instances_share_one_postgresql(
-    serve: Serve, module_tmp: Path, postgres_url: str
+    serve: Serve, module_tmp: Path, postgres_url: str, write_token: str
 ) -> None:
     database = create_database(postgres_url, "contract_instances")
     with _two_instances_behind_nginx(serve, module_tmp / "nginx-pg", DATABASE_URL=database) as url:
-        report = run_checks(url, instances=2)
+        report = run_checks(url, instances=2, write_token=write_token)
     assert report.ok, _failed(report)
     assert {r.name: r.outcome for r in report.results}[CHECK] == "passed"
     assert report.passed >= 56
 
 
 @pytest.mark.unit
-def test_one_instance_claimed_as_two_proves_nothing(serve: Serve) -> None:
+def test_one_instance_claimed_as_two_proves_nothing(serve: Serve, write_token: str) -> None:
     with serve(hostname="lonely") as url:
-        one = run_checks(url, extra_args=["-k", CHECK])
-        two = run_checks(url, instances=2, extra_args=["-k", CHECK])
+        one = run_checks(url, extra_args=["-k", CHECK], write_token=write_token)
+        two = run_checks(url, instances=2, extra_args=["-k", CHECK], write_token=write_token)
     assert one.ok and one.passed == 1, _failed(one)
     assert list(_failed(two)) == [CHECK]
     assert (

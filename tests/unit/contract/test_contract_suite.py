@@ -29,26 +29,27 @@ def _failed(report: VerifyReport) -> dict[str, str]:
     return {r.name: r.message for r in report.results if r.outcome in ("failed", "error")}
 
 
-def test_contract_passes_on_sqlite_and_reruns(vps_server: str) -> None:
-    first = run_checks(vps_server, expect_target="vps")
+def test_contract_passes_on_sqlite_and_reruns(vps_server: str, write_token: str) -> None:
+    first = run_checks(vps_server, expect_target="vps", write_token=write_token)
     assert first.ok, _failed(first)
     assert first.passed >= 55 and first.failed == 0
     assert [r.name for r in first.results if r.outcome == "skipped"] == ["test_hsts_over_https"]
-    second = run_checks(vps_server, expect_target="vps")  # same database, more products now
+    # Same database, more products now.
+    second = run_checks(vps_server, expect_target="vps", write_token=write_token)
     assert second.ok, _failed(second)
 
 
-def test_wrong_target_fails_only_the_version_check(vps_server: str) -> None:
-    report = run_checks(vps_server, expect_target="k8s")
+def test_wrong_target_fails_only_the_version_check(vps_server: str, write_token: str) -> None:
+    report = run_checks(vps_server, expect_target="k8s", write_token=write_token)
     assert not report.ok
     failed = _failed(report)
     assert list(failed) == ["test_version"]
     assert "'vps' == 'k8s'" in failed["test_version"]
 
 
-def test_env_is_applied_for_the_run_and_restored(vps_server: str) -> None:
+def test_env_is_applied_for_the_run_and_restored(vps_server: str, write_token: str) -> None:
     assert "SHIPWAYS_EXPECT_TARGET" not in os.environ
-    report = run_checks(vps_server, env={"SHIPWAYS_EXPECT_TARGET": "paas"})
+    report = run_checks(vps_server, env={"SHIPWAYS_EXPECT_TARGET": "paas"}, write_token=write_token)
     assert list(_failed(report)) == ["test_version"]
     assert "SHIPWAYS_EXPECT_TARGET" not in os.environ
 
@@ -96,29 +97,60 @@ def test_unreachable_server_fails_every_check_fast() -> None:
     assert all("ConnectError" in r.message or "onnect" in r.message for r in report.results)
 
 
+WRITE_CHECKS = {
+    "test_create_product_201_with_location",
+    "test_created_product_is_listed",
+    "test_create_duplicate_name_409",
+    "test_create_product_invalid_json_422",
+    "test_oversized_body_413",
+    "test_oversized_chunked_body_413",
+    "test_method_not_allowed_lists_the_allowed_methods",
+}
+
+
+def test_without_the_token_the_write_checks_fail_and_say_why(vps_server: str) -> None:
+    report = run_checks(vps_server, expect_target="vps")
+    failed = _failed(report)
+    assert not report.ok and set(failed) >= WRITE_CHECKS
+    assert "pass --write-token TOKEN" in failed["test_create_duplicate_name_409"]
+    auth = {"test_write_without_token_401", "test_anonymous_writes_leave_no_trace"}
+    assert auth <= {r.name for r in report.results if r.outcome == "passed"}
+
+
+def test_a_wrong_token_fails_the_writes(vps_server: str, write_token: str) -> None:
+    report = run_checks(vps_server, expect_target="vps", write_token=write_token[::-1])
+    failed = _failed(report)
+    assert set(failed) >= WRITE_CHECKS
+    assert "-> 401, expected 201" in failed["test_create_duplicate_name_409"]
+
+
 @pytest.mark.postgres
-def test_contract_passes_on_postgresql(serve: Serve, postgres_url: str) -> None:
+def test_contract_passes_on_postgresql(serve: Serve, postgres_url: str, write_token: str) -> None:
     from infra.testing.postgres import create_database
 
     database = create_database(postgres_url, "contract_suite")
     with serve(DATABASE_URL=database, SHIPWAYS_TARGET="k8s") as url:
         for _ in range(2):  # re-runnable against a persistent database
-            report = run_checks(url, expect_target="k8s")
+            report = run_checks(url, expect_target="k8s", write_token=write_token)
             assert report.ok, _failed(report)
 
 
-def test_contract_over_https(serve: Serve, self_signed: object) -> None:
+def test_contract_over_https(serve: Serve, self_signed: object, write_token: str) -> None:
     with serve(tls=self_signed) as url:
         assert url.startswith("https://")
         untrusted = run_checks(url, extra_args=["-k", "test_healthz"])
         assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.results[0].message
-        trusted = run_checks(url, env={"SHIPWAYS_CA_BUNDLE": str(self_signed.cert)})  # type: ignore[attr-defined]
+        ca = {"SHIPWAYS_CA_BUNDLE": str(self_signed.cert)}  # type: ignore[attr-defined]
+        trusted = run_checks(url, env=ca, write_token=write_token)
         assert trusted.ok, _failed(trusted)
         assert trusted.skipped == 0, "HSTS is checked over https"
         insecure = run_checks(
-            url, env={"SHIPWAYS_INSECURE_TLS": "1"}, extra_args=["-k", "hsts or security"]
+            url,
+            env={"SHIPWAYS_INSECURE_TLS": "1"},
+            extra_args=["-k", "hsts or security"],
+            write_token=write_token,
         )
-        assert insecure.ok and insecure.passed == 13
+        assert insecure.ok and insecure.passed == 14
 
 
 @pytest.mark.parametrize(
@@ -127,19 +159,25 @@ def test_contract_over_https(serve: Serve, self_signed: object) -> None:
         (
             "no-frame-options",
             {f"test_security_headers[{probe}]" for probe in (
-                "404-unknown-path", "404-unknown-product", "405-method", "413-too-large",
-                "415-content-type", "422-bad-id", "healthz", "hello", "openapi", "products",
-                "readyz", "version",
+                "401-no-token", "404-unknown-path", "404-unknown-product", "405-method",
+                "413-too-large", "415-content-type", "422-bad-id", "healthz", "hello", "openapi",
+                "products", "readyz", "version",
             )} | {"test_docs_page"},
         ),
         ("chunked-unlimited", {"test_oversized_chunked_body_413"}),
+        (
+            "anonymous-writes",
+            {"test_write_without_token_401", "test_anonymous_writes_leave_no_trace"}
+            | {f"test_write_with_wrong_token_401[{case}]"
+               for case in ("wrong", "right-plus-one", "basic-scheme")},
+        ),
     ],
 )  # fmt: skip
 def test_contract_fails_against_a_broken_server(
-    serve: Serve, breakage: str, expected_failures: set[str]
+    serve: Serve, breakage: str, expected_failures: set[str], write_token: str
 ) -> None:
     with serve(app="broken_app:create", factory=True, SHIPWAYS_BROKEN=breakage) as url:
-        report = run_checks(url)
+        report = run_checks(url, write_token=write_token)
     assert not report.ok
     assert set(_failed(report)) == expected_failures
     if breakage == "no-frame-options":

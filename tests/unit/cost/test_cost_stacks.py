@@ -104,10 +104,17 @@ def test_k8s_cost_is_the_stated_cluster(planned: dict[str, Planned]) -> None:
     assert est.complete
 
 
-def test_serverless_costs_only_its_database_idle(planned: dict[str, Planned]) -> None:
-    """Idle, only the database and the endpoint its function reads the secret through bill."""
+def test_serverless_costs_only_its_database_and_token_secret_idle(
+    planned: dict[str, Planned],
+) -> None:
+    """Idle, only the database, the endpoint its function reads secrets through and the write
+    token's secret bill."""
     est = _estimate(planned, "serverless")
-    assert est.fixed == pytest.approx(RDS_MONTH + SECRET_MONTH + ENDPOINT_MONTH)
+    secret = _line(est, "aws:secretsmanager/secret:Secret")  # the write token
+    assert secret["secret"] == pytest.approx(0.40)
+    assert est.fixed == pytest.approx(
+        RDS_MONTH + SECRET_MONTH + ENDPOINT_MONTH + sum(secret.values())
+    )
     assert _line(est, "aws:ec2/vpcEndpoint:VpcEndpoint") == {
         "1 zone(s) x 730 h": pytest.approx(ENDPOINT_MONTH)
     }
@@ -140,9 +147,10 @@ def test_every_target_has_its_database_priced_on_equal_terms(
 def test_the_proxy_joins_the_database_line_when_enabled() -> None:
     plan = plan_stack("serverless", overrides={"rdsProxy": True})
     cost = database_cost(estimate(plan, load_usage(), load_prices()).lines)
-    assert "RDS Proxy" in cost.what and "endpoint" not in cost.what  # tokens, no endpoint
+    # IAM tokens for the proxy; the endpoint stays, for the write token's secret at init.
+    assert "RDS Proxy" in cost.what and "endpoint: secretsmanager" in cost.what
     assert not cost.complete  # no price source read for the proxy: said, not guessed
-    assert cost.monthly_usd == pytest.approx(RDS_MONTH + SECRET_MONTH)
+    assert cost.monthly_usd == pytest.approx(RDS_MONTH + SECRET_MONTH + ENDPOINT_MONTH)
 
 
 def test_compare_shows_a_database_line_per_target() -> None:

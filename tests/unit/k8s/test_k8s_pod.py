@@ -206,3 +206,19 @@ def test_run_as_non_root_needs_an_explicit_uid() -> None:
 
     with pytest.raises(SandboxError, match="explicit uid"):
         pod.plan(_break(drop_uid))
+
+
+def test_write_token_is_a_mounted_file_of_every_web_pod_and_never_the_jobs() -> None:
+    token = "a-write-token-for-this-deployment-0123"
+    objects = manifests.render(CONFIG, manifests.plain_release(CONFIG, IMAGE, DB_URL, None, token))
+    plan = pod.plan(objects)
+    web = plan.web
+    assert web.files[manifests.WRITE_TOKEN_FILE] == pod.MountedFile(token, 0o440)
+    assert web.kwargs["environment"]["WRITE_TOKEN_FILE"] == manifests.WRITE_TOKEN_FILE
+    assert token not in web.kwargs["environment"].values()
+    (job,) = plan.jobs
+    assert manifests.WRITE_TOKEN_FILE not in job.files
+    assert "WRITE_TOKEN_FILE" not in job.kwargs["environment"]
+    # A new token is a new Secret name, so a new pod template: the pods roll.
+    other = manifests.plain_release(CONFIG, IMAGE, DB_URL, None, token + "-rotated")
+    assert pod.plan(manifests.render(CONFIG, other)).web.revision != web.revision

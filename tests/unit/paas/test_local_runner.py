@@ -111,3 +111,19 @@ def test_a_python_the_machine_lacks_is_named(isolated: PaasSandbox, tmp_path: Pa
     assert isolated.endpoint() is None
     assert isolated.load().releases == []
     assert sys.version_info >= (3, 11)
+
+
+def test_the_write_token_is_handed_over_by_path_one_per_deployment(
+    isolated: PaasSandbox,
+) -> None:
+    assert isolated.token() is None, "no deployment, no token"
+    env = isolated._runtime_env(PaasConfig())
+    token_file = Path(env["WRITE_TOKEN_FILE"])
+    token = isolated.token()
+    assert token and token_file.read_text().strip() == token
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token not in "".join(env.values()), "the processes get the path, never the value"
+    again = isolated._runtime_env(PaasConfig())
+    assert isolated.token() == token and _fingerprint("f" * 64, again) == _fingerprint(
+        "f" * 64, env
+    ), "a redeploy keeps the token (and so the clients' access)"

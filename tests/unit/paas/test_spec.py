@@ -35,7 +35,13 @@ def test_the_sandbox_runs_releases_with_the_stacks_environment(
     env = box._runtime_env(config)
     shared = spec.app_environment(config, sqlite_path=None)
     assert env.items() >= shared.items()
-    platform = {"SHIPWAYS_GIT_SHA", "PYTHONUNBUFFERED", "DATABASE_URL_FILE", *PASSTHROUGH}
+    platform = {
+        "SHIPWAYS_GIT_SHA",
+        "PYTHONUNBUFFERED",
+        "DATABASE_URL_FILE",
+        "WRITE_TOKEN_FILE",
+        *PASSTHROUGH,
+    }
     assert set(env) - set(shared) <= platform
     assert env["DATABASE_URL_FILE"] == str(box.secret_file)  # a path, never the URL
     assert env["SHIPWAYS_GIT_SHA"]

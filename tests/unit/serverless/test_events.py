@@ -26,6 +26,7 @@ pytestmark = pytest.mark.unit
 
 EVENTS_DIR = Path(__file__).parent / "events"
 EXAMPLES = ("http-api-v2", "http-api-v1", "rest-api", "function-url")
+WRITE_TOKEN = "events-test-write-token-0123456789"
 CONTEXT = SimpleNamespace(
     aws_request_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
     function_name="shipways-test",
@@ -49,6 +50,9 @@ def lambda_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleTy
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith("SHIPWAYS_") or k == "DATABASE_URL"]:
             patch.delenv(key)
+        token_file = database.parent / "write-token"
+        token_file.write_text(WRITE_TOKEN)
+        patch.setenv("WRITE_TOKEN_FILE", str(token_file))
         patch.setenv("SHIPWAYS_TARGET", "serverless")
         patch.setenv("SHIPWAYS_SQLITE_PATH", str(database))
         patch.setenv("SHIPWAYS_MIGRATE_ON_INIT", "1")
@@ -62,6 +66,15 @@ def lambda_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleTy
 def invoke(module: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = module.handler(event, CONTEXT)
     return result
+
+
+def with_token(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with the deployment's bearer token, in every header map the shape has."""
+    event = copy.deepcopy(event)
+    event["headers"]["authorization"] = f"Bearer {WRITE_TOKEN}"
+    if "multiValueHeaders" in event:
+        event["multiValueHeaders"]["authorization"] = [f"Bearer {WRITE_TOKEN}"]
+    return event
 
 
 def routed(
@@ -87,6 +100,7 @@ def routed(
         event["queryStringParameters"] = query or None
         event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
     if body is not None:
+        event = with_token(event)
         event["headers"]["content-type"] = "application/json"
         if "multiValueHeaders" in event:
             event["multiValueHeaders"]["content-type"] = ["application/json"]
@@ -107,7 +121,7 @@ def body_of(result: dict[str, Any]) -> Any:
 def test_published_example_as_is_gets_the_apps_json_404(
     lambda_module: ModuleType, name: str
 ) -> None:
-    event = example(name)
+    event = with_token(example(name))  # some examples are POSTs: writes need the token
     result = invoke(lambda_module, event)
     # /my/path (and REST's "/") are not routes of the app: its own 404, not a handler crash.
     assert result["statusCode"] == 404
@@ -146,6 +160,17 @@ def test_create_then_read_a_product(lambda_module: ModuleType, name: str, encode
     fetched = invoke(lambda_module, routed(event, "GET", f"/products/{new['id']}"))
     assert fetched["statusCode"] == 200
     assert body_of(fetched) == new
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_a_write_without_the_token_is_refused(lambda_module: ModuleType, name: str) -> None:
+    event = routed(example(name), "POST", "/products", body=b'{"name": "x", "price": 1}')
+    for headers in (event["headers"], event.get("multiValueHeaders") or {}):
+        headers.pop("authorization", None)
+    result = invoke(lambda_module, event)
+    assert result["statusCode"] == 401
+    headers = {k.lower(): v for k, v in result["headers"].items()}
+    assert headers["www-authenticate"] == 'Bearer realm="shipways"'
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

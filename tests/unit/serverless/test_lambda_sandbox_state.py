@@ -12,6 +12,7 @@ from rich.console import Console
 from infra import config as config_module
 from infra.config import ServerlessConfig
 from infra.targets.serverless import sandbox as serverless_sandbox
+from infra.targets.serverless import service
 from infra.targets.serverless.sandbox import Release, ServerlessSandbox, State
 
 pytestmark = pytest.mark.unit
@@ -75,3 +76,38 @@ def test_rollback_uses_the_kept_config_and_region(
     # The alias moves back to the kept version: no migration (the schema is not rolled back)
     assert deployed == [(kept, "eu-west-1", "aaaa", "bbbb", False)]
     assert ServerlessSandbox("shipways-unit-serverless")._store.load().current == "aaaa"
+
+
+def test_the_write_token_file_is_for_the_function_user_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Stands in for Secrets Manager: a file kept outside /var/task, for uid 993 alone (or,
+    without root, inside a directory only the operator can enter)."""
+    import os
+    import stat
+
+    monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
+    box = ServerlessSandbox("shipways-test-token")
+    assert box.token() is None
+    path = box._token_file()
+    token = box.token()
+    assert token and path.read_text().strip() == token
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    if os.geteuid() == 0:
+        assert (path.stat().st_uid, stat.S_IMODE(path.stat().st_mode)) == (993, 0o400)
+    else:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert box._token_file() == path and box.token() == token, "one token per deployment"
+    # Each instance gets it as it gets the database URL: a read-only file, its path in the env.
+    run = service.instance_run(
+        image="runtime",
+        network="net",
+        name="fn-1",
+        environment={},
+        secret_files={"WRITE_TOKEN_FILE": path},
+        memory_mb=512,
+        timeout_s=3,
+    )
+    assert run["environment"]["WRITE_TOKEN_FILE"] == "/run/secrets/write-token"
+    assert run["volumes"] == {str(path): {"bind": "/run/secrets/write-token", "mode": "ro"}}
+    assert token not in repr(run)

@@ -70,7 +70,7 @@ def test_each_version_runs_with_its_own_environment(
         function=spec.function_name(config),
         config=config,
         environment=platform,
-        secret_file=tmp_path / "url",
+        secret_files={"DATABASE_URL_FILE": tmp_path / "url"},
         concurrency=1,
         labels={},
         narrator=Narrator(Console(quiet=True), "serverless"),

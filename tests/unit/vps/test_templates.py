@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from shipways_fabric import templates
+from shipways_app import auth
+from shipways_fabric import templates, write_token
 from shipways_fabric.settings import Settings, settings_from
 
 pytestmark = pytest.mark.unit
@@ -54,6 +55,17 @@ def test_app_units_are_sandboxed_and_run_as_the_app_user(unit: str) -> None:
         assert d[key] == [value], key
     assert "ReadWritePaths" not in d  # nothing on disk is writable for the app
     assert d["EnvironmentFile"] == ["/etc/shipways/app.env", "/etc/shipways/database.env"]
+
+
+@pytest.mark.parametrize("unit", ["shipways.service", "shipways-candidate.service"])
+def test_app_units_get_the_write_token_as_a_systemd_credential(unit: str) -> None:
+    """Root's 0600 file, copied by systemd into the service's $CREDENTIALS_DIRECTORY under
+    the name the app looks for; no unit or environment file names the token itself."""
+    d = _directives(_files()[f"/etc/systemd/system/{unit}"].content)
+    assert d["LoadCredential"] == [f"{auth.CREDENTIAL_NAME}:/etc/credstore/shipways.write-token"]
+    assert SETTINGS.layout.write_token_file == "/etc/credstore/shipways.write-token"
+    assert write_token.CREDENTIAL == auth.CREDENTIAL_NAME
+    assert not any("WRITE_TOKEN" in f.content for f in _files().values())
 
 
 def test_live_unit_reloads_with_hup_and_candidate_uses_the_side_socket() -> None:

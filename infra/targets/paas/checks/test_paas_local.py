@@ -112,7 +112,7 @@ def test_environment_is_the_platforms_not_the_toolkits(host: Any, served: Served
     assert env["WEB_BIND_HOST"] == "0.0.0.0"  # noqa: S104 - its own network namespace
     assert env["SHIPWAYS_TARGET"] == "paas"
     assert env["PATH"].split(":")[0] == str(Path(served.release.venv) / "bin")
-    leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL"} & set(env)
+    leaked = {"VIRTUAL_ENV", "PYTHONPATH", "UV", "DATABASE_URL", "WRITE_TOKEN"} & set(env)
     assert not leaked, f"leaked into the app's environment: {sorted(leaked)}"
 
 
@@ -123,6 +123,15 @@ def test_database_url_comes_from_a_private_file(host: Any, served: Served) -> No
     assert host.file(str(Path(secret.path).parent)).mode == 0o700
     assert secret.content_string.startswith("postgresql+psycopg://")
     assert "SHIPWAYS_SQLITE_PATH" not in served.release.env
+
+
+def test_write_token_is_a_private_file_outside_the_release(host: Any, served: Served) -> None:
+    """The stand-in for the platform's secret: handed over by path, readable by its owner."""
+    token = host.file(served.release.env["WRITE_TOKEN_FILE"])
+    assert token.is_file
+    assert token.mode == 0o600, f"write token mode {oct(token.mode)}: should be 0600"
+    assert host.file(str(Path(token.path).parent)).mode == 0o700
+    assert not Path(token.path).is_relative_to(served.workdir)
 
 
 def test_workspace_holds_the_bundle_and_nothing_else(host: Any, served: Served) -> None:
