@@ -23,49 +23,19 @@ from rich.console import Console
 
 from infra import results
 from infra.config import STACKS_DIR, read_stack
-from infra.paths import APP_DIR
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.health import wait_for_http
 from infra.sandbox.postgres import start_server, stop_server
 from infra.targets import Endpoint
 from infra.targets.k8s.sandbox import K8sSandbox
 from infra.testing.load import RequestLoop
+from infra.testing.releases import bearer, broken_releases, code_change
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 QUIET = Console(quiet=True)
 READS = 24
-INIT = "shipways_app/__init__.py"
-BROKEN_RELEASES = {
-    # Fails to import: gunicorn cannot load the app, the pod never starts serving.
-    "import": {"shipways_app/main.py": b"raise ImportError('e2e: this release cannot import')\n"},
-    # Imports and serves, but /readyz never passes.
-    "readyz": {
-        "shipways_app/db.py": (APP_DIR / "shipways_app/db.py").read_bytes()
-        + b"\nDatabase.check = lambda self: 'e2e: this release is never ready'\n"
-    },
-    # Its migration Job fails (the migration raises; PostgreSQL rolls it back).
-    "migration": {
-        "shipways_app/migrations/versions/0002_e2e_broken.py": (
-            b'"""e2e: a migration that fails."""\n'
-            b'revision = "0002"\ndown_revision = "0001"\n'
-            b"branch_labels = None\ndepends_on = None\n\n\n"
-            b"def upgrade() -> None:\n"
-            b"    raise RuntimeError('e2e: this release cannot migrate')\n\n\n"
-            b"def downgrade() -> None:\n    pass\n"
-        )
-    },
-}
-
-
-def _writer(box: K8sSandbox) -> dict[str, str]:
-    """Writes need the deployment's token (reads stay anonymous)."""
-    return {"Authorization": f"Bearer {box.token()}"}
-
-
-def _code_change() -> dict[str, bytes]:
-    marker = f"\n# e2e: a code change {uuid.uuid4().hex}\n".encode()
-    return {INIT: (APP_DIR / INIT).read_bytes() + marker}
+BROKEN_RELEASES = broken_releases("shipways_app/main.py")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +72,9 @@ def test_every_read_through_the_front_door_sees_the_data_of_any_replica(
     assert len(pods) == 2
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
+        created = http.post(
+            "/products", headers=bearer(box.token()), json={"name": name, "price": 3.5}
+        )
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         for _ in range(READS):
@@ -127,7 +99,7 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         created = http.post(
             "/products",
-            headers=_writer(box),
+            headers=bearer(box.token()),
             json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
         )
         assert created.status_code == 201, created.text
@@ -150,7 +122,7 @@ def test_a_code_change_rolls_out_with_no_failed_request(
 ) -> None:
     started = time.monotonic()
     with RequestLoop(first.url) as load:
-        second = _release(box, _code_change()).up(QUIET, stack=read_stack("k8s", stacks))
+        second = _release(box, code_change()).up(QUIET, stack=read_stack("k8s", stacks))
     switch_s = time.monotonic() - started
     assert load.failed == 0, load.errors[:5]
     assert second.url == first.url  # the address never changes

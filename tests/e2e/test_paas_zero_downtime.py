@@ -34,38 +34,14 @@ from infra.targets import Endpoint
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas.sandbox import PaasSandbox
 from infra.testing.load import RequestLoop
+from infra.testing.releases import bearer, broken_releases, code_change
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 QUIET = Console(quiet=True)
 READS = 24
 INSTANCES = 2
-INIT = "shipways_app/__init__.py"
-BROKEN_RELEASES = {
-    # Fails to import: gunicorn cannot load the app, the new instance never serves.
-    "import": {"shipways_app/main.py": b"raise ImportError('e2e: this release cannot import')\n"},
-    # Imports and serves, but /readyz (the health check path) never passes.
-    "readyz": {
-        "shipways_app/db.py": (APP_DIR / "shipways_app/db.py").read_bytes()
-        + b"\nDatabase.check = lambda self: 'e2e: this release is never ready'\n"
-    },
-    # Its migration fails (the migration raises; PostgreSQL rolls it back).
-    "migration": {
-        "shipways_app/migrations/versions/0002_e2e_broken.py": (
-            b'"""e2e: a migration that fails."""\n'
-            b'revision = "0002"\ndown_revision = "0001"\n'
-            b"branch_labels = None\ndepends_on = None\n\n\n"
-            b"def upgrade() -> None:\n"
-            b"    raise RuntimeError('e2e: this release cannot migrate')\n\n\n"
-            b"def downgrade() -> None:\n    pass\n"
-        )
-    },
-}
-
-
-def _writer(box: PaasSandbox) -> dict[str, str]:
-    """Writes need the deployment's token (reads stay anonymous)."""
-    return {"Authorization": f"Bearer {box.token()}"}
+BROKEN_RELEASES = broken_releases("shipways_app/main.py")
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +81,6 @@ def _bundle(scratch: Path, overrides: dict[str, bytes]) -> bundles.Bundle:
     return bundles.build(scratch / "built", source)
 
 
-def _code_change() -> dict[str, bytes]:
-    marker = f"\n# e2e: a code change {uuid.uuid4().hex}\n".encode()
-    return {INIT: (APP_DIR / INIT).read_bytes() + marker}
-
-
 @pytest.fixture(scope="module")
 def first(box: PaasSandbox, config: PaasConfig, scratch: Path) -> Endpoint:
     return box.deploy(_bundle(scratch, {}), config, QUIET)
@@ -122,7 +93,9 @@ def test_every_read_through_the_front_door_sees_the_data_of_any_instance(
     assert len(instances) == INSTANCES
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         name = f"e2e-{uuid.uuid4().hex[:8]}"
-        created = http.post("/products", headers=_writer(box), json={"name": name, "price": 3.5})
+        created = http.post(
+            "/products", headers=bearer(box.token()), json={"name": name, "price": 3.5}
+        )
         assert created.status_code == 201, created.text
         location = created.headers["location"]
         for _ in range(READS):
@@ -144,7 +117,7 @@ def test_database_stopped_and_started_readyz_follows_healthz_stays(
     with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
         created = http.post(
             "/products",
-            headers=_writer(box),
+            headers=bearer(box.token()),
             json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
         )
         assert created.status_code == 201, created.text
@@ -168,7 +141,7 @@ def test_a_code_change_deploys_with_no_failed_request(
 ) -> None:
     before = box.endpoint()
     assert before is not None
-    built = _bundle(scratch, _code_change())
+    built = _bundle(scratch, code_change())
     declared = config.model_copy(update={"deployment_policy": policy})
     started = time.monotonic()
     with RequestLoop(first.url) as load:
