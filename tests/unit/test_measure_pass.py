@@ -3,9 +3,6 @@ rollback only ever undoes the redeploy the pass just made."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,6 +17,7 @@ from infra.targets import Endpoint, TargetName
 from infra.targets.k8s import manifests, pod
 from infra.targets.serverless import spec
 from infra.targets.serverless.sandbox import release_id
+from infra.testing.versions import VersionServer, refused_url
 
 pytestmark = pytest.mark.unit
 
@@ -149,17 +147,18 @@ def _lambda_release(config: Any) -> Endpoint:
     ids=["k8s", "serverless"],
 )
 def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
-    monkeypatch: pytest.MonkeyPatch, stack: LoadedStack, serving: Any, front_door: str
+    monkeypatch: pytest.MonkeyPatch, stack: LoadedStack, serving: Any
 ) -> None:
     """The redeploy stamps the stack's `env`: a new revision (k8s) or version (Lambda) of
     the same code, so the comparison's warm deploy and rollback cells get a figure; both run
     under a request loop through the front door, whose failures are counted."""
-    before = serving(stack.config).model_copy(update={"url": front_door})
+    door = VersionServer()
+    before = serving(stack.config).model_copy(update={"url": door.url})
     deployed: list[LoadedStack] = []
 
     def up(console: Console, stack: LoadedStack) -> Endpoint:
         deployed.append(stack)
-        return serving(stack.config).model_copy(update={"url": front_door})
+        return serving(stack.config).model_copy(update={"url": door.url})
 
     box: Any = SimpleNamespace(
         name=stack.target, up=up, rollback=lambda console, release: before.extra
@@ -169,8 +168,9 @@ def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
     measuring = Pass(box, stack, Narrator(console, stack.target.value), console, baselines)
     recorded: list[tuple[str, float, str]] = []
     monkeypatch.setattr(measuring, "_record", lambda *figure: recorded.append(figure))
-    measuring.redeploy(before)
-    measuring.rollback(before)
+    with door:
+        measuring.redeploy(before)
+        measuring.rollback(before)
     [changed] = deployed
     assert set(changed.config.env) == {"SHIPWAYS_DEPLOYED_AT"}  # type: ignore[attr-defined]
     assert [metric for metric, _, _ in recorded] == [
@@ -181,15 +181,13 @@ def test_the_warm_redeploy_is_a_new_release_and_both_figures_are_recorded(
         "rollback_failed_requests",
     ]
     assert [value for metric, value, _ in recorded if metric.endswith("failed_requests")] == [0, 0]
-    assert _FrontDoor.served >= 2  # the loops really sent their requests
+    assert door.served >= 2  # the loops really sent their requests
 
 
 def test_requests_refused_during_the_redeploy_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing listens behind this address: every request of the loop fails, and says so."""
     stack = LoadedStack("k8s", TargetName.K8S, K8sConfig(clusterMode="kind"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FrontDoor)
-    server.server_close()  # the port is free again: connections are refused
-    gone = f"http://127.0.0.1:{server.server_address[1]}"
+    gone = refused_url()
     before = _k8s_revision(stack.config).model_copy(update={"url": gone})
     box: Any = SimpleNamespace(
         name=stack.target,
@@ -205,30 +203,3 @@ def test_requests_refused_during_the_redeploy_are_counted(monkeypatch: pytest.Mo
     said = measuring.redeploy(before)
     assert recorded["redeploy_failed_requests"] > 0
     assert f"{recorded['redeploy_failed_requests']} of" in said
-
-
-class _FrontDoor(BaseHTTPRequestHandler):
-    """A front door that always answers /version with 200, counting what it served."""
-
-    served = 0
-
-    def do_GET(self) -> None:
-        type(self).served += 1
-        body = b'{"git_sha": "abc", "instance": "i-1"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def front_door() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FrontDoor)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
