@@ -215,8 +215,9 @@ def _start(container: Container) -> None:
     except APIError as exc:
         raise SandboxError(
             f"starting existing container {container.name} failed: {exc.explanation or exc}. "
-            "If a published port is taken now, recreate it (recreate=True) or remove it "
-            f"(`docker rm -f {container.name}`)."
+            "If another program took one of its published ports since (after a restart of "
+            "Docker), stop that program, or start the target over: `shipways down TARGET`, then "
+            "`shipways up TARGET`."
         ) from exc
     container.reload()
 
