@@ -47,6 +47,11 @@ NGINX = ["nginx", "-c", f"{CONFIG_DIR}/nginx.conf"]
 PLACEHOLDER = "127.0.0.1:9"  # nginx needs one server per upstream: this one is `down`
 _SERVER = re.compile(r"^\s*server\s+(\S+?)(\s+down)?;", re.MULTILINE)
 _BACKEND = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+# nginx retitles its processes: accepting workers read exactly "nginx: worker process".
+_LIST_WORKERS = (
+    'for p in /proc/[0-9]*; do [ "$(tr -d "\\0" < $p/cmdline 2>/dev/null)" = '
+    '"nginx: worker process" ] && echo ${p#/proc/}; done; true'
+)
 
 
 def container_name(instance: str) -> str:
@@ -92,12 +97,36 @@ class FrontDoor:
             info.size, info.mode = len(payload), 0o644
             tar.addfile(info, io.BytesIO(payload))
         self.container.put_archive(CONFIG_DIR, archive.getvalue())
+        serving = self._workers()
         for command in ([*NGINX, "-t", "-q"], [*NGINX, "-s", "reload"]):
             result = self.container.exec_run(command)
             if result.exit_code != 0:
                 output = bytes(result.output).decode(errors="replace").strip()
                 raise SandboxError(f"{self.container.name}: {' '.join(command)} failed: {output}")
+        self._wait_for_new_workers(serving)
         report(progress, f"front door now sends to: {', '.join(backends) or 'nothing (502)'}")
+
+    def _workers(self) -> set[str]:
+        """PIDs of the workers that accept new connections (not those shutting down)."""
+        result = self.container.exec_run(["sh", "-c", _LIST_WORKERS])
+        return set(bytes(result.output).decode().split())
+
+    def _wait_for_new_workers(self, old: set[str]) -> None:
+        """`nginx -s reload` only signals the master and returns: until the new workers run,
+        the old ones (with the old upstream list) still accept connections. Wait until every
+        accepting worker is a new one, so the list is live when this returns."""
+
+        def switched() -> None:
+            now = self._workers()
+            if not now or now & old:
+                raise NotYet(f"workers {sorted(now)} (old: {sorted(old)})")
+
+        wait_until(
+            switched,
+            timeout=10.0,
+            interval=0.05,
+            failure=f"{self.container.name}: nginx did not start its new workers",
+        )
 
 
 def ensure_frontdoor_image(client: docker.DockerClient, progress: Progress | None = None) -> str:
