@@ -45,6 +45,8 @@ class Figure(BaseModel):
         if self.value is None:
             return "not measured"
         unit = self.raw_unit if self.raw_unit is not None else self.unit
+        if unit == "count":  # failed requests: a whole number, read as such ("0", not "0.00")
+            return f"{self.value:,.0f}"
         return f"{_number(self.value)} {unit}".strip()
 
 
