@@ -9,7 +9,6 @@ client's requests past the limit: the excess is answered 429 with Retry-After.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ import httpx
 import pytest
 
 from infra.paths import APP_DIR
+from infra.sandbox.containers import free_port
+from infra.testing.proxy import nginx_binary
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +27,7 @@ CONF_D = APP_DIR / ".platform" / "nginx" / "conf.d"
 HTTP_BLOCK = CONF_D / "shipways_rate_limit.conf"
 SERVER_BLOCK = CONF_D / "elasticbeanstalk" / "shipways_rate_limit.conf"
 BURST = 100
-NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+NGINX = nginx_binary()
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (./dev.sh setup)")
 
 # Amazon Linux 2023's /etc/nginx/nginx.conf reduced to its includes; `location /` stands in
@@ -59,16 +60,10 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _platform_layout(prefix: Path, port: int) -> Path:
     shutil.copytree(CONF_D, prefix / "conf.d")
     conf = prefix / "nginx.conf"
-    conf.write_text(PLATFORM_CONF.format(prefix=prefix, port=port, app_port=_free_port()))
+    conf.write_text(PLATFORM_CONF.format(prefix=prefix, port=port, app_port=free_port()))
     return conf
 
 
@@ -91,7 +86,7 @@ def test_the_server_block_file_applies_it_with_a_burst_and_a_retry_after() -> No
 
 @needs_nginx
 def test_nginx_accepts_the_files_in_the_platforms_layout(tmp_path: Path) -> None:
-    conf = _platform_layout(tmp_path, _free_port())
+    conf = _platform_layout(tmp_path, free_port())
     checked = subprocess.run(
         [str(NGINX), "-t", "-p", str(tmp_path), "-c", str(conf)],
         capture_output=True,
@@ -105,7 +100,7 @@ def test_nginx_accepts_the_files_in_the_platforms_layout(tmp_path: Path) -> None
 
 @pytest.fixture
 def edge(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     conf = _platform_layout(tmp_path, port)
     server = subprocess.Popen(
         [str(NGINX), "-p", str(tmp_path), "-c", str(conf)],
