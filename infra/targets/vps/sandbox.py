@@ -263,10 +263,6 @@ class VpsSandbox:
         access = self.access()
         assert access is not None
         public = (self.state / "id_ed25519.pub").read_text().strip()
-        # A booted server's /run propagates mounts (systemd makes it shared at boot); Docker's
-        # /run tmpfs does not, and then the credentials systemd mounts for a unit
-        # (LoadCredential=: the app's write token) stay out of the unit's reach.
-        exec_checked(container, ["mount", "--make-rshared", "/run"])
         exec_checked(
             container,
             ["sh", "-c", _CLOUD_INIT.format(user=ADMIN)],
