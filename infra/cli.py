@@ -362,11 +362,14 @@ def plan(
                 "exports": result.exports,
                 "estimate": cost.to_json(),
                 "price_warnings": stale_prices_used(cost),
+                "warnings": result.warnings,
             }
         )
         return
     out.print(plan_tree(result, cost))
     render_estimate(cost, out)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     for warning in cost.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     for warning in stale_prices_used(cost):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -78,6 +79,7 @@ class OfflinePlan:
     config: StackConfig
     resources: list[Declared] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what `pulumi up` would warn about
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_token]
@@ -218,6 +220,7 @@ def plan_stack(
     full = {f"{NAMESPACE}:{k}": _as_config_text(v) for k, v in values.items()}
     full.update({k: _as_config_text(v) for k, v in bag.items() if not k.startswith(NAMESPACE)})
     holder: dict[str, Any] = {}
+    warnings = _Warnings(stack_name)
 
     async def run() -> None:
         declared = entry.program()
@@ -236,6 +239,7 @@ def plan_stack(
                 project="shipways",
                 stack=stack_name,
                 preview=False,
+                logger=warnings.logger,
                 monitor=_OptionsMonitor(recorder),
             )
             settings.SETTINGS.rpc_manager.clear()
@@ -245,8 +249,29 @@ def plan_stack(
         _drain(loop)
     declared: entry.Declared = holder["declared"]
     return OfflinePlan(
-        stack_name, declared.target, declared.config, recorder.declared, holder["exports"]
+        stack_name,
+        declared.target,
+        declared.config,
+        recorder.declared,
+        holder["exports"],
+        warnings.messages,
     )
+
+
+class _Warnings(logging.Handler):
+    """The program's `pulumi.log` messages, kept for the plan instead of printed: under the
+    mocks they go to a logger, and an unconfigured one prints them wherever the plan runs
+    (the middle of `shipways demo`'s comparison, say)."""
+
+    def __init__(self, stack_name: str) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"shipways.plan.{stack_name}")
+        self.logger.propagate = False
+        self.logger.handlers = [self]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:

@@ -79,6 +79,7 @@ class VpsFaults:
         """`write_token` is the deployment's: the seeding writes need it."""
         self.container = container
         self.url = url.rstrip("/")
+        self.write_token = write_token
         self.service = f"{app}.service"
         self.socket = f"{app}.socket"
         self.say = progress or (lambda _line: None)

@@ -24,10 +24,9 @@ from rich.console import Console
 from infra import results
 from infra.config import STACKS_DIR, read_stack
 from infra.sandbox.errors import SandboxError
-from infra.sandbox.health import wait_for_http
-from infra.sandbox.postgres import start_server, stop_server
 from infra.targets import Endpoint
 from infra.targets.k8s.sandbox import K8sSandbox
+from infra.testing.database_restart import restart_database
 from infra.testing.load import RequestLoop
 from infra.testing.releases import bearer, broken_releases, code_change
 
@@ -95,26 +94,14 @@ def test_every_read_through_the_front_door_sees_the_data_of_any_replica(
 def test_database_stopped_and_started_readyz_follows_healthz_stays(
     box: K8sSandbox, first: Endpoint
 ) -> None:
-    client = docker.from_env()
-    with httpx.Client(base_url=first.url, timeout=10, trust_env=False) as http:
-        created = http.post(
-            "/products",
-            headers=bearer(box.token()),
-            json={"name": f"e2e-{uuid.uuid4().hex[:8]}", "price": 1},
-        )
-        assert created.status_code == 201, created.text
-        with RequestLoop(first.url, path="/healthz") as liveness:
-            stop_server(client, box.instance)
-            wait_for_http(f"{first.url}/readyz", timeout=30, expect_status=503)
-            down = time.monotonic()
-            start_server(client, box.instance)
-            wait_for_http(f"{first.url}/readyz", timeout=60)
-            recovered_s = time.monotonic() - down
-        assert liveness.failed == 0, liveness.errors[:5]
-        assert liveness.total > 10
-        assert http.get(created.headers["location"]).status_code == 200  # nothing lost
+    restart = restart_database(box.instance, first.url, box.token(), timeout=10)
+    assert restart.liveness.failed == 0, restart.liveness.errors[:5]
+    assert restart.liveness.total > 10
+    assert restart.kept_status == 200  # nothing lost
     assert box.endpoint() == first  # no redeploy happened
-    results.record("k8s", "database_restart_ready_seconds", round(recovered_s, 2), "s", "e2e")
+    results.record(
+        "k8s", "database_restart_ready_seconds", round(restart.recovered_seconds, 2), "s", "e2e"
+    )
 
 
 def test_a_code_change_rolls_out_with_no_failed_request(

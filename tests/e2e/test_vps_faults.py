@@ -63,6 +63,6 @@ def test_restarted_host_comes_back_enabled_and_healthy(vps: tuple[VpsFaults, End
 
 
 def test_contract_passes_after_all_faults(vps: tuple[VpsFaults, Endpoint]) -> None:
-    _, endpoint = vps
-    report = run_checks(endpoint.url, expect_target="vps")
+    faults, endpoint = vps
+    report = run_checks(endpoint.url, expect_target="vps", write_token=faults.write_token)
     assert report.ok, report.failed

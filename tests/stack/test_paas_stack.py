@@ -294,6 +294,8 @@ def test_load_balanced_without_a_certificate_is_refused_unless_http_is_allowed()
 def test_single_instance_says_it_is_http_only_and_why(plan: OfflinePlan) -> None:
     assert not plan.of_type(LISTENER_RULE)
     assert plan.exports["https"].startswith("SingleInstance serves plain HTTP only")
+    # the warning `pulumi up` prints, kept by the offline plan (`shipways plan` shows it)
+    assert [w for w in plan.warnings if w.startswith("SingleInstance serves plain HTTP")]
     assert "no load balancer" in plan.exports["https"]
     assert "cannot be installed on an instance" in plan.exports["https"]
     with pytest.raises(ConfigError, match="certificateArn: only used when environmentType"):
