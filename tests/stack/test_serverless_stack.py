@@ -630,10 +630,9 @@ def test_only_codedeploy_may_assume_its_role_and_it_may_touch_this_function_only
     plan, _, _ = canary
     role = next(r for r in plan.of_type(ROLE) if r.name == "codedeploy-role")
     trust = _policy(role, "assumeRolePolicy")
-    assert [s["Principal"] for s in trust["Statement"]] == [
-        {"Service": "codedeploy.amazonaws.com"}
-    ]
-    policy = _policy(next(r for r in plan.of_type(ROLE_POLICY) if r.name == "shift-the-alias"), "policy")
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "codedeploy.amazonaws.com"}]
+    shift_policy = next(r for r in plan.of_type(ROLE_POLICY) if r.name == "shift-the-alias")
+    policy = _policy(shift_policy, "policy")
     alarm_arn = f"arn:aws:cloudwatch:{mocks.REGION}:{mocks.ACCOUNT}:alarm:shipways-demo-api-5xx"
     assert policy["Statement"] == [
         {
