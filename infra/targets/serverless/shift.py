@@ -6,8 +6,9 @@ deployment group's alarm throughout, and ends either with the alias on N alone o
 alarm goes off, with the alias back on M and no weight: the automatic rollback. Here the
 same steps drive the gateway's routes, on a local time scale (one CodeDeploy minute lasts
 `minute_s` seconds, which the output says), and the alarm is the stack's: `ALARM_5XX` 5xx
-answers within one alarm period (scaled alike), counted on N's answers only (the stack's
-alarm counts the whole API's; with a healthy M the two are the same).
+answers within one alarm period, counted on N's answers only (the stack's alarm counts the
+whole API's; with a healthy M the two are the same). The period is not scaled: requests
+arrive in real time, and a period cut to seconds would hold too few of them to ever trip.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def run_shift(
     """Walk `plan`'s steps from `current` to `target`; roll back on the alarm."""
     started = time.monotonic()
     baseline = _counts(gateway.state())
-    alarm = Alarm(ALARM_5XX, ALARM_PERIOD_S / 60 * minute_s)
+    alarm = Alarm(ALARM_5XX, ALARM_PERIOD_S)
     alarm.breached(started, 0)
     for step in plan.steps:
         _route(gateway, current, {target: step.weight})
