@@ -105,7 +105,9 @@ class ServerlessApp(pulumi.ComponentResource):
        fails, `pulumi up` stops here and N-1 keeps serving (against the migrated schema if
        the migration got partway: migrations must stay backward compatible, expand then
        contract);
-    3. the alias moves to N: new requests run N, requests in flight finish on N-1.
+    3. the alias moves to N: new requests run N, requests in flight finish on N-1. With
+       `trafficShifting` other than AllAtOnce the stack stops before this step: CodeDeploy
+       moves the alias when the user starts a deployment (`codedeploy.py`).
     """
 
     def __init__(
