@@ -267,6 +267,19 @@ SERVERLESS_RESERVED_ENV = {
         ["SHIPWAYS_MIGRATE_ON_INIT"], "the recipe: each instance migrates its SQLite at init"
     ),
 }
+# How a new Lambda version takes the `live` alias's traffic: CodeDeploy's predefined Lambda
+# deployment configurations (`CodeDeployDefault.Lambda<name>`), named as SAM names them.
+TrafficShifting = Literal[
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+]
 AcmCertificateArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 ]
@@ -506,6 +519,9 @@ class ServerlessConfig(ManagedDatabaseConfig, AppSettings):
     # The write route's own, tighter throttle (POST /products), within the stage's.
     write_throttle_rate: Annotated[float, Field(gt=0, le=10000)] = 5
     write_throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 10
+    # AllAtOnce: `pulumi up` moves the alias itself. Anything else: CodeDeploy shifts the
+    # alias's traffic in steps and rolls back on the API's 5xx alarm (docs/serverless.md).
+    traffic_shifting: TrafficShifting = "AllAtOnce"
 
     # CloudWatch accepts only these (shorter ones listed; it also has 400 to 3653).
     RETENTION_DAYS: ClassVar[tuple[int, ...]] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365)

@@ -45,7 +45,8 @@ NO_CHARGE: dict[str, str] = {
     "aws:cloudwatch/logGroup:LogGroup": (
         "the group is free; what it ingests is the 'CloudWatch Logs' line (usage profile)"
     ),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": "first alarms are free; not in the price data",
+    "aws:codedeploy/application:Application": "CodeDeploy to Lambda has no charge",
+    "aws:codedeploy/deploymentGroup:DeploymentGroup": "CodeDeploy to Lambda has no charge",
     "aws:secretsmanager/secretVersion:SecretVersion": "charged on the Secret",
     "aws:rds/subnetGroup:SubnetGroup": "subnet groups are free",
     "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": "charged on the Proxy",
@@ -200,6 +201,18 @@ def _secret(resource: Declared, ctx: Context) -> ResourceCost:
     return line
 
 
+def _metric_alarm(resource: Declared, ctx: Context) -> ResourceCost:
+    period = resource.inputs.get("period")
+    line = ResourceCost(
+        type=resource.type, name=resource.name, detail=f"CloudWatch alarm, {period} s period"
+    )
+    if period is not None and int(period) < 60:
+        line.unpriced.append("a high-resolution alarm (period under 60 s): no sourced price")
+        return line
+    line.charges.append(ctx.charge("alarm", "aws.cloudwatch.alarm.standard", 1))
+    return line
+
+
 def _web_acl(resource: Declared, ctx: Context) -> ResourceCost:
     rules = len(resource.inputs.get("rules") or [])
     line = ResourceCost(
@@ -262,6 +275,7 @@ RULES: dict[str, Rule] = {
     "aws:s3/bucketObject:BucketObject": _s3_object,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:rds/proxy:Proxy": _rds_proxy,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:rds/instance:Instance": _rds_instance,

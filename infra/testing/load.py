@@ -31,6 +31,7 @@ class RequestLoop:
     max_seconds: float = 300.0
     statuses: Counter[int | str] = field(default_factory=Counter)
     instances: Counter[str] = field(default_factory=Counter)
+    answered_by: list[str] = field(default_factory=list)  # each answer's instance, in order
     releases: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -62,7 +63,9 @@ class RequestLoop:
 
     def _note(self, version: dict[str, object]) -> None:
         """Count the answering instance; record each change of release, in order."""
-        self.instances[str(version.get("instance"))] += 1
+        instance = str(version.get("instance"))
+        self.instances[instance] += 1
+        self.answered_by.append(instance)
         sha = str(version.get("git_sha"))
         if not self.releases or self.releases[-1] != sha:
             self.releases.append(sha)

@@ -12,6 +12,7 @@ from infra.paths import APP_DIR
 
 INIT = "shipways_app/__init__.py"
 _DB = "shipways_app/db.py"
+_API = "shipways_app/api.py"
 
 
 def code_change() -> dict[str, bytes]:
@@ -43,6 +44,20 @@ def broken_releases(entry_module: str) -> dict[str, dict[str, bytes]]:
             )
         },
     }
+
+
+def fails_under_traffic() -> dict[str, bytes]:
+    """A release that imports, migrates and passes `/readyz`, but answers `GET /hello` with a
+    500: no pre-traffic check finds it, only traffic does (a gradual shift's alarm)."""
+    failing = (
+        b"\n\n# e2e: this release fails under traffic\n"
+        b'router.routes[:] = [r for r in router.routes if getattr(r, "path", "") != "/hello"]\n'
+        b"\n\n"
+        b'@router.get("/hello")\n'
+        b"async def hello_fails() -> Response:\n"
+        b"    raise RuntimeError('e2e: this release fails under traffic')\n"
+    )
+    return {_API: (APP_DIR / _API).read_bytes() + failing}
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -58,10 +58,12 @@ class Registrations:
 
     def __init__(self) -> None:
         self.depends: dict[str, set[str]] = {}
+        self.ignore: dict[str, list[str]] = {}
 
     def wrap(self, register: Any) -> Any:
         def recording(monitor: Any, request: Any) -> Any:
             self.depends[request.name] = {u.rsplit("::", 1)[-1] for u in request.dependencies}
+            self.ignore[request.name] = list(request.ignoreChanges)
             return register(monitor, request)
 
         return recording
@@ -518,6 +520,11 @@ def test_only_this_api_may_invoke_only_the_alias(
         ("writeThrottleBurst", "101", r"writeThrottleBurst: 101 is above throttleBurst 100"),
         ("reservedConcurrency", "0", r"shipways:reservedConcurrency: Input should be greater"),
         ("memmoryMb", "512", r"shipways:memmoryMb: unknown key; known keys are .*memoryMb"),
+        (
+            "trafficShifting",
+            "Canary10Percent1Minute",
+            r"shipways:trafficShifting: Input should be 'AllAtOnce', 'Canary10Percent5Minutes'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(
@@ -525,3 +532,150 @@ def test_bad_config_names_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         _plan(zips, zip_for=("python3.12", "x86_64"), **{key: value})
+
+
+# --- gradual traffic shifting (CodeDeploy) -------------------------------------------------
+
+APPLICATION = "aws:codedeploy/application:Application"
+DEPLOYMENT_GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SHIFTING = "shipways:serverless:TrafficShifting"
+
+
+@pytest.fixture(scope="module")
+def canary(zips: dict[tuple[str, str], LambdaZip]) -> tuple[OfflinePlan, Registrations, LambdaZip]:
+    return _plan(zips, trafficShifting="Canary10Percent5Minutes")
+
+
+def test_all_at_once_is_the_default_and_pulumi_moves_the_alias(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = managed
+    assert plan.config.traffic_shifting == "AllAtOnce"  # type: ignore[attr-defined]
+    for kind in (APPLICATION, DEPLOYMENT_GROUP, ALARM, SHIFTING):
+        assert not plan.of_type(kind)
+    assert seen.ignore["live"] == []
+    assert "codedeploy_application" not in plan.exports
+
+
+def test_a_gradual_shift_adds_codedeploy_and_only_that(
+    managed: tuple[OfflinePlan, Registrations, LambdaZip],
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    before = Counter(r.type for r in managed[0].resources)
+    after = Counter(r.type for r in canary[0].resources)
+    assert after - before == {
+        SHIFTING: 1,
+        APPLICATION: 1,
+        DEPLOYMENT_GROUP: 1,
+        ALARM: 1,
+        ROLE: 1,  # CodeDeploy's service role
+        ROLE_POLICY: 1,
+    }
+    assert before - after == Counter()
+
+
+def test_the_alias_is_left_to_codedeploy_after_it_is_created(
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, seen, _ = canary
+    alias = plan.one(ALIAS)
+    assert alias.inputs["functionVersion"] == mocks.VERSION  # created on the first version
+    assert sorted(seen.ignore["live"]) == ["functionVersion", "routingConfig"]
+    assert "migrate" in seen.depends["live"]  # the release step still runs first
+
+
+def test_the_deployment_group_shifts_with_the_declared_config_and_rolls_back(
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = canary
+    application = plan.one(APPLICATION)
+    assert application.inputs["computePlatform"] == "Lambda"
+    assert application.inputs["name"] == "shipways-demo"
+    group = plan.one(DEPLOYMENT_GROUP).inputs
+    assert group["appName"] == "shipways-demo"
+    assert group["deploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert group["deploymentStyle"] == {
+        "deploymentOption": "WITH_TRAFFIC_CONTROL",
+        "deploymentType": "BLUE_GREEN",
+    }
+    assert group["autoRollbackConfiguration"] == {
+        "enabled": True,
+        "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+    }
+    alarm = plan.one(ALARM).inputs
+    assert group["alarmConfiguration"] == {"enabled": True, "alarms": [alarm["name"]]}
+    role = plan.one(DEPLOYMENT_GROUP).inputs["serviceRoleArn"]
+    assert role == f"arn:aws:iam::{mocks.ACCOUNT}:role/shipways-demo-codedeploy"
+
+
+def test_the_alarm_counts_the_apis_5xx_in_one_minute(
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = canary
+    alarm = plan.one(ALARM).inputs
+    assert alarm["name"] == "shipways-demo-api-5xx"
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/ApiGateway", "5xx")
+    assert alarm["dimensions"] == {"ApiId": "api-id"}  # the HTTP API's id (mocked)
+    assert (alarm["statistic"], alarm["period"], alarm["evaluationPeriods"]) == ("Sum", 60, 1)
+    assert alarm["threshold"] == 5
+    assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["treatMissingData"] == "notBreaching"
+    assert alarm["tags"]["project"] == "shipways"
+
+
+def test_only_codedeploy_may_assume_its_role_and_it_may_touch_this_function_only(
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    plan, _, _ = canary
+    role = next(r for r in plan.of_type(ROLE) if r.name == "codedeploy-role")
+    trust = _policy(role, "assumeRolePolicy")
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "codedeploy.amazonaws.com"}]
+    shift_policy = next(r for r in plan.of_type(ROLE_POLICY) if r.name == "shift-the-alias")
+    policy = _policy(shift_policy, "policy")
+    alarm_arn = f"arn:aws:cloudwatch:{mocks.REGION}:{mocks.ACCOUNT}:alarm:shipways-demo-api-5xx"
+    assert policy["Statement"] == [
+        {
+            "Sid": "ShiftTheAlias",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:GetAlias",
+                "lambda:UpdateAlias",
+                "lambda:GetProvisionedConcurrencyConfig",
+            ],
+            "Resource": [FUNCTION_ARN, f"{FUNCTION_ARN}:*"],
+        },
+        {
+            "Sid": "ReadTheAlarm",
+            "Effect": "Allow",
+            "Action": "cloudwatch:DescribeAlarms",
+            "Resource": alarm_arn,
+        },
+    ]
+    assert "*" not in json.dumps([s["Resource"] for s in policy["Statement"]]).replace(":*", "")
+
+
+def test_the_stack_exports_what_create_deployment_needs(
+    canary: tuple[OfflinePlan, Registrations, LambdaZip],
+) -> None:
+    exports = canary[0].exports
+    assert exports["traffic_shifting"] == "Canary10Percent5Minutes"
+    assert exports["codedeploy_application"] == "shipways-demo"
+    assert exports["codedeploy_deployment_group"] == "live"
+    assert exports["shift_alarm"] == "shipways-demo-api-5xx"
+    assert exports["alias_version"] == exports["function_version"] == mocks.VERSION
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("Canary10Percent30Minutes", "CodeDeployDefault.LambdaCanary10Percent30Minutes"),
+        ("Linear10PercentEvery1Minute", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"),
+        ("Linear10PercentEvery10Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes"),
+    ],
+)
+def test_each_name_is_codedeploys_predefined_config(
+    zips: dict[tuple[str, str], LambdaZip], name: str, config: str
+) -> None:
+    plan, _, _ = _plan(zips, trafficShifting=name)
+    assert plan.one(DEPLOYMENT_GROUP).inputs["deploymentConfigName"] == config

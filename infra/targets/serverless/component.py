@@ -41,6 +41,9 @@ Resources, and why each looks the way it does:
   no per-client limit, and AWS WAF (rate-based rules per client address) cannot be attached
   to an HTTP API: only to a REST API, an ALB or a CloudFront distribution (docs/serverless.md).
 - a Lambda permission letting only this API (its execution ARN) invoke only the alias.
+- with `trafficShifting` other than AllAtOnce, CodeDeploy's application, deployment group,
+  alarm and service role (`codedeploy.py`); the alias is then moved by CodeDeploy, not by
+  `pulumi up`, which publishes and migrates the new version and stops there.
 
 Stack file: `stacks/Pulumi.serverless.yaml`. The zip is built by `artifact.cached_zip`, or
 taken from SHIPWAYS_LAMBDA_ZIP when CI built it once already (checked against the config).
@@ -59,7 +62,7 @@ import pulumi_aws as aws
 from infra.config import NAMESPACE, ConfigError, ServerlessConfig, StackConfig, narrow
 from infra.database.component import ManagedPostgres
 from infra.paths import state_dir
-from infra.targets.serverless import spec
+from infra.targets.serverless import spec, traffic
 from infra.targets.serverless.artifact import (
     HANDLER,
     ArtifactError,
@@ -68,6 +71,7 @@ from infra.targets.serverless.artifact import (
     cached_zip,
     load_zip,
 )
+from infra.targets.serverless.codedeploy import IGNORED_BY_PULUMI, TrafficShifting
 from infra.targets.serverless.database import DatabaseAccess
 from infra.write_token import CONFIG_KEY, deployment_token
 
@@ -101,7 +105,9 @@ class ServerlessApp(pulumi.ComponentResource):
        fails, `pulumi up` stops here and N-1 keeps serving (against the migrated schema if
        the migration got partway: migrations must stay backward compatible, expand then
        contract);
-    3. the alias moves to N: new requests run N, requests in flight finish on N-1.
+    3. the alias moves to N: new requests run N, requests in flight finish on N-1. With
+       `trafficShifting` other than AllAtOnce the stack stops before this step: CodeDeploy
+       moves the alias when the user starts a deployment (`codedeploy.py`).
     """
 
     def __init__(
@@ -247,13 +253,23 @@ class ServerlessApp(pulumi.ComponentResource):
                 opts=child,
             )
             release_steps.append(migrate)
+        shift = traffic.plan(config.traffic_shifting)
         alias = aws.lambda_.Alias(
             "live",
             name=ALIAS,
-            description="The version the HTTP API serves; moved after the release step",
+            description=(
+                "The version the HTTP API serves; moved by CodeDeploy after the release step"
+                if shift.gradual
+                else "The version the HTTP API serves; moved after the release step"
+            ),
             function_name=function.name,
             function_version=function.version,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=release_steps),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=release_steps,
+                # Gradual: created here, then moved by CodeDeploy only (codedeploy.py).
+                ignore_changes=IGNORED_BY_PULUMI if shift.gradual else None,
+            ),
         )
 
         api = aws.apigatewayv2.Api(
@@ -316,6 +332,12 @@ class ServerlessApp(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.shifting: TrafficShifting | None = None
+        if shift.gradual:
+            self.shifting = TrafficShifting(
+                "traffic-shifting", shift=shift, function=function, api=api, tags=tags, opts=child
+            )
+        self.alias_version = alias.function_version
         self.url = api.api_endpoint
         self.function_name = function.name
         self.version = function.version
@@ -419,10 +441,21 @@ def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) ->
     app = ServerlessApp(
         "shipways", config, package, database_url, given_token=secrets.get(CONFIG_KEY)
     )
+    shifting: dict[str, Any] = {}
+    if app.shifting is not None:
+        # What `aws deploy create-deployment` needs (docs/serverless.md).
+        shifting = {
+            "traffic_shifting": config.traffic_shifting,
+            "codedeploy_application": app.shifting.application,
+            "codedeploy_deployment_group": app.shifting.deployment_group,
+            "shift_alarm": app.shifting.alarm,
+        }
     return {
         "url": app.url,
         "function_name": app.function_name,
         "function_version": app.version,
+        "alias_version": app.alias_version,
+        **shifting,
         "log_group": app.log_group,
         "write_token": app.write_token,
         "zip_sha256": package.sha256,

@@ -11,14 +11,19 @@ It runs in its own container, the one address of the local target for its whole 
 - placement: each published version has instances (containers running `runtime_api.py`,
   one invocation at a time each). A request goes to an idle instance that has already run
   its init (warm), else to an idle one that has not (a cold start: its own init), up to the
-  version's instances (the concurrency cap); beyond that it waits, bounded, then 429.
+  version's instances (the concurrency cap); beyond that it waits, bounded, then 429;
+- the alias's routing configuration during a gradual shift (`AdditionalVersionWeights`):
+  another version takes its weight's share of the alias's requests. Each version's answers
+  through the alias and its 5xx among them are counted: the stack's alarm watches those.
 
-The routes (versions, their instances, the alias) are a JSON file the sandbox writes in a
-read-only directory mounted here and re-read on `reload`: moving the alias is one assignment
-under a lock, so every new request runs the new version while the requests in flight finish
-on the instance that holds them. `GET /state` (loopback inside the container only, through
-`docker exec ... gateway.py control`) reports requests in flight per version (the sandbox
-drains on it) and the cold starts. Standard library only, like `runtime_api.py`.
+The routes (versions, their instances, the alias and its weights) are a JSON file the
+sandbox writes in a read-only directory mounted here and re-read on `reload`: moving the
+alias is one assignment under a lock, so every new request runs the new version while the
+requests in flight finish on the instance that holds them. `GET /state` (loopback inside
+the container only, through `docker exec ... gateway.py control`) reports requests in flight
+per version (the sandbox drains on it), each version's answers and 5xx through the alias
+(a shift's alarm watches them) and the cold starts. Standard library only, like
+`runtime_api.py`.
 """
 
 from __future__ import annotations
@@ -90,6 +95,12 @@ class Version:
     number: str
     instances: list[Instance]
     in_flight: int = 0
+    requests: int = 0  # HTTP API requests it answered through the alias
+    server_errors: int = 0  # of which 5xx: what the stack's alarm counts
+
+
+# A weight's share, accumulated: 0.1 ten times is 0.9999999999999999, which is a whole request.
+_WHOLE = 1 - 1e-9
 
 
 class Router:
@@ -101,6 +112,8 @@ class Router:
         self.log = log
         self.versions: dict[str, Version] = {}
         self.alias: str | None = None
+        self.weights: dict[str, float] = {}  # the alias's AdditionalVersionWeights
+        self._credit = 0.0  # the additional version's share of requests not yet sent to it
         self.cold_starts = 0
         self._changed = threading.Condition()
 
@@ -119,19 +132,30 @@ class Router:
                 instances = [known.get(a) or Instance(a) for a in addresses]
                 versions[number] = kept or Version(number, instances)
                 versions[number].instances = instances
-            self.versions, self.alias = versions, routes.get("alias")
+            weights = {
+                n: float(w) for n, w in (routes.get("weights") or {}).items() if n in versions
+            }
+            if weights != self.weights:
+                self._credit = 0.0
+            self.versions, self.alias, self.weights = versions, routes.get("alias"), weights
             self._changed.notify_all()
-        self.log(f"gateway: alias {ALIAS} -> version {self.alias}; versions {sorted(versions)}")
+        shares = "".join(f" + version {n} at {w:.0%}" for n, w in weights.items())
+        self.log(
+            f"gateway: alias {ALIAS} -> version {self.alias}{shares}; versions {sorted(versions)}"
+        )
         return self.state()
 
     def state(self) -> dict[str, Any]:
         with self._changed:
             return {
                 "alias": self.alias,
+                "weights": dict(self.weights),
                 "cold_starts": self.cold_starts,
                 "versions": {
                     n: {
                         "in_flight": v.in_flight,
+                        "requests": v.requests,
+                        "server_errors": v.server_errors,
                         "instances": {
                             i.address: {"warm": i.warm, "invocations": i.invocations}
                             for i in v.instances
@@ -145,8 +169,11 @@ class Router:
         """An idle instance of the qualified version (warm first); None when throttled."""
         deadline = time.monotonic() + self.wait_s
         with self._changed:
+            weighted = self._weighted() if qualifier in (None, ALIAS) else None
             while True:
                 number = self.alias if qualifier in (None, ALIAS) else qualifier
+                if weighted is not None and weighted in self.weights:
+                    number = weighted  # unless a rollback took its weight away meanwhile
                 if qualifier == "$LATEST":  # the newest code: the newest published version
                     number = max(self.versions, key=int, default=None)
                 version = self.versions.get(number or "")
@@ -165,6 +192,27 @@ class Router:
                 if left <= 0:
                     return None
                 self._changed.wait(left)
+
+    def _weighted(self) -> str | None:
+        """The additional version, for its weight's share of the alias's requests, else None.
+
+        Lambda picks per invocation at random with those odds; here the share is spread
+        evenly (at 10%, every tenth request), so what a shift exposes is exact.
+        """
+        for number, weight in self.weights.items():  # Lambda allows one additional version
+            self._credit += weight
+            if self._credit >= _WHOLE:
+                self._credit -= 1
+                return number
+        return None
+
+    def count(self, number: str, status: int) -> None:
+        """An HTTP API answer of `number` through the alias: what a 5xx alarm watches."""
+        with self._changed:
+            version = self.versions.get(number)
+            if version is not None:
+                version.requests += 1
+                version.server_errors += int(status >= 500)
 
     def release(self, version: Version, instance: Instance, *, answered: bool) -> None:
         with self._changed:
@@ -258,6 +306,8 @@ class HttpApiHandler(runtime_api._Handler):
                 response = runtime_api.http_api_response(answer.body)
             else:
                 response = runtime_api.gateway_error(500, "Internal Server Error")
+            if answer.version:
+                gateway.router.count(answer.version, response.status)
         response.headers.append(("apigw-requestid", request_id))
         response.headers.append(("date", formatdate(usegmt=True)))
         self.send(response, head_only=self.command == "HEAD")

@@ -52,6 +52,12 @@ OUTPUTS = {
         "apiEndpoint": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com",
         "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}",
     },
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda inputs: {
+        "arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{inputs['name']}"
+    },
+    "aws:codedeploy/application:Application": lambda inputs: {
+        "arn": f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:{inputs['name']}"
+    },
     "aws:apigatewayv2/stage:Stage": lambda _inputs: {
         "invokeUrl": f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/"
     },

@@ -20,6 +20,9 @@ What Lambda and API Gateway do for the stack, done on Docker, one step per line:
              advisory lock while it migrates), then with a `GET /readyz` event.
 8. switch    the `live` alias moves to the new version in one step; requests in flight
              finish on the old one, whose instances stop once it has none (kept for rollback).
+             With the stack's `trafficShifting` it moves in CodeDeploy's steps instead, on a
+             local time scale (`shift_minute_s` seconds per CodeDeploy minute), and goes back
+             by itself when the new version's 5xx trip the stack's alarm.
 
 A version that fails to init, to migrate or to be ready is refused: it is unpublished, its
 instances removed, and the alias never moved, so the previous version served throughout.
@@ -66,6 +69,7 @@ from infra.targets.serverless.artifact import (
     zip_with_changes,
 )
 from infra.targets.serverless.images import ensure_runtime_image, ensure_task_image
+from infra.targets.serverless.shift import LOCAL_MINUTE_S
 from infra.targets.serverless.switch import Switcher
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -115,7 +119,8 @@ class ServerlessSandbox:
         "memory cap, on several instances (each its own init and cold start, up to the "
         "concurrency cap) sharing one PostgreSQL, behind one payload-2.0 API Gateway "
         "address; releases publish a version, migrate it once, check it ready and move the "
-        "alias with no failed request; only AWS proves IAM, Secrets Manager, VPC access, "
+        "alias with no failed request (or shift it in CodeDeploy's weighted steps, rolling "
+        "back on the stack's 5xx alarm); only AWS proves IAM, Secrets Manager, VPC access, "
         "the managed runtime's OS and Lambda's own placement and scaling"
     )
 
@@ -125,8 +130,10 @@ class ServerlessSandbox:
         keep_releases: int = 3,
         *,
         app_changes: Mapping[str, bytes] | None = None,
+        shift_minute_s: float = LOCAL_MINUTE_S,
     ) -> None:
         self.instance = instance
+        self.shift_minute_s = shift_minute_s
         self.keep_releases = keep_releases
         # Files of the zip replaced (zip path -> content): a release with a code change
         # without editing the working tree.
@@ -185,7 +192,7 @@ class ServerlessSandbox:
                 release.version = str(state.last_version)
             previous = state.serving()
             replacing = previous is not None
-            switcher.switch(release, previous, migrate=True)
+            switcher.switch(release, previous, migrate=True, shift=True)
             state.config, state.region = config, region
             state.record(release)
             self._prune(client, state)
@@ -422,6 +429,7 @@ class ServerlessSandbox:
             concurrency=concurrency,
             labels=labels,
             narrator=narrator,
+            minute_s=self.shift_minute_s,
         )
 
     def _endpoint_of(self, switcher: Switcher, release: Release) -> Endpoint:

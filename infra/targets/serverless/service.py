@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +58,20 @@ def instance_name(instance: str, version: str, index: int) -> str:
 
 @dataclass
 class Routes:
-    """What the gateway serves: version -> instance addresses, and the alias."""
+    """What the gateway serves: version -> instance addresses, and the alias: the version it
+    points at and, during a gradual shift, the alias's routing configuration (Lambda's
+    `AdditionalVersionWeights`: another version and its share of the alias's requests)."""
 
     versions: dict[str, list[str]]
     alias: str | None
+    weights: dict[str, float] = field(default_factory=dict)
 
     def write(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)  # addresses only, no secret: the gateway's user reads it
         path = directory / "routes.json"
-        atomic_write(path, json.dumps({"versions": self.versions, "alias": self.alias}))
+        routes = {"versions": self.versions, "alias": self.alias, "weights": self.weights}
+        atomic_write(path, json.dumps(routes))
         path.chmod(0o644)
 
     @classmethod
@@ -76,7 +80,7 @@ class Routes:
             data = json.loads((directory / "routes.json").read_text())
         except FileNotFoundError:
             return cls({}, None)
-        return cls(dict(data["versions"]), data.get("alias"))
+        return cls(dict(data["versions"]), data.get("alias"), dict(data.get("weights") or {}))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@
             instances at once (the app migrates under a PostgreSQL advisory lock).
 3. ready    the version is invoked with an API Gateway `GET /readyz` event: it must answer
             200 (its init ran, its database answers, its schema is the one it expects).
-4. switch   the `live` alias moves to the version in one step (the gateway's reload).
+4. switch   the `live` alias moves to the version in one step (the gateway's reload); or,
+            with the stack's `trafficShifting` (a new release only, not a rollback), in
+            CodeDeploy's steps (`shift.py`): the version takes a weighted share of the
+            alias's requests, then all of them, unless its 5xx trip the alarm: then the
+            alias goes back, the version is unpublished and the release is refused.
 5. drain    the old version stays published until its requests in flight are done; then
             its instances stop (kept, for a rollback: Lambda keeps every version).
 
@@ -32,7 +36,8 @@ from infra.config import ServerlessConfig
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.health import NotYet, wait_until
 from infra.sandbox.narrate import Narrator
-from infra.targets.serverless import runtime_api, service
+from infra.targets.serverless import runtime_api, service, traffic
+from infra.targets.serverless.shift import LOCAL_MINUTE_S, ShiftRolledBack, run_shift
 
 MIGRATE_EVENT = {"shipways": "migrate"}
 LABEL = "shipways.serverless"
@@ -58,6 +63,7 @@ class Switcher:
     concurrency: int
     labels: dict[str, str]
     narrator: Narrator | None
+    minute_s: float = LOCAL_MINUTE_S  # one CodeDeploy minute of a gradual shift, here
 
     def instance_names(self, version: str) -> list[str]:
         return [service.instance_name(self.instance, version, i) for i in range(self.concurrency)]
@@ -75,7 +81,10 @@ class Switcher:
                 return False
         return True
 
-    def switch(self, release: Release, previous: Release | None, *, migrate: bool) -> None:
+    def switch(
+        self, release: Release, previous: Release | None, *, migrate: bool, shift: bool = False
+    ) -> None:
+        """Move the alias to `release`; `shift`: the way the stack's `trafficShifting` says."""
         narrator = self._narrator
         version = release.version
         before = f"version {previous.version}" if previous else "nothing"
@@ -116,6 +125,11 @@ class Switcher:
                 f"release {release.id} (version {version}) refused: {exc}. The alias did not "
                 f"move: {before} keeps serving at {self.gateway.url}."
             ) from None
+        plan = traffic.plan(self.config.traffic_shifting)
+        if shift and plan.gradual and previous is not None and previous.version != version:
+            self._shift(release, previous.version, names, plan)
+            self._retire(previous.version)
+            return
         with narrator.step("switch", f"alias live: {before} -> version {version}") as step:
             started = time.perf_counter()
             routes.alias = version
@@ -127,6 +141,57 @@ class Switcher:
             self._retire(previous.version)
 
     # -- steps -----------------------------------------------------------------------------
+
+    def _shift(
+        self, release: Release, current: str, names: list[str], plan: traffic.ShiftPlan
+    ) -> None:
+        """CodeDeploy's traffic shift from `current` to the release's version, or its rollback."""
+        version = release.version
+        scale = f"one CodeDeploy minute lasts {self.minute_s:g} s here"
+        with self._narrator.step(
+            "shift", f"{plan.name}: version {current} -> {version} ({scale})"
+        ) as step:
+            report = run_shift(
+                self.gateway,
+                current=current,
+                target=version,
+                plan=plan,
+                minute_s=self.minute_s,
+                progress=step.note,
+            )
+            served = ", ".join(f"version {n}: {r}" for n, r in sorted(report.requests.items()))
+            step.result(
+                f"{'rolled back' if report.rolled_back else 'done'} in {report.seconds:g} s "
+                f"({served or 'no requests'})"
+            )
+        results.record("serverless", "traffic_shift_seconds", report.seconds, "s", "switch")
+        if not report.rolled_back:
+            return
+        self._drain(version)
+        self._withdraw(version, names)
+        raise ShiftRolledBack(
+            f"release {release.id} (version {version}) rolled back: {report.server_errors} "
+            f"5xx answers from it within one alarm period ({traffic.ALARM_5XX} trip the "
+            f"stack's alarm) while it took {report.weight:.0%} of the traffic. The alias is "
+            f"back on version {current}, which serves every request at {self.gateway.url}.",
+            report,
+        )
+
+    def _drain(self, version: str) -> None:
+        """Wait until `version` has no request in flight (bounded by the function's timeout)."""
+
+        def drained() -> None:
+            left = self.gateway.state()["versions"].get(version, {}).get("in_flight", 0)
+            if left:
+                raise NotYet(f"{left} requests in flight on version {version}")
+
+        wait_until(
+            drained,
+            timeout=self.config.timeout_s + runtime_api.INIT_TIMEOUT_S + 5,
+            interval=0.1,
+            failure=f"version {version} kept requests in flight",
+            progress=self._narrator.note,
+        )
 
     def _invoke(self, version: str, payload: object) -> Any:
         """Invoke `version`; its result, or a SandboxError saying why there is none."""
@@ -182,19 +247,7 @@ class Switcher:
         """Wait for the old version's requests in flight, unpublish it, stop its instances."""
         narrator = self._narrator
         with narrator.step("drain", f"version {version}: requests in flight finish") as step:
-
-            def drained() -> None:
-                left = self.gateway.state()["versions"].get(version, {}).get("in_flight", 0)
-                if left:
-                    raise NotYet(f"{left} requests in flight on version {version}")
-
-            wait_until(
-                drained,
-                timeout=self.config.timeout_s + runtime_api.INIT_TIMEOUT_S + 5,
-                interval=0.1,
-                failure=f"version {version} kept requests in flight",
-                progress=step.note,
-            )
+            self._drain(version)
             routes = service.Routes.read(self.gateway.routes_dir)
             routes.versions.pop(version, None)
             self.gateway.apply(routes)

@@ -94,6 +94,20 @@ def test_http_api_per_million_requests() -> None:
     assert est.lines[0].status is Status.NOT_PRICED and not est.complete
 
 
+def test_a_gradual_shift_costs_its_alarm_and_codedeploy_nothing() -> None:
+    alarm = res("aws:cloudwatch/metricAlarm:MetricAlarm", "api-5xx", period=60)
+    fast = res("aws:cloudwatch/metricAlarm:MetricAlarm", "fast", period=10)
+    app = res("aws:codedeploy/application:Application", "codedeploy", computePlatform="Lambda")
+    group = res("aws:codedeploy/deploymentGroup:DeploymentGroup", "live-alias")
+    resources = (alarm, fast, app, group)
+    est = estimate(plan(TargetName.SERVERLESS, ServerlessConfig(), *resources), usage(), PRICES)
+    lines = {line.name: line for line in est.lines}
+    assert lines["api-5xx"].monthly == pytest.approx(0.10)  # one standard alarm-month
+    assert lines["fast"].status is Status.NOT_PRICED  # high resolution: no sourced price
+    assert lines["codedeploy"].status is Status.NO_CHARGE
+    assert lines["live-alias"].status is Status.NO_CHARGE
+
+
 CLUSTER = Cluster(control_plane="eks", nodes=0, node_instance_type="t3.small")
 K8S = K8sConfig(registry="ghcr.io/example/shipways", kubeContext="prod")
 

@@ -81,13 +81,16 @@ def test_qualifiers_name_a_version_and_latest_is_the_newest(tmp_path: Path) -> N
 
 
 def test_routes_file_is_readable_json_without_secrets(tmp_path: Path) -> None:
-    Routes({"1": ["fn-v1-0:9000"]}, "1").write(tmp_path)
+    Routes({"1": ["fn-v1-0:9000"], "2": ["fn-v2-0:9000"]}, "1", {"2": 0.1}).write(tmp_path)
     assert json.loads((tmp_path / "routes.json").read_text()) == {
-        "versions": {"1": ["fn-v1-0:9000"]},
+        "versions": {"1": ["fn-v1-0:9000"], "2": ["fn-v2-0:9000"]},
         "alias": "1",
+        "weights": {"2": 0.1},
     }
     assert (tmp_path / "routes.json").stat().st_mode & 0o777 == 0o644
-    assert Routes.read(tmp_path) == Routes({"1": ["fn-v1-0:9000"]}, "1")
+    assert Routes.read(tmp_path) == Routes(
+        {"1": ["fn-v1-0:9000"], "2": ["fn-v2-0:9000"]}, "1", {"2": 0.1}
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,3 +108,47 @@ def test_only_a_reset_runtime_makes_the_next_invocation_a_cold_start(
     assert gateway.invoke(b"{}").status == 200
     assert gateway.invoke(b"{}").headers == {"x-amz-function-error": "Unhandled"}
     assert router.state()["versions"]["1"]["instances"]["a:9000"]["warm"] is stays_warm
+
+
+def test_a_weighted_alias_sends_the_additional_version_its_share_evenly(tmp_path: Path) -> None:
+    Routes({"1": ["a:9000"], "2": ["b:9000"]}, "1", {"2": 0.1}).write(tmp_path)
+    router = Router(str(tmp_path / "routes.json"), wait_s=0.2, log=lambda _line: None)
+    assert router.reload()["weights"] == {"2": 0.1}
+    picked = []
+    for _ in range(100):
+        acquired = router.acquire(None)
+        assert acquired is not None
+        picked.append(acquired[0].number)
+        router.release(*acquired, answered=True)
+    assert picked.count("2") == 10  # 10% of the alias's requests, exactly
+    assert "2" not in picked[:9] and picked[9] == "2"  # spread: every tenth
+    direct = router.acquire("1")  # a qualified invocation ignores the alias's weights
+    assert direct is not None and direct[0].number == "1"
+
+
+def test_dropping_the_weight_sends_every_request_back_to_the_alias(tmp_path: Path) -> None:
+    router = _router(tmp_path, {"1": ["a:9000"], "2": ["b:9000"]}, "1")
+    Routes({"1": ["a:9000"], "2": ["b:9000"]}, "1", {"2": 0.5}).write(tmp_path)
+    router.reload()
+    numbers = []
+    for _ in range(4):
+        acquired = router.acquire(None)
+        assert acquired is not None
+        numbers.append(acquired[0].number)
+        router.release(*acquired, answered=True)
+    assert numbers.count("2") == 2
+    Routes({"1": ["a:9000"], "2": ["b:9000"]}, "1", {}).write(tmp_path)  # the rollback
+    router.reload()
+    for _ in range(4):
+        acquired = router.acquire(None)
+        assert acquired is not None and acquired[0].number == "1"
+        router.release(*acquired, answered=True)
+
+
+def test_answers_and_5xx_are_counted_per_version(tmp_path: Path) -> None:
+    router = _router(tmp_path, {"1": ["a:9000"], "2": ["b:9000"]}, "1")
+    for number, status in (("1", 200), ("2", 200), ("2", 500), ("2", 502), ("3", 500)):
+        router.count(number, status)  # version 3 is not published: nothing to count
+    versions = router.state()["versions"]
+    assert (versions["1"]["requests"], versions["1"]["server_errors"]) == (1, 0)
+    assert (versions["2"]["requests"], versions["2"]["server_errors"]) == (3, 2)
