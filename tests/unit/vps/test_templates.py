@@ -121,8 +121,20 @@ def test_gunicorn_config_reads_the_release_it_runs(tmp_path: Path) -> None:
 def test_nginx_site_proxies_to_the_socket_with_hardened_defaults() -> None:
     site = _site()
     assert "server unix:/run/shipways/gunicorn.sock max_fails=0;" in site
-    assert "server unix:/run/shipways/gunicorn.sock max_fails=0 backup;" in site
-    assert "proxy_next_upstream error;" in site and "proxy_next_upstream_tries 2;" in site
+    assert "proxy_next_upstream error;" in site
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_nginx_tries_the_socket_once_more_than_there_are_workers(workers: int) -> None:
+    """Each stopping worker can drop one attempt during a reload: one more always lands."""
+    site = templates.nginx_site(
+        SETTINGS.model_copy(update={"web_concurrency": workers}),
+        certificate="/c.pem",
+        certificate_key="/k.pem",
+        redirect_http=False,
+    )
+    assert site.count("server unix:/run/shipways/gunicorn.sock max_fails=0 backup;") == workers
+    assert f"proxy_next_upstream_tries {workers + 1};" in site
     assert site.count("server_tokens off;") == 2
     assert "limit_req_zone $shipways_rate_key zone=shipways_requests:10m rate=50r/s;" in site
     assert "limit_req zone=shipways_requests burst=100 nodelay;" in site
