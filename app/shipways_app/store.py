@@ -17,18 +17,18 @@ Why the reads look as they do:
   instance serves one request at a time on its one connection: neither has anything to overlap.
 - PostgreSQL behind a server reads on psycopg's async connection, one per worker, in
   autocommit, with the statements compiled once and handed to psycopg directly
-  (`pgreads.AsyncPostgresReader`). Measured by benchmarks/app.py on one uvicorn worker (2 shared
-  cores): read inline through SQLAlchemy (the previous design), the worker's event loop waited
-  out every round trip, and on a loaded machine that wait is the PostgreSQL process waiting to
-  be scheduled: /products did 290-980 req/s from one 3 s run to the next at about 640 us of
-  the worker's CPU per request; awaited, it does about 1,050 req/s run after run under the
-  same load at about 440 us (the rest of the saving is SQLAlchemy's per-execution work,
-  skipped). The alternatives weighed: psycopg's server-side prepared statements alone (it
-  prepares after five executions already; the wait stays), asyncpg (a faster protocol, but a new
-  binary dependency per platform, the Lambda zip's included, for a gain the round trip and the
-  HTTP work dwarf), SQLAlchemy's asyncio extension (needs greenlet, a new binary dependency, and
-  adds its own bridging per query), psycopg_pool (a new dependency, where one connection per
-  worker is all a worker needs).
+  (`pgreads.AsyncPostgresReader`). Measured by benchmarks/app.py (one uvicorn worker, 2 busy
+  shared cores, load average about 5): read inline through SQLAlchemy (the previous design),
+  the event loop waited out every round trip, which on a loaded host is mostly the PostgreSQL
+  process waiting to be scheduled: /products did 628-1,450 req/s from round to round (median
+  651) at 589 us of the worker's CPU per request; awaited, 1,898-1,989 req/s (median 1,931,
+  1.9x the minimal app doing the same list and count inline) at 367 us (the CPU saved is
+  SQLAlchemy's per-execution work, skipped). The alternatives weighed: psycopg's server-side
+  prepared statements alone (it prepares after five executions already; the wait stays),
+  asyncpg (a faster protocol, but a new binary dependency per platform, the Lambda zip's
+  included, for a gain the round trip and the HTTP work dwarf), SQLAlchemy's asyncio extension
+  (needs greenlet, a new binary dependency, and adds its own bridging per query), psycopg_pool
+  (a new dependency, where one connection per worker is all a worker needs).
 
 What it costs: two read paths, and on PostgreSQL servers a connection opened outside
 SQLAlchemy's pool (`pgreads` applies the same connection parameters and managed password and
