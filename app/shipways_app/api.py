@@ -100,7 +100,7 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> JSONResponse:
-    return JSONResponse(store.list_page(db.reader, limit, offset))
+    return JSONResponse(await store.list_page(db.reader, limit, offset))
 
 
 @router.get(
@@ -112,7 +112,7 @@ async def list_products(
 async def get_product(
     db: DbDep, product_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 ) -> JSONResponse:
-    product = store.get(db.reader, product_id)
+    product = await store.get(db.reader, product_id)
     if product is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Product {product_id} not found")
     return JSONResponse(product)

@@ -25,15 +25,10 @@ from starlette.types import Scope
 from shipways_app import APP_NAME, __version__
 from shipways_app.api import router
 from shipways_app.auth import WriteTokenMiddleware, load_write_token
-from shipways_app.db import (
-    Database,
-    create_db_engine,
-    describe_storage,
-    read_engine,
-    summarise_db_error,
-)
+from shipways_app.db import Database, create_db_engine, describe_storage, summarise_db_error
 from shipways_app.logs import configure_logging
 from shipways_app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from shipways_app.reads import reader_for
 from shipways_app.settings import Settings, load_settings
 
 log = logging.getLogger("shipways_app")
@@ -63,7 +58,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             extra={"fields": {"hint": "set WRITE_TOKEN_FILE to the path of the token's file"}},
         )
     engine = engine if engine is not None else create_db_engine(settings)
-    db = Database(engine, head_revision, read_engine(engine, settings))
+    db = Database(engine, head_revision, reader_for(engine, settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +66,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Lambda runs without lifespan and loads them only if /readyz is ever asked.
         await run_in_threadpool(head_revision)
         yield
-        db.dispose()
+        await db.close()
 
     app = FastAPI(
         title=APP_NAME,

@@ -7,12 +7,12 @@ purpose: a probe or a request should fail fast with 503 rather than hang on a de
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SAWarning, SQLAlchemyError
 
 from shipways_app.dbsecret import supply_password
@@ -22,6 +22,8 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_S = 3
 POOL_TIMEOUT_S = 5
 READY_STATEMENT_TIMEOUT_MS = 2000
+# What every PostgreSQL connection of the app is opened with (the reads' too: `pgreads`).
+CONNECT_ARGS = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"}
 VERSION_TABLE = "alembic_version"  # Alembic's default bookkeeping table
 
 # SQLite has no decimal type, so SQLAlchemy warns that Numeric goes through float. Prices are
@@ -40,18 +42,16 @@ def create_db_engine(settings: Settings) -> Engine:
         return engine
     # pool_pre_ping costs a round trip per checkout, and is kept for writes and probes: without
     # it a write on a connection the server had dropped (restart, failover, idle timeout)
-    # answered 503 in the VPS fault tests, and a write cannot simply be retried. Reads have
-    # their own pool without it (`read_engine`).
-    return _postgres_engine(url, settings, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def _postgres_engine(url: URL, settings: Settings, **pool: Any) -> Engine:
+    # answered 503 in the VPS fault tests, and a write cannot simply be retried. Servers read
+    # on a connection of their own (`reads.reader_for`).
     engine = create_engine(
         url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
         pool_timeout=POOL_TIMEOUT_S,
         pool_recycle=1800,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "shipways-app"},
-        **pool,
+        connect_args=CONNECT_ARGS,
     )
     managed = settings.managed_database()
     if managed is not None and managed.password_at_connect:
@@ -69,37 +69,6 @@ def read(engine: Engine, work: Callable[[Connection], T]) -> T:
             raise
     with engine.connect() as conn:
         return work(conn)
-
-
-def read_engine(engine: Engine, settings: Settings) -> Engine:
-    """The engine for reads: on PostgreSQL, a pool of its own, in autocommit, with no pre-ping.
-
-    A page then costs one round trip instead of four: psycopg's BEGIN, the ping on checkout
-    and SQLAlchemy's ROLLBACK on return are gone. Reads lose nothing in autocommit, since under
-    READ COMMITTED every statement takes its own snapshot anyway, and an idempotent read can
-    simply be retried when its connection turns out to be dead (`read` does, once; SQLAlchemy
-    then also discards every other connection of that pool opened before the failure).
-    The writes' pool keeps its pre-ping. Reads run inline, one at a time per worker, so the
-    pool holds one connection in practice; its overflow only guards against ever blocking the
-    event loop on an empty pool. SQLite (pysqlite) never opens a transaction for a SELECT and
-    has no server to lose, so there the one engine serves both; and a Lambda instance keeps
-    its one connection.
-    """
-    if engine.dialect.name != "postgresql":
-        return engine
-    if settings.target is Target.SERVERLESS:
-        # One request at a time per instance, and one connection each (what reservedConcurrency
-        # and the database's max_connections are sized on): the same pool, in autocommit.
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return _postgres_engine(
-        engine.url,
-        settings,
-        pool_pre_ping=False,
-        isolation_level="AUTOCOMMIT",
-        pool_reset_on_return=None,  # in autocommit no transaction is left to roll back
-        pool_size=1,
-        max_overflow=4,
-    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -151,6 +120,20 @@ def describe_storage(engine: Engine, target: Target) -> StorageInfo:
     )
 
 
+class Reader(Protocol):
+    """Where the product reads run (`reads.reader_for` picks one per database and target)."""
+
+    async def rows(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """Run an idempotent SELECT; its rows as tuples. Database errors are SQLAlchemy's."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the reader holds (at shutdown)."""
+        ...
+
+
 class Database:
     """The engine plus what the app needs to know about its schema.
 
@@ -159,18 +142,15 @@ class Database:
     start-up, in the app's lifespan), so a Lambda cold start does not pay for it.
     """
 
-    def __init__(
-        self, engine: Engine, head_revision: Callable[[], str], reader: Engine | None = None
-    ) -> None:
-        self.engine = engine
-        self.reader = reader or engine  # `read_engine`: reads' own pool where it pays
+    def __init__(self, engine: Engine, head_revision: Callable[[], str], reader: Reader) -> None:
+        self.engine = engine  # writes and probes
+        self.reader = reader  # product reads
         self.head_revision = head_revision
 
-    def dispose(self) -> None:
-        """Close every pooled connection (at shutdown)."""
+    async def close(self) -> None:
+        """Close every connection (at shutdown)."""
+        await self.reader.close()
         self.engine.dispose()
-        if self.reader is not self.engine:
-            self.reader.dispose()
 
     def check(self) -> str | None:
         """Connect, SELECT 1, compare the schema with the migrations: None when all is well,

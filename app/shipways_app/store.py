@@ -1,35 +1,43 @@
-"""Product reads and writes in SQLAlchemy Core, on the drivers the app already ships.
+"""Product reads and writes: SQLAlchemy Core statements, read by the reader that suits the
+database (`reads.reader_for`), on the drivers the app already ships.
 
-Why reads run inline, synchronously, inside `async def` endpoints:
+Why the reads look as they do:
 
-- No threadpool hop. A plain `def` endpoint (or dependency) makes Starlette hand the call to a
-  worker thread and back (`anyio.to_thread`): two context switches, a thread-safe wake-up of the
-  event loop and GIL hand-offs per request. For a query that takes tens of microseconds on a
-  local SQLite file or one loopback round trip to PostgreSQL, that hop cost more than the query.
+- No threadpool hop. The read endpoints are `async def`: a plain `def` endpoint makes Starlette
+  hand the call to a worker thread and back (`anyio.to_thread`), two context switches, a
+  thread-safe wake-up of the event loop and GIL hand-offs per request, which cost more than a
+  query on a local SQLite file.
 - Core, not the ORM. Rows come back as tuples and go straight into the JSON body: no identity
-  map, no instance state, no session, no per-object attribute instrumentation, no second
-  validation pass through the response model. (The ORM model stays, mapped onto the same Core
-  table, for the migrations and tooling; `sqlalchemy.orm` is never imported to serve.)
-- One round trip to PostgreSQL per page: reads have a pool of their own (`db.read_engine`), in
-  autocommit (no BEGIN, no ROLLBACK) and without a ping on checkout (`db.read` retries once on
-  a connection found dead instead); writes keep the pinging pool, since they cannot be retried.
-- Pooling stays simple: one worker runs one inline query at a time, so it holds one pooled
-  connection for reads; the reads' QueuePool keeps it open between requests.
+  map, no session, no per-object instrumentation, no second validation pass through the
+  response model. (The ORM model stays, mapped onto the same Core table, for the migrations
+  and tooling; `sqlalchemy.orm` is never imported to serve.)
+- One round trip per page: the total rides along with the rows (a scalar subquery).
+- SQLite, and PostgreSQL on Lambda, read inline: synchronously, in the endpoint's coroutine
+  (`reads.InlineReader`). SQLite answers from a local file in tens of microseconds, and a Lambda
+  instance serves one request at a time on its one connection: neither has anything to overlap.
+- PostgreSQL behind a server reads on psycopg's async connection, one per worker, in
+  autocommit, with the statements compiled once and handed to psycopg directly
+  (`pgreads.AsyncPostgresReader`). Measured by benchmarks/app.py (one uvicorn worker, 2 busy
+  shared cores, load average about 5): read inline through SQLAlchemy (the previous design),
+  the event loop waited out every round trip, which on a loaded host is mostly the PostgreSQL
+  process waiting to be scheduled: /products did 628-1,450 req/s from round to round (median
+  651) at 589 us of the worker's CPU per request; awaited, 1,898-1,989 req/s (median 1,931,
+  1.9x the minimal app doing the same list and count inline) at 367 us (the CPU saved is
+  SQLAlchemy's per-execution work, skipped). The alternatives weighed: psycopg's server-side
+  prepared statements alone (it prepares after five executions already; the wait stays),
+  asyncpg (a faster protocol, but a new binary dependency per platform, the Lambda zip's
+  included, for a gain the round trip and the HTTP work dwarf), SQLAlchemy's asyncio extension
+  (needs greenlet, a new binary dependency, and adds its own bridging per query), psycopg_pool
+  (a new dependency, where one connection per worker is all a worker needs).
 
-Why not an async driver (aiosqlite, asyncpg, psycopg's async mode under SQLAlchemy's asyncio
-extension): each needs greenlet bridging or a new runtime dependency (a new wheel for every
-Lambda platform), and adds its own per-query overhead; aiosqlite runs every SQLite call in a
-thread anyway, bringing back the hop this module removes. What an async driver would buy is
-overlap: one worker could wait on several PostgreSQL round trips at once. Inline, a page costs
-one round trip (the total rides along with the rows) and the worker waits for it;
-benchmarks/app.py measures that against a minimal app doing the same list and count inline.
-
-What it costs: while a read runs, the worker's event loop is blocked. A slow query, a lock
-wait, or connecting to a database that is down (bounded by `db.CONNECT_TIMEOUT_S`) stalls every
-request on that worker, /healthz included, for as long. That suits this app's reads (primary
-key lookups and a 100-row page over a small table); a heavy query belongs in a `def` endpoint
-or behind an async driver. Writes are not inline: `create` runs in the threadpool (its endpoint
-is a plain `def`) because a write may wait on SQLite's lock for up to its busy timeout.
+What it costs: two read paths, and on PostgreSQL servers a connection opened outside
+SQLAlchemy's pool (`pgreads` applies the same connection parameters and managed password and
+raises SQLAlchemy's exceptions, so errors answer the same 503). Inline reads still block their
+event loop: a slow SQLite read, or connecting to a Lambda's database that is down (bounded by
+`db.CONNECT_TIMEOUT_S`), stalls that worker or instance for as long. The async reads serialise
+on the worker's one connection: a slow read holds up the worker's other reads, though no longer
+/healthz or /hello. Writes are not inline: `create` runs in the threadpool (its endpoint is a
+plain `def`) because a write may wait on SQLite's lock for up to its busy timeout.
 """
 
 from __future__ import annotations
@@ -37,10 +45,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from shipways_app.db import read
+from shipways_app.db import Reader
 from shipways_app.tables import products
 
 # Built once, with bound parameters: SQLAlchemy compiles each statement once per dialect and
@@ -68,21 +76,17 @@ def _as_json(row: Any) -> dict[str, Any]:
     return {"id": row[0], "name": row[1], "price": float(row[2])}
 
 
-def list_page(engine: Engine, limit: int, offset: int) -> dict[str, Any]:
+async def list_page(reader: Reader, limit: int, offset: int) -> dict[str, Any]:
     """One page of products (by id) and the total count, as the JSON body."""
-
-    def work(conn: Connection) -> dict[str, Any]:
-        rows = conn.execute(_PAGE, {"limit": limit, "offset": offset}).all()
-        # An empty page (past the end) has no row to carry the total: ask for it alone.
-        total = rows[0].total if rows else conn.execute(_COUNT).scalar_one()
-        return {"products": [_as_json(row) for row in rows], "total": total}
-
-    return read(engine, work)
+    rows = await reader.rows(_PAGE, {"limit": limit, "offset": offset})
+    # An empty page (past the end) has no row to carry the total: ask for it alone.
+    total = rows[0][3] if rows else (await reader.rows(_COUNT, {}))[0][0]
+    return {"products": [_as_json(row) for row in rows], "total": total}
 
 
-def get(engine: Engine, product_id: int) -> dict[str, Any] | None:
-    row = read(engine, lambda conn: conn.execute(_BY_ID, {"id": product_id}).first())
-    return None if row is None else _as_json(row)
+async def get(reader: Reader, product_id: int) -> dict[str, Any] | None:
+    rows = await reader.rows(_BY_ID, {"id": product_id})
+    return _as_json(rows[0]) if rows else None
 
 
 def create(engine: Engine, name: str, price: Decimal) -> int:

@@ -8,8 +8,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 from shipways_app.app import create_app
+from shipways_app.db import Database
 from shipways_app.migrate import upgrade
 
 with warnings.catch_warnings():
@@ -69,7 +71,7 @@ def write_token() -> str:
 def make_client(app_env: pytest.MonkeyPatch) -> Iterator[MakeClient]:
     """Build the app from the environment (plus `variables`), optionally migrated. The client
     sends the write token unless `authorized=False`."""
-    engines = []
+    databases: list[Database] = []
 
     def make(
         *,
@@ -81,15 +83,15 @@ def make_client(app_env: pytest.MonkeyPatch) -> Iterator[MakeClient]:
         for name, value in variables.items():
             app_env.setenv(name, value)
         app = create_app()
-        engines.append(app.state.db.engine)
+        databases.append(app.state.db)
         if migrate:
             upgrade(app.state.db.engine)
         headers = {"Authorization": f"Bearer {WRITE_TOKEN}"} if authorized else {}
         return TestClient(app, client=client, raise_server_exceptions=False, headers=headers)
 
     yield make
-    for engine in engines:
-        engine.dispose()
+    for database in databases:
+        anyio.run(database.close)  # what the app's lifespan does at shutdown
 
 
 @pytest.fixture

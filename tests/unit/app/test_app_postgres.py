@@ -130,3 +130,42 @@ def test_a_write_after_the_server_dropped_its_connections_succeeds(
     created = client.post("/products", json={"name": "Pencil", "price": 2})
     assert created.status_code == 201, created.text
     assert client.get("/products").json()["total"] == 5
+
+
+def _app_connection_states(database_url: str) -> list[str]:
+    """The state of each connection the app holds to this database."""
+    admin = create_engine(normalise_database_url(database_url))
+    with admin.connect() as conn:
+        states = conn.scalars(
+            text(
+                "SELECT state FROM pg_stat_activity WHERE application_name = 'shipways-app' "
+                "AND datname = current_database()"
+            )
+        ).all()
+    admin.dispose()
+    return list(states)
+
+
+def test_reads_share_one_connection_in_autocommit(make_client: MakeClient, fresh_db: str) -> None:
+    """A server's reads run on one async connection, in autocommit: however many reads it
+    serves, it opens that one connection, and leaves no transaction open between requests."""
+    client = make_client(DATABASE_URL=fresh_db)
+    before = len(_app_connection_states(fresh_db))  # the writes' pool (it ran the migration)
+    for product_id in (1, 2, 3, 99):
+        assert client.get("/products", params={"limit": 2}).json()["total"] == 3
+        assert client.get(f"/products/{product_id}").status_code in (200, 404)
+    states = _app_connection_states(fresh_db)
+    assert len(states) == before + 1
+    assert set(states) == {"idle"}, "not 'idle in transaction'"
+
+
+def test_reads_of_an_unmigrated_database_are_a_generic_503(
+    make_client: MakeClient, fresh_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(migrate=False, DATABASE_URL=fresh_db)
+    for path in ("/products", "/products/1"):
+        answer = client.get(path)
+        assert answer.status_code == 503 and answer.json() == {"detail": "Database unavailable"}
+    log = capsys.readouterr().out
+    assert 'UndefinedTable: relation \\"products\\" does not exist' in log, "the detail is logged"
+    assert "schema not migrated" in log
