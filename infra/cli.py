@@ -556,7 +556,9 @@ def _main_job(
             render(report, where if verbose else log)
         return reports
 
-    def measure(box: Sandbox, stack: LoadedStack, endpoint: Endpoint, narrator: Narrator) -> str:
+    def measure(
+        box: Sandbox, stack: LoadedStack, endpoint: Endpoint, narrator: Narrator
+    ) -> list[str]:
         assert baselines is not None
         return Pass(box, stack, narrator, log, baselines, budget).run(endpoint)
 

@@ -35,7 +35,7 @@ WIDTH = 100
 
 Verify = Callable[[Sandbox, Endpoint], "list[VerifyReport]"]
 ReadStack = Callable[[str], LoadedStack]
-Measure = Callable[[Sandbox, LoadedStack, Endpoint, Narrator], str]
+Measure = Callable[[Sandbox, LoadedStack, Endpoint, Narrator], list[str]]
 
 
 @dataclass
@@ -49,19 +49,26 @@ class Outcome:
     checks_failed: int = 0
     up_seconds: float | None = None
     seconds: float = 0.0
-    measured: str = ""
+    measured: list[str] = field(default_factory=list)  # the pass's headline figures
     proves: str = ""
     problem: str = ""
 
-    def line(self) -> str:
+    def line(self, width: int = WIDTH) -> str:
+        """One line: checks, URL and time always; then as many measured figures (most telling
+        first) as fit in `width` columns; `shipways compare` shows them all."""
         if self.problem:
             return f"[bold red]{self.target}: FAILED[/] {self.problem}"
         mark = "[green]ok[/]" if self.ok else "[bold red]FAILED[/]"
         checks = f"{self.checks_passed} checks passed"
         if self.checks_failed:
             checks += f", {self.checks_failed} failed"
-        figures = f"; {self.measured}" if self.measured else ""
-        return f"[bold]{self.target}[/] {mark}: {checks}, {self.url}, {self.seconds:.0f}s{figures}"
+        head = f"{self.target} {'ok' if self.ok else 'FAILED'}: {checks}, {self.url}, "
+        figures = f"{self.seconds:.0f}s"
+        for part in self.measured:
+            if len(head) + len(figures) + 2 + len(part) > width:
+                break
+            figures += f"; {part}"
+        return f"[bold]{self.target}[/] {mark}: {checks}, {self.url}, {figures}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +79,7 @@ class Outcome:
             "checks_failed": self.checks_failed,
             "up_seconds": None if self.up_seconds is None else round(self.up_seconds, 1),
             "seconds": round(self.seconds, 1),
-            "measured": self.measured,
+            "measured": "; ".join(self.measured),
             "proves": self.proves,
             "problem": self.problem,
         }
@@ -115,7 +122,7 @@ class MainJob:
             outcome.ok = False
             outcome.problem = " ".join(str(exc).split())[:300]
         outcome.seconds = time.perf_counter() - started
-        self.out.print(outcome.line(), highlight=False, soft_wrap=False)
+        self.out.print(outcome.line(self.out.width), highlight=False, soft_wrap=False)
         self.outcomes.append(outcome)
         return outcome
 

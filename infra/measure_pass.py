@@ -73,7 +73,7 @@ def workers_of(stack: LoadedStack) -> int:
 
 
 class Pass:
-    """One target's measurement pass; `run` returns its one-line summary."""
+    """One target's measurement pass; `run` returns its headline figures, most telling first."""
 
     def __init__(
         self,
@@ -88,9 +88,9 @@ class Pass:
         self.baselines = baselines
         self.budget_s = budget_s
         self.target = box.name.value
-        self.summary: list[str] = []
+        self.summary: dict[str, str] = {}  # step -> its headline figure
 
-    def run(self, endpoint: Endpoint) -> str:
+    def run(self, endpoint: Endpoint) -> list[str]:
         self.baselines.of(workers_of(self.stack))  # once per run, outside the target's budget
         started = time.perf_counter()
         steps: list[tuple[str, Callable[[Endpoint], str]]] = [("load", self.load)]
@@ -116,7 +116,7 @@ class Pass:
                 self.narrator.say(name, f"not measured: {' '.join(str(exc).split())[:160]}")
                 continue
             done.add(name)
-        return "; ".join(self.summary)
+        return [self.summary[k] for k in ("load", "redeploy", "cold") if k in self.summary]
 
     def _record(self, metric: str, value: float, unit: str) -> None:
         results.record(self.target, metric, value, unit, SOURCE)
@@ -129,13 +129,13 @@ class Pass:
         )
         figures = versus_direct(self.target, SOURCE, through, direct)
         hello = through["/hello"]
-        self.summary.append(f"/hello {hello.rps:,.0f} req/s ({figures['/hello']['rps_ratio']}x)")
-        shown = ", ".join(
-            f"{p} {through[p].rps:,.0f} req/s, p99 {through[p].p99_ms:.1f} ms "
-            f"({figures[p]['rps_ratio']}x uvicorn)"
-            for p in PATHS
+        self.summary["load"] = f"/hello {hello.rps:,.0f} req/s ({figures['/hello']['rps_ratio']}x)"
+        products = through["/products"]
+        return (
+            f"/hello {hello.rps:,.0f} req/s ({figures['/hello']['rps_ratio']}x uvicorn), "
+            f"/products {products.rps:,.0f} req/s ({figures['/products']['rps_ratio']}x); "
+            f"p99 {hello.p99_ms:.0f}/{products.p99_ms:.0f} ms; {hello.path}"
         )
-        return f"{shown}; {hello.path}"
 
     def memory(self, endpoint: Endpoint) -> str:
         host_pids = endpoint.extra.get("pids")
@@ -181,7 +181,7 @@ class Pass:
         self._record("cold_start_init_ms", round(cold.init_ms, 1), "ms")
         self._record("cold_start_first_response_ms", round(cold.first_response_ms, 1), "ms")
         self._record("start_to_healthy_seconds", round(cold.first_response_ms / 1000, 2), "s")
-        self.summary.append(f"cold start {cold.init_ms:,.0f} ms")
+        self.summary["cold"] = f"cold start {cold.init_ms:,.0f} ms"
         return f"init {cold.init_ms:,.0f} ms, first response after {cold.first_response_ms:,.0f} ms"
 
     def _url_now(self, before: Endpoint) -> str:
@@ -199,7 +199,7 @@ class Pass:
         self._record("warm_deploy_seconds", round(seconds, 2), "s")
         self._record("redeploy_switch_seconds", round(seconds, 2), "s")
         self._record("redeploy_failed_requests", load.failed, "count")
-        self.summary.append(f"redeploy {load.failed} of {load.total} requests failed")
+        self.summary["redeploy"] = f"redeploy {load.failed} of {load.total} requests failed"
         return (
             f"a new release of the same app, healthy after {seconds:.1f}s; "
             f"{load.failed} of {load.total} requests failed{_moved(endpoint, after)}"

@@ -10,8 +10,8 @@ should see which step is running, and afterwards one line per step, whichever ta
 While a step runs, a spinner shows its name, elapsed time and last progress line (build
 output, health status); `note` keeps a detail line under the step, or, inside `details_to(log)`
 (the main job), writes it and all progress to that log instead, so the screen keeps one line
-per step. A failing step prints `failed after Ns` and
-lets the error through: the CLI prints the error once.
+per step, cut to the screen's width (the log keeps it whole). A failing step prints
+`failed after Ns` and lets the error through: the CLI prints the error once.
 """
 
 from __future__ import annotations
@@ -81,12 +81,18 @@ class Narrator:
     def label(self, name: str, text: str) -> str:
         return f"[bold cyan]{self.target}[/] [bold]{name:<{NAME_WIDTH}}[/] {escape(text)}"
 
-    def say(self, name: str, text: str) -> None:
-        """One line outside any step: a decision (nothing to deploy, rolled back to v2)."""
-        self.console.print(self.label(name, text), highlight=False)
+    def say(self, name: str, text: str, *, ending: str = "") -> None:
+        """One line outside any step: a decision (nothing to deploy, rolled back to v2).
+
+        Inside `details_to` (the main job) the screen line is cut to the console's width, so
+        every step stays one line; the log keeps it whole."""
         log = _details.get()
+        shown = text
         if log is not None:
-            log.print(f"{self.target} {name}: {text}", markup=False, highlight=False)
+            log.print(f"{self.target} {name}: {text}{ending}", markup=False, highlight=False)
+            room = self.console.width - len(self.target) - 1 - max(len(name), NAME_WIDTH) - 1
+            shown = fit(text, room - len(ending))
+        self.console.print(self.label(name, shown + ending), highlight=False)
 
     def note(self, line: str) -> None:
         """Keep `line` on the console, indented: detail under the current step or line (in
@@ -110,4 +116,9 @@ class Narrator:
             except BaseException:
                 self.say(name, f"failed after {step.elapsed:.1f}s")
                 raise
-        self.say(name, f"{step.outcome}  ({step.elapsed:.1f}s)")
+        self.say(name, step.outcome, ending=f"  ({step.elapsed:.1f}s)")
+
+
+def fit(text: str, width: int) -> str:
+    """`text`, cut with an ellipsis to at most `width` characters."""
+    return text if len(text) <= width else text[: max(0, width - 1)].rstrip() + "…"

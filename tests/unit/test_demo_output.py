@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 from typer.testing import CliRunner
 
 from infra import cli, local_app, measure_pass, results, verify
+from infra.demo import Outcome
 from infra.loadgen import LoadResult
 from infra.sandbox.narrate import Narrator
 from infra.targets import Endpoint, TargetName
@@ -143,3 +145,23 @@ def test_a_failed_target_shows_the_last_lines_of_the_log(
     assert "vps: FAILED provisioning failed" in done.output
     assert "last lines of" in done.output
     assert "E: Unable to locate package nginx" in done.output
+
+
+def test_a_summary_line_keeps_checks_url_and_time_and_the_figures_that_fit() -> None:
+    outcome = Outcome(
+        target="serverless",
+        url="http://127.0.0.1:47949",
+        ok=True,
+        checks_passed=76,
+        seconds=47.2,
+        measured=["/hello 434 req/s (0.07x)", "redeploy 0 of 159 requests failed", "cold 1 s"],
+    )
+    wide = outcome.line(200)
+    assert wide.endswith(
+        "47s; /hello 434 req/s (0.07x); redeploy 0 of 159 requests failed; cold 1 s"
+    )
+    narrow = Text.from_markup(outcome.line(100)).plain
+    assert len(narrow) <= 100
+    assert narrow == (
+        "serverless ok: 76 checks passed, http://127.0.0.1:47949, 47s; /hello 434 req/s (0.07x)"
+    )

@@ -7,7 +7,7 @@ import re
 import pytest
 from rich.console import Console
 
-from infra.sandbox.narrate import Narrator
+from infra.sandbox.narrate import Narrator, details_to
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +56,21 @@ def test_step_elapsed_grows() -> None:
     with narrator.step("x", "y") as step:
         first = step.elapsed
         assert step.elapsed >= first >= 0
+
+
+def test_in_the_main_job_a_long_result_is_cut_to_the_screen_and_kept_whole_in_the_log() -> None:
+    screen = Console(record=True, width=60, force_terminal=False)
+    log = Console(record=True, width=500, force_terminal=False)
+    whole = "shipways-serverless-v3-0, shipways-serverless-v3-1, shipways-serverless-v3-2"
+    with details_to(log), Narrator(screen, "serverless").step("publish", "publishing") as step:
+        step.result(whole)
+    shown = screen.export_text().splitlines()
+    assert len(shown) == 1 and len(shown[0]) <= 60
+    assert re.search(r"…  \(\d+\.\ds\)$", shown[0])  # the time survives the cut
+    assert whole in log.export_text()
+
+
+def test_outside_the_main_job_nothing_is_cut() -> None:
+    screen = Console(record=True, width=60, force_terminal=False)
+    Narrator(screen, "vps").say("deploy", "x" * 80)
+    assert "x" * 80 in screen.export_text().replace("\n", "")
