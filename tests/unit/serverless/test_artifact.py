@@ -159,6 +159,7 @@ def test_manifest_says_what_the_zip_is_for(wheels: list[Path], tmp_path: Path) -
         manifest = json.loads(archive.read(MANIFEST))
     assert manifest == {
         "architecture": "x86_64",
+        "bytecode": None,  # no compiler given: see test_bytecode
         "excluded": ["uvicorn"],
         "handler": "shipways_app.lambda_handler.handler",
         "packages": {"fastlib": "2.0", "shipways-app": "1.0.0"},
