@@ -69,6 +69,7 @@ SERVER_ONLY: Mapping[str, str] = {
     "watchfiles": "uvicorn --reload (uvicorn[standard]), a development feature",
     "click": "uvicorn's command line",
     "pyyaml": "uvicorn's --log-config YAML support (uvicorn[standard])",
+    "python-dotenv": "uvicorn's --env-file (uvicorn[standard]); the app reads its environment",
 }
 
 _LEFTOVER_DIRS = frozenset({"__pycache__", "tests", "test"})

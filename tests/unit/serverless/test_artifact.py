@@ -252,7 +252,7 @@ def test_server_only_packages_are_needed_by_nothing_lambda_runs() -> None:
 
 def test_the_app_imports_no_server_only_package() -> None:
     modules = {"uvicorn", "gunicorn", "uvicorn_worker", "uvloop", "httptools", "h11"}
-    modules |= {"websockets", "watchfiles", "click", "yaml"}
+    modules |= {"websockets", "watchfiles", "click", "yaml", "dotenv"}
     for source in (APP_DIR / "shipways_app").rglob("*.py"):
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
