@@ -40,6 +40,7 @@ from infra.sandbox.host import file_lock
 from infra.targets.registry import BuiltArtifact
 from infra.targets.serverless.bytecode import (
     INVALIDATION,
+    BytecodeError,
     Compiler,
     find_compiler,
     stale_bytecode,
@@ -286,7 +287,10 @@ def write_zip(
     bytecode = None
     if compiler is not None:
         sources = {path: entry[0] for path, entry in entries.items() if path.endswith(".py")}
-        pycs = compiler.compile(sources)
+        try:
+            pycs = compiler.compile(sources)
+        except BytecodeError as exc:
+            raise ArtifactError(str(exc)) from exc
         for pyc, data in pycs.items():
             source = _source_of(pyc)
             entries[pyc] = (data, False, entries[source][2])

@@ -167,3 +167,11 @@ def test_find_compiler_checks_what_each_candidate_really_is() -> None:
     assert found is not None
     assert found.version.startswith(f"{HERE}.") and found.cache_tag == TAG
     assert find_compiler("3.99") is None  # no such Python: the zip would ship sources only
+
+
+def test_a_compiler_that_fails_stops_the_build_with_its_reason(
+    target: ZipTarget, tmp_path: Path
+) -> None:
+    broken = Compiler(Path("/bin/false"), f"{HERE}.0", TAG)
+    with pytest.raises(ArtifactError, match=rf"Python {HERE}\.0 \(/bin/false\) could not compile"):
+        write_zip(wheel_set(tmp_path / "w"), tmp_path / "f.zip", target, compiler=broken)
