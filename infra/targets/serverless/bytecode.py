@@ -126,6 +126,9 @@ def _candidates(python_version: str) -> Iterable[Path]:
 
 
 def _probe(python: Path) -> Compiler | None:
+    if python == Path(sys.executable) and sys.implementation.name == "cpython":
+        version = ".".join(str(part) for part in sys.version_info[:3])
+        return Compiler(python, version, str(sys.implementation.cache_tag))
     try:
         done = subprocess.run(
             [str(python), "-c", _PROBE], capture_output=True, text=True, timeout=30, check=False
