@@ -220,12 +220,17 @@ def _bytecode_note(target: ZipTarget, compiler: Compiler | None) -> str:
 
 
 def inputs_digest(target: ZipTarget) -> str:
-    """What decides a zip's content: the app package's source, the lock, the target, this code,
-    and the Python that compiles its bytecode (none, or which release)."""
+    """What decides a zip's content: the app package's source, the lock, the target, this code
+    (and bytecode.py), and the Python that compiles its bytecode (none, or which release)."""
     package = APP_DIR / "shipways_app"
     files = {
         path.relative_to(ROOT).as_posix(): path
-        for path in (APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__))
+        for path in (
+            APP_DIR / "pyproject.toml",
+            APP_REQUIREMENTS,
+            Path(__file__),
+            Path(__file__).with_name("bytecode.py"),
+        )
     }
     files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
     compiler = find_compiler(target.runtime.python_version)
