@@ -6,8 +6,9 @@ of surfacing later as a confusing runtime error. `load_settings` turns pydantic'
 validation errors into one `ConfigError` with exactly those messages.
 
 `Settings` is a plain pydantic model fed by `from_environment` (each field's variable, its
-name matched without regard to case): pydantic-settings would do the same, but importing it
-and its sources (dotenv, CLI, cloud providers, ...) cost about a tenth of a Lambda cold start.
+name matched without regard to case). pydantic-settings did the same, but importing it and
+its sources (dotenv, CLI, cloud providers, ...) added to every Lambda cold start for features
+the app does not use: 0.02 s with bytecode, about 0.1 s without, measured on a 2-CPU machine.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ _URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
 class Settings(BaseModel):
-    """The app's environment variables (see each field's alias), as raw strings or values."""
+    """The app's environment variables (see each field's alias): strings as the environment
+    gives them, or values (tests)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
