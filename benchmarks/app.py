@@ -16,11 +16,16 @@ with the load average printed beside it), `/hello` at least 0.8x of the minimal 
 Lambda init at most 0.5 s.
 
 The Lambda init is `import shipways_app.lambda_handler` (which builds everything at import) in a
-fresh interpreter, median of `--init-runs`, in the two configurations the serverless stack
-deploys: SQLite in /tmp migrated at init, and PostgreSQL (migrated by the release step). It is
-measured with compiled bytecode available (`bytecode_cached`) and without (`no_bytecode`: every
-module compiled from source, as from a zip that ships no .pyc), each run followed by the import
-of the bare minimum (fastapi, sqlalchemy, mangum) under the same conditions, for the ratio.
+fresh interpreter, median of `--init-runs`, in two configurations: PostgreSQL (what the stack
+deploys; migrated by the release step) and SQLite in /tmp migrated at init (the app's fallback
+without a database, which needs Alembic at init). Each run is followed by the import of the
+bare minimum (fastapi, sqlalchemy, mangum) under the same conditions, for the ratio. Three ways:
+- `from_zip`: what a Lambda instance runs: the local sandbox's deployment zip (the stack's
+  builder, for this machine's Python) unpacked, alone on the path, with the bytecode it ships,
+  never writing any (/var/task is read-only); skipped with a reason when the zip's Python is
+  not this one;
+- `bytecode_cached`: the project's environment with its bytecode cached;
+- `no_bytecode`: every module compiled from source, as from a zip that ships no .pyc.
 
 The headline figures are also recorded (`infra.results`, target `local`, source
 `benchmark:app`), so `shipways docs --snapshot` carries them into docs/measurements.json.
@@ -31,10 +36,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -43,8 +50,10 @@ from typing import Any
 from infra import results
 from infra.loadgen import LoadOptions, LoadResult, measure
 from infra.local_app import app_env, migrate, uvicorn_command
+from infra.paths import state_dir
 from infra.sandbox.containers import free_port
 from infra.sandbox.health import wait_for_http
+from infra.targets.serverless.artifact import LOCAL_SYSTEM, Architecture, ZipTarget, cached_zip
 from infra.testing.postgres import PostgresUnavailable, running_postgres
 
 PATHS = ("/hello", "/products")
@@ -60,6 +69,9 @@ _INIT_PROBE = (
     "import time; t = time.perf_counter(); import {module}; "
     "print('INIT_SECONDS', time.perf_counter() - t)"
 )
+# The unpacked zip alone: no site-packages (-S), no environment's PYTHON* (-I), no bytecode
+# written (-B), the zip first on the path as /var/task is on Lambda's.
+_ZIP_PREFIX = "import sys; sys.path.insert(0, {task!r}); "
 
 
 def server_command(port: int, *, minimal: bool) -> list[str]:
@@ -164,14 +176,21 @@ def with_goals(figures: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def init_seconds(module: str, env: dict[str, str]) -> float:
+def init_seconds(module: str, env: dict[str, str], task: Path | None = None) -> float:
+    """Seconds to import `module` in a fresh interpreter (from the unpacked zip `task`, if any)."""
+    probe = _INIT_PROBE.format(module=module)
+    command = [sys.executable, "-c", probe]
+    if task is not None:
+        command = [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            _ZIP_PREFIX.format(task=str(task)) + probe,
+        ]
     done = subprocess.run(
-        [sys.executable, "-c", _INIT_PROBE.format(module=module)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     for line in done.stdout.splitlines():
         if line.startswith("INIT_SECONDS "):
@@ -179,37 +198,59 @@ def init_seconds(module: str, env: dict[str, str]) -> float:
     raise SystemExit(f"importing {module} failed:\n{done.stderr[-2000:]}")
 
 
+def unpacked_zip(scratch: Path) -> Path | str:
+    """The local sandbox's zip (built once, then cached), unpacked; or why it cannot run here."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != LOCAL_SYSTEM.python_version:
+        return f"the local zip is built for Python {LOCAL_SYSTEM.python_version}, this is {here}"
+    architecture: Architecture = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    package = cached_zip(state_dir("serverless", "build"), ZipTarget(LOCAL_SYSTEM, architecture))
+    task = scratch / "task"
+    with zipfile.ZipFile(package.path) as archive:
+        archive.extractall(task)
+    return task
+
+
+def init_figures(handler: list[float], minimum: list[float]) -> dict[str, Any]:
+    median_s = round(statistics.median(handler), 3)
+    return {
+        "median_s": median_s,
+        "samples_s": [round(sample, 3) for sample in handler],
+        "minimum_imports_median_s": round(statistics.median(minimum), 3),
+        "ratio_to_minimum": round(
+            statistics.median(h / m for h, m in zip(handler, minimum, strict=True)), 3
+        ),
+        "goal": {"at_most_s": INIT_GOAL_S, "pass": median_s <= INIT_GOAL_S},
+    }
+
+
 def lambda_init(configs: dict[str, dict[str, str]], runs: int, scratch: Path) -> dict[str, Any]:
-    """Per bytecode mode and config: the handler's import (= its init) against the bare
-    minimum's, measured alternately in fresh interpreters; medians and the median ratio."""
-    figures: dict[str, Any] = {}
-    for mode in ("bytecode_cached", "no_bytecode"):
+    """Per way and config: the handler's import (= its init) against the bare minimum's,
+    measured alternately in fresh interpreters; medians and the median ratio."""
+    task = unpacked_zip(scratch)
+    figures: dict[str, Any] = {"from_zip": {}, "bytecode_cached": {}, "no_bytecode": {}}
+    if isinstance(task, str):
+        figures["from_zip"] = {"skipped": task}
+    for mode in figures:
+        if mode == "from_zip" and isinstance(task, str):
+            continue
         cache = Path(tempfile.mkdtemp(prefix=f"pycache-{mode}-", dir=scratch))
-        figures[mode] = {}
         for name, base_env in configs.items():
             env = {**base_env, "PYTHONPYCACHEPREFIX": str(cache)}
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             if mode == "no_bytecode":
                 env["PYTHONDONTWRITEBYTECODE"] = "1"
+            where = task if mode == "from_zip" and isinstance(task, Path) else None
             database = Path(env["SHIPWAYS_SQLITE_PATH"])
             handler, minimum = [], []
             for run in range(runs + (mode == "bytecode_cached")):
                 database.unlink(missing_ok=True)  # a new container: SQLite in /tmp starts empty
-                handler_s = init_seconds(HANDLER, env)
-                minimum_s = init_seconds(MINIMUM_IMPORTS, env)
-                if run or mode == "no_bytecode":  # the first cached run only writes the cache
+                handler_s = init_seconds(HANDLER, env, where)
+                minimum_s = init_seconds(MINIMUM_IMPORTS, env, where)
+                if run or mode != "bytecode_cached":  # the first cached run only writes the cache
                     handler.append(handler_s)
                     minimum.append(minimum_s)
-            median_s = round(statistics.median(handler), 3)
-            figures[mode][name] = {
-                "median_s": median_s,
-                "samples_s": [round(sample, 3) for sample in handler],
-                "minimum_imports_median_s": round(statistics.median(minimum), 3),
-                "ratio_to_minimum": round(
-                    statistics.median(h / m for h, m in zip(handler, minimum, strict=True)), 3
-                ),
-                "goal": {"at_most_s": INIT_GOAL_S, "pass": median_s <= INIT_GOAL_S},
-            }
+            figures[mode][name] = init_figures(handler, minimum)
     return figures
 
 
@@ -226,6 +267,8 @@ def record(report: dict[str, Any]) -> None:
             results.record("local", f"{name}_cpu_ratio", figures[path]["cpu_ratio"], "x", SOURCE)
     for mode, configs in report["lambda_init"].items():
         for config, figures in configs.items():
+            if config == "skipped":
+                continue
             metric = f"lambda_init_{config}_{mode}_seconds"
             results.record("local", metric, figures["median_s"], "s", SOURCE)
 

@@ -3,14 +3,15 @@
     uv run python benchmarks/serverless.py [--cold-starts 3] [--seconds 5] [--max-requests 20000]
 
 Measures, on this machine, in one run:
-- the stack's zip (its runtime/architecture): zipped/unzipped size, file count, and build
-  time with the wheels already in the host's cache;
+- the stack's zip (its runtime/architecture): zipped/unzipped size, file count, the bytecode it
+  ships (compiled by the runtime's Python, when this machine has one), and build time with
+  the wheels already in the host's cache;
 - cold start: the first instance's container is restarted `--cold-starts` times (a new
   Lambda instance each time); per start, the REPORT line's Init Duration (runtime process
   start to its first `next`: awslambdaric's start plus the handler module's import and
-  init) and the first request's wall time. Beside it, the same app started as uvicorn
-  direct (process start to the first 200) and the handler module's import on the host (a
-  warm `__pycache__`, which Lambda's read-only /var/task never has);
+  init; the zip ships its bytecode, so nothing is compiled) and the first request's wall
+  time. Beside it, the same app started as uvicorn direct (process start to the first 200)
+  and the handler module's import on the host (a warm `__pycache__`);
 - warm requests, one connection (latency) and `--connections` (throughput), for GET /hello
   and GET /products, through the local API Gateway and Lambda (HTTP -> payload 2.0 event ->
   an idle instance's Invoke API -> Runtime API -> awslambdaric -> Mangum -> app, and back;
@@ -85,6 +86,7 @@ def zips(config: ServerlessConfig) -> dict[str, Any]:
         "zipped_mib": record("zip_mib", round(stack.zipped_bytes / 2**20, 2), "MiB"),
         "unzipped_mib": record("zip_unzipped_mib", round(stack.unzipped_bytes / 2**20, 2), "MiB"),
         "files": stack.files,
+        "bytecode": stack.summary()["bytecode"],
         "largest_packages": stack.largest(),
         "excluded_server_only": list(stack.excluded),
     }

@@ -12,8 +12,13 @@ SHIPWAYS_MIGRATE_ON_INIT=true migrates at init: only meant for SQLite in /tmp, w
 container has its own throwaway database that must be created before the first request.
 
 The init imports only what serving needs: Alembic (`shipways_app.migrate`) is imported when a
-migration actually runs, and the PostgreSQL driver only when DATABASE_URL points at PostgreSQL
-(SQLAlchemy loads a dialect's driver when the engine is created).
+migration actually runs, the PostgreSQL driver only when DATABASE_URL points at PostgreSQL
+(SQLAlchemy loads a dialect's driver when the engine is created), boto3 only when a secret is
+read through it, and the settings are a plain pydantic model (no pydantic-settings). What is
+left is FastAPI, SQLAlchemy, Mangum and the app's own modules; the deployment zip carries their
+bytecode, compiled for the runtime's Python, so the read-only /var/task costs no compiling.
+`benchmarks/app.py` measures the init against importing FastAPI, SQLAlchemy and Mangum alone
+(a unit test holds the list of what the init must not import).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Every deploy target configures the app the same way (environment variables), so 
 must stop start-up with a message that names the variable and the allowed values instead
 of surfacing later as a confusing runtime error. `load_settings` turns pydantic's
 validation errors into one `ConfigError` with exactly those messages.
+
+`Settings` is a plain pydantic model fed by `from_environment` (each field's variable, its
+name matched without regard to case). pydantic-settings did the same, but importing it and
+its sources (dotenv, CLI, cloud providers, ...) added to every Lambda cold start for features
+the app does not use: 0.02 s with bytecode, about 0.1 s without, measured on a 2-CPU machine.
 """
 
 from __future__ import annotations
@@ -16,10 +21,17 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -89,10 +101,11 @@ _WAYS_TO_CREDENTIALS = (
 _URL_VAR_FROM_AWS = "DATABASE_URL"  # the variable read from AWS Secrets Manager
 
 
-class Settings(BaseSettings):
-    """The app's environment variables (see each field's alias)."""
+class Settings(BaseModel):
+    """The app's environment variables (see each field's alias): strings as the environment
+    gives them, or values (tests)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     sqlite_path: Path = Field(default=Path("shipways.db"), alias="SHIPWAYS_SQLITE_PATH")
@@ -100,7 +113,7 @@ class Settings(BaseSettings):
     git_sha: str = Field(
         default="unknown", alias="SHIPWAYS_GIT_SHA", pattern=r"^[A-Za-z0-9._-]{1,64}$"
     )
-    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+    trusted_proxies: tuple[str, ...] = Field(
         default=("127.0.0.1",), alias="SHIPWAYS_TRUSTED_PROXIES"
     )
     log_level: LogLevel = Field(default=LogLevel.INFO, alias="SHIPWAYS_LOG_LEVEL")
@@ -114,9 +127,7 @@ class Settings(BaseSettings):
     database_secret_arn: str | None = Field(
         default=None, alias="DATABASE_SECRET_ARN", pattern=r"^arn:aws[a-z-]*:secretsmanager:"
     )
-    database_credentials: Annotated[Credentials | None, NoDecode] = Field(
-        default=None, alias="DATABASE_CREDENTIALS"
-    )
+    database_credentials: Credentials | None = Field(default=None, alias="DATABASE_CREDENTIALS")
 
     @field_validator("database_credentials", mode="before")
     @classmethod
@@ -272,9 +283,27 @@ def normalise_database_url(raw: str) -> URL:
 def load_settings() -> Settings:
     """Read settings from the environment, or raise ConfigError naming every bad variable."""
     try:
-        return Settings(**secrets_from_files(os.environ), **secrets_from_aws(os.environ))
+        # A secret read from a file or from AWS replaces the variable's (blank) value.
+        values = {
+            **from_environment(os.environ),
+            **secrets_from_files(os.environ),
+            **secrets_from_aws(os.environ),
+        }
+        return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each field's variable from `environ`, by its name in any case (DATABASE_URL or
+    database_url); where two spellings are set, the upper-case one wins."""
+    names = {field.alias for field in Settings.model_fields.values() if field.alias}
+    found: dict[str, str] = {}
+    for key, value in environ.items():
+        name = key.upper()
+        if name in names and (key == name or name not in found):
+            found[name] = value
+    return found
 
 
 def secrets_from_aws(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -9,8 +9,6 @@ serving the app under Python 3.12 from the unpacked zip alone.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -26,6 +24,7 @@ from infra.targets.serverless.artifact import (
     ZipTarget,
     build_zip,
 )
+from infra.targets.serverless.bytecode import find_compiler
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -73,27 +72,13 @@ def test_a_runtime_without_wheels_is_refused_naming_the_package(tmp_path: Path) 
     assert "Amazon Linux 2, Python 3.11, arm64" in str(caught.value)
 
 
-def _python312() -> str | None:
-    """A working CPython 3.12 (pyenv's shims may exist without one behind them)."""
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = [str(p) for p in sorted(pyenv.glob("3.12*/bin/python3.12"))]
-    candidates += [found] if (found := shutil.which("python3.12")) else []
-    for candidate in candidates:
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "True":
-            return candidate
-    return None
-
-
 def test_stack_zip_serves_under_python_312(x86: LambdaZip, tmp_path: Path) -> None:
-    python = _python312()
-    if python is None:
+    compiler = find_compiler("3.12")
+    if compiler is None:
         pytest.skip("no Python 3.12 on this machine: the python3.12 zip is checked on AWS only")
+    python = str(compiler.python)
+    # Found here, so the zip carries bytecode for it (test_bytecode: what runs is that).
+    assert x86.bytecode == f"cpython-312 (Python {compiler.version}), unchecked-hash"
     task = tmp_path / "task"
     with zipfile.ZipFile(x86.path) as archive:
         archive.extractall(task)

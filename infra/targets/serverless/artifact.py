@@ -10,7 +10,9 @@ What goes in is what the function imports, nothing else:
   API Gateway event reaches the app through Mangum, never through uvicorn or gunicorn;
 - tests, `__pycache__`, type stubs, C sources and wheel bookkeeping (`RECORD`, scripts,
   headers) are build leftovers.
-A smaller package unzips faster on a cold start and stays far below Lambda's limits.
+A smaller package unzips faster on a cold start and stays far below Lambda's limits. What it
+adds is bytecode for every module, compiled by the runtime's own Python version (`bytecode`):
+/var/task is read-only, so without it each cold start would compile every import from source.
 
 Same inputs give a byte-identical zip (sorted entries, fixed timestamps and modes, a fixed
 compression level), so `source_code_hash` changes exactly when the code or a dependency
@@ -36,6 +38,13 @@ from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT, state_dir
 from infra.sandbox.digest import files_under, tree_digest
 from infra.sandbox.host import file_lock
 from infra.targets.registry import BuiltArtifact
+from infra.targets.serverless.bytecode import (
+    INVALIDATION,
+    BytecodeError,
+    Compiler,
+    find_compiler,
+    stale_bytecode,
+)
 
 HANDLER = "shipways_app.lambda_handler.handler"
 MANIFEST = "shipways-artifact.json"
@@ -61,6 +70,7 @@ SERVER_ONLY: Mapping[str, str] = {
     "watchfiles": "uvicorn --reload (uvicorn[standard]), a development feature",
     "click": "uvicorn's command line",
     "pyyaml": "uvicorn's --log-config YAML support (uvicorn[standard])",
+    "python-dotenv": "uvicorn's --env-file (uvicorn[standard]); the app reads its environment",
 }
 
 _LEFTOVER_DIRS = frozenset({"__pycache__", "tests", "test"})
@@ -141,6 +151,7 @@ class LambdaZip:
     files: int
     packages: tuple[PackageSize, ...]  # largest first
     excluded: tuple[str, ...]
+    bytecode: str | None = None  # e.g. "cpython-312 (Python 3.12.1), unchecked-hash"
 
     @property
     def source_code_hash(self) -> str:
@@ -160,6 +171,7 @@ class LambdaZip:
             "files": self.files,
             "largest_packages": self.largest(),
             "excluded_server_only": list(self.excluded),
+            "bytecode": self.bytecode or "none: sources only",
         }
 
 
@@ -178,9 +190,10 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
                 "Every dependency needs a wheel for this Python, CPU and glibc; pick another "
                 "runtime/architecture or a dependency version that publishes one."
             ) from exc
+        compiler = find_compiler(target.runtime.python_version)
         if progress:
-            progress(f"writing {dest.name}")
-        package = write_zip(wheelhouse.wheels, dest, target)
+            progress(f"writing {dest.name}, {_bytecode_note(target, compiler)}")
+        package = write_zip(wheelhouse.wheels, dest, target, compiler=compiler)
     check_limits(package)
     return package
 
@@ -195,15 +208,34 @@ def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
     return BuiltArtifact(label, "zip", str(built.path), FIRST_PARTY)
 
 
+def _bytecode_note(target: ZipTarget, compiler: Compiler | None) -> str:
+    version = target.runtime.python_version
+    if compiler is not None:
+        return f"with bytecode compiled by Python {compiler.version} ({compiler.python})"
+    return (
+        f"sources only: no Python {version} found to compile bytecode for {target.runtime.name}, "
+        "so every cold start compiles each module; install one (e.g. "
+        f"`uv python install {version}`) and rebuild"
+    )
+
+
 def inputs_digest(target: ZipTarget) -> str:
-    """What decides a zip's content: the app package's source, the lock, the target, this code."""
+    """What decides a zip's content: the app package's source, the lock, the target, this code
+    (and bytecode.py), and the Python that compiles its bytecode (none, or which release)."""
     package = APP_DIR / "shipways_app"
     files = {
         path.relative_to(ROOT).as_posix(): path
-        for path in (APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__))
+        for path in (
+            APP_DIR / "pyproject.toml",
+            APP_REQUIREMENTS,
+            Path(__file__),
+            Path(__file__).with_name("bytecode.py"),
+        )
     }
     files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
-    return tree_digest(files, extra=repr(target), length=16)
+    compiler = find_compiler(target.runtime.python_version)
+    extra = [repr(target), compiler.version if compiler else None]
+    return tree_digest(files, extra=extra, length=16)
 
 
 def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
@@ -228,20 +260,28 @@ def write_zip(
     dest: Path,
     target: ZipTarget,
     exclude: Mapping[str, str] = SERVER_ONLY,
+    *,
+    compiler: Compiler | None = None,
 ) -> LambdaZip:
-    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip."""
+    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip,
+    with the bytecode of every module when given a `compiler` of the target's Python."""
+    if compiler is not None and not compiler.version.startswith(
+        f"{target.runtime.python_version}."
+    ):
+        raise ArtifactError(
+            f"bytecode for {target.runtime.name} must come from Python "
+            f"{target.runtime.python_version}, not {compiler.version} ({compiler.python})"
+        )
     entries: dict[str, tuple[bytes, bool, str]] = {}
-    sizes: list[PackageSize] = []
+    wheel_names: dict[str, tuple[str, str]] = {}  # wheel file name -> (distribution, version)
     excluded: list[str] = []
-    versions: dict[str, str] = {}
     for wheel in sorted(wheels):
         name, version = _wheel_name(wheel)
         if name in exclude:
             excluded.append(name)
             continue
-        versions[name] = version
-        files = _wheel_files(wheel)
-        for path, (data, executable) in files.items():
+        wheel_names[wheel.name] = (name, version)
+        for path, (data, executable) in _wheel_files(wheel).items():
             previous = entries.get(path)
             if previous is not None and previous[0] != data:
                 raise ArtifactError(
@@ -249,15 +289,32 @@ def write_zip(
                     "contents; they cannot share one /var/task"
                 )
             entries[path] = (data, executable, wheel.name)
-        sizes.append(PackageSize(name, version, len(files), sum(len(d) for d, _ in files.values())))
+    bytecode = None
+    if compiler is not None:
+        sources = {path: entry[0] for path, entry in entries.items() if path.endswith(".py")}
+        try:
+            pycs = compiler.compile(sources)
+        except BytecodeError as exc:
+            raise ArtifactError(str(exc)) from exc
+        for pyc, data in pycs.items():
+            source = _source_of(pyc)
+            entries[pyc] = (data, False, entries[source][2])
+        bytecode = {
+            "cache_tag": compiler.cache_tag,
+            "compiled_by": f"Python {compiler.version}",
+            "invalidation": INVALIDATION,
+            "modules": len(pycs),
+        }
+    sizes = _package_sizes(entries, wheel_names)
     manifest = {
         "handler": HANDLER,
         "runtime": target.runtime.name,
         "python": target.runtime.python_version,
         "architecture": target.architecture,
         "system": target.runtime.system,
-        "packages": dict(sorted(versions.items())),
+        "packages": dict(sorted(wheel_names.values())),
         "excluded": sorted(excluded),
+        "bytecode": bytecode,
     }
     entries[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True).encode(), False, "")
 
@@ -282,7 +339,33 @@ def write_zip(
         files=len(entries),
         packages=tuple(sorted(sizes, key=lambda p: (-p.unzipped_bytes, p.name))),
         excluded=tuple(sorted(excluded)),
+        bytecode=_bytecode_label(bytecode),
     )
+
+
+def _source_of(pyc: str) -> str:
+    """`pkg/__pycache__/mod.cpython-312.pyc` -> `pkg/mod.py`."""
+    path = PurePosixPath(pyc)
+    return (path.parent.parent / f"{path.name.split('.', 1)[0]}.py").as_posix()
+
+
+def _package_sizes(
+    entries: Mapping[str, tuple[bytes, bool, str]], wheel_names: Mapping[str, tuple[str, str]]
+) -> list[PackageSize]:
+    """Files and unzipped bytes per distribution, its bytecode included."""
+    files: dict[str, list[int]] = {}
+    for data, _, wheel in entries.values():
+        files.setdefault(wheel, []).append(len(data))
+    return [
+        PackageSize(name, version, len(files.get(wheel, [])), sum(files.get(wheel, [])))
+        for wheel, (name, version) in wheel_names.items()
+    ]
+
+
+def _bytecode_label(bytecode: Mapping[str, Any] | None) -> str | None:
+    if not bytecode:
+        return None
+    return f"{bytecode['cache_tag']} ({bytecode['compiled_by']}), {bytecode['invalidation']}"
 
 
 def check_limits(
@@ -347,6 +430,7 @@ def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
             )
         ),
         excluded=tuple(manifest.get("excluded", ())),
+        bytecode=_bytecode_label(manifest.get("bytecode")),
     )
 
 
@@ -396,11 +480,13 @@ def zip_with_changes(
 ) -> LambdaZip:
     """`package` with files replaced or added (zip path -> content), in `directory`, named by
     its own SHA-256: what a developer's edit to `app/` would build, without touching the
-    working tree (the zero-downtime tests deploy a code change, or a broken release, so)."""
+    working tree (the zero-downtime tests deploy a code change, or a broken release, so).
+    The bytecode of a changed module is dropped: being unchecked, it would run the old code."""
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / "changed.partial"
     with zipfile.ZipFile(package.path) as source, zipfile.ZipFile(partial, "w") as archive:
-        for name in sorted({*source.namelist(), *changes}):
+        kept = set(source.namelist()) - stale_bytecode(source.namelist(), changes)
+        for name in sorted(kept | set(changes)):
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.create_system = 3  # Unix, so the mode below is honoured when unpacked
             info.external_attr = 0o100644 << 16

@@ -23,6 +23,7 @@ from infra.paths import ROOT, state_dir
 from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.images import ensure_base_image, ensure_context_image
 from infra.targets.serverless.artifact import LambdaZip, ZipTarget, write_zip
+from infra.targets.serverless.bytecode import find_compiler
 
 REPOSITORY = "shipways/lambda"
 RUNTIME_CLIENT = "awslambdaric"
@@ -64,7 +65,10 @@ def ensure_runtime_image(
     requirements = context.parent / "runtime-requirements.txt"
     requirements.write_text(runtime_client_requirements())
     wheels = dependency_wheels(target.platform(), progress, requirements=requirements)
-    write_zip(sorted(wheels.glob("*.whl")), context / "runtime.zip", target, exclude={})
+    # With bytecode, as AWS's managed runtime ships its runtime client: /var/runtime is read-only.
+    compiler = find_compiler(target.runtime.python_version)
+    runtime_zip = context / "runtime.zip"
+    write_zip(sorted(wheels.glob("*.whl")), runtime_zip, target, exclude={}, compiler=compiler)
     for harness in ("runtime_api.py", "gateway.py"):
         shutil.copy2(HERE / harness, context / harness)
     shutil.copy2(DOCKERFILES / "runtime.Dockerfile", context / "Dockerfile")

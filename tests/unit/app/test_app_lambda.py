@@ -197,8 +197,18 @@ def test_runtime_log_handler_is_replaced_by_json(
 
 
 # What the init imports beyond serving needs: the migration tooling, the ORM, the PostgreSQL
-# driver and dialect. Checked in a fresh interpreter (this one has imported them all).
-HEAVY = ("alembic", "mako", "sqlalchemy.orm", "psycopg", "sqlalchemy.dialects.postgresql")
+# driver and dialect, pydantic-settings and its sources, the AWS SDK. Checked in a fresh
+# interpreter (this one has imported them all).
+HEAVY = (
+    "alembic",
+    "mako",
+    "sqlalchemy.orm",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql",
+    "pydantic_settings",
+    "dotenv",
+    "boto3",
+)
 _PROBE = (
     "import json, sys, shipways_app.lambda_handler; "
     f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"

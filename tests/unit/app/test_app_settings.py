@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from shipways_app.app import create_app
-from shipways_app.settings import ConfigError, LogLevel, Target, load_settings
+from shipways_app.settings import ConfigError, LogLevel, Target, from_environment, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -66,6 +66,30 @@ def test_case_and_whitespace_are_forgiven(app_env: pytest.MonkeyPatch) -> None:
     assert settings.target is Target.K8S and settings.log_level is LogLevel.DEBUG
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
     assert settings.migrate_on_init is True
+
+
+def test_variable_names_match_in_any_case(app_env: pytest.MonkeyPatch) -> None:
+    app_env.setenv("shipways_target", "vps")
+    app_env.setenv("Shipways_Log_Level", "debug")
+    app_env.setenv("SHIPWAYS_GIT_SHA", "upper")
+    app_env.setenv("shipways_git_sha", "lower")  # both spellings: the upper-case one wins
+    settings = load_settings()
+    assert settings.target is Target.VPS and settings.log_level is LogLevel.DEBUG
+    assert settings.git_sha == "upper"
+    assert from_environment({"shipways_git_sha": "a", "UNRELATED": "x"}) == {
+        "SHIPWAYS_GIT_SHA": "a"
+    }
+
+
+def test_a_secret_file_replaces_a_blank_variable(
+    app_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "database-url"
+    secret.write_text("postgresql://u:p@db/app\n")
+    app_env.setenv("DATABASE_URL", "")  # platforms export it empty
+    app_env.setenv("DATABASE_URL_FILE", str(secret))
+    url = load_settings().sqlalchemy_url()
+    assert url.render_as_string(hide_password=False) == "postgresql+psycopg://u:p@db/app"
 
 
 @pytest.mark.parametrize(

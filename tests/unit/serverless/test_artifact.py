@@ -159,6 +159,7 @@ def test_manifest_says_what_the_zip_is_for(wheels: list[Path], tmp_path: Path) -
         manifest = json.loads(archive.read(MANIFEST))
     assert manifest == {
         "architecture": "x86_64",
+        "bytecode": None,  # no compiler given: see test_bytecode
         "excluded": ["uvicorn"],
         "handler": "shipways_app.lambda_handler.handler",
         "packages": {"fastlib": "2.0", "shipways-app": "1.0.0"},
@@ -251,7 +252,7 @@ def test_server_only_packages_are_needed_by_nothing_lambda_runs() -> None:
 
 def test_the_app_imports_no_server_only_package() -> None:
     modules = {"uvicorn", "gunicorn", "uvicorn_worker", "uvloop", "httptools", "h11"}
-    modules |= {"websockets", "watchfiles", "click", "yaml"}
+    modules |= {"websockets", "watchfiles", "click", "yaml", "dotenv"}
     for source in (APP_DIR / "shipways_app").rglob("*.py"):
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):

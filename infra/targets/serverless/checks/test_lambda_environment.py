@@ -95,11 +95,19 @@ def test_task_root_holds_the_zip_and_no_build_leftovers(host: Any) -> None:
     handler_file = host.file("/var/task/shipways_app/lambda_handler.py")
     assert handler_file.exists
     assert handler_file.user == "root"
-    leftovers = host.check_output(
-        "find /var/task \\( -name __pycache__ -o -name '*.pyc' -o -name tests -o -name RECORD "
-        "\\) -print"
-    )
+    leftovers = host.check_output("find /var/task \\( -name tests -o -name RECORD \\) -print")
     assert leftovers == ""
+    # Bytecode only as the zip ships it: compiled for this runtime's Python, or none at all.
+    bytecode = manifest.get("bytecode")
+    tag = bytecode["cache_tag"] if bytecode else "no-bytecode"
+    if bytecode:
+        runtime_tag = host.check_output(
+            "python3 -c 'import sys; print(sys.implementation.cache_tag)'"
+        )
+        assert tag == runtime_tag
+        assert host.file(f"/var/task/shipways_app/__pycache__/lambda_handler.{tag}.pyc").exists
+    foreign = host.check_output(f"find /var/task -name '*.pyc' ! -name '*.{tag}.pyc' -print")
+    assert foreign == ""
     server_only = host.check_output(
         "find /var/task -maxdepth 1 \\( -name 'uvicorn*' -o -name 'gunicorn*' -o -name 'uvloop*' "
         "-o -name 'httptools*' -o -name 'websockets*' -o -name 'watchfiles*' \\) -print"
