@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import results
+from infra import appspec, results
 from infra.cli_errors import USAGE_MISTAKE, BadOption, CommandError, answered
 from infra.cli_options import REQUESTS_HELP, USAGE_HELP, verify_options
 from infra.config import ConfigError, NoStackFile, TargetName, read_stack
@@ -241,25 +241,41 @@ def up(
     stack: Annotated[
         str | None, typer.Option(help="Stack file to read settings from (default: TARGET).")
     ] = None,
+    app_choice: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            metavar="NAME|PATH",
+            help="The app to ship: a known app's name (default: the stack's `app`, else "
+            "fastapi) or the directory of one whose pyproject.toml has a [tool.shipways] table.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
+    """Deploy the sample app (or --app) to a local stand-in for TARGET (creating it if
+    missing)."""
     with _operation_errors(as_json):
         name = _target(target)
-        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value)
+        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value, app_choice)
     if as_json:
         _emit(endpoint.as_json())
     else:
         out.print(f"[green]{name.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
-def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
-    """Bring `box` up with the stack file `stack_name`, read and validated here once; the
-    endpoint and how long it took (recorded for `compare`)."""
+def _up(box: Sandbox, stack_name: str, app_choice: str | None = None) -> tuple[Endpoint, float]:
+    """Bring `box` up with the stack file `stack_name`, read and validated here once (its app
+    replaced by `app_choice`, a path being relative to here); the endpoint and how long it
+    took (recorded for `compare`)."""
     try:
         stack = read_stack(stack_name)
     except NoStackFile as exc:
         raise BadOption("--stack", str(exc)) from None
+    if app_choice is not None:
+        try:
+            stack = stack.with_app(appspec.resolve(app_choice, base=Path.cwd()))
+        except appspec.AppSpecError as exc:
+            raise BadOption("--app", str(exc)) from None
     started = time.perf_counter()
     endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started
