@@ -55,7 +55,7 @@ def release_command(app: AppSpec) -> list[str]:
 
 def migrate(env: dict[str, str], app: AppSpec | None = None) -> None:
     """The explicit release step: apply migrations (and the seed) before serving."""
-    done = subprocess.run(  # noqa: S603 - the app's own release command, no shell
+    done = subprocess.run(
         release_command(app or default()),
         env=env,
         capture_output=True,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from infra.appspec import default
 from infra.artifacts.wheelhouse import Platform, Progress, build
 from infra.config import ServerlessConfig, load_stack, narrow
 from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT, state_dir
@@ -37,7 +38,6 @@ from infra.sandbox.digest import files_under, tree_digest
 from infra.sandbox.host import file_lock
 from infra.targets.registry import BuiltArtifact
 
-HANDLER = "shipways_app.lambda_handler.handler"
 MANIFEST = "shipways-artifact.json"
 FIRST_PARTY = ("shipways_app*", MANIFEST)  # our files in the zip; the rest are dependencies
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
@@ -163,8 +163,11 @@ class LambdaZip:
         }
 
 
-def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
-    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits."""
+def build_zip(
+    dest: Path, target: ZipTarget, progress: Progress | None = None, handler: str | None = None
+) -> LambdaZip:
+    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits;
+    `handler` is the app spec's (default: the sample app's)."""
     with tempfile.TemporaryDirectory(prefix="shipways-lambda-") as tmp:
         if progress:
             progress(f"collecting wheels for {target.label}")
@@ -180,7 +183,7 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
             ) from exc
         if progress:
             progress(f"writing {dest.name}")
-        package = write_zip(wheelhouse.wheels, dest, target)
+        package = write_zip(wheelhouse.wheels, dest, target, handler=handler)
     check_limits(package)
     return package
 
@@ -190,29 +193,35 @@ def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
     and CPU, for the proof's hygiene scan."""
     config = narrow(load_stack("serverless"), ServerlessConfig)
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
-    built = cached_zip(state_dir("serverless", "build"), target, progress)
+    built = cached_zip(
+        state_dir("serverless", "build"), target, progress, config.app.lambda_handler
+    )
     label = f"serverless zip ({target.label})"
     return BuiltArtifact(label, "zip", str(built.path), FIRST_PARTY)
 
 
-def inputs_digest(target: ZipTarget) -> str:
-    """What decides a zip's content: the app package's source, the lock, the target, this code."""
+def inputs_digest(target: ZipTarget, handler: str | None = None) -> str:
+    """What decides a zip's content: the app package's source, the lock, the target, the
+    handler, this code."""
     package = APP_DIR / "shipways_app"
     files = {
         path.relative_to(ROOT).as_posix(): path
         for path in (APP_DIR / "pyproject.toml", APP_REQUIREMENTS, Path(__file__))
     }
     files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
-    return tree_digest(files, extra=repr(target), length=16)
+    extra = repr((target, handler or default().lambda_handler))
+    return tree_digest(files, extra=extra, length=16)
 
 
-def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
+def cached_zip(
+    directory: Path, target: ZipTarget, progress: Progress | None = None, handler: str | None = None
+) -> LambdaZip:
     """`build_zip`, once per set of inputs: an unchanged app reuses its zip (no pip, no network).
 
     `pulumi preview`, `shipways plan` and a repeated `up` then cost milliseconds, not a build.
     """
     stem = f"{target.runtime.name}-{target.architecture}"
-    dest = directory / f"{stem}-{inputs_digest(target)}.zip"
+    dest = directory / f"{stem}-{inputs_digest(target, handler)}.zip"
     with file_lock(f"lambda-zip-{stem}"):  # `up`, a test and `pulumi up` may build at once
         if dest.exists():
             package = load_zip(dest, target)
@@ -220,7 +229,7 @@ def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = N
             return package
         for stale in directory.glob(f"{stem}-*.zip"):
             stale.unlink()
-        return build_zip(dest, target, progress)
+        return build_zip(dest, target, progress, handler)
 
 
 def write_zip(
@@ -228,8 +237,10 @@ def write_zip(
     dest: Path,
     target: ZipTarget,
     exclude: Mapping[str, str] = SERVER_ONLY,
+    handler: str | None = None,
 ) -> LambdaZip:
-    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip."""
+    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip
+    whose manifest names `handler` (the app spec's; default: the sample app's)."""
     entries: dict[str, tuple[bytes, bool, str]] = {}
     sizes: list[PackageSize] = []
     excluded: list[str] = []
@@ -251,7 +262,7 @@ def write_zip(
             entries[path] = (data, executable, wheel.name)
         sizes.append(PackageSize(name, version, len(files), sum(len(d) for d, _ in files.values())))
     manifest = {
-        "handler": HANDLER,
+        "handler": handler or default().lambda_handler,
         "runtime": target.runtime.name,
         "python": target.runtime.python_version,
         "architecture": target.architecture,

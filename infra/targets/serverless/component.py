@@ -61,7 +61,6 @@ from infra.database.component import ManagedPostgres
 from infra.paths import state_dir
 from infra.targets.serverless import spec
 from infra.targets.serverless.artifact import (
-    HANDLER,
     ArtifactError,
     LambdaZip,
     ZipTarget,
@@ -219,7 +218,7 @@ class ServerlessApp(pulumi.ComponentResource):
             description=f"{config.app_name} ({config.environment}) behind an HTTP API",
             role=role.arn,
             runtime=config.runtime,
-            handler=HANDLER,
+            handler=config.app.lambda_handler,
             architectures=[config.architecture],
             memory_size=config.memory_mb,
             timeout=config.timeout_s,
@@ -395,7 +394,8 @@ def function_zip(config: ServerlessConfig) -> LambdaZip:
     prebuilt = os.environ.get(PREBUILT_ZIP_ENV)
     if prebuilt:
         return load_zip(Path(prebuilt), target)
-    return cached_zip(state_dir("serverless", "build"), target, progress=pulumi.log.info)
+    handler = config.app.lambda_handler
+    return cached_zip(state_dir("serverless", "build"), target, pulumi.log.info, handler)
 
 
 def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:
