@@ -3,8 +3,9 @@
 What goes in is an allowlist, laid out the way Elastic Beanstalk's Python platform and the
 Heroku buildpack expect it at the root: the Procfile, `.python-version`, `app.json`, the
 pinned `requirements.txt` (with hashes), the platform hooks (`.platform/`, `.ebextensions/`)
-and the app package's source (`shipways_app/`, importable from the bundle root, so
-`pip install -r requirements.txt` then the Procfile's `web:` command is the whole install).
+and the app package's source (the package of the app spec's entry point, `shipways_app/` for
+the sample app, importable from the bundle root, so `pip install -r requirements.txt` then the
+Procfile's `web:` command is the whole install). The Procfile must run what the spec says.
 Nothing else: no tests, VCS data, virtualenvs, dotenv files or keys. Byproducts such as
 `__pycache__` are left out quietly; anything that looks like a secret stops the build.
 
@@ -25,13 +26,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from infra.appspec import AppSpec, AppSpecError, load
 from infra.paths import APP_DIR
 from infra.sandbox.errors import Progress
-from infra.targets.paas.procfile import ProcfileError, parse
+from infra.targets.paas.procfile import ProcfileError, check_follows, parse
 from infra.targets.registry import BuiltArtifact
 
 ROOT_FILES = ("Procfile", ".python-version", "app.json", "requirements.txt")
-PACKAGE = "shipways_app"
 PLATFORM_DIRS = (".platform", ".ebextensions")
 EXECUTABLE_DIRS = (".platform/hooks/", ".platform/confighooks/")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
@@ -102,17 +103,28 @@ def _is_byproduct(path: PurePosixPath) -> bool:
     return any(fnmatch.fnmatchcase(p, pat) for p in path.parts for pat in BYPRODUCTS)
 
 
+def app_of(source: Path) -> AppSpec:
+    """The spec of the app in `source` (its pyproject.toml's [tool.shipways] table)."""
+    try:
+        return load(source)
+    except AppSpecError as exc:
+        raise BundleError(str(exc)) from None
+
+
 def collect(source: Path = APP_DIR) -> dict[str, Path]:
     """Archive name -> file on disk, for everything the bundle carries."""
+    app = app_of(source)
+    package = app.source_dir / app.package
     missing = [name for name in ROOT_FILES if not (source / name).is_file()]
-    if not (source / PACKAGE).is_dir():
-        missing.append(f"{PACKAGE}/")
+    if not package.is_dir():
+        missing.append(f"{app.package}/")
     if missing:
         raise BundleError(f"{source}: missing {', '.join(missing)}; the bundle needs them all")
     entries = {name: source / name for name in ROOT_FILES}
-    for top in (PACKAGE, *PLATFORM_DIRS):
-        for path in sorted((source / top).rglob("*")):
-            name = PurePosixPath(path.relative_to(source).as_posix())
+    tops = [(package, app.source_dir)] + [(source / d, source) for d in PLATFORM_DIRS]
+    for top, root in tops:
+        for path in sorted(top.rglob("*")):
+            name = PurePosixPath(path.relative_to(root).as_posix())
             if _is_byproduct(name):
                 continue
             pattern = forbidden_entry(str(name))
@@ -120,17 +132,17 @@ def collect(source: Path = APP_DIR) -> dict[str, Path]:
                 raise BundleError(
                     f"refusing to bundle {path}: it matches {pattern!r} (tests, VCS data, "
                     "virtualenvs, dotenv files, keys and databases never ship); move it out "
-                    f"of {source / top}"
+                    f"of {top}"
                 )
             if path.is_file():
                 entries[str(name)] = path
     return entries
 
 
-def check_sources(entries: Mapping[str, Path]) -> None:
+def check_sources(entries: Mapping[str, Path], app: AppSpec) -> None:
     """What each platform would only reject after the upload, rejected before it."""
     try:
-        parse(entries["Procfile"].read_text())
+        check_follows(parse(entries["Procfile"].read_text()), app.entry, app.release)
     except ProcfileError as exc:
         raise BundleError(str(exc)) from None
     version = entries[".python-version"].read_text().strip()
@@ -165,7 +177,7 @@ def write_zip(files: Mapping[str, bytes], dest: Path, executable: Iterable[str] 
 def build(dest_dir: Path, source: Path = APP_DIR, name: str = "shipways") -> Bundle:
     """Build the bundle from `source` into `dest_dir` as `<name>-<sha12>.zip`."""
     entries = collect(source)
-    check_sources(entries)
+    check_sources(entries, app_of(source))
     contents = {archive_name: path.read_bytes() for archive_name, path in entries.items()}
     executable = [n for n in contents if n.startswith(EXECUTABLE_DIRS)]
     dest_dir.mkdir(parents=True, exist_ok=True)
