@@ -318,8 +318,9 @@ def check_limits(
         )
 
 
-def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
-    """A zip built earlier (e.g. once by CI, then deployed), checked against `expected`.
+def load_zip(path: Path, expected: ZipTarget, handler: str | None = None) -> LambdaZip:
+    """A zip built earlier (e.g. once by CI, then deployed), checked against `expected` (and
+    the app spec's `handler`, when given).
 
     Its manifest says what it was built for; deploying an x86_64 or python3.11 zip to an
     arm64 or python3.12 function would fail only at the first request, so it fails here.
@@ -339,6 +340,11 @@ def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
         raise ArtifactError(
             f"{path} was built for {built[0]}/{built[1]} but the stack deploys "
             f"{wanted[0]}/{wanted[1]} (runtime, architecture); rebuild it for the stack"
+        )
+    if handler is not None and manifest.get("handler") != handler:
+        raise ArtifactError(
+            f"{path} carries the handler {manifest.get('handler')!r} but the app's "
+            f"[tool.shipways] lambda-handler is {handler!r}; rebuild it for this app"
         )
     by_top: dict[str, list[int]] = {}
     for info in infos:

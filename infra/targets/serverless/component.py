@@ -392,9 +392,9 @@ def function_zip(config: ServerlessConfig) -> LambdaZip:
     """The zip to deploy: SHIPWAYS_LAMBDA_ZIP if CI built it already, else built now."""
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
     prebuilt = os.environ.get(PREBUILT_ZIP_ENV)
-    if prebuilt:
-        return load_zip(Path(prebuilt), target)
     handler = config.app.lambda_handler
+    if prebuilt:
+        return load_zip(Path(prebuilt), target, handler)
     return cached_zip(state_dir("serverless", "build"), target, pulumi.log.info, handler)
 
 
