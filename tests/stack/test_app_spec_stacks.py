@@ -106,7 +106,7 @@ def test_lambda_calls_the_apps_handler_and_refuses_a_zip_built_for_another(
     function = plan.one("aws:lambda/function:Function")
     assert function.inputs["handler"] == "shipways_app.wsgi_lambda.handler"
     monkeypatch.setenv(PREBUILT_ZIP_ENV, str(_zip(tmp_path, None)))  # the sample app's handler
-    with pytest.raises(Exception, match="lambda-handler is .*; rebuild it for this app"):
+    with pytest.raises(Exception, match=r"lambda-handler is .*; rebuild it for this app"):
         _plan("serverless", other_app, **values)
 
 
@@ -127,6 +127,6 @@ def test_paas_refuses_a_procfile_that_runs_another_app(other_app: Path, tmp_path
     with pytest.raises(bundles.BundleError, match=message):
         bundles.build(tmp_path / "out", tmp_path / "app")
     (tmp_path / "app" / "Procfile").write_text(PROCFILE.replace("upgrade-schema\n", "migrate\n"))
-    with pytest.raises(bundles.BundleError, match="`release:` runs .* make the two agree"):
+    with pytest.raises(bundles.BundleError, match=r"`release:` runs .* make the two agree"):
         bundles.build(tmp_path / "out", tmp_path / "app")
     assert not list(tmp_path.rglob("*.zip"))

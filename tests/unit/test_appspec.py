@@ -139,11 +139,11 @@ def test_a_required_key_left_out_is_asked_for(tmp_path: Path, key: str) -> None:
 def test_a_missing_table_file_or_broken_toml_is_said_plainly(tmp_path: Path) -> None:
     with pytest.raises(AppSpecError, match=r"no \[tool.shipways\] table; add one naming at least"):
         load(make_app(tmp_path / "plain"))
-    with pytest.raises(AppSpecError, match="no pyproject.toml; an app directory needs one"):
+    with pytest.raises(AppSpecError, match=r"no pyproject\.toml; an app directory needs one"):
         load(tmp_path)
     broken = make_app(tmp_path / "broken", FLASK_TABLE)
     (broken / "pyproject.toml").write_text("[tool.shipways\n")
-    with pytest.raises(AppSpecError, match="is not valid TOML .*; fix the file"):
+    with pytest.raises(AppSpecError, match=r"is not valid TOML .*; fix the file"):
         load(broken)
     with pytest.raises(AppSpecError, match="directory: unknown key; use `source`"):
         load(make_app(tmp_path / "dir", {**FLASK_TABLE, "directory": "/etc"}))
