@@ -39,6 +39,14 @@ _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 Dotted = Annotated[str, Field(pattern=f"^{_DOTTED}$")]
 EntryPoint = Annotated[str, Field(pattern=f"^{_DOTTED}:[A-Za-z_][A-Za-z0-9_]*$")]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")]
+# What a key of the wrong shape should look like instead.
+SHAPES = {
+    "entry": "module:attribute, e.g. mypackage.main:app",
+    "lambda-handler": "module.function, e.g. mypackage.lambda_handler.handler",
+    "gunicorn-config": "a module, e.g. mypackage.gunicorn_conf",
+    "health-path": "a URL path, e.g. /healthz",
+    "readiness-path": "a URL path, e.g. /readyz",
+}
 # What each interface asks of gunicorn when the app brings no config module of its own.
 GUNICORN_WORKERS = {"asgi": "uvicorn_worker.UvicornWorker", "wsgi": "gthread"}
 
@@ -113,6 +121,8 @@ def _explain(exc: ValidationError, pyproject: Path) -> str:
             message = f"unknown key; known keys are {known}"
         elif err["type"] == "missing":
             message = "required; add it to the table"
+        elif err["type"] == "string_pattern_mismatch" and key in SHAPES:
+            message = f"{err.get('input')!r} is not {SHAPES[key]}"
         elif err["type"] != "value_error":
             message = f"{message} (got {err.get('input')!r})"
         problems.append(f"[{TABLE}] {key}: {message}")

@@ -67,6 +67,25 @@ def _operation_errors(as_json: bool = False) -> Iterator[None]:
         yield
 
 
+AppOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        metavar="NAME|PATH",
+        help="The app: a known app's name (default: the stack's `app`, else fastapi, the sample "
+        "app) or the directory of one whose pyproject.toml has a [tool.shipways] table.",
+    ),
+]
+
+
+def _app_spec(choice: str) -> appspec.AppSpec:
+    """The app `--app` names (a path relative to here), or the usage mistake saying why not."""
+    try:
+        return appspec.resolve(choice, base=Path.cwd())
+    except appspec.AppSpecError as exc:
+        raise BadOption("--app", str(exc)) from None
+
+
 def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -89,9 +108,10 @@ def serve(
         Path | None, typer.Option(help="SQLite file (default: .shipways/serve.db).")
     ] = None,
     write_token: WriteTokenOpt = None,
+    app_choice: AppOpt = None,
 ) -> None:
-    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded); prints the
-    token writes need."""
+    """Run the sample app (or --app) on 127.0.0.1 with uvicorn (SQLite, migrated and seeded);
+    prints the token writes need."""
     from shipways_app.auth import MIN_TOKEN_LENGTH
 
     from infra import local_app
@@ -109,7 +129,10 @@ def serve(
                 f"too short; give at least {MIN_TOKEN_LENGTH} characters, or leave it out "
                 "to get a new one",
             )
-    local_app.serve(port=port, database=database, write_token=write_token, console=console)
+        spec = appspec.default() if app_choice is None else _app_spec(app_choice)
+    local_app.serve(
+        port=port, database=database, write_token=write_token, console=console, app=spec
+    )
 
 
 @app.command()
@@ -241,15 +264,7 @@ def up(
     stack: Annotated[
         str | None, typer.Option(help="Stack file to read settings from (default: TARGET).")
     ] = None,
-    app_choice: Annotated[
-        str | None,
-        typer.Option(
-            "--app",
-            metavar="NAME|PATH",
-            help="The app to ship: a known app's name (default: the stack's `app`, else "
-            "fastapi) or the directory of one whose pyproject.toml has a [tool.shipways] table.",
-        ),
-    ] = None,
+    app_choice: AppOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy the sample app (or --app) to a local stand-in for TARGET (creating it if
@@ -272,10 +287,7 @@ def _up(box: Sandbox, stack_name: str, app_choice: str | None = None) -> tuple[E
     except NoStackFile as exc:
         raise BadOption("--stack", str(exc)) from None
     if app_choice is not None:
-        try:
-            stack = stack.with_app(appspec.resolve(app_choice, base=Path.cwd()))
-        except appspec.AppSpecError as exc:
-            raise BadOption("--app", str(exc)) from None
+        stack = stack.with_app(_app_spec(app_choice))
     started = time.perf_counter()
     endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started

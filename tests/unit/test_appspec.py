@@ -98,17 +98,21 @@ def test_the_source_directory_is_where_the_package_is_found(tmp_path: Path) -> N
     ("key", "value", "said"),
     [
         ("interface", "rsgi", "interface: Input should be 'asgi' or 'wsgi' (got 'rsgi')"),
-        ("entry", "flask_app.wsgi", "entry: String should match pattern"),
-        ("lambda-handler", "flask_app handler", "lambda-handler: String should match pattern"),
+        ("entry", "flask_app.wsgi", "entry: 'flask_app.wsgi' is not module:attribute, e.g."),
+        (
+            "lambda-handler",
+            "flask_app handler",
+            "lambda-handler: 'flask_app handler' is not module.",
+        ),
         ("release", "", "release: String should have at least 1 character"),
         (
             "release",
             "python -m 'flask_app",
             'release: "python -m \'flask_app" is not a command line',
         ),
-        ("gunicorn-config", "conf.py:x", "gunicorn-config: String should match pattern"),
-        ("health-path", "healthz", "health-path: String should match pattern"),
-        ("readiness-path", "/ready now", "readiness-path: String should match pattern"),
+        ("gunicorn-config", "conf.py:x", "gunicorn-config: 'conf.py:x' is not a module, e.g."),
+        ("health-path", "healthz", "health-path: 'healthz' is not a URL path, e.g. /healthz"),
+        ("readiness-path", "/ready now", "readiness-path: '/ready now' is not a URL path, e.g."),
         ("serves-version", "sometimes", "serves-version: Input should be a valid boolean"),
         (
             "entrypoint",
