@@ -129,7 +129,7 @@ def serve(
                 f"too short; give at least {MIN_TOKEN_LENGTH} characters, or leave it out "
                 "to get a new one",
             )
-        spec = appspec.default() if app_choice is None else _app_spec(app_choice)
+        spec = _app_spec(app_choice or appspec.DEFAULT_APP)
     local_app.serve(
         port=port, database=database, write_token=write_token, console=console, app=spec
     )

@@ -103,7 +103,8 @@ def serve(
     console.print(f"serving on http://127.0.0.1:{port} (Ctrl-C stops)")
     console.print("writes need `Authorization: Bearer <token>`; this run's token:")
     console.print(tokens.read(state_dir("serve")), markup=False, highlight=False)
-    os.execvpe(sys.executable, uvicorn_command(port, app=spec), env)  # noqa: S606 - replaces this process
+    command = uvicorn_command(port, app=spec)
+    os.execvpe(sys.executable, command, env)  # noqa: S606 - replaces this process
 
 
 @contextmanager
