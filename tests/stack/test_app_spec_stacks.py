@@ -1,9 +1,9 @@
-"""The stacks ship the app their `app` key names: the k8s container command and probes, the
-Lambda handler and the PaaS Procfile follow that app's [tool.shipways] table."""
+"""The stacks ship the app their `app` key names: the k8s image, container command and probes
+and the Lambda handler follow that app's [tool.shipways] table; the PaaS bundle is that app's
+(its own Procfile, the package of its entry point)."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -15,7 +15,6 @@ from infra.config import namespaced, read_stack_file
 from infra.harness import OfflinePlan, plan_stack
 from infra.paths import APP_DIR
 from infra.targets.k8s import export
-from infra.targets.paas import bundle as bundles
 from infra.targets.paas import mocks as paas_mocks
 from infra.targets.serverless.artifact import ZipTarget, write_zip
 from infra.targets.serverless.component import PREBUILT_ZIP_ENV
@@ -110,23 +109,10 @@ def test_lambda_calls_the_apps_handler_and_refuses_a_zip_built_for_another(
         _plan("serverless", other_app, **values)
 
 
-def test_paas_uploads_the_apps_bundle_whose_procfile_runs_its_spec(other_app: Path) -> None:
+def test_paas_uploads_the_apps_bundle_with_its_procfile_and_package(other_app: Path) -> None:
     paas_mocks.STACK_LOOKUPS.clear()
     plan = _plan("paas", other_app, healthCheckPath="/ready")
     upload = plan.one("aws:s3/bucketObject:BucketObject")
     with zipfile.ZipFile(upload.inputs["source"].path) as bundle:
         assert bundle.read("Procfile").decode() == PROCFILE
         assert "shipways_app/main.py" in bundle.namelist()
-
-
-def test_paas_refuses_a_procfile_that_runs_another_app(other_app: Path, tmp_path: Path) -> None:
-    """The sample app's Procfile under the other app's spec: caught before any upload."""
-    shutil.copytree(other_app, tmp_path / "app")
-    shutil.copy(APP_DIR / "Procfile", tmp_path / "app" / "Procfile")
-    message = re.escape("does not serve 'shipways_app.wsgi:application'")
-    with pytest.raises(bundles.BundleError, match=message):
-        bundles.build(tmp_path / "out", tmp_path / "app")
-    (tmp_path / "app" / "Procfile").write_text(PROCFILE.replace("upgrade-schema\n", "migrate\n"))
-    with pytest.raises(bundles.BundleError, match=r"`release:` runs .* make the two agree"):
-        bundles.build(tmp_path / "out", tmp_path / "app")
-    assert not list(tmp_path.rglob("*.zip"))

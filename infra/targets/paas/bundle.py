@@ -5,7 +5,8 @@ Heroku buildpack expect it at the root: the Procfile, `.python-version`, `app.js
 pinned `requirements.txt` (with hashes), the platform hooks (`.platform/`, `.ebextensions/`)
 and the app package's source (the package of the app spec's entry point, `shipways_app/` for
 the sample app, importable from the bundle root, so `pip install -r requirements.txt` then the
-Procfile's `web:` command is the whole install). The Procfile must run what the spec says.
+Procfile's `web:` command is the whole install). The Procfile is the app's own, like its
+Dockerfile: what it runs is the app's to say.
 Nothing else: no tests, VCS data, virtualenvs, dotenv files or keys. Byproducts such as
 `__pycache__` are left out quietly; anything that looks like a secret stops the build.
 
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from infra.appspec import AppSpec, AppSpecError, load
 from infra.paths import APP_DIR
 from infra.sandbox.errors import Progress
-from infra.targets.paas.procfile import ProcfileError, check_follows, parse
+from infra.targets.paas.procfile import ProcfileError, parse
 from infra.targets.registry import BuiltArtifact
 
 ROOT_FILES = ("Procfile", ".python-version", "app.json", "requirements.txt")
@@ -139,10 +140,10 @@ def collect(source: Path = APP_DIR) -> dict[str, Path]:
     return entries
 
 
-def check_sources(entries: Mapping[str, Path], app: AppSpec) -> None:
+def check_sources(entries: Mapping[str, Path]) -> None:
     """What each platform would only reject after the upload, rejected before it."""
     try:
-        check_follows(parse(entries["Procfile"].read_text()), app.entry, app.release)
+        parse(entries["Procfile"].read_text())
     except ProcfileError as exc:
         raise BundleError(str(exc)) from None
     version = entries[".python-version"].read_text().strip()
@@ -177,7 +178,7 @@ def write_zip(files: Mapping[str, bytes], dest: Path, executable: Iterable[str] 
 def build(dest_dir: Path, source: Path = APP_DIR, name: str = "shipways") -> Bundle:
     """Build the bundle from `source` into `dest_dir` as `<name>-<sha12>.zip`."""
     entries = collect(source)
-    check_sources(entries, app_of(source))
+    check_sources(entries)
     contents = {archive_name: path.read_bytes() for archive_name, path in entries.items()}
     executable = [n for n in contents if n.startswith(EXECUTABLE_DIRS)]
     dest_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ is reported before anything is uploaded.
 from __future__ import annotations
 
 import re
-import shlex
 
 # Elastic Beanstalk's own rule for a Procfile line (its docs give this expression).
 LINE = re.compile(r"^(?P<name>[A-Za-z0-9_]+):\s*(?P<command>\S.*)$")
@@ -48,22 +47,3 @@ def parse(text: str) -> dict[str, str]:
     if "$PORT" not in processes["web"] and "${PORT" not in processes["web"]:
         raise ProcfileError("Procfile: `web:` must listen on $PORT, the port the platform assigns")
     return processes
-
-
-def check_follows(processes: dict[str, str], entry: str, release: str) -> None:
-    """The Procfile runs what the app spec says: `web:` serves its entry point and `release:`
-    is its release command, so no target ships one app while another deploys something else."""
-    try:
-        web = shlex.split(processes["web"])
-    except ValueError as exc:
-        raise ProcfileError(f"Procfile: `web:` is not a command line ({exc})") from None
-    if entry not in web:
-        raise ProcfileError(
-            f"Procfile: `web:` does not serve {entry!r}, the entry of the app's "
-            "[tool.shipways] table; make the two agree"
-        )
-    if processes["release"].split() != release.split():
-        raise ProcfileError(
-            f"Procfile: `release:` runs {processes['release']!r}, but the app's "
-            f"[tool.shipways] release is {release!r}; make the two agree"
-        )
