@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra import results
+from infra import appspec, results
 from infra.cli_errors import USAGE_MISTAKE, BadOption, CommandError, answered
 from infra.cli_options import REQUESTS_HELP, USAGE_HELP, verify_options
 from infra.config import ConfigError, NoStackFile, TargetName, read_stack
@@ -67,6 +67,25 @@ def _operation_errors(as_json: bool = False) -> Iterator[None]:
         yield
 
 
+AppOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        metavar="NAME|PATH",
+        help="The app: a known app's name (default: the stack's `app`, else fastapi, the sample "
+        "app) or the directory of one whose pyproject.toml has a [tool.shipways] table.",
+    ),
+]
+
+
+def _app_spec(choice: str) -> appspec.AppSpec:
+    """The app `--app` names (a path relative to here), or the usage mistake saying why not."""
+    try:
+        return appspec.resolve(choice, base=Path.cwd())
+    except appspec.AppSpecError as exc:
+        raise BadOption("--app", str(exc)) from None
+
+
 def _emit(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -89,9 +108,10 @@ def serve(
         Path | None, typer.Option(help="SQLite file (default: .shipways/serve.db).")
     ] = None,
     write_token: WriteTokenOpt = None,
+    app_choice: AppOpt = None,
 ) -> None:
-    """Run the sample app on 127.0.0.1 with uvicorn (SQLite, migrated and seeded); prints the
-    token writes need."""
+    """Run the sample app (or --app) on 127.0.0.1 with uvicorn (SQLite, migrated and seeded);
+    prints the token writes need."""
     from shipways_app.auth import MIN_TOKEN_LENGTH
 
     from infra import local_app
@@ -109,7 +129,10 @@ def serve(
                 f"too short; give at least {MIN_TOKEN_LENGTH} characters, or leave it out "
                 "to get a new one",
             )
-    local_app.serve(port=port, database=database, write_token=write_token, console=console)
+        spec = _app_spec(app_choice or appspec.DEFAULT_APP)
+    local_app.serve(
+        port=port, database=database, write_token=write_token, console=console, app=spec
+    )
 
 
 @app.command()
@@ -241,25 +264,30 @@ def up(
     stack: Annotated[
         str | None, typer.Option(help="Stack file to read settings from (default: TARGET).")
     ] = None,
+    app_choice: AppOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy the sample app to a local stand-in for TARGET (creating it if missing)."""
+    """Deploy the sample app (or --app) to a local stand-in for TARGET (creating it if
+    missing)."""
     with _operation_errors(as_json):
         name = _target(target)
-        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value)
+        endpoint, _ = _up(slice_of(name).sandbox(), stack or name.value, app_choice)
     if as_json:
         _emit(endpoint.as_json())
     else:
         out.print(f"[green]{name.value}[/] serving at [bold]{endpoint.url}[/]")
 
 
-def _up(box: Sandbox, stack_name: str) -> tuple[Endpoint, float]:
-    """Bring `box` up with the stack file `stack_name`, read and validated here once; the
-    endpoint and how long it took (recorded for `compare`)."""
+def _up(box: Sandbox, stack_name: str, app_choice: str | None = None) -> tuple[Endpoint, float]:
+    """Bring `box` up with the stack file `stack_name`, read and validated here once (its app
+    replaced by `app_choice`, a path being relative to here); the endpoint and how long it
+    took (recorded for `compare`)."""
     try:
         stack = read_stack(stack_name)
     except NoStackFile as exc:
         raise BadOption("--stack", str(exc)) from None
+    if app_choice is not None:
+        stack = stack.with_app(_app_spec(app_choice))
     started = time.perf_counter()
     endpoint = box.up(console, stack=stack)
     seconds = time.perf_counter() - started

@@ -20,21 +20,24 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from infra import appspec
 from infra.app_settings import RESERVED_EVERYWHERE, AppSettings, reserved
 from infra.targets.registry import TargetName, slice_of, slices
 
@@ -59,6 +62,24 @@ ReleasesToKeep = Annotated[int, Field(ge=2, le=50)]
 THROWAWAY_ENVIRONMENTS = frozenset({"demo", "dev"})
 
 
+def _app_spec(value: Any) -> Any:
+    """`app: NAME|PATH` (a path relative to the project root) as the spec it names."""
+    if isinstance(value, str):
+        try:
+            return appspec.resolve(value)
+        except appspec.AppSpecError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _app_choice(spec: appspec.AppSpec) -> str:
+    return spec.label()
+
+
+# Which app the stack ships: written as a name or path, held as the spec read from it.
+App = Annotated[appspec.AppSpec, BeforeValidator(_app_spec), PlainSerializer(_app_choice)]
+
+
 class StatefulOptions(TypedDict):
     """The Pulumi resource options a stateful resource takes (`ResourceOptions(**these)`)."""
 
@@ -78,6 +99,7 @@ class StackConfig(BaseModel):
 
     target: TargetName | None = None
     app_name: AppName = "shipways"
+    app: App = Field(default_factory=appspec.default)
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,20}$")] = "demo"
     tags: Tags = Field(default_factory=dict)
     web_concurrency: WebConcurrency = 2
@@ -742,6 +764,10 @@ class LoadedStack:
     target: TargetName
     config: StackConfig
     aws_region: str | None = None  # `aws:region`, for stand-ins that mimic an AWS service
+
+    def with_app(self, app: appspec.AppSpec) -> LoadedStack:
+        """This stack shipping `app` instead of the one its file names (`up --app`)."""
+        return replace(self, config=self.config.model_copy(update={"app": app}))
 
 
 def read_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> LoadedStack:

@@ -523,6 +523,7 @@ class FakeFabric:
         self.calls: list[tuple[str, Any]] = []
         self.refusals: list[Exception] = []
         self.write_tokens: list[str | None] = []
+        self.apps: list[str] = []
 
     def connect(
         self, host: str, user: str, *, port: int, key_path: Path, known_hosts: Path | None
@@ -543,8 +544,9 @@ class FakeFabric:
 
     provisioned = ProvisionResult("127.0.0.1", [], "self-signed", None)
 
-    def deploy(self, conns: list[FakeConnection], settings: dict[str, Any]) -> str:
+    def deploy(self, conns: list[FakeConnection], settings: dict[str, Any], *, app: Any) -> str:
         self.calls.append(("deploy", (conns, settings)))
+        self.apps.append(app.entry)
         return "20250101T000000Z-abc"
 
 
@@ -569,6 +571,7 @@ def _props(port: int, key: Path, **extra: Any) -> dict[str, Any]:
         "keyPath": str(key),
         "knownHosts": f"127.0.0.1 {vps_mocks.HOST_PUBLIC_KEY}",
         "settings": {"app_name": "shipways"},
+        "app": "fastapi",
         "release": "abc123",
         "writeToken": TOKEN,
     }
@@ -587,6 +590,7 @@ def test_create_provisions_then_deploys_with_the_host_key_pinned(
     assert fabric.calls[1][1] == (conn, {"app_name": "shipways"})
     assert fabric.write_tokens == [TOKEN]  # to provision, apart from the settings
     assert fabric.calls[2][1] == ([conn], {"app_name": "shipways"})
+    assert fabric.apps == ["shipways_app.main:app"]  # the entry of the app the stack names
     assert conn.closed
     assert result.id == "127.0.0.1/abc123"
     assert result.outs is not None

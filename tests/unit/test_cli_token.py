@@ -95,7 +95,7 @@ def test_serve_prints_the_token_it_generated(
 
     monkeypatch.setenv("SHIPWAYS_HOME", str(tmp_path))
     started: list[dict[str, str]] = []
-    monkeypatch.setattr(local_app, "migrate", lambda env: None)
+    monkeypatch.setattr(local_app, "migrate", lambda env, app=None: None)
     monkeypatch.setattr(local_app.os, "execvpe", lambda exe, cmd, env: started.append(env))
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 0, result.output

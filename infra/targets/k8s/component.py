@@ -36,7 +36,6 @@ import pulumi_kubernetes as k8s
 from pulumi import dynamic
 
 from infra.config import NAMESPACE, ConfigError, K8sConfig, StackConfig, narrow
-from infra.paths import APP_DIR
 from infra.targets.k8s import image as app_image
 from infra.targets.k8s import manifests
 from infra.write_token import CONFIG_KEY, deployment_token
@@ -224,6 +223,7 @@ class App(pulumi.ComponentResource):
         """Build the image; return the reference pods use (a digest, or a loaded tag)."""
         local = config.cluster_mode != "registry"
         repository = config.app_name if local else str(config.registry)
+        app_dir = config.app.directory  # the app's own Dockerfile builds its image
         registry = None
         if not local and config.registry_username:
             registry = docker.RegistryArgs(
@@ -233,13 +233,13 @@ class App(pulumi.ComponentResource):
             )
         built = docker.Image(
             "image",
-            image_name=f"{repository}:{app_image.source_digest()}",
+            image_name=f"{repository}:{app_image.source_digest(app_dir)}",
             build=docker.DockerBuildArgs(
-                context=str(APP_DIR),
-                dockerfile=str(APP_DIR / app_image.DOCKERFILE),
+                context=str(app_dir),
+                dockerfile=str(app_dir / app_image.DOCKERFILE),
                 platform=config.platform,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
-                args=app_image.label_args(),
+                args=app_image.label_args(app_dir),
             ),
             registry=registry,
             skip_push=local,

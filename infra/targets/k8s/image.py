@@ -86,12 +86,12 @@ def source_digest(app_dir: Path = APP_DIR) -> str:
     return tree_digest({rel: app_dir / rel for rel in context_files(app_dir)})
 
 
-def label_args() -> dict[str, str]:
+def label_args(app_dir: Path = APP_DIR) -> dict[str, str]:
     """Build args that end up in the OCI labels (and SHIPWAYS_GIT_SHA)."""
     return {
         "VERSION": shipways_app.__version__,
-        "GIT_SHA": app_revision(),
-        "SOURCE": source_url() or SOURCE_UNKNOWN,
+        "GIT_SHA": app_revision(app_dir),
+        "SOURCE": source_url(app_dir) or SOURCE_UNKNOWN,
     }
 
 
@@ -146,8 +146,10 @@ def ensure_app_image(
     *,
     nocache: bool = False,
     overrides: Mapping[str, bytes] | None = None,
+    app_dir: Path = APP_DIR,
 ) -> AppImage:
-    """Build (or reuse) the app image on the local Debian 12 base, offline from wheels.
+    """Build (or reuse) the image of the app in `app_dir` (its own Dockerfile) on the local
+    Debian 12 base, offline from wheels.
 
     `nocache` rebuilds every layer (a cold build, for the benchmark); it always builds.
     """
@@ -155,9 +157,9 @@ def ensure_app_image(
     python = base_python(client, base)
     report(progress, f"dependency wheels for Python {python} (cached after the first run)")
     wheels = wheelhouse.dependency_wheels(wheelhouse.Platform.linux(python), progress)
-    args = {"BASE_IMAGE": base, "PIP_INDEX_ARGS": OFFLINE_PIP_ARGS, **label_args()}
+    args = {"BASE_IMAGE": base, "PIP_INDEX_ARGS": OFFLINE_PIP_ARGS, **label_args(app_dir)}
     with tempfile.TemporaryFile(dir=state_dir("tmp")) as context, file_lock("image-k8s-app"):
-        content = write_context(context, wheels=wheels, overrides=overrides)
+        content = write_context(context, app_dir=app_dir, wheels=wheels, overrides=overrides)
         tag = f"{REPOSITORY}:{FLAVOR}-{recipe_digest({'context': content, 'args': args})}"
         if not nocache and _existing(client, tag) is not None:
             return _describe(client, tag, python, built=False, seconds=0.0)

@@ -39,8 +39,6 @@ TMP_SIZE = "64Mi"
 # The pod's private, memory-backed emptyDir (not a shared host /tmp).
 TMP_DIR = "/tmp"  # noqa: S108
 SQLITE_PATH = f"{TMP_DIR}/shipways.db"
-MIGRATE = ["python", "-m", "shipways_app", "migrate"]
-SERVE = ["gunicorn", "--config", "python:shipways_app.gunicorn_conf", "shipways_app.main:app"]
 DATABASE_URL_KEY = "DATABASE_URL"
 # The database Secret is mounted here as files (not env): the URL never sits in the process
 # environment, where crash dumps, `/proc/PID/environ` and child processes would see it.
@@ -359,11 +357,13 @@ def _container(config: K8sConfig, release: Release, name: str) -> Obj:
     return container
 
 
-def web_command(release: Release) -> list[str] | None:
-    """The pod's command: the image's own with PostgreSQL; with SQLite, migrate first."""
+def web_command(config: K8sConfig, release: Release) -> list[str] | None:
+    """The pod's command: the image's own with PostgreSQL; with SQLite, the app's release
+    command first, then its server (both from the app spec)."""
     if release.database_url is not None:
         return None
-    script = f"{shlex.join(MIGRATE)} && exec {shlex.join(SERVE)}"
+    app = config.app
+    script = f"{shlex.join(app.release_argv)} && exec {shlex.join(app.serve_argv())}"
     return ["/bin/sh", "-c", script]
 
 
@@ -384,16 +384,16 @@ def web_container(config: K8sConfig, release: Release) -> Obj:
         container["volumeMounts"].append(
             {"name": "write-token", "mountPath": WRITE_TOKEN_DIR, "readOnly": True}
         )
-    command = web_command(release)
+    command = web_command(config, release)
     if command is not None:
         container["command"] = command
     container |= {
         "ports": [{"name": "http", "containerPort": APP_PORT, "protocol": "TCP"}],
         # Up to 60 s to start (and, with SQLite, to migrate); liveness only after that.
-        "startupProbe": _probe("/healthz", period=2, failures=30),
+        "startupProbe": _probe(config.app.health_path, period=2, failures=30),
         # Traffic only while the database answers and the schema is current.
-        "readinessProbe": _probe("/readyz", period=5, failures=3),
-        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "readinessProbe": _probe(config.app.readiness_path, period=5, failures=3),
+        "livenessProbe": _probe(config.app.health_path, period=10, failures=3),
         # Let endpoints drop the pod before gunicorn stops accepting connections.
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
     }
@@ -433,7 +433,7 @@ def deployment(config: K8sConfig, release: Release) -> Obj:
 def migrate_job(config: K8sConfig, release: Release) -> Obj:
     """Applies the migrations once per release, before the Deployment rolls."""
     container = _container(config, release, "migrate")
-    container["command"] = MIGRATE
+    container["command"] = config.app.release_argv
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

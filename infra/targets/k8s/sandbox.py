@@ -101,7 +101,9 @@ class K8sSandbox:
         narrator = _narrator(console)
         with narrator.step("image", "building the app image") as step:
             client = ensure_engine(step.progress)
-            image = ensure_app_image(client, step.progress, overrides=self.app_overrides)
+            image = ensure_app_image(
+                client, step.progress, overrides=self.app_overrides, app_dir=config.app.directory
+            )
             how = f"built in {image.build_seconds:.1f}s" if image.built else "unchanged"
             step.result(f"{image.tag} ({image.size_mb:.0f} MB, {how})")
         results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")

@@ -3,8 +3,10 @@
 What goes in is an allowlist, laid out the way Elastic Beanstalk's Python platform and the
 Heroku buildpack expect it at the root: the Procfile, `.python-version`, `app.json`, the
 pinned `requirements.txt` (with hashes), the platform hooks (`.platform/`, `.ebextensions/`)
-and the app package's source (`shipways_app/`, importable from the bundle root, so
-`pip install -r requirements.txt` then the Procfile's `web:` command is the whole install).
+and the app package's source (the package of the app spec's entry point, `shipways_app/` for
+the sample app, importable from the bundle root, so `pip install -r requirements.txt` then the
+Procfile's `web:` command is the whole install). The Procfile is the app's own, like its
+Dockerfile: what it runs is the app's to say.
 Nothing else: no tests, VCS data, virtualenvs, dotenv files or keys. Byproducts such as
 `__pycache__` are left out quietly; anything that looks like a secret stops the build.
 
@@ -25,13 +27,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from infra.appspec import AppSpec, AppSpecError, load
 from infra.paths import APP_DIR
 from infra.sandbox.errors import Progress
 from infra.targets.paas.procfile import ProcfileError, parse
 from infra.targets.registry import BuiltArtifact
 
 ROOT_FILES = ("Procfile", ".python-version", "app.json", "requirements.txt")
-PACKAGE = "shipways_app"
 PLATFORM_DIRS = (".platform", ".ebextensions")
 EXECUTABLE_DIRS = (".platform/hooks/", ".platform/confighooks/")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
@@ -102,17 +104,28 @@ def _is_byproduct(path: PurePosixPath) -> bool:
     return any(fnmatch.fnmatchcase(p, pat) for p in path.parts for pat in BYPRODUCTS)
 
 
+def app_of(source: Path) -> AppSpec:
+    """The spec of the app in `source` (its pyproject.toml's [tool.shipways] table)."""
+    try:
+        return load(source)
+    except AppSpecError as exc:
+        raise BundleError(str(exc)) from None
+
+
 def collect(source: Path = APP_DIR) -> dict[str, Path]:
     """Archive name -> file on disk, for everything the bundle carries."""
+    app = app_of(source)
+    package = app.source_dir / app.package
     missing = [name for name in ROOT_FILES if not (source / name).is_file()]
-    if not (source / PACKAGE).is_dir():
-        missing.append(f"{PACKAGE}/")
+    if not package.is_dir():
+        missing.append(f"{app.package}/")
     if missing:
         raise BundleError(f"{source}: missing {', '.join(missing)}; the bundle needs them all")
     entries = {name: source / name for name in ROOT_FILES}
-    for top in (PACKAGE, *PLATFORM_DIRS):
-        for path in sorted((source / top).rglob("*")):
-            name = PurePosixPath(path.relative_to(source).as_posix())
+    tops = [(package, app.source_dir)] + [(source / d, source) for d in PLATFORM_DIRS]
+    for top, root in tops:
+        for path in sorted(top.rglob("*")):
+            name = PurePosixPath(path.relative_to(root).as_posix())
             if _is_byproduct(name):
                 continue
             pattern = forbidden_entry(str(name))
@@ -120,7 +133,7 @@ def collect(source: Path = APP_DIR) -> dict[str, Path]:
                 raise BundleError(
                     f"refusing to bundle {path}: it matches {pattern!r} (tests, VCS data, "
                     "virtualenvs, dotenv files, keys and databases never ship); move it out "
-                    f"of {source / top}"
+                    f"of {top}"
                 )
             if path.is_file():
                 entries[str(name)] = path

@@ -52,7 +52,7 @@ from shipways_app import auth
 
 from infra.config import NAMESPACE, ConfigError, PaasConfig, StackConfig, narrow
 from infra.database.component import ManagedPostgres, Network, network, read_secret_statement
-from infra.paths import APP_DIR, state_dir
+from infra.paths import state_dir
 from infra.stack import Exports, StackSecrets
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas import edge, spec
@@ -595,7 +595,7 @@ def deploy(stack_config: StackConfig, secrets: StackSecrets) -> Exports:
     version label), then declare everything around it."""
     config = narrow(stack_config, PaasConfig)
     database = managed_database(config, secrets)
-    built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
+    built = bundles.build(state_dir("paas", "bundles"), config.app.directory, config.app_name)
     app = BeanstalkApp(config.app_name, config, secrets, built, database)
     edge.warn_if_plain_http(config)
     return {

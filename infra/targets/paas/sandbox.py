@@ -38,7 +38,7 @@ from rich.console import Console
 from infra import results
 from infra.artifacts.revision import app_revision
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
-from infra.paths import APP_DIR, state_dir
+from infra.paths import state_dir
 from infra.sandbox import frontdoor, releases, tokens
 from infra.sandbox.digest import recipe_digest
 from infra.sandbox.engine import ensure_engine
@@ -142,7 +142,8 @@ class PaasSandbox:
     def up(self, console: Console, *, stack: LoadedStack) -> Endpoint:
         config = narrow(stack.config, PaasConfig)
         with _narrator(console).step("bundle", "building the source bundle") as step:
-            built = bundles.build(state_dir("paas", "bundles"), APP_DIR, config.app_name)
+            source = config.app.directory
+            built = bundles.build(state_dir("paas", "bundles"), source, config.app_name)
             step.result(f"{built.path.name}: {len(built.files)} files, {built.size_bytes} bytes")
         # Nothing is cached: every bundle is built from the app's files, so this is a cold build.
         results.record("paas", "bundle_build_seconds", step.elapsed, "s", "shipways up")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from infra.appspec import default
 from infra.artifacts.wheelhouse import Platform, Progress, build
 from infra.config import ServerlessConfig, load_stack, narrow
 from infra.paths import APP_DIR, APP_REQUIREMENTS, ROOT, state_dir
@@ -46,7 +47,6 @@ from infra.targets.serverless.bytecode import (
     stale_bytecode,
 )
 
-HANDLER = "shipways_app.lambda_handler.handler"
 MANIFEST = "shipways-artifact.json"
 FIRST_PARTY = ("shipways_app*", MANIFEST)  # our files in the zip; the rest are dependencies
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
@@ -175,8 +175,11 @@ class LambdaZip:
         }
 
 
-def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
-    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits."""
+def build_zip(
+    dest: Path, target: ZipTarget, progress: Progress | None = None, handler: str | None = None
+) -> LambdaZip:
+    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits;
+    `handler` is the app spec's (default: the sample app's)."""
     with tempfile.TemporaryDirectory(prefix="shipways-lambda-") as tmp:
         if progress:
             progress(f"collecting wheels for {target.label}")
@@ -193,7 +196,7 @@ def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -
         compiler = find_compiler(target.runtime.python_version)
         if progress:
             progress(f"writing {dest.name}, {_bytecode_note(target, compiler)}")
-        package = write_zip(wheelhouse.wheels, dest, target, compiler=compiler)
+        package = write_zip(wheelhouse.wheels, dest, target, handler=handler, compiler=compiler)
     check_limits(package)
     return package
 
@@ -203,7 +206,9 @@ def build_for_scan(work: Path, progress: Progress) -> BuiltArtifact:
     and CPU, for the proof's hygiene scan."""
     config = narrow(load_stack("serverless"), ServerlessConfig)
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
-    built = cached_zip(state_dir("serverless", "build"), target, progress)
+    built = cached_zip(
+        state_dir("serverless", "build"), target, progress, config.app.lambda_handler
+    )
     label = f"serverless zip ({target.label})"
     return BuiltArtifact(label, "zip", str(built.path), FIRST_PARTY)
 
@@ -219,9 +224,10 @@ def _bytecode_note(target: ZipTarget, compiler: Compiler | None) -> str:
     )
 
 
-def inputs_digest(target: ZipTarget) -> str:
-    """What decides a zip's content: the app package's source, the lock, the target, this code
-    (and bytecode.py), and the Python that compiles its bytecode (none, or which release)."""
+def inputs_digest(target: ZipTarget, handler: str | None = None) -> str:
+    """What decides a zip's content: the app package's source, the lock, the target, the
+    handler, this code (and bytecode.py), and the Python that compiles its bytecode (none, or
+    which release)."""
     package = APP_DIR / "shipways_app"
     files = {
         path.relative_to(ROOT).as_posix(): path
@@ -234,17 +240,23 @@ def inputs_digest(target: ZipTarget) -> str:
     }
     files.update(files_under(package, prefix=f"{package.relative_to(ROOT).as_posix()}/"))
     compiler = find_compiler(target.runtime.python_version)
-    extra = [repr(target), compiler.version if compiler else None]
+    extra = [
+        repr(target),
+        handler or default().lambda_handler,
+        compiler.version if compiler else None,
+    ]
     return tree_digest(files, extra=extra, length=16)
 
 
-def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
+def cached_zip(
+    directory: Path, target: ZipTarget, progress: Progress | None = None, handler: str | None = None
+) -> LambdaZip:
     """`build_zip`, once per set of inputs: an unchanged app reuses its zip (no pip, no network).
 
     `pulumi preview`, `shipways plan` and a repeated `up` then cost milliseconds, not a build.
     """
     stem = f"{target.runtime.name}-{target.architecture}"
-    dest = directory / f"{stem}-{inputs_digest(target)}.zip"
+    dest = directory / f"{stem}-{inputs_digest(target, handler)}.zip"
     with file_lock(f"lambda-zip-{stem}"):  # `up`, a test and `pulumi up` may build at once
         if dest.exists():
             package = load_zip(dest, target)
@@ -252,7 +264,7 @@ def cached_zip(directory: Path, target: ZipTarget, progress: Progress | None = N
             return package
         for stale in directory.glob(f"{stem}-*.zip"):
             stale.unlink()
-        return build_zip(dest, target, progress)
+        return build_zip(dest, target, progress, handler)
 
 
 def write_zip(
@@ -260,11 +272,13 @@ def write_zip(
     dest: Path,
     target: ZipTarget,
     exclude: Mapping[str, str] = SERVER_ONLY,
+    handler: str | None = None,
     *,
     compiler: Compiler | None = None,
 ) -> LambdaZip:
-    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip,
-    with the bytecode of every module when given a `compiler` of the target's Python."""
+    """Unpack `wheels` (minus `exclude`d distributions and leftovers) into a deterministic zip
+    whose manifest names `handler` (the app spec's; default: the sample app's), with the
+    bytecode of every module when given a `compiler` of the target's Python."""
     if compiler is not None and not compiler.version.startswith(
         f"{target.runtime.python_version}."
     ):
@@ -307,7 +321,7 @@ def write_zip(
         }
     sizes = _package_sizes(entries, wheel_names)
     manifest = {
-        "handler": HANDLER,
+        "handler": handler or default().lambda_handler,
         "runtime": target.runtime.name,
         "python": target.runtime.python_version,
         "architecture": target.architecture,
@@ -390,8 +404,9 @@ def check_limits(
         )
 
 
-def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
-    """A zip built earlier (e.g. once by CI, then deployed), checked against `expected`.
+def load_zip(path: Path, expected: ZipTarget, handler: str | None = None) -> LambdaZip:
+    """A zip built earlier (e.g. once by CI, then deployed), checked against `expected` (and
+    the app spec's `handler`, when given).
 
     Its manifest says what it was built for; deploying an x86_64 or python3.11 zip to an
     arm64 or python3.12 function would fail only at the first request, so it fails here.
@@ -411,6 +426,11 @@ def load_zip(path: Path, expected: ZipTarget) -> LambdaZip:
         raise ArtifactError(
             f"{path} was built for {built[0]}/{built[1]} but the stack deploys "
             f"{wanted[0]}/{wanted[1]} (runtime, architecture); rebuild it for the stack"
+        )
+    if handler is not None and manifest.get("handler") != handler:
+        raise ArtifactError(
+            f"{path} carries the handler {manifest.get('handler')!r} but the app's "
+            f"[tool.shipways] lambda-handler is {handler!r}; rebuild it for this app"
         )
     by_top: dict[str, list[int]] = {}
     for info in infos:

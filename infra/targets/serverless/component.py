@@ -64,7 +64,6 @@ from infra.database.component import ManagedPostgres
 from infra.paths import state_dir
 from infra.targets.serverless import spec, traffic
 from infra.targets.serverless.artifact import (
-    HANDLER,
     ArtifactError,
     LambdaZip,
     ZipTarget,
@@ -225,7 +224,7 @@ class ServerlessApp(pulumi.ComponentResource):
             description=f"{config.app_name} ({config.environment}) behind an HTTP API",
             role=role.arn,
             runtime=config.runtime,
-            handler=HANDLER,
+            handler=config.app.lambda_handler,
             architectures=[config.architecture],
             memory_size=config.memory_mb,
             timeout=config.timeout_s,
@@ -415,9 +414,10 @@ def function_zip(config: ServerlessConfig) -> LambdaZip:
     """The zip to deploy: SHIPWAYS_LAMBDA_ZIP if CI built it already, else built now."""
     target = ZipTarget.for_lambda(config.runtime, config.architecture)
     prebuilt = os.environ.get(PREBUILT_ZIP_ENV)
+    handler = config.app.lambda_handler
     if prebuilt:
-        return load_zip(Path(prebuilt), target)
-    return cached_zip(state_dir("serverless", "build"), target, progress=pulumi.log.info)
+        return load_zip(Path(prebuilt), target, handler)
+    return cached_zip(state_dir("serverless", "build"), target, pulumi.log.info, handler)
 
 
 def deploy(stack_config: StackConfig, secrets: dict[str, pulumi.Output[str]]) -> dict[str, Any]:

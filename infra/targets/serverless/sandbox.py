@@ -59,7 +59,6 @@ from infra.sandbox.postgres import ensure_postgres, remove_postgres
 from infra.targets import Checks, Endpoint, NotSupported
 from infra.targets.serverless import service, spec
 from infra.targets.serverless.artifact import (
-    HANDLER,
     LOCAL_SYSTEM,
     Architecture,
     ArtifactError,
@@ -320,7 +319,8 @@ class ServerlessSandbox:
         stack_target = ZipTarget.for_lambda(config.runtime, config.architecture)
         with narrator.step("zip", f"building the Lambda zip for {target.label}") as step:
             try:
-                package = cached_zip(state_dir("serverless", "build"), target, step.note)
+                handler = config.app.lambda_handler
+                package = cached_zip(state_dir("serverless", "build"), target, step.note, handler)
                 if self.app_changes:
                     changed = state_dir("serverless", self.instance, "zips")
                     package = zip_with_changes(package, self.app_changes, changed)
@@ -488,7 +488,7 @@ def lambda_environment(config: ServerlessConfig, region: str) -> dict[str, str]:
         "AWS_EXECUTION_ENV": f"AWS_Lambda_python{python}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
-        "_HANDLER": HANDLER,
+        "_HANDLER": config.app.lambda_handler,
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": "/var/runtime",
         "PYTHONPATH": "/var/runtime",

@@ -34,7 +34,6 @@ from infra.sandbox.containers import (
 from infra.sandbox.errors import Progress
 from infra.sandbox.networks import connect
 from infra.sandbox.releases import atomic_write
-from infra.targets.serverless.artifact import HANDLER
 from infra.targets.serverless.images import SANDBOX_UID
 
 HTTP_PORT = "8080/tcp"  # API Gateway's side
@@ -185,6 +184,7 @@ def instance_run(
     secret_files: Mapping[str, Path],
     memory_mb: int,
     timeout_s: int,
+    handler: str,
 ) -> dict[str, Any]:
     """`ensure_container` arguments for one execution environment of a version.
 
@@ -208,7 +208,7 @@ def instance_run(
             "python3",
             "-m",
             "awslambdaric",
-            HANDLER,
+            handler,
         ],
         "environment": {**environment, **mounts},
         "volumes": {

@@ -106,6 +106,7 @@ class Switcher:
                     secret_files=self.secret_files,
                     memory_mb=self.config.memory_mb,
                     timeout_s=self.config.timeout_s,
+                    handler=self.config.app.lambda_handler,
                 ),
                 {**self.labels, f"{LABEL}.role": "instance", f"{LABEL}.version": version},
                 step.note,
@@ -117,7 +118,8 @@ class Switcher:
             if migrate:
                 with narrator.step("migrate", f"invoking version {version}: migrate") as step:
                     step.result(self._migrate(version))
-            with narrator.step("ready", f"invoking version {version}: GET /readyz") as step:
+            ready = f"invoking version {version}: GET {self.config.app.readiness_path}"
+            with narrator.step("ready", ready) as step:
                 step.result(self._ready(version))
         except SandboxError as exc:
             self._withdraw(version, names)
@@ -217,16 +219,17 @@ class Switcher:
         return "schema changed" if done.get("changed") else "schema already current"
 
     def _ready(self, version: str) -> str:
-        request = runtime_api.HttpRequest("GET", "/readyz", [("host", "gateway")], b"", "127.0.0.1")
+        path = self.config.app.readiness_path
+        request = runtime_api.HttpRequest("GET", path, [("host", "gateway")], b"", "127.0.0.1")
         event = runtime_api.http_api_event(request, api_id="release", request_id="readyz")
         try:
             result = self._invoke(version, event)
         except SandboxError as exc:
-            raise SandboxError(f"GET /readyz failed: {exc}") from None
+            raise SandboxError(f"GET {path} failed: {exc}") from None
         status = result.get("statusCode") if isinstance(result, dict) else None
         if status != 200:
             body = str(result.get("body", ""))[:300] if isinstance(result, dict) else result
-            raise SandboxError(f"GET /readyz answered {status}: {body}")
+            raise SandboxError(f"GET {path} answered {status}: {body}")
         return "200"
 
     def _withdraw(self, version: str, names: list[str]) -> None:

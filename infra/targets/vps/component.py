@@ -49,7 +49,7 @@ import shipways_fabric
 import yaml
 from pulumi import dynamic
 
-from infra import paths
+from infra import appspec, paths
 from infra.config import StackConfig, VpsConfig, narrow
 from infra.sandbox.digest import files_under, tree_digest
 from infra.targets.vps import sample_app
@@ -84,6 +84,7 @@ RELEASE_KEYS = (
     "keyPath",
     "knownHosts",
     "settings",
+    "app",
     "release",
     "writeToken",
 )
@@ -229,7 +230,8 @@ def _ship(props: dict[str, Any]) -> dict[str, Any]:
             provisioned = shipways_fabric.provision(
                 conn, props["settings"], write_token=props.get("writeToken")
             )
-            deployed = sample_app.deploy([conn], props["settings"])
+            app = appspec.resolve(props.get("app"))  # a release from before `app`: the default
+            deployed = sample_app.deploy([conn], props["settings"], app=app)
         finally:
             conn.close()
     return {k: v for k, v in props.items() if not k.startswith("__")} | {
@@ -327,6 +329,7 @@ class FabricRelease(dynamic.Resource, module="vps", name="FabricRelease"):
             "keyPath": config.ssh_private_key_path,
             "knownHosts": known_hosts,
             "settings": settings,
+            "app": config.app.label(),  # a name or a directory: the provider reads its spec
             "release": release,
             "writeToken": write_token,  # a secret (deployment_token)
             "deployed": None,

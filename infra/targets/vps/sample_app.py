@@ -2,8 +2,9 @@
 
 The Fabric package deploys any app directory with wheels from any builder. The toolkit gives
 it the sample app's wheelhouse (`infra.artifacts.wheelhouse`: cached, the same wheels the
-other targets install and the artifact checks scan) and labels the release with the app's
-revision, which is what `/version` reports on every target.
+other targets install and the artifact checks scan), the entry point and release command of
+the app spec, and labels the release with the app's revision, which is what `/version`
+reports on every target.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import shipways_fabric
 from fabric import Connection
 
+from infra.appspec import AppSpec, default
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
 from infra.paths import APP_DIR
@@ -41,14 +43,19 @@ def deploy(
     conns: Sequence[Connection],
     settings: shipways_fabric.Settings | dict[str, Any],
     *,
+    app: AppSpec | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> shipways_fabric.DeployResult:
-    """Deploy the sample app to each server in turn (see `shipways_fabric.deploy`)."""
+    """Deploy `app` (default: the sample app) to each server in turn (see
+    `shipways_fabric.deploy`)."""
+    app = app or default()
     return shipways_fabric.deploy(
         conns,
         settings,
-        APP_DIR,
-        release=app_revision(APP_DIR),
+        app.directory,
+        app.entry,
+        release=app_revision(app.directory),
+        release_command=app.release,
         wheels=sample_app_wheels,
         progress=progress,
     )

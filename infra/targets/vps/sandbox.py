@@ -188,7 +188,7 @@ class VpsSandbox:
                 provision_s = step.elapsed
                 step.result(f"{len(outcome.changed)} change(s)")
             with narrator.step("deploy", f"deploying to {self.instance}") as step:
-                deployed = sample_app.deploy([admin], settings, progress=step.note)
+                deployed = sample_app.deploy([admin], settings, app=config.app, progress=step.note)
                 deploy_s = step.elapsed
                 step.result(f"release {deployed.release} live on {self.instance}")
         except shipways_fabric.FAILURES as exc:

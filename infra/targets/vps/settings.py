@@ -30,4 +30,7 @@ def fabric_settings(config: VpsConfig, **overrides: Any) -> Settings:
         values["deploy_public_keys"] = (config.ssh_public_key,)
     if config.host and not config.domain:
         values["tls_names"] = (config.host,)
+    # A deploy waits for the app's readiness path, then for /version to name the release.
+    values["health_path"] = config.app.readiness_path
+    values["version_path"] = "/version" if config.app.serves_version else None
     return Settings.model_validate({**values, **overrides})

@@ -270,9 +270,12 @@ def test_cached_zip_builds_once_per_set_of_inputs(
 ) -> None:
     built: list[Path] = []
 
-    def fake_build(dest: Path, target: ZipTarget, progress: object = None) -> object:
+    def fake_build(
+        dest: Path, target: ZipTarget, progress: object = None, handler: str | None = None
+    ) -> object:
         built.append(dest)
-        return write_zip(wheel_set(tmp_path / f"wheels-{len(built)}"), dest, target)
+        wheels = wheel_set(tmp_path / f"wheels-{len(built)}")
+        return write_zip(wheels, dest, target, handler=handler)
 
     monkeypatch.setattr(artifact, "build_zip", fake_build)
     cache = tmp_path / "cache"
@@ -285,3 +288,9 @@ def test_cached_zip_builds_once_per_set_of_inputs(
     assert len(built) == 2 and arm.path != first.path
     assert artifact.inputs_digest(TARGET) in first.path.name
     assert artifact.inputs_digest(TARGET) != artifact.inputs_digest(arm.target)
+    # Another app's handler is another zip: its manifest names the handler Lambda calls.
+    other = artifact.cached_zip(cache, TARGET, handler="flask_app.lambda_handler.handler")
+    assert len(built) == 3 and other.path not in (first.path, arm.path)
+    with zipfile.ZipFile(other.path) as archive:
+        manifest = json.loads(archive.read(artifact.MANIFEST))
+    assert manifest["handler"] == "flask_app.lambda_handler.handler"

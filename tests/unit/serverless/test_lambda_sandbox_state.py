@@ -107,7 +107,9 @@ def test_the_write_token_file_is_for_the_function_user_only(
         secret_files={"WRITE_TOKEN_FILE": path},
         memory_mb=512,
         timeout_s=3,
+        handler="shipways_app.lambda_handler.handler",
     )
+    assert run["command"][-1] == "shipways_app.lambda_handler.handler"
     assert run["environment"]["WRITE_TOKEN_FILE"] == "/run/secrets/write-token"
     assert run["volumes"] == {str(path): {"bind": "/run/secrets/write-token", "mode": "ro"}}
     assert token not in repr(run)
