@@ -43,7 +43,13 @@ class RequestLoop:
 
     def _run(self) -> None:
         started = next_at = time.monotonic()
-        with httpx.Client(timeout=10.0, trust_env=False) as client:
+        # Each request on a new connection. The local front doors apply a new backend list by
+        # reloading nginx, whose old workers then close their idle keep-alive connections: a
+        # request sent on one at that instant gets no answer. The platforms' own edges switch
+        # backends without that (kube-proxy, a load balancer's target registration, API
+        # Gateway), so a keep-alive client would measure the stand-in, not the release switch.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(timeout=10.0, trust_env=False, limits=fresh) as client:
             for _ in range(self.max_requests):
                 if self._stop.is_set() or time.monotonic() - started > self.max_seconds:
                     return

@@ -16,6 +16,7 @@ class VersionServer:
 
     def __init__(self, release: str = "aaa", instances: tuple[str, ...] = ("web-1",)) -> None:
         self.release, self.instances, self.served = release, instances, 0
+        self.connections: set[tuple[str, int]] = set()  # the clients' (address, port) seen
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -23,8 +24,11 @@ class VersionServer:
         door = self
 
         class Answer(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps a connection open if the client wants it
+
             def do_GET(self) -> None:
                 door.served += 1
+                door.connections.add(self.client_address[:2])
                 instance = door.instances[door.served % len(door.instances)]
                 body = json.dumps({"git_sha": door.release, "instance": instance}).encode()
                 self.send_response(200)

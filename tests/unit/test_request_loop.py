@@ -34,3 +34,10 @@ def test_a_refused_connection_counts_as_a_failure() -> None:
     with RequestLoop(refused_url(), rate=20.0, max_requests=3) as loop:
         pass
     assert loop.failed == 3 and loop.errors and loop.statuses["ConnectError"] == 3
+
+
+def test_every_request_opens_a_new_connection() -> None:
+    """No keep-alive: a stand-in front door reloading its proxy closes idle connections."""
+    with VersionServer() as door, RequestLoop(door.url, rate=100.0, max_requests=20) as loop:
+        pass
+    assert loop.total == door.served == len(door.connections) == 20
