@@ -175,13 +175,16 @@ class LambdaZip:
         }
 
 
-def build_zip(dest: Path, target: ZipTarget, progress: Progress | None = None) -> LambdaZip:
-    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits."""
+def build_zip(
+    dest: Path, target: ZipTarget, progress: Progress | None = None, *, app_dir: Path = APP_DIR
+) -> LambdaZip:
+    """Build the Lambda zip of `app_dir` (the app, or a changed copy of it) for `target` at
+    `dest` and check it against Lambda's limits."""
     with tempfile.TemporaryDirectory(prefix="shipways-lambda-") as tmp:
         if progress:
             progress(f"collecting wheels for {target.label}")
         try:
-            wheelhouse = build(Path(tmp) / "wheels", target.platform(), progress)
+            wheelhouse = build(Path(tmp) / "wheels", target.platform(), progress, app_dir=app_dir)
         except RuntimeError as exc:
             lines = str(exc).splitlines()
             reason = "\n".join(line for line in lines if line.startswith("ERROR")) or str(exc)
