@@ -52,7 +52,9 @@ FIRST_PARTY = ("shipways_app*", MANIFEST)  # our files in the zip; the rest are 
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
 UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code plus layers, unzipped
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
-COMPRESS_LEVEL = 9
+# zlib's default level: measured on this app's zip, level 9 took twice as long to write (a
+# code change's rebuild: 14.4 s against 6.7 s) for a zip 0.75% smaller (19.15 against 19.30 MB).
+COMPRESS_LEVEL = 6
 
 Architecture = Literal["x86_64", "arm64"]
 
