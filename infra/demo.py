@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 FAILURES = (NotSupported, ConfigError, SandboxError)
 TAIL_LINES = 30
 SOURCE = "shipways demo"
+# A fresh target's `up` that had to build its artifact (a machine with it cached reuses it).
+COLD_BUILD = "artifact_build_seconds"
 WIDTH = 100
 
 Verify = Callable[[Sandbox, Endpoint], "list[VerifyReport]"]
@@ -109,6 +111,8 @@ class MainJob:
             results.record(name, "up_seconds", outcome.up_seconds, "s", SOURCE)
             if fresh:
                 results.record(name, "cold_deploy_seconds", outcome.up_seconds, "s", SOURCE)
+                if box.last_build_s is not None:  # it built its artifact: none was cached
+                    results.record(name, COLD_BUILD, round(box.last_build_s, 2), "s", SOURCE)
             outcome.url = endpoint.url
             with narrator.step("verify", "running the HTTP contract and the host checks") as step:
                 reports = self.verify(box, endpoint)

@@ -3,20 +3,25 @@
 Per target, within a time budget (default 20 s, said when spent): requests/s and p50/p99 of
 GET /hello and GET /products against uvicorn direct with the same worker count, both measured
 in this run on a proxy-free path (`infra.measure.reach`); resident memory; for the Lambda
-stand-in, a cold start (a restart: its Init Duration and first response); then a warm
-redeploy and a rollback to the release the target was serving, each under a bounded request
-loop through the target's front door (failed requests counted). Deploy times, time to
-healthy and artifact sizes come from `up` itself. Everything goes to `infra.results`, which
-`shipways compare` reads.
+stand-in, a cold start (a restart: its Init Duration and first response); the target's
+artifact rebuilt by its own builder for a code change (and removed); then a warm redeploy
+and a rollback to the release the target was serving, each under a bounded request loop
+through the target's front door (failed requests counted). Deploy times, time to healthy,
+artifact sizes and a fresh target's cold artifact build come from `up` itself. Everything
+goes to `infra.results`, which `shipways compare` reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+from docker.errors import DockerException
 from rich.console import Console
 
 from infra import results
@@ -29,16 +34,19 @@ from infra.measure import (
     process_tree_memory_bytes,
     reach,
 )
+from infra.paths import state_dir
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
-from infra.targets import Endpoint, NotSupported, Sandbox, TargetName
+from infra.targets import BuiltArtifact, Endpoint, NotSupported, Sandbox, TargetName
 from infra.testing.load import RequestLoop
+from infra.testing.releases import code_change
 
 SOURCE = "shipways demo"
 # What a measurement can fail with; it is said, and the row stays "not measured".
 MEASURE_FAILURES = (LoadError, LookupError, NotSupported, SandboxError, ConfigError)
 DEFAULT_BUDGET_S = 20.0
+REBUILD = "rebuild_seconds"  # the artifact rebuilt for a code change, with the target's builder
 # Short, bounded runs: about 6 s of load per target (two paths, a warm-up each).
 LOAD = LoadOptions(connections=8, seconds=2.0, max_requests=6_000, warmup_requests=100)
 
@@ -97,7 +105,7 @@ class Pass:
         steps.append(("memory", self.memory))
         if self.box.name is TargetName.SERVERLESS:
             steps.insert(0, ("cold", self.cold_start))
-        steps += [("redeploy", self.redeploy), ("rollback", self.rollback)]
+        steps += [("build", self.build), ("redeploy", self.redeploy), ("rollback", self.rollback)]
         done: set[str] = set()
         for index, (name, step) in enumerate(steps):
             # A rollback undoes the redeploy just made, so it is never cut off from it.
@@ -172,6 +180,22 @@ class Pass:
         self._record("memory_mib", mib, "MiB")
         return f"{mib} MiB, {what}"
 
+    def build(self, endpoint: Endpoint) -> str:
+        """The target's own builder, run on the app with one file changed (a code change):
+        what every commit costs before a deploy starts. The build is removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix="rebuild-", dir=state_dir("tmp")) as work:
+            started = time.perf_counter()
+            built = self.box.build_artifact(
+                Path(work), self._progress, stack=self.stack, changes=code_change()
+            )
+            seconds = time.perf_counter() - started
+            _discard(built)
+        self._record(REBUILD, round(seconds, 2), "s")
+        return f"{built.label.split(' (')[0]} rebuilt for a code change in {seconds:.1f}s"
+
+    def _progress(self, line: str) -> None:
+        self.detail.print(line, markup=False, highlight=False)
+
     def cold_start(self, endpoint: Endpoint) -> str:
         # The instance warm requests go to first (it ran the release steps), recycled.
         instances = endpoint.extra.get("instances")
@@ -216,6 +240,15 @@ class Pass:
             f"back to release {release} in {seconds:.1f}s; "
             f"{load.failed} of {load.total} requests failed"
         )
+
+
+def _discard(built: BuiltArtifact) -> None:
+    """A rebuilt image is nobody's release: removed now, its new layers with it (files go
+    with the step's scratch directory). Should the engine refuse, the next build of the
+    image prunes it as superseded (`infra.sandbox.images.prune_superseded`)."""
+    if built.form == "image":
+        with contextlib.suppress(DockerException):
+            ensure_engine().images.remove(built.location)
 
 
 def _traffic(endpoint: Endpoint) -> RequestLoop:

@@ -125,9 +125,14 @@ def dependency_wheels(
 
 
 def build(
-    dest: Path, platform: Platform | None = None, progress: Progress | None = None
+    dest: Path,
+    platform: Platform | None = None,
+    progress: Progress | None = None,
+    *,
+    app_dir: Path = APP_DIR,
 ) -> Wheelhouse:
-    """A fresh wheelhouse in `dest`: the app's wheel plus every locked dependency."""
+    """A fresh wheelhouse in `dest`: the wheel of `app_dir` (the app, or a changed copy of
+    it) plus every locked dependency."""
     platform = platform or Platform()
     deps = dependency_wheels(platform, progress)
     if dest.exists():
@@ -135,10 +140,10 @@ def build(
     dest.mkdir(parents=True)
     for wheel in deps.glob("*.whl"):
         shutil.copy2(wheel, dest / wheel.name)
-    _pip(["wheel", "--no-deps", "-w", str(dest), str(APP_DIR)], progress)
+    _pip(["wheel", "--no-deps", "-w", str(dest), str(app_dir)], progress)
     app_wheels = sorted(dest.glob("shipways_app-*.whl"))
     if len(app_wheels) != 1:
         raise WheelhouseError(f"expected one shipways_app wheel in {dest}, found {app_wheels}")
-    for leftover in (APP_DIR / "build", APP_DIR / "shipways_app.egg-info"):
+    for leftover in (app_dir / "build", app_dir / "shipways_app.egg-info"):
         shutil.rmtree(leftover, ignore_errors=True)
     return Wheelhouse(dest, app_wheels[0], platform)

@@ -16,6 +16,7 @@ protocol and what it hands back. It imports nothing of `infra.config` at run tim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 from infra.targets.registry import (
     BuiltArtifact,
     Mocks,
+    Progress,
     Slice,
     TargetName,
     slice_of,
@@ -84,8 +86,19 @@ class Sandbox(Protocol):
 
     name: TargetName
     proves: str  # one honest sentence: what running it here proves, and what it does not
+    # Seconds the last `up` of this object spent building the artifact it ships; None when
+    # it built none (it reused one built before for the same source, or no `up` ran).
+    last_build_s: float | None
 
     def up(self, console: Console, *, stack: LoadedStack) -> Endpoint: ...
+
+    def build_artifact(
+        self, work: Path, progress: Progress, *, stack: LoadedStack, changes: Mapping[str, bytes]
+    ) -> BuiltArtifact:
+        """Build what `up` would ship for `stack`, from the app with `changes` (app-relative
+        path -> content), with the builder `up` uses, and deploy nothing: a code change's
+        rebuild. Files go under `work`; an image stays on the engine. The caller removes both."""
+        ...
 
     def down(self, console: Console) -> bool: ...
 

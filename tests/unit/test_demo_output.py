@@ -30,10 +30,15 @@ STEPS = ("image", "create", "provision", "deploy", "health")
 RAW = "apt-get: Unpacking libssl3:amd64 (3.0.15-1~deb12u1) over (3.0.14-1) ..."
 
 
+# What each fake `up` spends building its artifact: the vps one finds its artifact built.
+BUILD_S = {TargetName.VPS: None, TargetName.PAAS: 0.5, TargetName.K8S: 41.0}
+
+
 class FakeSandbox:
     def __init__(self, name: TargetName) -> None:
         self.name = name
         self.proves = f"{name.value} proves what a stand-in can"
+        self.last_build_s: float | None = None
 
     def up(self, console: Console, *, stack: Any) -> Endpoint:
         narrator = Narrator(console, self.name.value)
@@ -44,6 +49,7 @@ class FakeSandbox:
                     step.note(RAW)
                 step.result(f"{step_name} done")
         self._serving = Endpoint(target=self.name, url="http://127.0.0.1:40123")
+        self.last_build_s = BUILD_S.get(self.name, 9.25)
         return self._serving
 
     def endpoint(self) -> Endpoint | None:
@@ -65,7 +71,7 @@ class FakePass:
         self.narrator = narrator
 
     def run(self, endpoint: Endpoint) -> str:
-        for name in ("load", "memory", "redeploy", "rollback"):
+        for name in ("load", "memory", "build", "redeploy", "rollback"):
             with self.narrator.step(name, f"measuring {name}") as step:
                 step.note(RAW)
                 step.result(f"{name}: 1,234 req/s, p99 5.1 ms (0.9x uvicorn); netns-loopback")
@@ -119,6 +125,22 @@ def test_a_successful_demo_is_short_narrow_and_names_its_log(fakes: Path) -> Non
     for target in TargetName:  # nothing was serving before: each up was a cold deploy
         assert recorded.latest(target.value, "cold_deploy_seconds") is not None
         assert recorded.latest(target.value, "up_seconds") is not None
+        built = recorded.latest(target.value, "artifact_build_seconds")  # the cold build
+        assert (built and built.value) == BUILD_S.get(target, 9.25)  # vps: none was built
+
+
+def test_a_target_already_serving_records_no_cold_build(
+    fakes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` of a target that serves already is a redeploy: its build, if any, is no cold one."""
+    serving = Endpoint(target=TargetName.K8S, url="http://127.0.0.1:40123")
+    monkeypatch.setattr(FakeSandbox, "_serving", serving)
+    done = CliRunner().invoke(cli.app, ["demo", "--only", "k8s"])
+    assert done.exit_code == 0, done.output
+    recorded = results.load()
+    assert recorded.latest("k8s", "up_seconds") is not None
+    assert recorded.latest("k8s", "cold_deploy_seconds") is None
+    assert recorded.latest("k8s", "artifact_build_seconds") is None
 
 
 def test_verbose_shows_the_detail_on_screen(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@ rollback only ever undoes the redeploy the pass just made."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,11 +13,14 @@ from rich.console import Console
 from infra.config import K8sConfig, LoadedStack, ServerlessConfig
 from infra.loadgen import LoadError
 from infra.measure_pass import Pass
+from infra.paths import APP_DIR
+from infra.sandbox.errors import SandboxError
 from infra.sandbox.narrate import Narrator
-from infra.targets import Endpoint, TargetName
+from infra.targets import BuiltArtifact, Endpoint, TargetName
 from infra.targets.k8s import manifests, pod
 from infra.targets.serverless import spec
 from infra.targets.serverless.sandbox import release_id
+from infra.testing.releases import INIT
 from infra.testing.versions import VersionServer, refused_url
 
 pytestmark = pytest.mark.unit
@@ -30,7 +34,7 @@ def _pass(budget: float, ran: list[str], failing: str = "") -> tuple[Pass, Conso
     baselines: Any = SimpleNamespace(of=lambda workers: {})
     stack: Any = SimpleNamespace(target=TargetName.PAAS, config=SimpleNamespace(web_concurrency=2))
     measuring = Pass(box, stack, Narrator(console, "paas"), console, baselines, budget)
-    for name in ("load", "memory", "redeploy", "rollback"):
+    for name in ("load", "memory", "build", "redeploy", "rollback"):
 
         def step(endpoint: Endpoint, name: str = name) -> str:
             ran.append(name)
@@ -45,7 +49,7 @@ def _pass(budget: float, ran: list[str], failing: str = "") -> tuple[Pass, Conso
 def test_every_step_runs_within_the_budget() -> None:
     ran: list[str] = []
     _pass(60, ran)[0].run(ENDPOINT)
-    assert ran == ["load", "memory", "redeploy", "rollback"]
+    assert ran == ["load", "memory", "build", "redeploy", "rollback"]
 
 
 def test_a_spent_budget_skips_the_rest_and_says_so() -> None:
@@ -53,14 +57,15 @@ def test_a_spent_budget_skips_the_rest_and_says_so() -> None:
     measuring, console = _pass(0, ran)
     measuring.run(ENDPOINT)
     assert ran == []
-    assert "budget of 0s spent: load, memory, redeploy, rollback skipped" in console.export_text()
+    said = console.export_text()
+    assert "budget of 0s spent: load, memory, build, redeploy, rollback skipped" in said
 
 
 def test_a_failed_figure_is_said_and_the_pass_goes_on() -> None:
     ran: list[str] = []
     measuring, console = _pass(60, ran, failing="load")
     measuring.run(ENDPOINT)
-    assert ran == ["load", "memory", "redeploy", "rollback"]
+    assert ran == ["load", "memory", "build", "redeploy", "rollback"]
     assert "load     not measured: wrk gave no result" in console.export_text()
 
 
@@ -68,7 +73,7 @@ def test_no_rollback_without_the_redeploy_it_undoes() -> None:
     ran: list[str] = []
     measuring, _ = _pass(60, ran, failing="redeploy")
     measuring.run(ENDPOINT)
-    assert ran == ["load", "memory", "redeploy"]
+    assert ran == ["load", "memory", "build", "redeploy"]
 
 
 def test_a_redeploy_that_kept_the_release_records_nothing() -> None:
@@ -203,3 +208,79 @@ def test_requests_refused_during_the_redeploy_are_counted(monkeypatch: pytest.Mo
     said = measuring.redeploy(before)
     assert recorded["redeploy_failed_requests"] > 0
     assert f"{recorded['redeploy_failed_requests']} of" in said
+
+
+class Builder:
+    """A sandbox's `build_artifact` that writes what it builds where it is told to."""
+
+    def __init__(self, form: str) -> None:
+        self.form = form
+        self.calls: list[dict[str, Any]] = []
+
+    def build_artifact(
+        self, work: Path, progress: Any, *, stack: Any, changes: dict[str, bytes]
+    ) -> BuiltArtifact:
+        self.calls.append({"work": work, "stack": stack, "changes": changes})
+        progress("building")
+        (work / "built.zip").write_bytes(b"zip")
+        location = "shipways/app:app-rebuilt" if self.form == "image" else str(work / "built.zip")
+        return BuiltArtifact("k8s image shipways/app:app-rebuilt (1 layer)", self.form, location)  # type: ignore[arg-type]
+
+
+def _build_pass(builder: Builder) -> tuple[Pass, list[tuple[str, float, str]]]:
+    console = Console(record=True, width=100)
+    box: Any = SimpleNamespace(
+        name=TargetName.K8S, endpoint=lambda: ENDPOINT, build_artifact=builder.build_artifact
+    )
+    baselines: Any = SimpleNamespace(of=lambda workers: {})
+    stack: Any = SimpleNamespace(target=TargetName.K8S, config=SimpleNamespace(web_concurrency=2))
+    measuring = Pass(box, stack, Narrator(console, "k8s"), console, baselines)
+    recorded: list[tuple[str, float, str]] = []
+    measuring._record = lambda *figure: recorded.append(figure)  # type: ignore[method-assign]
+    return measuring, recorded
+
+
+def test_the_rebuild_is_a_code_change_built_by_the_target_and_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The box builds the app with one file changed (the same change the zero-downtime tests
+    deploy), in a scratch directory that is gone afterwards; the time is the rebuild figure."""
+    builder = Builder("zip")
+    measuring, recorded = _build_pass(builder)
+    said = measuring.build(ENDPOINT)
+    [call] = builder.calls
+    assert call["stack"] is measuring.stack
+    assert list(call["changes"]) == [INIT]
+    assert call["changes"][INIT].startswith((APP_DIR / INIT).read_bytes())
+    assert call["changes"][INIT] != (APP_DIR / INIT).read_bytes()
+    assert not call["work"].exists()  # what was built went with the scratch directory
+    [(metric, seconds, unit)] = recorded
+    assert (metric, unit) == ("rebuild_seconds", "s") and seconds >= 0
+    assert said == f"k8s image shipways/app:app-rebuilt rebuilt for a code change in {seconds:.1f}s"
+
+
+def test_a_rebuilt_image_is_removed_from_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    removed: list[str] = []
+    client = SimpleNamespace(images=SimpleNamespace(remove=removed.append))
+    monkeypatch.setattr("infra.measure_pass.ensure_engine", lambda: client)
+    measuring, recorded = _build_pass(Builder("image"))
+    measuring.build(ENDPOINT)
+    assert removed == ["shipways/app:app-rebuilt"]
+    assert [metric for metric, _, _ in recorded] == ["rebuild_seconds"]
+
+
+def test_a_build_that_fails_records_nothing_and_the_pass_goes_on() -> None:
+    class Failing(Builder):
+        def build_artifact(self, work: Path, progress: Any, **_: Any) -> BuiltArtifact:
+            raise SandboxError("building shipways/app:app-x failed: no space left on device")
+
+    measuring, recorded = _build_pass(Failing("image"))
+    ran: list[str] = []
+    for name in ("load", "memory", "redeploy", "rollback"):
+        setattr(measuring, name, lambda endpoint, name=name: ran.append(name) or "ok")  # type: ignore[func-returns-value]
+    measuring.run(ENDPOINT)
+    assert ran == ["load", "memory", "redeploy", "rollback"]
+    assert recorded == []
+    assert "build    not measured: building shipways/app:app-x failed" in (
+        measuring.detail.export_text()
+    )

@@ -47,7 +47,7 @@ from infra.sandbox.frontdoor import FrontDoor, ensure_front_door, find_front_doo
 from infra.sandbox.narrate import Narrator
 from infra.sandbox.networks import ensure_private_network, remove_network
 from infra.sandbox.postgres import ensure_postgres, remove_postgres
-from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets import BuiltArtifact, Checks, Endpoint, NotSupported
 from infra.targets.k8s import manifests
 from infra.targets.k8s.image import ensure_app_image
 from infra.targets.k8s.pod import ContainerRun, PodPlan, plan
@@ -88,6 +88,7 @@ class K8sSandbox:
         # with a code change without editing the working tree.
         self.app_overrides = app_overrides
         self.last_start_to_healthy_s: float | None = None  # of the first pod `up` started
+        self.last_build_s: float | None = None
 
     @property
     def network(self) -> str:
@@ -105,6 +106,7 @@ class K8sSandbox:
                 client, step.progress, overrides=self.app_overrides, app_dir=config.app.directory
             )
             how = f"built in {image.build_seconds:.1f}s" if image.built else "unchanged"
+            self.last_build_s = image.build_seconds if image.built else None
             step.result(f"{image.tag} ({image.size_mb:.0f} MB, {how})")
         results.record("k8s", "image_size_mb", round(image.size_mb, 1), "MB", "shipways up")
         door = self._infrastructure(client, narrator)
@@ -280,6 +282,18 @@ class K8sSandbox:
             f"release refused: migration Job {job.name} failed {job.attempts} time(s); the "
             f"previous pods keep serving at the same address. Last output:\n{logs}"
         )
+
+    def build_artifact(
+        self, work: Path, progress: Progress, *, stack: LoadedStack, changes: Mapping[str, bytes]
+    ) -> BuiltArtifact:
+        """The app image with `changes` in its build context, built as `up` builds it (layer
+        cache on, so a code change rebuilds only the layers from the app's code on)."""
+        overrides = {**(self.app_overrides or {}), **changes}
+        app_dir = narrow(stack.config, K8sConfig).app.directory
+        image = ensure_app_image(
+            ensure_engine(progress), progress, overrides=overrides, app_dir=app_dir
+        )
+        return BuiltArtifact(f"k8s image {image.tag}", "image", image.tag)
 
     # -- discovery --------------------------------------------------------------------------
 

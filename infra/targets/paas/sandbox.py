@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from rich.console import Console
 
 from infra import results
 from infra.artifacts.revision import app_revision
+from infra.artifacts.source import app_with_changes
 from infra.config import LoadedStack, PaasConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox import frontdoor, releases, tokens
@@ -44,7 +45,7 @@ from infra.sandbox.digest import recipe_digest
 from infra.sandbox.engine import ensure_engine
 from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.narrate import Narrator
-from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets import BuiltArtifact, Checks, Endpoint, NotSupported
 from infra.targets.paas import buildpack, fleet, processes, spec
 from infra.targets.paas import bundle as bundles
 from infra.targets.paas.deployment import Deployer
@@ -101,6 +102,7 @@ class PaasSandbox:
         self.keep_releases = keep_releases
         self.health_timeout = health_timeout
         self.last_switch_s: float | None = None
+        self.last_build_s: float | None = None
 
     # -- where things live -------------------------------------------------------------
 
@@ -147,7 +149,21 @@ class PaasSandbox:
             step.result(f"{built.path.name}: {len(built.files)} files, {built.size_bytes} bytes")
         # Nothing is cached: every bundle is built from the app's files, so this is a cold build.
         results.record("paas", "bundle_build_seconds", step.elapsed, "s", "shipways up")
+        self.last_build_s = step.elapsed
         return self.deploy(built, config, console)
+
+    def build_artifact(
+        self, work: Path, progress: Progress, *, stack: LoadedStack, changes: Mapping[str, bytes]
+    ) -> BuiltArtifact:
+        """The source bundle `up` would upload, built from a copy of the app with `changes`."""
+        config = narrow(stack.config, PaasConfig)
+        source = app_with_changes(changes, work / "app", config.app.directory)
+        try:
+            built = bundles.build(work / "bundles", source, config.app_name)
+        except bundles.BundleError as exc:
+            raise SandboxError(str(exc)) from exc
+        progress(f"built {built.path.name}: {len(built.files)} files, {built.size_bytes} bytes")
+        return BuiltArtifact(f"paas bundle {built.path.name}", "zip", str(built.path))
 
     def deploy(
         self,

@@ -52,7 +52,9 @@ FIRST_PARTY = ("shipways_app*", MANIFEST)  # our files in the zip; the rest are 
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (what Pulumi does), per Lambda quotas
 UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code plus layers, unzipped
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
-COMPRESS_LEVEL = 9
+# zlib's default level: measured on this app's zip, level 9 took twice as long to write (a
+# code change's rebuild: 14.4 s against 6.7 s) for a zip 0.75% smaller (19.15 against 19.30 MB).
+COMPRESS_LEVEL = 6
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -176,15 +178,21 @@ class LambdaZip:
 
 
 def build_zip(
-    dest: Path, target: ZipTarget, progress: Progress | None = None, handler: str | None = None
+    dest: Path,
+    target: ZipTarget,
+    progress: Progress | None = None,
+    handler: str | None = None,
+    *,
+    app_dir: Path = APP_DIR,
 ) -> LambdaZip:
-    """Build the app's Lambda zip for `target` at `dest` and check it against Lambda's limits;
-    `handler` is the app spec's (default: the sample app's)."""
+    """Build the Lambda zip of `app_dir` (the app, or a changed copy of it) for `target` at
+    `dest` and check it against Lambda's limits; `handler` is the app spec's (default: the
+    sample app's)."""
     with tempfile.TemporaryDirectory(prefix="shipways-lambda-") as tmp:
         if progress:
             progress(f"collecting wheels for {target.label}")
         try:
-            wheelhouse = build(Path(tmp) / "wheels", target.platform(), progress)
+            wheelhouse = build(Path(tmp) / "wheels", target.platform(), progress, app_dir=app_dir)
         except RuntimeError as exc:
             lines = str(exc).splitlines()
             reason = "\n".join(line for line in lines if line.startswith("ERROR")) or str(exc)

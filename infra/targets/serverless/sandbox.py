@@ -47,16 +47,17 @@ from pydantic import Field
 from rich.console import Console
 
 from infra import results
+from infra.artifacts.source import app_with_changes
 from infra.config import LoadedStack, ServerlessConfig, TargetName, narrow
 from infra.paths import state_dir
 from infra.sandbox import releases, tokens
 from infra.sandbox.containers import remove_container
 from infra.sandbox.engine import ensure_engine
-from infra.sandbox.errors import SandboxError
+from infra.sandbox.errors import Progress, SandboxError
 from infra.sandbox.narrate import Narrator
 from infra.sandbox.networks import ensure_private_network, remove_network
 from infra.sandbox.postgres import ensure_postgres, remove_postgres
-from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets import BuiltArtifact, Checks, Endpoint, NotSupported
 from infra.targets.serverless import service, spec
 from infra.targets.serverless.artifact import (
     LOCAL_SYSTEM,
@@ -64,6 +65,7 @@ from infra.targets.serverless.artifact import (
     ArtifactError,
     LambdaZip,
     ZipTarget,
+    build_zip,
     cached_zip,
     zip_with_changes,
 )
@@ -137,6 +139,7 @@ class ServerlessSandbox:
         # Files of the zip replaced (zip path -> content): a release with a code change
         # without editing the working tree.
         self.app_changes = app_changes
+        self.last_build_s: float | None = None
 
     @property
     def network(self) -> str:
@@ -319,8 +322,11 @@ class ServerlessSandbox:
         stack_target = ZipTarget.for_lambda(config.runtime, config.architecture)
         with narrator.step("zip", f"building the Lambda zip for {target.label}") as step:
             try:
+                cache = state_dir("serverless", "build")
+                cached = set(cache.glob("*.zip"))
                 handler = config.app.lambda_handler
-                package = cached_zip(state_dir("serverless", "build"), target, step.note, handler)
+                package = cached_zip(cache, target, step.note, handler)
+                self.last_build_s = None if package.path in cached else step.elapsed
                 if self.app_changes:
                     changed = state_dir("serverless", self.instance, "zips")
                     package = zip_with_changes(package, self.app_changes, changed)
@@ -337,6 +343,23 @@ class ServerlessSandbox:
                 f"{stack_target.label} (same builder, other Python/CPU inputs)"
             )
         return package
+
+    def build_artifact(
+        self, work: Path, progress: Progress, *, stack: LoadedStack, changes: Mapping[str, bytes]
+    ) -> BuiltArtifact:
+        """The zip `up` would run, for the same local Python and CPU, built by the stack's zip
+        builder from a copy of the app with `changes` (not `zip_with_changes`, which patches
+        a built zip and so builds nothing)."""
+        app = narrow(stack.config, ServerlessConfig).app
+        changed = {**(self.app_changes or {}), **changes}
+        source = app_with_changes(changed, work / "app", app.directory)
+        target = local_target(ensure_engine(progress=progress))
+        try:
+            handler = app.lambda_handler
+            package = build_zip(work / "lambda.zip", target, progress, handler, app_dir=source)
+        except ArtifactError as exc:
+            raise SandboxError(str(exc)) from exc
+        return BuiltArtifact(f"serverless zip ({target.label})", "zip", str(package.path))
 
     def _release_image(
         self,

@@ -19,7 +19,7 @@ from fabric import Connection
 from infra.appspec import AppSpec, default
 from infra.artifacts import wheelhouse
 from infra.artifacts.revision import app_revision
-from infra.paths import APP_DIR
+from infra.paths import APP_DIR, APP_REQUIREMENTS
 
 
 def sample_app_wheels(
@@ -28,15 +28,29 @@ def sample_app_wheels(
     dest: Path,
     progress: Callable[[str], None] | None,
 ) -> str:
-    """A `WheelBuilder` for the sample app: the shared wheelhouse, for the server's Python."""
-    if app_dir.resolve() != APP_DIR.resolve():
-        raise shipways_fabric.WheelError(f"{app_dir} is not the sample app ({APP_DIR})")
+    """A `WheelBuilder` for the sample app (or a changed copy of it, `infra.artifacts.source`):
+    the shared wheelhouse, for the server's Python."""
+    if not _sample_app(app_dir):
+        raise shipways_fabric.WheelError(
+            f"{app_dir} is not the sample app ({APP_DIR}) nor a copy of it with its requirements"
+        )
     server = wheelhouse.Platform(platform.python_version, platform.tags)
     try:
-        built = wheelhouse.build(dest, server, progress)
+        built = wheelhouse.build(dest, server, progress, app_dir=app_dir)
     except wheelhouse.WheelhouseError as exc:
         raise shipways_fabric.WheelError(str(exc)) from exc
     return built.app_wheel.name
+
+
+def _sample_app(app_dir: Path) -> bool:
+    """The shared wheelhouse's dependency wheels are the sample app's locked requirements, so
+    it builds only the sample app, or a copy of it with the same requirements."""
+    if app_dir.resolve() == APP_DIR.resolve():
+        return True
+    requirements = app_dir / APP_REQUIREMENTS.name
+    return (app_dir / "shipways_app").is_dir() and (
+        requirements.is_file() and requirements.read_bytes() == APP_REQUIREMENTS.read_bytes()
+    )
 
 
 def deploy(

@@ -12,7 +12,7 @@ ProtectSystem=, ProtectHome= and PrivateTmp= need; without it systemd skips them
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from docker.models.containers import Container
 from fabric import Connection
 from rich.console import Console
+from shipways_fabric import release as wheel_release
+from shipways_fabric.remote import Remote, RemoteError
 
 from infra import results
+from infra.artifacts.source import app_with_changes
 from infra.config import LoadedStack, TargetName, VpsConfig, narrow
 from infra.paths import state_dir
 from infra.sandbox import (
@@ -45,8 +48,9 @@ from infra.sandbox import (
 )
 from infra.sandbox.narrate import Narrator
 from infra.sandbox.releases import atomic_write
-from infra.targets import Checks, Endpoint, NotSupported
+from infra.targets import BuiltArtifact, Checks, Endpoint, NotSupported
 from infra.targets.vps import sample_app
+from infra.targets.vps.sample_app import sample_app_wheels
 from infra.targets.vps.settings import fabric_settings
 
 ADMIN = "admin"
@@ -54,6 +58,8 @@ LOOPBACK = "127.0.0.1"
 PORTS = (22, 80, 443)
 CAPABILITIES = ["NET_ADMIN", "SYS_ADMIN"]
 CHECKS = Path(__file__).with_name("checks") / "test_vps_host.py"
+# What probing the server and building its wheelhouse can fail with, each message actionable.
+BUILD_FAILURES: tuple[type[Exception], ...] = (*shipways_fabric.FAILURES, RemoteError)
 # What cloud-init does on a Debian cloud image: a sudo user that logs in with the given key.
 _CLOUD_INIT = """
 set -eu
@@ -122,6 +128,7 @@ class VpsSandbox:
     def __init__(self, instance: str = "shipways-vps", **settings: Any) -> None:
         self.instance = instance
         self.overrides = settings
+        self.last_build_s: float | None = None
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -202,11 +209,34 @@ class VpsSandbox:
         for host in deployed.hosts:  # one server here
             results.record("vps", "time_to_healthy_seconds", host.healthy_seconds, "s", source)
         results.record("vps", "artifact_bytes", deployed.build_bytes, "B", source)
+        self.last_build_s = deployed.build_seconds  # every deploy builds the app's wheel anew
         self._fetch_certificate(access, settings)
         endpoint = self.endpoint()
         if endpoint is None:
             raise SandboxError(f"{self.instance} vanished right after deploying")
         return endpoint
+
+    def build_artifact(
+        self, work: Path, progress: Progress, *, stack: LoadedStack, changes: Mapping[str, bytes]
+    ) -> BuiltArtifact:
+        """The wheelhouse a deploy of the app with `changes` uploads, built as `deploy` builds
+        it: for the server's Python (probed over SSH), with the sample app's wheel builder."""
+        access = self.access()
+        if access is None:
+            raise NotSupported(f"{self.instance} was never brought up; run `shipways up vps`")
+        admin = access.connection(ADMIN)
+        try:
+            platform = wheel_release.server_platform(Remote(admin, progress))
+            source = app_with_changes(changes, work / "app")
+            wheels = work / "wheels"
+            built = wheel_release.build(source, platform, wheels, sample_app_wheels, progress)
+        except BUILD_FAILURES as exc:
+            raise SandboxError(f"{self.instance}: {exc}") from exc
+        finally:
+            admin.close()
+        return BuiltArtifact(
+            f"vps wheelhouse ({len(built.wheels)} wheels)", "directory", str(wheels)
+        )
 
     def _ensure_key(self) -> None:
         key = self.state / "id_ed25519"

@@ -277,8 +277,12 @@ def test_an_empty_cell_is_n_a_or_not_measured_and_the_lines_below_say_why(
     )
     assert "n/a for uvicorn alone: uvicorn alone is not deployed" in text
     assert (
-        "artifact build (cold) (vps, paas, serverless); artifact rebuild (code change) (vps, paas, "
-        "serverless): measured by the benchmarks"
+        "artifact build (cold) (vps, paas, serverless): measured by the main job, when a target "
+        "it brings up from nothing has to build its artifact"
+    ) in text
+    assert (
+        "artifact rebuild (code change) (vps, paas, serverless): measured by the main job's build "
+        "step (the target's own builder, on the app with one file changed)"
     ) in text
     assert "rollback (paas, serverless): measured by the main job's warm redeploy" in text
     assert "time to healthy (" not in text  # the main job measures it: no excuse is offered
