@@ -187,7 +187,9 @@ def run_checks(
         *(["--expect-target", expect_target] if expect_target else []),
         "--instances",
         str(instances),
-        *(["--write-token", write_token] if write_token else []),
+        # One argument with "=": a token may begin with "-" (token_urlsafe's alphabet), which
+        # pytest's option parser would otherwise take for an option of its own.
+        *([f"--write-token={write_token}"] if write_token else []),
         *extra_args,
     ]
     collector = _Collector()

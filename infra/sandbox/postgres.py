@@ -23,6 +23,7 @@ import io
 import os
 import secrets
 import tarfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +165,26 @@ def ensure_postgres(
     )
 
 
+def _server_ids(server: Container, attempts: int = 5) -> tuple[int, int]:
+    """The server account's uid and gid. Under load Docker (20.10) can hand back an exec's
+    output empty although the command ran (its attach loses the race with a command this
+    short), so an unreadable answer is asked again a few times before giving up."""
+    answer = b""
+    for _ in range(attempts):
+        result = server.exec_run(["sh", "-c", "id -u; id -g"])
+        answer = bytes(result.output or b"")
+        ids = answer.split()
+        if result.exit_code == 0 and len(ids) == 2 and all(i.isdigit() for i in ids):
+            return int(ids[0]), int(ids[1])
+        time.sleep(0.5)
+    raise SandboxError(
+        f"could not read the server account's uid/gid in {server.name} "
+        f"(`id` answered {answer[:200]!r}); see `docker logs {server.name}`"
+    )
+
+
 def _set_up_role_and_database(server: Container, database: str, password: str) -> None:
-    uid, gid = (int(server.exec_run(["id", flag]).output) for flag in ("-u", "-g"))
+    uid, gid = _server_ids(server)
     payload = (password + "\n").encode()
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:

@@ -25,7 +25,8 @@ from infra.sandbox.containers import free_port
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 30.0
-WRITE_TOKEN = "contract-suite-write-token-0123456789"
+# It begins with "-", as one token_urlsafe draws in 64 does: it must still reach the contract.
+WRITE_TOKEN = "-contract-suite-write-token-0123456789"
 
 
 @dataclass(frozen=True)

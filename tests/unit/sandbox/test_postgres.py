@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from shipways_app.settings import normalise_database_url
@@ -65,3 +66,26 @@ def test_a_running_database_never_shows_its_url() -> None:
         container="c", network="n", name="db", url=postgres.database_url("i", "db", "pw123")
     )
     assert "pw123" not in repr(database)
+
+
+class _Flaky:
+    """A container whose exec answers come back empty `empty` times, then right."""
+
+    name = "shipways-x-postgres"
+
+    def __init__(self, empty: int) -> None:
+        self.empty, self.calls = empty, 0
+
+    def exec_run(self, cmd: list[str]) -> SimpleNamespace:
+        self.calls += 1
+        output = b"" if self.calls <= self.empty else b"101\n103\n"
+        return SimpleNamespace(exit_code=0, output=output)
+
+
+def test_an_exec_answer_lost_under_load_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres.time, "sleep", lambda _s: None)
+    flaky = _Flaky(empty=2)
+    assert postgres._server_ids(flaky) == (101, 103)  # type: ignore[arg-type]
+    assert flaky.calls == 3
+    with pytest.raises(SandboxError, match="could not read the server account's uid/gid"):
+        postgres._server_ids(_Flaky(empty=9))  # type: ignore[arg-type]
